@@ -1,0 +1,41 @@
+/* bpflink cdef: program loading (<bpf/bpf.h>) and the object API (<bpf/libbpf.h>). */
+struct bpf_insn { ...; };
+struct bpf_prog_load_opts {
+    size_t sz;
+    enum bpf_attach_type expected_attach_type;
+    __u32 prog_flags;
+    __u32 attach_btf_id;
+    __u32 attach_prog_fd;
+    __u32 attach_btf_obj_fd;
+    __u32 log_level;
+    __u32 log_size;
+    char *log_buf;
+    __u32 log_true_size;
+    ...;
+};
+int bpf_prog_load(enum bpf_prog_type prog_type, const char *prog_name, const char *license,
+                  const struct bpf_insn *insns, size_t insn_cnt, struct bpf_prog_load_opts *opts);
+
+struct bpf_object;
+struct bpf_program;
+struct bpf_map;
+struct bpf_object *bpf_object__open_file(const char *path, const void *opts);
+int bpf_object__load(struct bpf_object *obj);
+void bpf_object__close(struct bpf_object *obj);
+struct bpf_program *bpf_object__next_program(const struct bpf_object *obj, struct bpf_program *prog);
+struct bpf_map *bpf_object__next_map(const struct bpf_object *obj, const struct bpf_map *map);
+const char *bpf_program__name(const struct bpf_program *prog);
+const char *bpf_program__section_name(const struct bpf_program *prog);
+int bpf_program__fd(const struct bpf_program *prog);
+int bpf_program__set_autoload(struct bpf_program *prog, bool autoload);
+enum bpf_prog_type bpf_program__type(const struct bpf_program *prog);
+enum bpf_attach_type bpf_program__expected_attach_type(const struct bpf_program *prog);
+const char *bpf_map__name(const struct bpf_map *map);
+int bpf_map__fd(const struct bpf_map *map);
+bool bpf_map__autocreate(const struct bpf_map *map);
+long libbpf_get_error(const void *ptr);
+__u32 libbpf_major_version(void);
+__u32 libbpf_minor_version(void);
+const char *libbpf_version_string(void);
+__u32 bpf_map__key_size(const struct bpf_map *map);
+__u32 bpf_map__value_size(const struct bpf_map *map);

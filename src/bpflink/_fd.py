@@ -1,0 +1,91 @@
+"""File-descriptor plumbing shared by Link, Program and Map."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Protocol, TypeVar, Union, runtime_checkable
+
+_Owner = TypeVar("_Owner", bound="FdOwner")
+
+
+@runtime_checkable
+class HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+FdLike = Union[int, HasFileno]
+
+
+def as_fd(obj: object, what: str) -> int:
+    """An fd from an int or anything with ``fileno()``; ``TypeError``/``ValueError`` otherwise.
+
+    >>> as_fd(3, "prog")
+    3
+    """
+    if isinstance(obj, bool) or not isinstance(obj, (int, HasFileno)):
+        raise TypeError(f"{what} must be an int fd or have fileno(), not {type(obj).__name__}")
+    fd = obj if isinstance(obj, int) else obj.fileno()
+    if not isinstance(fd, int) or isinstance(fd, bool):
+        raise TypeError(f"{what}.fileno() returned {type(fd).__name__}, not int")
+    if fd < 0 or fd > 0x7FFFFFFF:
+        raise ValueError(f"{what} fd must be in 0..2**31-1, got {fd}")
+    return int(fd)
+
+
+class FdOwner:
+    """Owns one fd: ``close()`` is idempotent, a context manager, and closing on garbage collection warns.
+
+    Every bpflink object that holds a kernel object (Link, Program, Map) is one. After ``os.fork()`` the
+    child holds its own copy of the fd; closing it there does not affect the parent.
+    """
+
+    _fd: int
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    @property
+    def fd(self) -> int:
+        """The file descriptor; ``ValueError`` once closed."""
+        if self._fd < 0:
+            raise ValueError(f"I/O operation on closed {type(self).__name__}")
+        return self._fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+    @property
+    def closed(self) -> bool:
+        return self._fd < 0
+
+    def close(self) -> None:
+        """Close the fd (idempotent)."""
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def detach_fd(self) -> int:
+        """Give up ownership: return the fd, which the caller must close."""
+        fd, self._fd = self.fd, -1
+        return fd
+
+    def __enter__(self: _Owner) -> _Owner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        fd = getattr(self, "_fd", -1)
+        if fd >= 0:
+            self._fd = -1
+            try:
+                warnings.warn(f"unclosed {type(self).__name__} (fd {fd})", ResourceWarning, stacklevel=2)
+                os.close(fd)
+            except Exception:  # interpreter shutdown: modules may already be gone
+                pass
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"fd={self._fd}"
+        return f"<{type(self).__name__} {state}>"

@@ -1,0 +1,102 @@
+"""``link_create``: the facade over ``lowlevel.bpf_link_create``.
+
+>>> link = link_create(prog, cgroup_fd, AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
+>>> link = link_create(prog, "lo", AttachType.TCX_INGRESS, opts.Tcx(before=other))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, Union
+
+from . import lowlevel as ll
+from ._fd import FdLike, as_fd
+from .enums import AttachType
+from .errors import NotSupportedError, check
+from .families import family_of
+from .link import Link
+from .opts._base import BuiltOpts, LinkOpts
+
+#: ifindex families take a device name too; cgroup and netns families take a path too
+Target = Union[FdLike, str, "os.PathLike[str]", None]
+
+_IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
+_PATH_FAMILIES = frozenset({"cgroup", "netns"})
+_OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
+
+
+def _attach_type(value: object) -> AttachType:
+    if isinstance(value, AttachType):
+        at = value
+    elif isinstance(value, str):
+        at = AttachType.parse(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        try:
+            at = AttachType(value)
+        except ValueError:
+            raise ValueError(f"{value} is not an attach type") from None
+    else:
+        raise TypeError(f"attach_type must be an AttachType, not {type(value).__name__}")
+    if not at.available:
+        raise NotSupportedError(at.name, "the libbpf headers bpflink was compiled against do not define "
+                                f"{at.cname}")
+    if at.name.startswith("UNKNOWN_"):
+        raise ValueError(f"{int(at)} is not an attach type the compiled headers know")
+    return at
+
+
+def _ifindex(name: str) -> int:
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        raise ValueError(f"no network device named {name!r}") from None
+
+
+def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | str,
+                opts: LinkOpts | Any | None = None) -> Link:
+    """Create a BPF link, like libbpf's ``bpf_link_create`` but returning a ``Link`` or raising ``OSError``.
+
+    ``prog``: a ``Program``, an int fd, or anything with ``fileno()``.
+    ``target``: what ``bpf_link_create`` takes for this attach type (cgroup/netns fd, ifindex, perf event
+    fd, map fd, target program fd, 0/None where there is none); a device name for xdp/tcx/netkit and a
+    path for cgroup/netns are opened for you.
+    ``opts``: the builder of this attach family from ``bpflink.opts`` (or a raw cffi
+    ``struct bpf_link_create_opts *`` as an escape hatch).
+    """
+    at = _attach_type(attach_type)
+    prog_fd = as_fd(prog, "prog")
+    family = family_of(at)
+    opened = -1
+    if target is None:
+        target_fd = 0
+    elif isinstance(target, (str, os.PathLike)):
+        if family in _IFINDEX_FAMILIES and isinstance(target, str) and "/" not in target:
+            target_fd = _ifindex(target)
+        elif family in _PATH_FAMILIES:
+            opened = target_fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+        else:
+            raise TypeError(f"target for {at.name} must be an int (fd or ifindex), not a path or name")
+    else:
+        target_fd = as_fd(target, "target")
+    try:
+        built: BuiltOpts | None = None
+        if opts is None:
+            c_opts = None
+        elif isinstance(opts, LinkOpts):
+            built = opts.build(at)
+            c_opts = built.ptr
+        elif isinstance(opts, ll.ffi.CData) and ll.ffi.typeof(opts) is _OPTS_CTYPE:
+            c_opts = opts
+        else:
+            raise TypeError(f"opts must be a bpflink.opts builder, not {type(opts).__name__}")
+        ret = ll.bpf_link_create(prog_fd, target_fd, int(at), c_opts)
+        del built  # the buffers it kept alive were needed only during the call
+    finally:
+        if opened >= 0:
+            os.close(opened)
+    fd = check(ret, f"link_create({at.name})", family=family)
+    return Link(fd, attach_type=at)
+
+
+__all__ = ["link_create"]

@@ -1,0 +1,137 @@
+"""``Link``: owns a BPF link fd. Close, update, detach, pin, and inspect it.
+
+>>> with bpflink.link_create(prog, cgroup_fd, AttachType.CGROUP_INET_EGRESS) as link:  # doctest: +SKIP
+...     link.pin("/sys/fs/bpf/egress")
+...     print(link.info())
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import lowlevel as ll
+from ._fd import FdLike, FdOwner, as_fd
+from .enums import AttachType
+from .errors import check
+from .families import family_of
+from .info import LinkInfo, link_info
+
+
+class Link(FdOwner):
+    """A BPF link. Closing it releases the attachment unless it is pinned (or another fd holds it)."""
+
+    def __init__(self, fd: int, *, attach_type: AttachType | int | None = None) -> None:
+        super().__init__(fd)
+        self.attach_type = None if attach_type is None else AttachType(attach_type)
+        self._pinned: str | None = None
+        self._id: int | None = None
+
+    @property
+    def _family(self) -> str | None:
+        return None if self.attach_type is None else family_of(self.attach_type)
+
+    @property
+    def _what(self) -> str:
+        return f"link {self.attach_type.name if self.attach_type is not None else self._fd}"
+
+    # --- identity -------------------------------------------------------------------------------------------
+    @property
+    def id(self) -> int:
+        """The kernel's id of this link (as ``bpftool link`` shows it)."""
+        if self._id is None:
+            self._id = self.info().id
+        return self._id
+
+    @property
+    def prog_id(self) -> int:
+        """The id of the program the link currently runs."""
+        return self.info().prog_id
+
+    def info(self) -> LinkInfo:
+        """Decode ``struct bpf_link_info`` for this link."""
+        return link_info(self.fd)
+
+    # --- operations -----------------------------------------------------------------------------------------
+    def update(self, new_prog: FdLike, old_prog: FdLike | None = None) -> None:
+        """Atomically swap the program; with ``old_prog`` only if it is the current one (``BPF_F_REPLACE``)."""
+        new_fd = as_fd(new_prog, "new_prog")
+        opts = ll.new_link_update_opts()
+        if old_prog is not None:
+            opts.flags = ll.lib.BPF_F_REPLACE
+            opts.old_prog_fd = as_fd(old_prog, "old_prog")
+        check(ll.bpf_link_update(self.fd, new_fd, opts), f"{self._what}: update", family=self._family,
+              hint="old_prog is not the link's current program" if old_prog is not None else None)
+
+    def update_map(self, new_map: FdLike, old_map: FdLike | None = None) -> None:
+        """For struct_ops links: swap the struct_ops map (``old_map`` must be current when given)."""
+        new_fd = as_fd(new_map, "new_map")
+        opts = ll.new_link_update_opts()
+        if old_map is not None:
+            opts.flags = ll.lib.BPF_F_REPLACE
+            opts.old_map_fd = as_fd(old_map, "old_map")
+        # libbpf's bpf_link_update() takes the new map fd in the prog slot for struct_ops links
+        check(ll.bpf_link_update(self.fd, new_fd, opts), f"{self._what}: update_map", family="struct_ops")
+
+    def detach(self) -> None:
+        """Detach from the hook; the fd stays open (and ``info()`` shows the target gone)."""
+        check(ll.bpf_link_detach(self.fd), f"{self._what}: detach", family=self._family)
+
+    # --- pinning --------------------------------------------------------------------------------------------
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        """Pin in bpffs: the link then outlives this fd and this process."""
+        spath = os.fspath(path)
+        check(ll.bpf_obj_pin(self.fd, spath.encode()), f"{self._what}: pin {spath}",
+              hint="path must be on a bpffs mount (mount -t bpf bpf /sys/fs/bpf) and not exist yet")
+        self._pinned = spath
+
+    @property
+    def pinned_path(self) -> str | None:
+        return self._pinned
+
+    def unpin(self) -> None:
+        """Remove the pin this Link made (``ValueError`` if it made none)."""
+        if self._pinned is None:
+            raise ValueError("this Link was not pinned by pin(); unlink the bpffs path to unpin it")
+        os.unlink(self._pinned)
+        self._pinned = None
+
+    @classmethod
+    def from_pin(cls, path: str | os.PathLike[str]) -> Link:
+        """Open a pinned link (``TypeError`` if the pin is a program or map, not a link)."""
+        spath = os.fspath(path)
+        fd = check(ll.bpf_obj_get(spath.encode()), f"bpf_obj_get({spath})")
+        return cls._checked(fd, f"{spath} is pinned but is not a link")
+
+    @classmethod
+    def from_id(cls, link_id: int) -> Link:
+        """Open a new fd to an existing link by its id."""
+        if isinstance(link_id, bool) or not isinstance(link_id, int):
+            raise TypeError(f"link_id must be an int, not {type(link_id).__name__}")
+        if not 0 < link_id < 1 << 32:
+            raise ValueError(f"link_id must be in 1..2**32-1, got {link_id}")
+        fd = check(ll.bpf_link_get_fd_by_id(link_id), f"link_get_fd_by_id({link_id})")
+        return cls._checked(fd, f"id {link_id} is not a link")
+
+    @classmethod
+    def _checked(cls, fd: int, what: str) -> Link:
+        # bpf_obj_get/bpf_obj_get_info_by_fd accept any BPF object: the anon inode's name tells them apart
+        try:
+            kind = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            kind = "anon_inode:bpf-link"
+        if kind != "anon_inode:bpf-link":
+            os.close(fd)
+            raise TypeError(f"{what} ({kind.removeprefix('anon_inode:')})")
+        link = cls(fd)
+        link._id = link.info().id
+        return link
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<Link closed>"
+        at = self.attach_type.name if self.attach_type is not None else "?"
+        return f"<Link {at} fd={self._fd}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Link owns a file descriptor and cannot be pickled; pin it and use Link.from_pin()")

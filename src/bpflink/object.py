@@ -1,0 +1,120 @@
+"""``Object``: a compiled BPF ELF object (``clang -target bpf``) opened and loaded through libbpf.
+
+>>> with Object.open("counter.bpf.o") as obj:  # doctest: +SKIP
+...     prog = obj.program("count_egress")
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from . import lowlevel as ll
+from ._native import lib
+from .enums import AttachType, ProgType
+from .errors import check, error
+from .map import Map
+from .program import Program
+
+
+def _str(ptr: Any) -> str:
+    return "" if ptr == ll.NULL else ll.ffi.string(ptr).decode()
+
+
+class Object:
+    """A loaded ``bpf_object``. Programs and maps taken from it are dup'ed fds that outlive it."""
+
+    def __init__(self, handle: Any, path: str) -> None:
+        self._obj = handle
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, programs: Iterable[str] | None = None) -> Object:
+        """Open and load ``path``; with ``programs``, load only those (others keep their autoload off)."""
+        spath = os.fspath(path)
+        if not os.path.isfile(spath):
+            raise FileNotFoundError(errno.ENOENT, f"no BPF object at {spath}")
+        handle = lib.bpf_object__open_file(spath.encode(), ll.NULL)
+        err = lib.libbpf_get_error(handle)
+        if err:
+            raise error(-err, f"bpf_object__open_file({spath})")
+        obj = cls(handle, spath)
+        wanted = None if programs is None else set(programs)
+        try:
+            if wanted is not None:
+                found = {name for name, _ in obj._iter_programs()}
+                missing = wanted - found
+                if missing:
+                    raise KeyError(f"{spath} has no program {sorted(missing)}; it has {sorted(found)}")
+                for name, prog in obj._iter_programs():
+                    lib.bpf_program__set_autoload(prog, name in wanted)
+            check(lib.bpf_object__load(handle), f"bpf_object__load({spath})",
+                  hint="see the libbpf log (logger 'bpflink.libbpf') for the verifier's output")
+        except BaseException:
+            obj.close()
+            raise
+        return obj
+
+    def _iter_programs(self) -> Iterable[tuple[str, Any]]:
+        prog = lib.bpf_object__next_program(self._obj, ll.NULL)
+        while prog != ll.NULL:
+            yield _str(lib.bpf_program__name(prog)), prog
+            prog = lib.bpf_object__next_program(self._obj, prog)
+
+    def _iter_maps(self) -> Iterable[tuple[str, Any]]:
+        m = lib.bpf_object__next_map(self._obj, ll.NULL)
+        while m != ll.NULL:
+            yield _str(lib.bpf_map__name(m)), m
+            m = lib.bpf_object__next_map(self._obj, m)
+
+    @property
+    def program_names(self) -> list[str]:
+        return [name for name, _ in self._iter_programs()]
+
+    def maps(self) -> dict[str, Map]:
+        """Every created map of the object, as new ``Map`` fd owners."""
+        out = {}
+        for name, m in self._iter_maps():
+            fd = lib.bpf_map__fd(m)
+            if fd >= 0:
+                out[name] = Map(os.dup(fd), key_size=0, value_size=0, name=name)
+                out[name].key_size = int(lib.bpf_map__key_size(m))
+                out[name].value_size = int(lib.bpf_map__value_size(m))
+        return out
+
+    def map(self, name: str) -> Map:
+        maps = self.maps()
+        if name not in maps:
+            raise KeyError(f"{self.path} has no map {name!r}; it has {sorted(maps)}")
+        wanted = maps.pop(name)
+        for other in maps.values():
+            other.close()
+        return wanted
+
+    def program(self, name: str) -> Program:
+        """Program ``name`` as a new ``Program`` (its own fd), carrying the object's maps."""
+        for pname, prog in self._iter_programs():
+            if pname == name:
+                fd = lib.bpf_program__fd(prog)
+                if fd < 0:
+                    raise ValueError(f"program {name!r} of {self.path} was not loaded")
+                return Program(os.dup(fd), prog_type=ProgType(lib.bpf_program__type(prog)), name=name,
+                               expected_attach_type=AttachType(lib.bpf_program__expected_attach_type(prog)),
+                               maps=self.maps())
+        raise KeyError(f"{self.path} has no program {name!r}; it has {self.program_names}")
+
+    def close(self) -> None:
+        if self._obj is not None:
+            lib.bpf_object__close(self._obj)
+            self._obj = None
+
+    def __enter__(self) -> Object:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()

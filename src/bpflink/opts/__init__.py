@@ -1,0 +1,12 @@
+"""Typed, validated builders for ``struct bpf_link_create_opts``: one per attach family.
+
+Each builder is a frozen, keyword-only dataclass; ``bpflink.link_create(prog, target, attach_type, opts)``
+checks it belongs to the attach type, then fills exactly its own member of the opts union.
+"""
+
+from ._anchor import Anchor, LinkId, ProgId
+from ._base import BuiltOpts, LinkOpts
+from .mprog import Cgroup, Netkit, Tcx
+from .xdp import Xdp
+
+__all__ = ["Anchor", "BuiltOpts", "Cgroup", "LinkId", "LinkOpts", "Netkit", "ProgId", "Tcx", "Xdp"]

@@ -1,0 +1,81 @@
+"""Opts for the multi-program hooks: ``Tcx``, ``Netkit`` and ``Cgroup`` share one anchor model.
+
+>>> Tcx(before=ProgId(42), expected_revision=3)  # doctest: +ELLIPSIS
+Tcx(before=ProgId(id=42), after=None, anchor=None, expected_revision=3)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from .._native import ffi
+from ..enums import AttachType
+from ..errors import NotSupportedError
+from ._anchor import Anchor, Relative, fill_mprog, resolve_anchor
+from ._base import LinkOpts
+from ._check import u64
+
+
+@dataclass(frozen=True)
+class _Mprog(LinkOpts):
+    before: Relative | None = None
+    after: Relative | None = None
+    anchor: Anchor | None = None
+    expected_revision: int | None = None
+
+    member: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        resolve_anchor(self.before, self.after, self.anchor)
+        if self.expected_revision is not None:
+            u64("expected_revision", self.expected_revision)
+
+    def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
+        fill_mprog(opts, getattr(opts, self.member), resolve_anchor(self.before, self.after, self.anchor),
+                   self.expected_revision)
+
+
+@dataclass(frozen=True)
+class Tcx(_Mprog):
+    """``BPF_TCX_INGRESS``/``BPF_TCX_EGRESS`` opts (target: ifindex). Kernel >= 6.6.
+
+    >>> Tcx(after=link_a)  # doctest: +SKIP
+    """
+
+    families: ClassVar[frozenset[str]] = frozenset({"tcx"})
+    member: ClassVar[str] = "tcx"
+
+
+@dataclass(frozen=True)
+class Netkit(_Mprog):
+    """``BPF_NETKIT_PRIMARY``/``BPF_NETKIT_PEER`` opts (target: ifindex of the primary device). Kernel >= 6.7."""
+
+    families: ClassVar[frozenset[str]] = frozenset({"netkit"})
+    member: ClassVar[str] = "netkit"
+
+
+_HAS_CGROUP_MEMBER = "cgroup" in dict(ffi.typeof("struct bpf_link_create_opts").fields)
+
+
+@dataclass(frozen=True)
+class Cgroup(_Mprog):
+    """Opts for ``BPF_CGROUP_*`` links (target: fd of a cgroup v2 directory).
+
+    With no arguments the link is appended (plain multi-attach, kernel >= 5.7). ``before``/``after``/
+    ``anchor``/``expected_revision`` order the cgroup's programs (libbpf >= 1.6, kernel >= 6.17).
+
+    >>> Cgroup()
+    Cgroup(before=None, after=None, anchor=None, expected_revision=None)
+    """
+
+    families: ClassVar[frozenset[str]] = frozenset({"cgroup"})
+    member: ClassVar[str] = "cgroup"
+
+    def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
+        if resolve_anchor(self.before, self.after, self.anchor) is None and self.expected_revision is None:
+            return
+        if not _HAS_CGROUP_MEMBER:
+            raise NotSupportedError("cgroup link ordering", "bpflink was compiled against libbpf < 1.6",
+                                    min_kernel="6.17")
+        super()._fill(opts, attach_type, keep)

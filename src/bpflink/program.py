@@ -1,0 +1,120 @@
+"""``Program``: an fd owner for loaded BPF programs, from raw instructions or from a compiled ``.bpf.o``.
+
+>>> from bpflink import Program, ProgType, AttachType, asm
+>>> prog = Program.load(ProgType.CGROUP_SKB, asm.return_imm(1),
+...                     expected_attach_type=AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from typing import Union
+
+from . import lowlevel as ll
+from ._fd import FdOwner
+from .enums import AttachType, ProgType
+from .errors import VerifierError, check, error
+from .map import Map
+
+Insns = Union[bytes, bytearray, memoryview, Sequence[Union[int, bytes]]]
+_LOG_SIZE = 1 << 20
+
+
+def _insn_bytes(insns: Insns) -> bytes:
+    if isinstance(insns, (bytes, bytearray, memoryview)):
+        raw = bytes(insns)
+    elif isinstance(insns, Iterable):
+        parts = []
+        for i, item in enumerate(insns):
+            if isinstance(item, (bytes, bytearray)) and len(item) % 8 == 0:
+                parts.append(bytes(item))
+            elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item < 1 << 64:
+                parts.append(item.to_bytes(8, "little"))
+            else:
+                raise TypeError(f"insns[{i}] must be 8-byte-multiple bytes or a u64 int, not {item!r}")
+        raw = b"".join(parts)
+    else:
+        raise TypeError(f"insns must be bytes or a sequence of instructions, not {type(insns).__name__}")
+    if not raw or len(raw) % 8:
+        raise ValueError(f"insns must be a non-empty multiple of 8 bytes, got {len(raw)}")
+    return raw
+
+
+class Program(FdOwner):
+    """A loaded BPF program. ``maps`` holds the maps of the object it came from (``from_object``)."""
+
+    def __init__(self, fd: int, *, prog_type: ProgType | int = ProgType.UNSPEC, name: str = "",
+                 expected_attach_type: AttachType | int | None = None, maps: dict[str, Map] | None = None) -> None:
+        super().__init__(fd)
+        self.prog_type = ProgType(prog_type)
+        self.name = name
+        self.expected_attach_type = None if expected_attach_type is None else AttachType(expected_attach_type)
+        self.maps: dict[str, Map] = maps or {}
+
+    @classmethod
+    def load(cls, prog_type: ProgType | int, insns: Insns, *, expected_attach_type: AttachType | int | None = None,
+             attach_btf_id: int | None = None, attach_prog_fd: int | None = None,
+             attach_btf_obj_fd: int | None = None, license: str = "GPL", name: str | None = None,
+             log_level: int = 0, prog_flags: int = 0) -> Program:
+        """``bpf_prog_load`` from raw ``struct bpf_insn`` bytes (or a sequence of them).
+
+        On refusal raises ``VerifierError`` (an ``OSError``) whose ``log`` is the verifier's log.
+        """
+        ptype = ProgType(prog_type)
+        raw = _insn_bytes(insns)
+        opts = ll.new_prog_load_opts()
+        if expected_attach_type is not None:
+            opts.expected_attach_type = int(AttachType(expected_attach_type))
+        if attach_btf_id is not None:
+            opts.attach_btf_id = attach_btf_id
+        if attach_prog_fd is not None:
+            opts.attach_prog_fd = attach_prog_fd
+        if attach_btf_obj_fd is not None:
+            opts.attach_btf_obj_fd = attach_btf_obj_fd
+        opts.prog_flags = prog_flags
+        log = ll.ffi.new("char[]", _LOG_SIZE)
+        opts.log_buf, opts.log_size, opts.log_level = log, _LOG_SIZE, log_level
+        cname = name.encode()[:15] if name else None
+        buf = ll.ffi.from_buffer(raw)
+        ret = ll.bpf_prog_load(int(ptype), cname, license.encode(), ll.ffi.cast("struct bpf_insn *", buf),
+                               len(raw) // 8, opts)
+        if ret < 0:
+            text = ll.ffi.string(log).decode(errors="replace")
+            base = error(-ret, f"prog_load({ptype.name})")
+            raise VerifierError(-ret, base.strerror or str(base), text)
+        return cls(ret, prog_type=ptype, name=name or "", expected_attach_type=expected_attach_type)
+
+    @classmethod
+    def from_object(cls, path: str | os.PathLike[str], name: str) -> Program:
+        """Load program ``name`` from a compiled BPF ELF object (only that program is loaded).
+
+        The object's maps stay alive through the program and are in ``program.maps``.
+        """
+        from .object import Object
+
+        with Object.open(path, programs=[name]) as obj:
+            return obj.program(name)
+
+    @classmethod
+    def from_id(cls, prog_id: int) -> Program:
+        """Open an fd to a loaded program by id."""
+        fd = check(ll.bpf_prog_get_fd_by_id(prog_id), f"prog_get_fd_by_id({prog_id})")
+        return cls(fd)
+
+    @property
+    def id(self) -> int:
+        """The kernel's id of this program."""
+        info = ll.ffi.new("struct bpf_prog_info *")
+        size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_prog_info"))
+        check(ll.bpf_prog_get_info_by_fd(self.fd, info, size), "prog_get_info_by_fd")
+        return int(info.id)
+
+    def close(self) -> None:
+        super().close()
+        for m in self.maps.values():
+            m.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"fd={self._fd}"
+        return f"<Program {self.name!r} {self.prog_type.name} {state}>"

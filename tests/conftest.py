@@ -1,0 +1,121 @@
+"""Fixtures for tests on the real kernel: bpffs/tracefs mounts, cgroups, network namespaces, BPF objects."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CGROUP2 = Path(os.environ.get("BPFLINK_CGROUP2", "/sys/fs/cgroup/unified"))
+BPFFS = Path("/sys/fs/bpf")
+TRACEFS = Path("/sys/kernel/tracing")
+_counter = itertools.count()
+
+
+def _mounted(path: Path) -> bool:
+    return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
+
+
+def _mount(fstype: str, path: Path) -> None:
+    if not _mounted(path):
+        path.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", fstype, fstype if fstype != "tracefs" else "nodev", str(path)], check=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kernel_filesystems() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("bpflink's tests need root (they create real links on the running kernel)")
+    _mount("bpf", BPFFS)
+    _mount("tracefs", TRACEFS)
+    if not (CGROUP2 / "cgroup.procs").exists():
+        CGROUP2.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["mount", "-t", "cgroup2", "none", str(CGROUP2)], check=True)
+
+
+@pytest.fixture
+def cgroup() -> Iterator[Path]:
+    """A fresh cgroup v2 directory, removed afterwards."""
+    path = CGROUP2 / f"bpflink-test-{os.getpid()}-{next(_counter)}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        for proc in (path / "cgroup.procs").read_text().split():
+            (CGROUP2 / "cgroup.procs").write_text(proc)
+        path.rmdir()
+
+
+def run_in_cgroup(cgroup: Path, code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` as a process inside ``cgroup``."""
+
+    def enter() -> None:
+        (cgroup / "cgroup.procs").write_text(str(os.getpid()))
+
+    return subprocess.run([sys.executable, "-c", code], preexec_fn=enter, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+UDP_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sent = 0
+for _ in range({n}):
+    try:
+        s.sendto(b"x", ("127.0.0.1", {port})); sent += 1
+    except OSError:
+        pass
+print(sent)
+"""
+
+
+def udp_port() -> tuple[socket.socket, int]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.5)
+    return sock, sock.getsockname()[1]
+
+
+def drain(sock: socket.socket) -> int:
+    """How many datagrams arrived."""
+    got = 0
+    while True:
+        try:
+            sock.recv(64)
+            got += 1
+        except (TimeoutError, socket.timeout):
+            return got
+
+
+@pytest.fixture(scope="session")
+def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every ``tests/bpf/*.bpf.c`` compiled with Debian's clang against the headers bpflink was built with."""
+    clang = shutil.which("clang")
+    if clang is None:
+        pytest.fail("clang is missing: run scripts/setup (apt-get install clang)")
+    out = tmp_path_factory.mktemp("bpf")
+    include = ROOT / "build" / "libbpf" / "include"
+    arch_include = f"/usr/include/{subprocess.run(['gcc', '-dumpmachine'], capture_output=True, text=True).stdout.strip()}"
+    objects = {}
+    for src in sorted((HERE / "bpf").glob("*.bpf.c")):
+        obj = out / src.name.replace(".c", ".o")
+        cmd = [clang, "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{include}", f"-I{arch_include}",
+               "-c", str(src), "-o", str(obj)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            pytest.fail(f"clang failed on {src.name}:\n{res.stderr}")
+        objects[src.name.removesuffix(".bpf.c")] = obj
+    return objects
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
