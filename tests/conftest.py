@@ -104,7 +104,8 @@ def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         pytest.fail("clang is missing: run scripts/setup (apt-get install clang)")
     out = tmp_path_factory.mktemp("bpf")
     include = ROOT / "build" / "libbpf" / "include"
-    arch_include = f"/usr/include/{subprocess.run(['gcc', '-dumpmachine'], capture_output=True, text=True).stdout.strip()}"
+    triplet = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+    arch_include = f"/usr/include/{triplet}"
     objects = {}
     for src in sorted((HERE / "bpf").glob("*.bpf.c")):
         obj = out / src.name.replace(".c", ".o")

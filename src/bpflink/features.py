@@ -1,0 +1,100 @@
+"""What each link feature needs: the minimum kernel and the config options, as documented upstream.
+
+Used to explain a refusal (``NotSupportedError``), by ``bpflink.probe`` and by the tests to tell an honest
+skip (kernel too old, option off) from a bug (kernel new enough, option on, and it still fails).
+
+>>> FEATURES["tcx"].min_kernel
+(6, 6)
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import platform
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    min_kernel: tuple[int, int]
+    configs: tuple[str, ...] = ()
+
+    @property
+    def min_kernel_str(self) -> str:
+        return "%d.%d" % self.min_kernel
+
+
+FEATURES: dict[str, Feature] = {f.name: f for f in (
+    Feature("cgroup", (5, 7), ("CONFIG_CGROUP_BPF",)),
+    Feature("netns", (5, 8)),
+    Feature("iter", (5, 8)),
+    Feature("xdp", (5, 9)),
+    Feature("freplace", (5, 10), ("CONFIG_DEBUG_INFO_BTF",)),
+    Feature("tracing", (5, 5), ("CONFIG_DEBUG_INFO_BTF", "CONFIG_FUNCTION_TRACER")),
+    Feature("tracing_cookie", (5, 19), ("CONFIG_DEBUG_INFO_BTF",)),
+    Feature("perf_event", (5, 15)),
+    Feature("kprobe_perf_event", (5, 15), ("CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS")),
+    Feature("kprobe_multi", (5, 18), ("CONFIG_FPROBE",)),
+    Feature("netfilter", (6, 4), ("CONFIG_NETFILTER_BPF_LINK",)),
+    Feature("struct_ops", (6, 4)),
+    Feature("tcx", (6, 6), ("CONFIG_NET_XGRESS",)),
+    Feature("uprobe_multi", (6, 6), ("CONFIG_UPROBES",)),
+    Feature("netkit", (6, 7), ("CONFIG_NETKIT",)),
+    Feature("sockmap", (6, 10), ("CONFIG_BPF_STREAM_PARSER",)),
+    Feature("kprobe_session", (6, 10), ("CONFIG_FPROBE",)),
+    Feature("tp_btf_link", (6, 10), ("CONFIG_DEBUG_INFO_BTF",)),
+    Feature("uprobe_session", (6, 13), ("CONFIG_UPROBES",)),
+    Feature("cgroup_mprog", (6, 17), ("CONFIG_CGROUP_BPF",)),
+)}
+
+
+@lru_cache(maxsize=1)
+def kernel_version() -> tuple[int, int]:
+    """The running kernel's (major, minor)."""
+    m = re.match(r"(\d+)\.(\d+)", platform.release())
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+@lru_cache(maxsize=1)
+def kernel_config() -> dict[str, str] | None:
+    """The running kernel's config (``/proc/config.gz`` or ``/boot/config-$(uname -r)``), None if unreadable."""
+    text = None
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            text = f.read()
+    except OSError:
+        for path in (f"/boot/config-{platform.release()}", f"/lib/modules/{platform.release()}/config"):
+            if os.path.exists(path):
+                with open(path) as f:
+                    text = f.read()
+                break
+    if text is None:
+        return None
+    return dict(re.findall(r"^(CONFIG_\w+)=(.*)$", text, re.M))
+
+
+def missing_configs(feature: str) -> list[str] | None:
+    """The feature's config options that are off here; None when the config cannot be read."""
+    config = kernel_config()
+    if config is None:
+        return None
+    return [c for c in FEATURES[feature].configs if config.get(c) not in ("y", "m")]
+
+
+def explain(feature: str) -> str:
+    """Why ``feature`` may be missing here, from the kernel version and config (no guessing beyond those)."""
+    f = FEATURES[feature]
+    reasons = []
+    if kernel_version() < f.min_kernel:
+        reasons.append(f"kernel {'%d.%d' % kernel_version()} < {f.min_kernel_str}")
+    missing = missing_configs(feature)
+    if missing:
+        reasons.append("kernel config lacks " + ", ".join(missing))
+    return "; ".join(reasons)
+
+
+__all__ = ["FEATURES", "Feature", "explain", "kernel_config", "kernel_version", "missing_configs"]
