@@ -19,7 +19,13 @@ from .info import LinkInfo, link_info
 
 
 class Link(FdOwner):
-    """A BPF link. Closing it releases the attachment unless it is pinned (or another fd holds it)."""
+    """A BPF link. Closing it releases the attachment unless it is pinned (or another fd holds it).
+
+    Threads: every call releases the GIL inside C; one Link may be used from several threads, but closing it
+    while another thread uses it is the caller's race. After ``os.fork()`` the child's Link is a copy of the
+    fd: ``close()`` (or exit) there leaves the parent's link attached, while ``detach()``, ``update()`` and
+    ``pin()`` act on the one kernel link both share.
+    """
 
     def __init__(self, fd: int, *, attach_type: AttachType | int | None = None) -> None:
         super().__init__(fd)
