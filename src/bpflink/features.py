@@ -61,13 +61,18 @@ def kernel_version() -> tuple[int, int]:
 
 @lru_cache(maxsize=1)
 def kernel_config() -> dict[str, str] | None:
-    """The running kernel's config (``/proc/config.gz`` or ``/boot/config-$(uname -r)``), None if unreadable."""
+    """The running kernel's config (``$BPFLINK_KERNEL_CONFIG``, ``/proc/config.gz`` or ``/boot/config-$(uname -r)``),
+    None if unreadable. scripts/vmtest sets ``BPFLINK_KERNEL_CONFIG`` to the config shipped in the guest's .deb."""
     text = None
+    override = os.environ.get("BPFLINK_KERNEL_CONFIG")
     try:
+        if override:  # the explicit file wins over /proc/config.gz
+            raise OSError
         with gzip.open("/proc/config.gz", "rt") as f:
             text = f.read()
     except OSError:
-        for path in (f"/boot/config-{platform.release()}", f"/lib/modules/{platform.release()}/config"):
+        release = platform.release()
+        for path in (override,) if override else (f"/boot/config-{release}", f"/lib/modules/{release}/config"):
             if os.path.exists(path):
                 with open(path) as f:
                     text = f.read()
