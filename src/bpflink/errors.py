@@ -54,12 +54,15 @@ _HINTS: dict[tuple[int, str | None], str] = {
     (_errno.EPROTO, "netfilter"): "hooknum must be one of NF_INET_* (< 5)",
     (_errno.ERANGE, "netfilter"): "priority must not be INT_MIN or INT_MAX (or > -400 with defrag)",
     (_errno.EBUSY, "xdp"): "the device already has an XDP program; detach it or use another device",
+    (_errno.EINVAL, "xdp"): "no device with that ifindex in this network namespace, a program that is not XDP, "
+                            "or bad flags",
     (_errno.EINVAL, "perf_event"): "target must be a perf event fd (tracepoint, kprobe, uprobe) and the "
                                    "program type must match it",
     (_errno.EINVAL, "tracing"): "the program's attach target is fixed at load (attach_btf_id); "
                                 "load it with the right expected_attach_type",
     (_errno.EINVAL, "cgroup"): "target must be an fd of a cgroup v2 directory and the program's "
-                               "expected_attach_type must match",
+                               "expected_attach_type must match (with before/after: the anchor must be "
+                               "attached there, by link if it was attached by link)",
     (_errno.EBADF, "cgroup"): "target must be an open fd of a cgroup v2 directory",
 }
 
