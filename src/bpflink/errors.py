@@ -25,6 +25,10 @@ _EXTRA_NAMES = {ENOTSUPP: "ENOTSUPP", 525: "ETOOSMALL", 526: "ESERVERFAULT", 527
 _HINTS: dict[tuple[int, str | None], str] = {
     (_errno.EPERM, None): "needs root or CAP_BPF (+CAP_NET_ADMIN for network hooks, CAP_PERFMON for tracing); "
                           "a locked-down kernel also refuses",
+    **{(_errno.EPERM, fam): "creating this link needs CAP_NET_ADMIN besides CAP_BPF (or root)"
+       for fam in ("cgroup", "tcx", "netkit", "xdp", "netfilter", "netns", "sockmap")},
+    **{(_errno.EPERM, fam): "creating this link needs CAP_PERFMON besides CAP_BPF (or root)"
+       for fam in ("perf_event", "kprobe_multi", "uprobe_multi", "tracing", "iter")},
     (_errno.EACCES, None): "the verifier or an LSM refused: check the program type matches the attach type",
     (_errno.EINVAL, None): "the kernel rejected the arguments: wrong program type or expected_attach_type for "
                            "this attach type, bad flags, or an attach type this kernel does not know",
@@ -65,6 +69,29 @@ _HINTS: dict[tuple[int, str | None], str] = {
                                "attached there, by link if it was attached by link)",
     (_errno.EBADF, "cgroup"): "target must be an open fd of a cgroup v2 directory",
 }
+
+
+# program types whose load needs more than CAP_BPF (kernel/bpf/syscall.c: net-admin and perfmon program types)
+_NET_ADMIN_PROGS = frozenset({
+    "SCHED_CLS", "SCHED_ACT", "XDP", "LWT_IN", "LWT_OUT", "LWT_XMIT", "LWT_SEG6LOCAL", "SK_SKB", "SK_MSG",
+    "FLOW_DISSECTOR", "CGROUP_DEVICE", "CGROUP_SOCK", "CGROUP_SOCK_ADDR", "CGROUP_SOCKOPT", "CGROUP_SYSCTL",
+    "SOCK_OPS", "EXT", "NETFILTER"})
+_PERFMON_PROGS = frozenset({"KPROBE", "TRACEPOINT", "PERF_EVENT", "RAW_TRACEPOINT", "RAW_TRACEPOINT_WRITABLE",
+                            "TRACING", "LSM", "STRUCT_OPS", "EXT"})
+
+
+def prog_load_eperm_hint(prog_type: str) -> str:
+    """Which capabilities loading a program of type ``prog_type`` (``ProgType`` name) needs.
+
+    >>> prog_load_eperm_hint("SCHED_CLS")
+    'loading a SCHED_CLS program needs CAP_BPF and CAP_NET_ADMIN (or root); a locked-down kernel also refuses'
+    """
+    caps = ["CAP_BPF"]
+    if prog_type in _NET_ADMIN_PROGS:
+        caps.append("CAP_NET_ADMIN")
+    if prog_type in _PERFMON_PROGS:
+        caps.append("CAP_PERFMON")
+    return f"loading a {prog_type} program needs {' and '.join(caps)} (or root); a locked-down kernel also refuses"
 
 
 def errno_name(err: int) -> str:
@@ -129,4 +156,5 @@ def raise_errno(err: int, what: str, *, family: str | None = None) -> NoReturn:
     raise error(err, what, family=family)
 
 
-__all__ = ["ENOTSUPP", "NotSupportedError", "VerifierError", "check", "errno_name", "error", "hint_for"]
+__all__ = ["ENOTSUPP", "NotSupportedError", "VerifierError", "check", "errno_name", "error", "hint_for",
+           "prog_load_eperm_hint"]

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Sequence
 from typing import Union
@@ -14,7 +15,7 @@ from typing import Union
 from . import lowlevel as ll
 from ._fd import FdOwner
 from .enums import AttachType, ProgType
-from .errors import VerifierError, check, error
+from .errors import VerifierError, check, error, prog_load_eperm_hint
 from .map import Map
 
 Insns = Union[bytes, bytearray, memoryview, Sequence[Union[int, bytes]]]
@@ -80,6 +81,8 @@ class Program(FdOwner):
         ret = ll.bpf_prog_load(int(ptype), cname, license.encode(), ll.ffi.cast("struct bpf_insn *", buf),
                                len(raw) // 8, opts)
         if ret < 0:
+            if -ret == errno.EPERM:  # missing privileges, not a verifier verdict: a plain PermissionError
+                raise error(-ret, f"prog_load({ptype.name})", hint=prog_load_eperm_hint(ptype.name))
             text = ll.ffi.string(log).decode(errors="replace")
             base = error(-ret, f"prog_load({ptype.name})")
             raise VerifierError(-ret, base.strerror or str(base), text)
