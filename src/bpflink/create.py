@@ -13,7 +13,7 @@ from typing import Any, Union
 from . import lowlevel as ll
 from ._fd import FdLike, as_fd
 from .enums import AttachType
-from .errors import NotSupportedError, check
+from .errors import NotSupportedError, check, error
 from .families import family_of
 from .link import Link
 from .opts._base import BuiltOpts, LinkOpts
@@ -51,6 +51,15 @@ def _ifindex(name: str) -> int:
         return socket.if_nametoindex(name)
     except OSError:
         raise ValueError(f"no network device named {name!r}") from None
+
+
+def _raise_if_unsupported(at: AttachType, err: int) -> None:
+    """On EINVAL/EOPNOTSUPP/ENOTSUPP ask the (cached) probe whether this kernel lacks the attach type."""
+    from .probe import not_supported_error  # lazy: only failures pay for probing
+
+    exc = not_supported_error(at, err)
+    if exc is not None:
+        raise exc from error(err, f"link_create({at.name})", family=family_of(at))
 
 
 def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | str,
@@ -95,6 +104,8 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
     finally:
         if opened >= 0:
             os.close(opened)
+    if ret < 0:
+        _raise_if_unsupported(at, -ret)
     fd = check(ret, f"link_create({at.name})", family=family)
     return Link(fd, attach_type=at)
 

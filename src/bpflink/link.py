@@ -15,7 +15,7 @@ from ._fd import FdLike, FdOwner, as_fd
 from .enums import AttachType
 from .errors import check
 from .families import family_of
-from .info import LinkInfo, link_info
+from .info import LinkInfo, link_info, raw_link_info
 
 
 class Link(FdOwner):
@@ -46,13 +46,13 @@ class Link(FdOwner):
     def id(self) -> int:
         """The kernel's id of this link (as ``bpftool link`` shows it)."""
         if self._id is None:
-            self._id = self.info().id
+            self._id = int(raw_link_info(self.fd).id)  # one call: no name or array buffers
         return self._id
 
     @property
     def prog_id(self) -> int:
         """The id of the program the link currently runs."""
-        return self.info().prog_id
+        return int(raw_link_info(self.fd).prog_id)
 
     def info(self) -> LinkInfo:
         """Decode ``struct bpf_link_info`` for this link."""
@@ -130,7 +130,7 @@ class Link(FdOwner):
             os.close(fd)
             raise TypeError(f"{what} ({kind.removeprefix('anon_inode:')})")
         link = cls(fd)
-        link._id = link.info().id
+        link._id = int(raw_link_info(link.fd).id)
         return link
 
     def __repr__(self) -> str:
