@@ -7,6 +7,7 @@ checks it belongs to the attach type, then fills exactly its own member of the o
 from ._anchor import Anchor, LinkId, ProgId
 from ._base import BuiltOpts, LinkOpts
 from .mprog import Cgroup, Netkit, Tcx
+from .netfilter import Netfilter
 from .xdp import Xdp
 
-__all__ = ["Anchor", "BuiltOpts", "Cgroup", "LinkId", "LinkOpts", "Netkit", "ProgId", "Tcx", "Xdp"]
+__all__ = ["Anchor", "BuiltOpts", "Cgroup", "LinkId", "LinkOpts", "Netfilter", "Netkit", "ProgId", "Tcx", "Xdp"]
