@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from netns import netns  # noqa: F401  (fixture: a private netns with a veth pair that carries traffic)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 CGROUP2 = Path(os.environ.get("BPFLINK_CGROUP2", "/sys/fs/cgroup/unified"))

@@ -19,6 +19,7 @@ from .link import Link
 from .map import Map
 from .object import Object
 from .program import Program
+from .query import HookEntry, HookQuery, query
 
 
 def libbpf_version() -> str:
@@ -27,7 +28,7 @@ def libbpf_version() -> str:
 
 
 __all__ = [
-    "AttachType", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags", "NfInetHook", "NfProto",
-    "NotSupportedError", "Object", "ProgType", "Program", "VerifierError", "XdpFlags", "__version__", "asm",
-    "libbpf_version", "link_create", "lowlevel", "opts",
+    "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
+    "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProgType", "Program", "VerifierError", "XdpFlags",
+    "__version__", "asm", "libbpf_version", "link_create", "lowlevel", "opts", "query",
 ]

@@ -21,6 +21,7 @@ from typing import NoReturn
 ENOTSUPP = 524
 _EXTRA_NAMES = {ENOTSUPP: "ENOTSUPP", 525: "ETOOSMALL", 526: "ESERVERFAULT", 527: "EBADTYPE"}
 
+_ANCHOR_MISSING = "the anchor (before=/after=/anchor=) is not attached at this hook, or does not exist"
 # (errno, family or None) -> hint. The family is bpflink.families.family_of(attach_type).
 _HINTS: dict[tuple[int, str | None], str] = {
     (_errno.EPERM, None): "needs root or CAP_BPF (+CAP_NET_ADMIN for network hooks, CAP_PERFMON for tracing); "
@@ -54,6 +55,10 @@ _HINTS: dict[tuple[int, str | None], str] = {
     (_errno.EINVAL, "tcx"): "the kernel may lack tcx (Linux >= 6.6), or the anchor/flags are inconsistent",
     (_errno.ENXIO, "netkit"): "the device is not a netkit device",
     (_errno.EINVAL, "netkit"): "the kernel may lack netkit (CONFIG_NETKIT, Linux >= 6.7)",
+    (_errno.ENOENT, "tcx"): _ANCHOR_MISSING,
+    (_errno.ENOENT, "netkit"): _ANCHOR_MISSING,
+    (_errno.ENOENT, "cgroup"): _ANCHOR_MISSING,
+    (_errno.ENODEV, "tcx"): "no network device with that ifindex in the caller's network namespace",
     (_errno.EAFNOSUPPORT, "netfilter"): "pf must be NFPROTO_IPV4 or NFPROTO_IPV6",
     (_errno.EPROTO, "netfilter"): "hooknum must be one of NF_INET_* (< 5)",
     (_errno.ERANGE, "netfilter"): "priority must not be INT_MIN or INT_MAX (or > -400 with defrag)",

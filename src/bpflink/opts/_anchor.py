@@ -4,8 +4,12 @@ The kernel (``kernel/bpf/mprog.c``) takes ``BPF_F_BEFORE``/``BPF_F_AFTER`` plus 
 by fd (``relative_fd``) or by id (``relative_id`` + ``BPF_F_ID``), with ``BPF_F_LINK`` when that object is a
 link rather than a program. No relative object: BEFORE means first, AFTER means last.
 
->>> Anchor.before(ProgId(7)).encode()[:2]
-(12, 0)
+Rules taken from the kernel and enforced here before the syscall, because the kernel would not complain:
+``relative_fd`` 0 without ``BPF_F_ID`` means "no relative object" (so an anchor on fd 0 would silently become
+head/tail), and ``expected_revision`` 0 means "do not check" (revisions start at 1). Ids start at 1 too.
+
+>>> Anchor.before(ProgId(7)).encode() == (MprogFlags.BEFORE | MprogFlags.ID, 0, 7)
+True
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any, Union
 
 from .._fd import HasFileno, as_fd
 from ..enums import MprogFlags
-from ._check import u32, u64
+from ._check import U32_MAX, U64_MAX, integer
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class ProgId:
     id: int
 
     def __post_init__(self) -> None:
-        u32("ProgId.id", self.id)
+        integer("ProgId.id", self.id, 1, U32_MAX)
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class LinkId:
     id: int
 
     def __post_init__(self) -> None:
-        u32("LinkId.id", self.id)
+        integer("LinkId.id", self.id, 1, U32_MAX)
 
 
 #: what an anchor can be relative to: a Link, a Program, a program fd (int), ProgId or LinkId
@@ -58,8 +62,11 @@ class Anchor:
     def __post_init__(self) -> None:
         if self.where not in (MprogFlags.BEFORE, MprogFlags.AFTER):
             raise ValueError("Anchor.where must be MprogFlags.BEFORE or MprogFlags.AFTER")
-        if self.relative is not None and not isinstance(self.relative, (ProgId, LinkId)):
-            as_fd(self.relative, "anchor")  # TypeError/ValueError now, not at attach time
+        # TypeError/ValueError now, not at attach time
+        if (self.relative is not None and not isinstance(self.relative, (ProgId, LinkId))
+                and as_fd(self.relative, "anchor") == 0):
+                raise ValueError("anchor fd 0 means 'no relative program' to the kernel; use Anchor.head()/tail(), "
+                                 "or name the program by ProgId")
 
     @classmethod
     def head(cls) -> Anchor:
@@ -91,7 +98,10 @@ class Anchor:
             return flags | MprogFlags.ID | MprogFlags.LINK, 0, rel.id
         if _is_link(rel):
             flags |= MprogFlags.LINK
-        return flags, as_fd(rel, "anchor"), 0
+        fd = as_fd(rel, "anchor")  # an fd owner may have been closed since the Anchor was made
+        if fd == 0:
+            raise ValueError("anchor fd 0 means 'no relative program' to the kernel")
+        return flags, fd, 0
 
 
 def resolve_anchor(before: Relative | None, after: Relative | None, anchor: Anchor | None) -> Anchor | None:
@@ -115,4 +125,9 @@ def fill_mprog(opts: Any, member: Any, anchor: Anchor | None, expected_revision:
         member.relative_fd = rel_fd
         member.relative_id = rel_id
     if expected_revision is not None:
-        member.expected_revision = u64("expected_revision", expected_revision)
+        member.expected_revision = revision(expected_revision)
+
+
+def revision(value: object) -> int:
+    """A valid ``expected_revision``: 1..2**64-1 (0 would switch the kernel's check off)."""
+    return integer("expected_revision", value, 1, U64_MAX)

@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 from .._native import ffi
 from ..enums import AttachType
 from ..errors import NotSupportedError
-from ._anchor import Anchor, Relative, fill_mprog, resolve_anchor
+from ._anchor import Anchor, Relative, fill_mprog, resolve_anchor, revision
 from ._base import LinkOpts
-from ._check import u64
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class _Mprog(LinkOpts):
     def __post_init__(self) -> None:
         resolve_anchor(self.before, self.after, self.anchor)
         if self.expected_revision is not None:
-            u64("expected_revision", self.expected_revision)
+            revision(self.expected_revision)
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
         fill_mprog(opts, getattr(opts, self.member), resolve_anchor(self.before, self.after, self.anchor),

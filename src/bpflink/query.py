@@ -1,0 +1,116 @@
+"""``query``: what is attached to a hook, in execution order, with the hook's revision.
+
+A thin, typed layer over ``bpf_prog_query_opts`` (two calls: the count first, then the arrays). The revision
+is what ``opts.Tcx``/``opts.Netkit``/``opts.Cgroup(expected_revision=)`` compare against: an empty tcx/netkit
+hook has revision 1 and every attach or detach adds one (a tcx hook that becomes empty again is back at 1;
+a cgroup keeps counting).
+
+>>> q = bpflink.query("eth0", AttachType.TCX_INGRESS)  # doctest: +SKIP
+>>> [e.link_id for e in q.entries], q.revision  # doctest: +SKIP
+([12, 11], 3)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from . import lowlevel as ll
+from .create import Target, _attach_type, _ifindex
+from .enums import AttachType
+from .errors import check
+from .families import family_of
+
+_IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
+_PATH_FAMILIES = frozenset({"cgroup", "netns"})
+# a hook can change between the counting call and the filling one; retry that many times
+_RETRIES = 8
+
+
+@dataclass(frozen=True)
+class HookEntry:
+    """One program on a hook. ``link_id`` is 0 when it was attached without a link (or the kernel does not
+    report link ids for this hook: cgroups don't); ``flags`` are the flags it was attached with."""
+
+    prog_id: int
+    link_id: int
+    flags: int
+
+
+@dataclass(frozen=True)
+class HookQuery:
+    """A hook's ``revision`` (0 where the kernel keeps none), its ``attach_flags`` and its ``entries`` in
+    execution order."""
+
+    revision: int
+    attach_flags: int
+    entries: tuple[HookEntry, ...]
+
+    @property
+    def prog_ids(self) -> tuple[int, ...]:
+        return tuple(e.prog_id for e in self.entries)
+
+    @property
+    def link_ids(self) -> tuple[int, ...]:
+        return tuple(e.link_id for e in self.entries)
+
+
+def _target(target: Target, at: AttachType) -> tuple[int, int]:
+    """``(target for bpf_prog_query, fd to close or -1)``."""
+    family = family_of(at)
+    if target is None:
+        raise TypeError(f"query({at.name}) needs a target: "
+                        + ("an ifindex or device name" if family in _IFINDEX_FAMILIES else "an fd or path"))
+    if isinstance(target, (str, os.PathLike)):
+        if family in _IFINDEX_FAMILIES and isinstance(target, str) and "/" not in target:
+            return _ifindex(target), -1
+        if family in _PATH_FAMILIES:
+            fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+            return fd, fd
+        raise TypeError(f"target for query({at.name}) must be an int (fd or ifindex), not a path or name")
+    if isinstance(target, int) and not isinstance(target, bool):
+        if not 0 < target <= 0x7FFFFFFF:
+            raise ValueError(f"target must be a positive fd or ifindex, got {target}")
+        return target, -1
+    from ._fd import as_fd
+
+    return as_fd(target, "target"), -1
+
+
+def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
+    """The programs attached at ``target`` for ``attach_type``, in the order the kernel runs them.
+
+    ``target``: an ifindex or device name (tcx, netkit), a cgroup directory path or fd (cgroup), a netns
+    path or fd (sk_lookup, flow_dissector), or an fd (e.g. a sockmap). Errors are ``OSError`` with a hint.
+    """
+    at = _attach_type(attach_type)
+    family = family_of(at)
+    tgt, opened = _target(target, at)
+    what = f"prog_query({at.name})"
+    try:
+        opts = ll.new_prog_query_opts()
+        check(ll.bpf_prog_query_opts(tgt, int(at), opts), what, family=family)
+        for _ in range(_RETRIES):
+            count = int(opts.count)
+            if count == 0:
+                return HookQuery(int(opts.revision), int(opts.attach_flags), ())
+            prog_ids = ll.ffi.new("__u32[]", count)
+            link_ids = ll.ffi.new("__u32[]", count)
+            prog_flags = ll.ffi.new("__u32[]", count)
+            opts = ll.new_prog_query_opts()
+            opts.count = count
+            opts.prog_ids, opts.link_ids, opts.prog_attach_flags = prog_ids, link_ids, prog_flags
+            ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
+            if ret == -28:  # ENOSPC: it grew in between; opts.count now holds the new total
+                continue
+            check(ret, what, family=family)
+            n = min(int(opts.count), count)  # it may also have shrunk
+            entries = tuple(HookEntry(int(prog_ids[i]), int(link_ids[i]), int(prog_flags[i])) for i in range(n))
+            return HookQuery(int(opts.revision), int(opts.attach_flags), entries)
+        raise RuntimeError(f"{what}: the hook kept changing during {_RETRIES} queries")
+    finally:
+        if opened >= 0:
+            os.close(opened)
+
+
+__all__ = ["HookEntry", "HookQuery", "query"]
