@@ -9,6 +9,7 @@
 """
 
 from . import asm, lowlevel, opts
+from ._log import route_libbpf_print  # importing it routes libbpf's messages to logging
 from ._native import lib as _lib
 from ._version import __version__
 from .create import link_create
@@ -16,8 +17,10 @@ from .enums import AttachType, LinkType, MapType, MprogFlags, NfInetHook, NfProt
 from .errors import NotSupportedError, VerifierError
 from .info import LinkInfo
 from .link import Link
+from .listing import links
 from .map import Map
 from .object import Object
+from .probe import ProbeResult, probe, supports
 from .program import Program
 from .query import HookEntry, HookQuery, query
 
@@ -29,6 +32,7 @@ def libbpf_version() -> str:
 
 __all__ = [
     "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
-    "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProgType", "Program", "VerifierError", "XdpFlags",
-    "__version__", "asm", "libbpf_version", "link_create", "lowlevel", "opts", "query",
+    "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program", "VerifierError",
+    "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
+    "route_libbpf_print", "supports",
 ]

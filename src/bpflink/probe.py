@@ -89,6 +89,8 @@ _PROG: dict[str, ProgType] = {
 _OK_ERRNO = {"tcx": _errno.ENODEV, "netkit": _errno.ENODEV, "uprobe_multi": _errno.EBADF,
              "perf_event": _errno.EBADF}
 _MISSING_IFINDEX = -1  # the int target_fd libbpf passes on as ifindex 0xffffffff
+#: the name of every probe program (how tests check none is left behind)
+PROBE_PROG_NAME = b"bpflink_probe"
 _PROBE_FUNC = b"vprintk"  # exported and traceable on every kernel with kprobe_multi
 
 
@@ -235,8 +237,8 @@ def _verdict(at: AttachType, err: int | None, *, load_failed: bool = False) -> P
                            f"the kernel knows the attach type (answered {errno_name(err)} to a probe request)")
     why = explain(feature) if feature in FEATURES else ""
     if err == _errno.EPERM:
-        mode = _lockdown()
-        why = f"kernel lockdown ({mode}) refuses it" if mode else (why or hint_for(err) or "")
+        mode = _lockdown()  # a fact worth showing, not proof that lockdown is the cause
+        why = (why or hint_for(err) or "") + (f" (kernel lockdown is '{mode}')" if mode else "")
     what = "program load refused" if load_failed else "link_create refused"
     detail = why or hint_for(err, family) or strerror(err)
     return ProbeResult(at, family, False, err, f"{errno_name(err)}: {what}: {detail}")
@@ -250,7 +252,7 @@ def _probe_one(at: AttachType, trial: _Trial) -> ProbeResult:
         opts_load.expected_attach_type = int(expected)
     code = asm.return_imm(1 if family_of(at) in ("cgroup", "netfilter") else 0)
     insns = ll.ffi.new("char[]", code)
-    prog = ll.bpf_prog_load(int(prog_type), None, b"GPL", ll.ffi.cast("struct bpf_insn *", insns),
+    prog = ll.bpf_prog_load(int(prog_type), PROBE_PROG_NAME, b"GPL", ll.ffi.cast("struct bpf_insn *", insns),
                             len(code) // 8, opts_load)
     if prog < 0:
         return _verdict(at, -prog, load_failed=True)

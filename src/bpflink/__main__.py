@@ -1,0 +1,7 @@
+"""``python -m bpflink``: the command line (see ``bpflink.cli``)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
