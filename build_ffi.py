@@ -27,7 +27,7 @@ INCLUDE = HERE / "include"
 MIN_SYSTEM_LIBBPF = (1, 4)
 ENUMS = ("bpf_attach_type", "bpf_prog_type", "bpf_link_type", "bpf_map_type")
 # order matters: later files use the types and enums declared by earlier ones
-CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "link.h", "prog.h", "map.h")
+CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h")
 HEADERS = """
 #include <stdbool.h>
 #include <unistd.h>
@@ -38,6 +38,7 @@ HEADERS = """
 #include <linux/perf_event.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf_version.h>
 """
 

@@ -64,6 +64,7 @@ struct bpf_prog_info {
     __u32 type;
     __u32 id;
     char name[...];
+    __u32 btf_id;
     ...;
 };
 int bpf_prog_get_info_by_fd(int prog_fd, struct bpf_prog_info *info, __u32 *info_len);

@@ -1,7 +1,7 @@
 /* bpflink cdef: the link calls of <bpf/bpf.h>. Layouts are partial ("...;"): offsets and sizes come from
  * the headers at compile time. Nested anonymous members cannot be partial in cffi, so _layout.py checks
  * every nested member against offsetof() computed by the C compiler (bpflink_layout_table). */
-union bpf_iter_link_info { ...; };
+/* union bpf_iter_link_info: include/iter.h */
 
 struct bpf_link_create_opts {
     size_t sz;

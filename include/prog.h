@@ -39,3 +39,11 @@ __u32 libbpf_minor_version(void);
 const char *libbpf_version_string(void);
 __u32 bpf_map__key_size(const struct bpf_map *map);
 __u32 bpf_map__value_size(const struct bpf_map *map);
+/* freplace: the EXT program's target (program fd + global function name), set before bpf_object__load */
+int bpf_program__set_attach_target(struct bpf_program *prog, int attach_prog_fd, const char *attach_func_name);
+/* BTF of a loaded program (<bpf/btf.h>): find a function's BTF id for opts.Freplace(target_btf_id=...) */
+struct btf;
+struct btf *btf__load_from_kernel_by_id(__u32 id);
+__s32 btf__find_by_name_kind(const struct btf *btf, const char *type_name, __u32 kind);
+void btf__free(struct btf *btf);
+#define BTF_KIND_FUNC ...

@@ -110,6 +110,13 @@ const struct bpflink_layout bpflink_layout_table[] = {
     BPFLINK_MEMBER(struct bpf_link_info, tracing.cookie),
     BPFLINK_MEMBER(struct bpf_link_info, perf_event.uprobe.ref_ctr_offset),
 #endif
+    BPFLINK_MEMBER(union bpf_iter_link_info, map.map_fd),
+    BPFLINK_MEMBER(union bpf_iter_link_info, cgroup.order),
+    BPFLINK_MEMBER(union bpf_iter_link_info, cgroup.cgroup_fd),
+    BPFLINK_MEMBER(union bpf_iter_link_info, cgroup.cgroup_id),
+    BPFLINK_MEMBER(union bpf_iter_link_info, task.tid),
+    BPFLINK_MEMBER(union bpf_iter_link_info, task.pid),
+    BPFLINK_MEMBER(union bpf_iter_link_info, task.pid_fd),
     BPFLINK_MEMBER(struct bpf_prog_query_opts, prog_cnt),
     BPFLINK_MEMBER(struct bpf_prog_query_opts, count),
 };

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bpflink import AttachType, LinkType, NfInetHook, NfProto, Object, link_create, lowlevel, opts
+from bpflink.info import NetfilterLinkInfo
 from netns import Netns, netns  # noqa: F401  (fixture)
 
 NF = AttachType.NETFILTER
@@ -34,6 +35,7 @@ def test_netfilter_drops_and_counts_then_close_restores(netns: Netns, nf_obj: Ob
             assert netns.udp_deliveries(4) == 0
             assert counters.lookup_int(0) == 4
             info = link.info()
+            assert isinstance(info, NetfilterLinkInfo)
             assert info.type == LinkType.NETFILTER and info.prog_id == prog.id
             assert (info.pf, info.hooknum, info.priority, info.flags) == (NfProto.IPV4, NfInetHook.LOCAL_IN, -100, 0)
         assert netns.udp_deliveries(3) == 3
@@ -58,7 +60,8 @@ def test_netfilter_defrag_flag_is_accepted(netns: Netns, nf_obj: Object) -> None
         with netns.entered():
             link = link_create(prog, None, NF, defrag)
         with link:
-            assert link.info().flags == lowlevel.lib.BPF_F_NETFILTER_IP_DEFRAG
+            info = link.info()
+            assert isinstance(info, NetfilterLinkInfo) and info.flags == lowlevel.lib.BPF_F_NETFILTER_IP_DEFRAG
             assert netns.udp_deliveries(3) == 3
             assert counters.lookup_int(1) == 3
 
@@ -72,7 +75,8 @@ def test_netfilter_two_hooks_ipv6_and_ordering_by_priority(netns: Netns, nf_obj:
             second = link_create(accept, None, NF, opts.Netfilter(NfProto.IPV4, NfInetHook.LOCAL_IN, priority=0))
             v6 = link_create(accept, None, NF, opts.Netfilter(NfProto.IPV6, NfInetHook.PRE_ROUTING, priority=5))
         with first, second, v6:
-            assert v6.info().pf == NfProto.IPV6
+            info = v6.info()
+            assert isinstance(info, NetfilterLinkInfo) and info.pf == NfProto.IPV6
             assert netns.udp_deliveries(2) == 0
             assert (counters.lookup_int(0), counters.lookup_int(1)) == (2, 0)
 

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from typing import Any
 
@@ -82,6 +83,19 @@ class Link(FdOwner):
     def detach(self) -> None:
         """Detach from the hook; the fd stays open (and ``info()`` shows the target gone)."""
         check(ll.bpf_link_detach(self.fd), f"{self._what}: detach", family=self._family)
+
+    # --- iterators (bpflink.iter) ----------------------------------------------------------------------------
+    def open_iter(self) -> io.BufferedReader:
+        """For iterator links: a new walk, as a binary file object to read until EOF."""
+        from .iter import open_iter
+
+        return open_iter(self)
+
+    def read_iter(self, *, text: bool = False) -> Any:
+        """For iterator links: the whole output of one walk (``bytes``, or ``str`` with ``text=True``)."""
+        from .iter import read_iter
+
+        return read_iter(self, text=text)
 
     # --- pinning --------------------------------------------------------------------------------------------
     def pin(self, path: str | os.PathLike[str]) -> None:

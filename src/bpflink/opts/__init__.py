@@ -6,8 +6,10 @@ checks it belongs to the attach type, then fills exactly its own member of the o
 
 from ._anchor import Anchor, LinkId, ProgId
 from ._base import BuiltOpts, LinkOpts
+from .iter import CgroupIterOrder, Iter
 from .mprog import Cgroup, Netkit, Tcx
 from .netfilter import Netfilter
 from .xdp import Xdp
 
-__all__ = ["Anchor", "BuiltOpts", "Cgroup", "LinkId", "LinkOpts", "Netfilter", "Netkit", "ProgId", "Tcx", "Xdp"]
+__all__ = ["Anchor", "BuiltOpts", "Cgroup", "CgroupIterOrder", "Iter", "LinkId", "LinkOpts", "Netfilter", "Netkit",
+           "ProgId", "Tcx", "Xdp"]

@@ -1,0 +1,45 @@
+"""Reading iterator links: each ``bpf_iter_create`` on an iterator link starts a new walk whose output
+(what the program wrote with ``bpf_seq_printf``/``bpf_seq_write``) is read like a file until EOF.
+
+>>> with link_create(prog, None, AttachType.TRACE_ITER) as link:  # doctest: +SKIP
+...     print(link.read_iter(text=True))
+...     with link.open_iter() as f:
+...         first = f.readline()
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Literal, overload
+
+from . import lowlevel as ll
+from .errors import check
+
+if TYPE_CHECKING:
+    from .link import Link
+
+_HINT = "only iterator links (AttachType.TRACE_ITER) can be read"
+
+
+def open_iter(link: Link) -> io.BufferedReader:
+    """A new walk of the iterator: a binary file object (``read()``, ``readline()``, iteration, ``close()``)."""
+    fd = check(ll.bpf_iter_create(link.fd), f"{link._what}: iter_create", family="iter", hint=_HINT)
+    return io.open(fd, "rb", closefd=True)  # noqa: UP020  (io.open says which open: an fd, not a path)
+
+
+@overload
+def read_iter(link: Link, *, text: Literal[False] = ...) -> bytes: ...
+@overload
+def read_iter(link: Link, *, text: Literal[True]) -> str: ...
+@overload
+def read_iter(link: Link, *, text: bool) -> bytes | str: ...
+
+
+def read_iter(link: Link, *, text: bool = False) -> bytes | str:
+    """The whole output of one walk, as bytes (or ``str`` decoded as UTF-8 with ``text=True``)."""
+    with open_iter(link) as f:
+        data = f.read()
+    return data.decode(errors="replace") if text else data
+
+
+__all__ = ["open_iter", "read_iter"]
