@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 import socket
@@ -335,3 +336,27 @@ def test_link_id_takes_one_info_call_where_info_takes_two(monkeypatch: pytest.Mo
                 assert again.info() == info
     finally:
         os.close(pfd)
+
+
+# --- libbpf's messages --------------------------------------------------------------------------------------
+
+
+def test_libbpf_messages_reach_logging_with_levels(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    bogus = tmp_path / "not-elf.bpf.o"
+    bogus.write_bytes(b"this is not an ELF object")
+    caplog.set_level(logging.DEBUG, logger="bpflink.libbpf")
+    with pytest.raises(OSError):
+        bpflink.Object.open(bogus)
+    records = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "bpflink.libbpf"]
+    assert (logging.WARNING, f"libbpf: elf: '{bogus}' is not a proper ELF object") in records
+    assert any(level == logging.DEBUG and "loading object" in msg for level, msg in records)
+    assert all(not msg.endswith("\n") for _level, msg in records)
+
+    caplog.clear()
+    bpflink.route_libbpf_print(False)
+    try:
+        with pytest.raises(OSError):
+            bpflink.Object.open(bogus)
+        assert not [r for r in caplog.records if r.name == "bpflink.libbpf"]
+    finally:
+        bpflink.route_libbpf_print(True)
