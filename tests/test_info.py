@@ -25,6 +25,7 @@ from bpflink.info import (
     CgroupLinkInfo,
     IterLinkInfo,
     NetfilterLinkInfo,
+    NetnsLinkInfo,
     PerfEventLinkInfo,
     PerfEventType,
     TcxLinkInfo,
@@ -167,6 +168,30 @@ def test_netfilter_info_in_a_private_netns() -> None:
         theirs = bpftool_links()[info.id]
         assert (theirs["type"], theirs["prog_id"], theirs["pf"], theirs["hook"], theirs["prio"]) == (
             "netfilter", prog.id, info.pf, info.hooknum, info.priority)
+
+
+def test_netns_sk_lookup_info_in_a_private_netns() -> None:
+    def attach(prog: Program) -> Link:
+        with open("/proc/thread-self/ns/net") as ns_file:
+            return link_create(prog, ns_file.fileno(), AttachType.SK_LOOKUP)
+
+    def send() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+            rx.bind(("127.0.0.1", 0))
+            rx.settimeout(2)
+            tx.sendto(b"x", rx.getsockname())
+            return len(rx.recv(16))
+
+    with PrivateNetns("info-sk") as ns, Map.array() as counter, \
+            counting(ProgType.SK_LOOKUP, counter, 1, AttachType.SK_LOOKUP) as prog, ns.call(attach, prog) as link:
+        assert ns.call(send) == 1 and counter.lookup_int(0) >= 1  # SK_PASS: looked up, still delivered
+        info = link.info()
+        assert isinstance(info, NetnsLinkInfo)
+        assert (info.netns_ino, info.attach_type) == (os.stat(f"/run/netns/{ns.name}").st_ino, AttachType.SK_LOOKUP)
+        theirs = bpftool_links()[info.id]
+        assert (theirs["type"], theirs["prog_id"], theirs["netns_ino"], theirs["attach_type"]) == (
+            "netns", prog.id, info.netns_ino, "sk_lookup")
 
 
 def test_perf_event_tracepoint_info_name_and_cookie() -> None:
