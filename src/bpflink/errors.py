@@ -62,6 +62,10 @@ _HINTS: dict[tuple[int, str | None], str] = {
     (_errno.EAFNOSUPPORT, "netfilter"): "pf must be NFPROTO_IPV4 or NFPROTO_IPV6",
     (_errno.EPROTO, "netfilter"): "hooknum must be one of NF_INET_* (< 5)",
     (_errno.ERANGE, "netfilter"): "priority must not be INT_MIN or INT_MAX (or > -400 with defrag)",
+    (_errno.E2BIG, "netns"): "a network namespace holds one flow dissector (and up to 64 sk_lookup links); "
+                             "close or update the link already there",
+    (_errno.EINVAL, "netns"): "target must be an fd (or path) of a network namespace, e.g. /run/netns/<name>, "
+                              "and the program type must match the attach type",
     (_errno.EBUSY, "xdp"): "the device already has an XDP program; detach it or use another device",
     (_errno.EINVAL, "xdp"): "no device with that ifindex in this network namespace, a program that is not XDP, "
                             "or bad flags",
