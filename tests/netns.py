@@ -7,6 +7,10 @@ rule that routes each peer address out of the *other* end, and packets arriving 
 ``local`` first, so they are delivered. So a UDP datagram from ``addr_a`` to ``addr_b`` leaves ``dev_a``
 (tcx egress of ``dev_a``) and arrives on ``dev_b`` (XDP and tcx ingress of ``dev_b``).
 
+``Netns(tag, kind="netkit")`` builds the same with a netkit pair (``dev_a`` the primary, ``dev_b`` its peer, L2
+mode) using the first ``ip`` that knows ``type netkit`` (iproute2 >= 6.7: ``$BPFLINK_IP``, ``ip`` on PATH,
+``build/vm/iproute2/bin/ip``); when the device cannot be made, ``__enter__`` raises ``NetkitUnavailable``.
+
 ``entered()`` moves the *calling thread* into the namespace (``setns``) and back: sockets created and
 ifindexes resolved inside it belong to the namespace, and ``link_create`` on such an ifindex attaches there.
 
@@ -20,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import functools
 import itertools
 import json
 import os
@@ -27,6 +33,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +45,24 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _counter = itertools.count()
 # 10.201.<n>.0/30 per namespace: distinct per namespace only to keep bpftool/tcpdump output readable
 _subnets = itertools.count(1)
+
+
+class NetkitUnavailable(OSError):
+    """The netkit pair could not be created (no netkit-capable ``ip``, or the kernel refused the device)."""
+
+
+@functools.lru_cache(maxsize=1)
+def netkit_ip() -> str | None:
+    """The first ``ip`` binary that knows ``type netkit`` (iproute2 >= 6.7), or None."""
+    root = Path(__file__).resolve().parent.parent
+    candidates = [os.environ.get("BPFLINK_IP"), shutil.which("ip"), str(root / "build/vm/iproute2/bin/ip"),
+                  "/tmp/bpfvm/iproute2/bin/ip"]
+    for ip in candidates:
+        if ip and os.access(ip, os.X_OK):
+            res = subprocess.run([ip, "link", "help"], capture_output=True, text=True, timeout=30)
+            if "netkit" in res.stdout + res.stderr:
+                return ip
+    return None
 
 
 def _setns(fd: int) -> None:
@@ -52,7 +77,10 @@ class Netns:
     Cleanup (``close()``, or leaving the ``with``) deletes the namespace and with it both devices.
     """
 
-    def __init__(self, tag: str) -> None:
+    def __init__(self, tag: str, kind: str = "veth") -> None:
+        if kind not in ("veth", "netkit"):
+            raise ValueError(f"kind must be 'veth' or 'netkit', not {kind!r}")
+        self.kind = kind
         self.name = f"bpflink-{tag}-{os.getpid()}-{next(_counter)}"
         net = next(_subnets) % 250
         self.dev_a, self.dev_b = "bpfl0", "bpfl1"
@@ -102,17 +130,20 @@ class Netns:
             return socket.if_nametoindex(dev)
 
     # --- traffic --------------------------------------------------------------------------------------------
-    def udp_deliveries(self, n: int = 3, *, port: int = TEST_PORT, timeout: float = 0.3) -> int:
-        """Send ``n`` UDP datagrams ``addr_a`` -> ``addr_b:port`` through the veth; how many arrived."""
+    def udp_deliveries(self, n: int = 3, *, port: int = TEST_PORT, timeout: float = 0.3,
+                       reverse: bool = False) -> int:
+        """Send ``n`` UDP datagrams ``addr_a`` -> ``addr_b:port`` (``reverse``: ``addr_b`` -> ``addr_a``) through
+        the pair; how many arrived."""
+        src, dst = (self.addr_b, self.addr_a) if reverse else (self.addr_a, self.addr_b)
         with self.entered():
             rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         with rx, tx:
-            rx.bind((self.addr_b, port))
+            rx.bind((dst, port))
             rx.settimeout(timeout)
-            tx.bind((self.addr_a, 0))
+            tx.bind((src, 0))
             for i in range(n):
-                tx.sendto(b"bpflink-%d" % i, (self.addr_b, port))
+                tx.sendto(b"bpflink-%d" % i, (dst, port))
             got = 0
             with contextlib.suppress(TimeoutError, socket.timeout):
                 while got < n:
@@ -134,7 +165,10 @@ class Netns:
     def _setup(self) -> None:
         a, b = self.dev_a, self.dev_b
         self.ip("link", "set", "lo", "up")
-        self.ip("link", "add", a, "type", "veth", "peer", "name", b)
+        if self.kind == "veth":
+            self.ip("link", "add", a, "type", "veth", "peer", "name", b)
+        else:
+            self._add_netkit()
         # no IPv6: router/neighbour solicitations would be noise on the hooks under test
         self.sysctl("net.ipv6.conf.all.disable_ipv6", "1")
         self.sysctl("net.ipv6.conf.default.disable_ipv6", "1")
@@ -158,6 +192,16 @@ class Netns:
             mac = self._mac(peer)
             self.ip("neigh", "replace", dst, "lladdr", mac, "dev", dev, "nud", "permanent")
 
+    def _add_netkit(self) -> None:
+        ip = netkit_ip()
+        if ip is None:
+            raise NetkitUnavailable(errno.ENOENT, "no `ip` knows `type netkit` (needs iproute2 >= 6.7; set BPFLINK_IP)")
+        # L2 mode: the programs see an Ethernet header, as on veth
+        res = subprocess.run([ip, "-n", self.name, "link", "add", self.dev_a, "type", "netkit", "mode", "l2", "peer",
+                              "name", self.dev_b], capture_output=True, text=True, timeout=60)
+        if res.returncode != 0:
+            raise NetkitUnavailable(errno.EOPNOTSUPP, f"{ip} link add type netkit: {res.stderr.strip()}")
+
     def _mac(self, dev: str) -> str:
         out = subprocess.run(["ip", "-n", self.name, "-j", "link", "show", dev], check=True, capture_output=True,
                              text=True, timeout=60).stdout
@@ -180,4 +224,4 @@ def netns(request: pytest.FixtureRequest) -> Iterator[Netns]:
         yield ns
 
 
-__all__ = ["TEST_PORT", "Netns", "netns"]
+__all__ = ["TEST_PORT", "NetkitUnavailable", "Netns", "netkit_ip", "netns"]
