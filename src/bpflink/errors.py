@@ -66,6 +66,10 @@ _HINTS: dict[tuple[int, str | None], str] = {
                              "close or update the link already there",
     (_errno.EINVAL, "netns"): "target must be an fd (or path) of a network namespace, e.g. /run/netns/<name>, "
                               "and the program type must match the attach type",
+    (_errno.EINVAL, "sockmap"): "target must be a sockmap or sockhash map (fd or Map) and the program an SK_MSG/"
+                                "SK_SKB program whose expected_attach_type matches",
+    (_errno.EBUSY, "sockmap"): "the map already has a program in this slot, or a verdict and a stream verdict "
+                               "program would both be attached (the kernel allows one of the two)",
     (_errno.EBUSY, "xdp"): "the device already has an XDP program; detach it or use another device",
     (_errno.EINVAL, "xdp"): "no device with that ifindex in this network namespace, a program that is not XDP, "
                             "or bad flags",
