@@ -242,14 +242,14 @@ def test_uprobe_multi_info_path_offsets_cookies(tmp_path: Path) -> None:
             assert [f["cookie"] for f in theirs["funcs"]] == [0xABC]
 
 
-def test_iter_info_target_and_map_id(bpf_objects: dict[str, Path]) -> None:
+def test_iter_info_target_and_task_filter(bpf_objects: dict[str, Path]) -> None:
     try:
-        prog = Program.from_object(bpf_objects["info_iter"], "dump_keys")
+        prog = Program.from_object(bpf_objects["info_iter"], "dump_pids")
     except PermissionError as exc:
         unsupported("iter", exc, extra_reason=tracing_loads_refused())
-    with prog, Map.array(3) as m:
+    with prog:
         raw = ffi.new("char[]", ffi.sizeof("union bpf_iter_link_info"))
-        ffi.cast("__u32 *", raw)[0] = m.fd  # .map.map_fd is the union's first member
+        ffi.cast("__u32 *", raw)[0] = os.getpid()  # .task.tid is the union's first member: one thread only
         opts = lowlevel.new_link_create_opts()
         opts.iter_info = ffi.cast("union bpf_iter_link_info *", raw)
         opts.iter_info_len = ffi.sizeof("union bpf_iter_link_info")
@@ -257,12 +257,13 @@ def test_iter_info_target_and_map_id(bpf_objects: dict[str, Path]) -> None:
             fd = lowlevel.bpf_iter_create(link.fd)
             assert fd >= 0
             with os.fdopen(fd, "rb") as out:
-                assert struct.unpack("<3I", out.read()) == (0, 1, 2)
+                assert struct.unpack("<I", out.read()) == (os.getpid(),)  # the iterator ran, on our thread only
             info = link.info()
             assert isinstance(info, IterLinkInfo)
-            assert (info.target_name, info.map_id, info.tid) == ("bpf_map_elem", m.id, None)
+            assert (info.target_name, info.tid, info.pid, info.map_id) == ("task", os.getpid(), 0, None)
             theirs = bpftool_links()[info.id]
-            assert (theirs["type"], theirs["target_name"], theirs["map_id"]) == ("iter", "bpf_map_elem", m.id)
+            assert (theirs["type"], theirs["prog_id"], theirs["target_name"]) == ("iter", prog.id, "task")
+            assert theirs.get("tid", info.tid) == info.tid
 
 
 def tracing_loads_refused() -> str | None:

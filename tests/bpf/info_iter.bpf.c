@@ -1,4 +1,4 @@
-// An iterator over a map's elements for tests/test_info.py: writes every key (u32) to the seq file.
+// A task iterator for tests/test_info.py: writes the pid of every task it visits (u32) to the seq file.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -9,22 +9,25 @@ struct bpf_iter_meta {
     __u64 seq_num;
 } __attribute__((preserve_access_index));
 
-struct bpf_map;
-struct bpf_iter__bpf_map_elem {
-    struct bpf_iter_meta *meta;
-    struct bpf_map *map;
-    void *key;
-    void *value;
+struct task_struct {
+    int pid;
 } __attribute__((preserve_access_index));
 
-SEC("iter/bpf_map_elem")
-int dump_keys(struct bpf_iter__bpf_map_elem *ctx)
-{
-    __u32 *key = ctx->key;
+struct bpf_iter__task {
+    struct bpf_iter_meta *meta;
+    struct task_struct *task;
+} __attribute__((preserve_access_index));
 
-    if (!key || !ctx->value)
+SEC("iter/task")
+int dump_pids(struct bpf_iter__task *ctx)
+{
+    struct task_struct *task = ctx->task;
+    __u32 pid;
+
+    if (!task)
         return 0;
-    bpf_seq_write(ctx->meta->seq, key, sizeof(*key));
+    pid = task->pid;
+    bpf_seq_write(ctx->meta->seq, &pid, sizeof(pid));
     return 0;
 }
 
