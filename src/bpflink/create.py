@@ -28,6 +28,10 @@ _OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
 
 def _attach_type(value: object) -> AttachType:
     if isinstance(value, AttachType):
+        # the checks below, read from the member directly: .available and .name are Python-level properties
+        # and hashing an enum member calls Python too, each costing more than the syscall (bench/)
+        if value._value_ >= 0 and not value._name_.startswith("UNKNOWN_"):
+            return value
         at = value
     elif isinstance(value, str):
         at = AttachType.parse(value)
@@ -75,11 +79,13 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
     """
     at = _attach_type(attach_type)
     prog_fd = as_fd(prog, "prog")
-    family = family_of(at)
     opened = -1
     if target is None:
         target_fd = 0
+    elif type(target) is int and 0 <= target <= 0x7FFFFFFF:  # the hot path: skip the os.PathLike ABC check
+        target_fd = target
     elif isinstance(target, (str, os.PathLike)):
+        family = family_of(at)
         if family in _IFINDEX_FAMILIES and isinstance(target, str) and "/" not in target:
             target_fd = _ifindex(target)
         elif family in _PATH_FAMILIES:
@@ -104,10 +110,10 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
     finally:
         if opened >= 0:
             os.close(opened)
-    if ret < 0:
+    if ret < 0:  # the message and family only when needed: formatting them costs more than the syscall
         _raise_if_unsupported(at, -ret)
-    fd = check(ret, f"link_create({at.name})", family=family)
-    return Link(fd, attach_type=at)
+        check(ret, f"link_create({at.name})", family=family_of(at))
+    return Link(ret, attach_type=at)
 
 
 __all__ = ["link_create"]

@@ -28,11 +28,16 @@ class Link(FdOwner):
     ``pin()`` act on the one kernel link both share.
     """
 
+    # class-level defaults: every Link starts unpinned with its id not yet asked for, and link_create's hot
+    # path (bench/) saves two instance-dict stores per link
+    _pinned: str | None = None
+    _id: int | None = None
+
     def __init__(self, fd: int, *, attach_type: AttachType | int | None = None) -> None:
-        super().__init__(fd)
-        self.attach_type = None if attach_type is None else AttachType(attach_type)
-        self._pinned: str | None = None
-        self._id: int | None = None
+        self._fd = fd  # all FdOwner.__init__ does; a zero-argument super() call costs ~1k instructions here
+        # isinstance first: AttachType(x) of a member returns it, but the enum call costs ~250 ns per link
+        self.attach_type = (attach_type if attach_type is None or isinstance(attach_type, AttachType)
+                            else AttachType(attach_type))
 
     @property
     def _family(self) -> str | None:

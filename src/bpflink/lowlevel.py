@@ -53,7 +53,8 @@ def new_prog_query_opts() -> CData:
 
 def bpf_link_create(prog_fd: int, target_fd: int, attach_type: int, opts: CData | None = None) -> int:
     """``int bpf_link_create(int prog_fd, int target_fd, enum bpf_attach_type, const opts *)``."""
-    return int(lib.bpf_link_create(prog_fd, target_fd, attach_type, NULL if opts is None else opts))
+    ret: int = lib.bpf_link_create(prog_fd, target_fd, attach_type, NULL if opts is None else opts)
+    return ret  # cffi already returns a Python int for C int; int() would only cost time on the hot path
 
 
 def bpf_link_update(link_fd: int, new_prog_fd: int, opts: CData | None = None) -> int:
