@@ -2,6 +2,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdarg.h>
+#include <errno.h>
 
 #define BPFLINK_LIBBPF_AT_LEAST(maj, min) \
     (LIBBPF_MAJOR_VERSION > (maj) || (LIBBPF_MAJOR_VERSION == (maj) && LIBBPF_MINOR_VERSION >= (min)))
@@ -119,6 +120,14 @@ const struct bpflink_layout bpflink_layout_table[] = {
     BPFLINK_MEMBER(union bpf_iter_link_info, task.pid_fd),
     BPFLINK_MEMBER(struct bpf_prog_query_opts, prog_cnt),
     BPFLINK_MEMBER(struct bpf_prog_query_opts, count),
+    BPFLINK_MEMBER(struct perf_event_attr, sample_period),
+    BPFLINK_MEMBER(struct perf_event_attr, sample_freq),
+    BPFLINK_MEMBER(struct perf_event_attr, config1),
+    BPFLINK_MEMBER(struct perf_event_attr, kprobe_func),
+    BPFLINK_MEMBER(struct perf_event_attr, uprobe_path),
+    BPFLINK_MEMBER(struct perf_event_attr, config2),
+    BPFLINK_MEMBER(struct perf_event_attr, kprobe_addr),
+    BPFLINK_MEMBER(struct perf_event_attr, probe_offset),
 };
 const size_t bpflink_layout_count = sizeof(bpflink_layout_table) / sizeof(bpflink_layout_table[0]);
 
@@ -135,4 +144,11 @@ static int bpflink_print(enum libbpf_print_level level, const char *fmt, va_list
 void bpflink_route_libbpf_print(int enable)
 {
     libbpf_set_print(enable ? bpflink_print : NULL);
+}
+
+/* perf_event_open(2) has no libc wrapper; -errno like libbpf's calls, so errors.check handles it */
+int bpflink_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd, unsigned long flags)
+{
+    long fd = syscall(__NR_perf_event_open, attr, pid, cpu, group_fd, flags);
+    return fd < 0 ? -errno : (int)fd;
 }

@@ -7,9 +7,13 @@ checks it belongs to the attach type, then fills exactly its own member of the o
 from ._anchor import Anchor, LinkId, ProgId
 from ._base import BuiltOpts, LinkOpts
 from .iter import CgroupIterOrder, Iter
+from .kprobe_multi import KprobeMulti
 from .mprog import Cgroup, Netkit, Tcx
 from .netfilter import Netfilter
+from .perf_event import PerfEvent
+from .tracing import Tracing
+from .uprobe_multi import UprobeMulti
 from .xdp import Xdp
 
-__all__ = ["Anchor", "BuiltOpts", "Cgroup", "CgroupIterOrder", "Iter", "LinkId", "LinkOpts", "Netfilter", "Netkit",
-           "ProgId", "Tcx", "Xdp"]
+__all__ = ["Anchor", "BuiltOpts", "Cgroup", "CgroupIterOrder", "Iter", "KprobeMulti", "LinkId", "LinkOpts",
+           "Netfilter", "Netkit", "PerfEvent", "ProgId", "Tcx", "Tracing", "UprobeMulti", "Xdp"]

@@ -1,0 +1,34 @@
+"""What the multi-probe builders share: the session/multi mode check and a short repr of large arrays."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..enums import AttachType
+
+_SHOWN = 4
+
+
+def check_mode(builder: Any, attach_type: AttachType, multi: str, session: str) -> None:
+    """The attach type picks multi or session mode; ``builder.session`` (True/False) must agree with it.
+
+    ``TypeError`` naming the builder and the attach type when they disagree; ``ValueError`` for
+    ``retprobe=True`` with a session attach type.
+    """
+    name = type(builder).__name__
+    is_session = attach_type.name == session
+    if builder.session is not None and builder.session != is_session:
+        wanted = session if builder.session else multi
+        raise TypeError(f"{name}(session={builder.session}) needs attach type {wanted}, "
+                        f"not {attach_type.name}")
+    if is_session and builder.retprobe:
+        raise ValueError(f"{name}: a session program ({attach_type.name}) runs at entry and at return already; "
+                         "retprobe=True is refused")
+
+
+def array_repr(values: Any, *, hexa: bool = False) -> str:
+    """``[1, 2, 3]``, or ``[1, 2, 3, 4, ... (1000 entries)]`` for long arrays."""
+    shown = [hex(v) if hexa else str(v) for v in values[:_SHOWN]]
+    if len(values) > _SHOWN:
+        shown.append(f"... ({len(values)} entries)")
+    return "[" + ", ".join(shown) + "]"
