@@ -67,10 +67,15 @@ def _pkg_config(*args: str) -> list[str]:
     return shlex.split(out.stdout)
 
 
+def libbpf_choice() -> str:
+    """BPFLINK_LIBBPF, else bundled in a checkout and system in an sdist (MANIFEST.in leaves scripts/ out)."""
+    default = "bundled" if (HERE / "scripts" / "build-libbpf").exists() else "system"
+    return os.environ.get("BPFLINK_LIBBPF", default)
+
+
 def libbpf_config() -> dict[str, list[str]]:
     """Include dirs, objects and libraries for the libbpf chosen by BPFLINK_LIBBPF."""
-    default = "bundled" if (HERE / "scripts" / "build-libbpf").exists() else "system"
-    choice = os.environ.get("BPFLINK_LIBBPF", default)
+    choice = libbpf_choice()
     if choice == "system":
         cflags = _pkg_config("--cflags")
         return {
@@ -157,7 +162,8 @@ def make_ffi() -> FFI:
     config = libbpf_config()
     text = preprocess(config["include_dirs"])
     version = header_version(text)
-    if os.environ.get("BPFLINK_LIBBPF", "") == "system" and version < MIN_SYSTEM_LIBBPF:
+    # libbpf_choice(), not the variable: an sdist build is "system" with BPFLINK_LIBBPF unset
+    if libbpf_choice() == "system" and version < MIN_SYSTEM_LIBBPF:
         raise BuildError(
             "system libbpf %d.%d is older than %d.%d: install libbpf-dev >= 1.4 "
             "(Debian bookworm: apt-get install -t bookworm-backports libbpf-dev)" % (*version, *MIN_SYSTEM_LIBBPF)

@@ -1,0 +1,256 @@
+"""Packaging: layouts compiled in equal the C compiler's, the wheel stands alone in a clean Debian root, the sdist
+builds against the system's libbpf-dev (and fails clearly without one), the CI workflow is valid.
+
+The wheel and sdist tests are ``wheel`` + ``slow`` (scripts/build-wheel, debootstrap once, a venv build);
+the layout test is fast and always runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bpflink
+from bpflink._native import ffi, lib
+
+ROOT = Path(__file__).resolve().parents[1]
+LIBBPF = ROOT / "build" / "libbpf"
+TOOLS = Path(os.environ.get("BPFLINK_WHEEL_TOOLS", ROOT / "build" / "wheel-tools"))
+OPTS = "struct bpf_link_create_opts"
+VERSION = bpflink.__version__
+wheel_tests = [pytest.mark.wheel, pytest.mark.slow]
+
+
+# --- layouts: cffi and the extension's table against a C program over the same headers -----------------------
+
+
+def _c_layout(tmp_path: Path) -> tuple[dict[str, tuple[int, int]], int, str]:
+    exe = tmp_path / "layout_probe"
+    cc = os.environ.get("CC", "cc").split()
+    # the include order build_ffi.py uses for the bundled libbpf: its headers (and uapi) before the system's
+    subprocess.run([*cc, "-O0", f"-I{LIBBPF / 'include'}", str(ROOT / "tests" / "layout_probe.c"), "-o", str(exe)],
+                   check=True, capture_output=True, text=True)
+    rows: dict[str, tuple[int, int]] = {}
+    size, version = -1, ""
+    for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines():
+        name, *values = line.split("\t")
+        if name == "sizeof":
+            size = int(values[0])
+        elif name == "libbpf":
+            version = values[0]
+        else:
+            rows[name] = (int(values[0]), int(values[1]))
+    return rows, size, version
+
+
+def _cffi_members(ctype: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every member cffi knows, nested anonymous structs as ``outer.inner``."""
+    for name, field in ctype.fields:
+        yield prefix + name, field.type
+        if field.type.kind == "struct" and field.type.cname.startswith("struct $"):
+            yield from _cffi_members(field.type, f"{prefix}{name}.")
+
+
+def test_link_create_opts_layout_matches_c_compiler(tmp_path: Path) -> None:
+    rows, size, version = _c_layout(tmp_path)
+    # the extension in this checkout was built against these very headers
+    assert version == bpflink.libbpf_version()
+    cffi_view = {name: (ffi.offsetof(OPTS, *name.split(".")), ffi.sizeof(tp))
+                 for name, tp in _cffi_members(ffi.typeof(OPTS))}
+    assert set(cffi_view) == set(rows), "layout_probe.c and include/link.h list different members"
+    assert cffi_view == rows
+    assert ffi.sizeof(OPTS) == size
+    table = {ffi.string(e.member).decode(): (e.offset, e.size)
+             for e in (lib.bpflink_layout_table[i] for i in range(lib.bpflink_layout_count))
+             if ffi.string(e.type).decode() == OPTS}
+    assert len(table) >= 20  # every nested member of the union
+    assert {name: rows[name] for name in table} == table
+
+
+def test_bundled_build_takes_build_libbpf_headers_first(tmp_path: Path) -> None:
+    """A system libbpf-dev in /usr/include (the sdist tests need one) must not leak into the bundled build."""
+    probe = tmp_path / "which.c"
+    probe.write_text("#include <bpf/bpf.h>\n#include <bpf/libbpf_version.h>\n#include <linux/bpf.h>\n")
+    deps = subprocess.run(["cc", "-M", f"-I{LIBBPF / 'include'}", str(probe)], check=True, capture_output=True,
+                          text=True).stdout
+    wanted = re.compile(r"/(bpf/(bpf|libbpf_version)|linux/bpf)\.h$")
+    resolved = {d for d in deps.replace("\\\n", " ").split() if wanted.search(d)}
+    assert len(resolved) == 3 and all(d.startswith(str(LIBBPF / "include")) for d in resolved), resolved
+    ext = next(Path(bpflink._native.__file__).parent.glob("_ffi*.so"))
+    needed = subprocess.run(["readelf", "-d", str(ext)], check=True, capture_output=True, text=True).stdout
+    assert "libbpf" not in needed  # libbpf.a is linked in, never the system's libbpf.so
+
+
+# --- the wheel ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """scripts/build-wheel's output (sdist + repaired wheel) in a temp dir."""
+    out = tmp_path_factory.mktemp("dist")
+    res = subprocess.run([str(ROOT / "scripts" / "build-wheel")], env={**os.environ, "BPFLINK_DIST": str(out)},
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stdout + res.stderr
+    print(res.stdout)
+    return out
+
+
+def _wheel(dist: Path) -> Path:
+    (wheel,) = dist.glob(f"bpflink-{VERSION}-*.whl")
+    return wheel
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_wheel_is_abi3_manylinux_with_libbpf_hidden(dist: Path, tmp_path: Path) -> None:
+    wheel = _wheel(dist)
+    assert re.fullmatch(rf"bpflink-{re.escape(VERSION)}-cp39-abi3-manylinux_2_\d+_{platform.machine()}\.whl",
+                        wheel.name), wheel.name
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        meta = zf.read(f"bpflink-{VERSION}.dist-info/METADATA").decode()
+        zf.extractall(tmp_path)
+    assert re.search(rf"^Version: {re.escape(VERSION)}$", meta, re.M)  # the one version, from _version.py
+    assert re.search(r"^Requires-Dist: cffi>=1\.16$", meta, re.M)
+    assert any(re.fullmatch(r"bpflink\.libs/libelf[-.\w]*\.so[.\d]*", n) for n in names), names
+    assert not any("libbpf" in n for n in names)
+    (ext,) = (tmp_path / "bpflink").glob("_ffi.abi3.so")
+    exported = subprocess.run(["nm", "-D", "--defined-only", str(ext)], check=True, capture_output=True,
+                              text=True).stdout.split()[2::3]
+    assert "PyInit__ffi" in exported
+    assert [s for s in exported if s != "PyInit__ffi" and not s.startswith("bpflink_")] == []
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_wheel_links_a_cgroup_in_a_clean_debian_root(dist: Path) -> None:
+    """debootstrap minbase + python3-pip, no libbpf/libelf/compiler; a cgroup link drops and counts there."""
+    res = subprocess.run([str(ROOT / "scripts" / "test-wheel-chroot"), str(_wheel(dist))], capture_output=True,
+                         text=True, timeout=1200)
+    print(res.stdout[-3000:], res.stderr[-3000:])
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"^absent: cc gcc clang ld libbpf libelf", res.stdout, re.M)
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["version"] == VERSION and result["libbpf"] == "1.7"
+    assert result["module"].startswith("/usr/local/lib/python3")  # the wheel's copy, not this checkout
+    assert result["probe_rc"] == 0 and "cgroup_inet_egress" in res.stdout
+    assert result["link_type"] == "CGROUP"
+    assert result["before"] == 5 and result["during"] == 0 and result["counted"] >= 5 and result["after"] == 5
+    assert str(ROOT / "build" / "wheel-root") not in Path("/proc/mounts").read_text()  # mounts cleaned up
+
+
+# --- the sdist --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_sdist_ships_sources_not_build_or_scripts(dist: Path) -> None:
+    with tarfile.open(dist / f"bpflink-{VERSION}.tar.gz") as tf:
+        names = {n.split("/", 1)[1] for n in tf.getnames() if "/" in n}
+    assert {"build_ffi.py", "setup.py", "pyproject.toml", "include/link.h", "include/shims.c",
+            "src/bpflink/__init__.py", "src/bpflink/_version.py", "src/bpflink/py.typed"} <= names
+    assert {f"include/{p.name}" for p in (ROOT / "include").iterdir()} <= names
+    # without scripts/build-libbpf, build_ffi.py defaults to the system libbpf
+    assert not any(n.startswith(("build/", "scripts/", "tests/")) or n.endswith(".so") for n in names)
+
+
+@pytest.fixture(scope="module")
+def sdist_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    venv = tmp_path_factory.mktemp("sdist-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "setuptools>=64", "cffi>=1.16", "wheel"],
+                   check=True, capture_output=True)
+    return venv
+
+
+def _system_libbpf() -> str:
+    res = subprocess.run(["pkg-config", "--modversion", "libbpf"], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.fail("no system libbpf-dev: apt-get install -t bookworm-backports libbpf-dev (1.4.x)")
+    return res.stdout.strip()
+
+
+SDIST_CHECK = """
+import os, bpflink
+from bpflink import AttachType, ProgType, Program, asm, link_create, opts
+print(bpflink.libbpf_version())
+cg = os.environ["CG"]
+with Program.load(ProgType.CGROUP_SKB, asm.return_imm(1), expected_attach_type=AttachType.CGROUP_INET_EGRESS) as p:
+    with link_create(p, cg, AttachType.CGROUP_INET_EGRESS) as link:
+        print(link.info().type.name)
+    try:
+        link_create(p, cg, AttachType.CGROUP_INET_EGRESS, opts.Cgroup(expected_revision=1))
+    except bpflink.NotSupportedError as exc:
+        print("NotSupportedError:", exc)
+"""
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_sdist_builds_against_system_libbpf(dist: Path, sdist_venv: Path, cgroup: Path) -> None:
+    """BPFLINK_LIBBPF unset: pip builds the sdist (isolated build) against libbpf-dev >= 1.4 via pkg-config."""
+    system = _system_libbpf()
+    env = {k: v for k, v in os.environ.items() if k != "BPFLINK_LIBBPF"}
+    res = subprocess.run([str(sdist_venv / "bin" / "pip"), "install", "-q", "--force-reinstall", "--no-deps",
+                          str(dist / f"bpflink-{VERSION}.tar.gz")], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = subprocess.run([str(sdist_venv / "bin" / "python"), "-c", SDIST_CHECK], env={**env, "CG": str(cgroup)},
+                         cwd="/", capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    version, link_type, refused = res.stdout.splitlines()
+    assert version == ".".join(system.split(".")[:2])
+    assert link_type == "CGROUP"
+    if tuple(int(x) for x in version.split(".")) < (1, 6):  # cgroup link ordering is libbpf 1.6's
+        assert refused.startswith("NotSupportedError:") and "libbpf < 1.6" in refused
+    ext = next((sdist_venv / "lib").glob("python3*/site-packages/bpflink/_ffi*.so"))
+    needed = subprocess.run(["readelf", "-d", str(ext)], check=True, capture_output=True, text=True).stdout
+    assert "libbpf.so.1" in needed  # the system's shared libbpf, not a bundled copy
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_sdist_without_libbpf_fails_clearly(dist: Path, sdist_venv: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    # PKG_CONFIG_LIBDIR replaces pkg-config's default search path, PKG_CONFIG_PATH alone only prepends to it
+    env = {**{k: v for k, v in os.environ.items() if k != "BPFLINK_LIBBPF"},
+           "PKG_CONFIG_PATH": str(empty), "PKG_CONFIG_LIBDIR": str(empty), "CPATH": str(empty)}
+    res = subprocess.run([str(sdist_venv / "bin" / "pip"), "install", "--no-build-isolation", "--no-deps",
+                          "--force-reinstall", str(dist / f"bpflink-{VERSION}.tar.gz")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode != 0
+    assert "bpflink build: no system libbpf found (pkg-config libbpf failed)" in res.stdout + res.stderr
+    assert "apt-get install -t bookworm-backports libbpf-dev" in res.stdout + res.stderr
+
+
+# --- CI ---------------------------------------------------------------------------------------------------------
+
+
+def test_wheels_workflow_is_valid() -> None:
+    """The workflow against the GitHub workflow JSON schema (check-jsonschema's vendored copy, no network)."""
+    checker = TOOLS / "bin" / "check-jsonschema"
+    if not checker.exists():  # the tools venv scripts/build-wheel makes; kept out of .venv
+        if not (TOOLS / "bin" / "pip").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(TOOLS)], check=True)
+        subprocess.run([str(TOOLS / "bin" / "pip"), "install", "-q", "check-jsonschema"], check=True)
+    workflow = ROOT / ".github" / "workflows" / "wheels.yml"
+    res = subprocess.run([str(checker), "--builtin-schema", "vendor.github-workflows", str(workflow)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    text = workflow.read_text()
+    assert "id-token: write" in text and "pypa/gh-action-pypi-publish" in text
+    before_all = (ROOT / "scripts" / "cibw-before-all.sh").read_text()
+    sha = re.search(r"^SHA256=([0-9a-f]{64})$", before_all, re.M)
+    assert sha and re.search(r"^VERSION=1\.7\.0$", before_all, re.M)
