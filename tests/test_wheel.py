@@ -15,19 +15,16 @@ import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import bpflink
-from bpflink._native import ffi, lib
+import layout_check
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBBPF = ROOT / "build" / "libbpf"
 TOOLS = Path(os.environ.get("BPFLINK_WHEEL_TOOLS", ROOT / "build" / "wheel-tools"))
-OPTS = "struct bpf_link_create_opts"
 VERSION = bpflink.__version__
 wheel_tests = [pytest.mark.wheel, pytest.mark.slow]
 
@@ -35,47 +32,23 @@ wheel_tests = [pytest.mark.wheel, pytest.mark.slow]
 # --- layouts: cffi and the extension's table against a C program over the same headers -----------------------
 
 
-def _c_layout(tmp_path: Path) -> tuple[dict[str, tuple[int, int]], int, str]:
-    exe = tmp_path / "layout_probe"
-    cc = os.environ.get("CC", "cc").split()
-    # the include order build_ffi.py uses for the bundled libbpf: its headers (and uapi) before the system's
-    subprocess.run([*cc, "-O0", f"-I{LIBBPF / 'include'}", str(ROOT / "tests" / "layout_probe.c"), "-o", str(exe)],
-                   check=True, capture_output=True, text=True)
-    rows: dict[str, tuple[int, int]] = {}
-    size, version = -1, ""
-    for line in subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.splitlines():
-        name, *values = line.split("\t")
-        if name == "sizeof":
-            size = int(values[0])
-        elif name == "libbpf":
-            version = values[0]
-        else:
-            rows[name] = (int(values[0]), int(values[1]))
-    return rows, size, version
-
-
-def _cffi_members(ctype: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """Every member cffi knows, nested anonymous structs as ``outer.inner``."""
-    for name, field in ctype.fields:
-        yield prefix + name, field.type
-        if field.type.kind == "struct" and field.type.cname.startswith("struct $"):
-            yield from _cffi_members(field.type, f"{prefix}{name}.")
-
-
 def test_link_create_opts_layout_matches_c_compiler(tmp_path: Path) -> None:
-    rows, size, version = _c_layout(tmp_path)
-    # the extension in this checkout was built against these very headers
-    assert version == bpflink.libbpf_version()
-    cffi_view = {name: (ffi.offsetof(OPTS, *name.split(".")), ffi.sizeof(tp))
-                 for name, tp in _cffi_members(ffi.typeof(OPTS))}
-    assert set(cffi_view) == set(rows), "layout_probe.c and include/link.h list different members"
-    assert cffi_view == rows
-    assert ffi.sizeof(OPTS) == size
-    table = {ffi.string(e.member).decode(): (e.offset, e.size)
-             for e in (lib.bpflink_layout_table[i] for i in range(lib.bpflink_layout_count))
-             if ffi.string(e.type).decode() == OPTS}
-    assert len(table) >= 20  # every nested member of the union
-    assert {name: rows[name] for name in table} == table
+    """Every member, nested ones too: cffi, the extension's offsetof table and tests/layout_probe.c agree."""
+    rows, _size, version = layout_check.c_layout(LIBBPF / "include", tmp_path)
+    assert version == bpflink.libbpf_version()  # this checkout's extension was built against these headers
+    assert {"sz", "iter_info", "tcx.expected_revision", "uprobe_multi.pid", "netfilter.priority"} <= set(rows)
+    assert layout_check.differences(LIBBPF / "include", tmp_path) == []
+
+
+def test_layout_check_notices_other_headers(tmp_path: Path) -> None:
+    """Not vacuous: against the system libbpf-dev's headers (1.4: no cgroup member) it names each difference."""
+    system = _system_libbpf()
+    if system.startswith(bpflink.libbpf_version() + "."):
+        pytest.fail(f"the system libbpf-dev {system} is the bundled version: install bookworm-backports' 1.4")
+    problems = layout_check.differences(Path("/usr/include"), tmp_path)
+    assert problems[0].startswith(f"headers are libbpf {'.'.join(system.split('.')[:2])}")
+    if tuple(int(x) for x in system.split(".")[:2]) < (1, 6):
+        assert any(p.startswith("cgroup.relative_fd: extension table (") for p in problems), problems
 
 
 def test_bundled_build_takes_build_libbpf_headers_first(tmp_path: Path) -> None:
@@ -233,6 +206,36 @@ def test_sdist_without_libbpf_fails_clearly(dist: Path, sdist_venv: Path, tmp_pa
     assert res.returncode != 0
     assert "bpflink build: no system libbpf found (pkg-config libbpf failed)" in res.stdout + res.stderr
     assert "apt-get install -t bookworm-backports libbpf-dev" in res.stdout + res.stderr
+
+
+@pytest.fixture(scope="module")
+def bookworm_libbpf_1_1() -> Path:
+    """Debian bookworm's own libbpf-dev (1.1), unpacked (never installed) under build/wheel-root."""
+    root = ROOT / "build" / "wheel-root" / "libbpf-dev-bookworm"
+    if not (root / "usr" / "include" / "bpf" / "libbpf_version.h").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["apt-get", "download", "-qq", "libbpf-dev/bookworm"], cwd=root.parent, check=True,
+                       capture_output=True)
+        (deb,) = root.parent.glob("libbpf-dev_*.deb")
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+    return root
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_sdist_with_libbpf_older_than_1_4_fails_early(dist: Path, sdist_venv: Path, bookworm_libbpf_1_1: Path) -> None:
+    (pc_dir,) = {p.parent for p in bookworm_libbpf_1_1.glob("usr/lib/*/pkgconfig/libbpf.pc")}
+    # pkg-config finds the unpacked libbpf.pc first and puts the sysroot in front of its -I
+    env = {**{k: v for k, v in os.environ.items() if k != "BPFLINK_LIBBPF"},
+           "PKG_CONFIG_PATH": str(pc_dir), "PKG_CONFIG_SYSROOT_DIR": str(bookworm_libbpf_1_1)}
+    res = subprocess.run([str(sdist_venv / "bin" / "pip"), "install", "--no-build-isolation", "--no-deps",
+                          "--force-reinstall", str(dist / f"bpflink-{VERSION}.tar.gz")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    # refused while preparing metadata, before any C is compiled
+    assert re.search(r"bpflink build: system libbpf 1\.[0-3] is older than 1\.4: install libbpf-dev >= 1\.4", out), out
+    assert "_ffi.c" not in out
 
 
 # --- CI ---------------------------------------------------------------------------------------------------------
