@@ -28,6 +28,10 @@ def as_fd(obj: object, what: str) -> int:
     # (~40k instructions on 3.11); getattr is the same test (attribute present and not None).
     if type(obj) is int:
         fd = obj
+    elif getattr(type(obj), "fileno", None) is _OWNER_FILENO:  # Program, Map, Link: what their fileno() does
+        fd = obj._fd  # type: ignore[attr-defined]
+        if fd < 0:
+            raise ValueError(f"I/O operation on closed {type(obj).__name__}")
     else:
         fileno = getattr(obj, "fileno", None)  # int has no fileno; an int subclass is used as the int
         if fileno is not None and not isinstance(obj, int):
@@ -102,3 +106,6 @@ class FdOwner:
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
         return f"<{type(self).__name__} {state}>"
+
+
+_OWNER_FILENO = FdOwner.fileno  # as_fd reads _fd directly from owners that keep this fileno()

@@ -105,7 +105,7 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
             c_opts = opts
         else:
             raise TypeError(f"opts must be a bpflink.opts builder, not {type(opts).__name__}")
-        ret = ll.bpf_link_create(prog_fd, target_fd, int(at), c_opts)
+        ret = ll.bpf_link_create(prog_fd, target_fd, at._value_, c_opts)  # _value_: int() of an enum is slow
         del built  # the buffers it kept alive were needed only during the call
     finally:
         if opened >= 0:
