@@ -254,6 +254,15 @@ def test_wheels_workflow_is_valid() -> None:
     assert res.returncode == 0, res.stdout + res.stderr
     text = workflow.read_text()
     assert "id-token: write" in text and "pypa/gh-action-pypi-publish" in text
+    import tomllib  # 3.11+; this test runs in .venv
+
+    cibw = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
+    assert cibw["manylinux-x86_64-image"] == cibw["manylinux-aarch64-image"] == "manylinux_2_28"
+    assert [f"cp3{m}-manylinux_*" for m in range(9, 14)] == cibw["build"].split()
+    assert cibw["environment"] == {"BPFLINK_LIBBPF": "/opt/libbpf"}
+    commands = cibw["before-all"] + " " + cibw["test-command"]
+    for path in re.findall(r"(?:\{project\}/)?((?:scripts|tests)/[\w./-]+)", commands):
+        assert (ROOT / path).exists(), path
     before_all = (ROOT / "scripts" / "cibw-before-all.sh").read_text()
     sha = re.search(r"^SHA256=([0-9a-f]{64})$", before_all, re.M)
     assert sha and re.search(r"^VERSION=1\.7\.0$", before_all, re.M)
