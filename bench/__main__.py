@@ -54,8 +54,12 @@ def _table(r: dict[str, Any]) -> str:
                f"< {TARGETS['import_ms']} ms)")
     for name, res in r["peers"].items():
         if res.get("ok"):
-            out.append(f"peer {name}: " + ", ".join(f"N={p['n']} attach {p['attach_ms']:.1f} ms detach "
-                                                    f"{p['detach_ms']:.1f} ms" for p in res["points"]))
+            out.append(f"peer {name} ({res['how']}): attach / detach ms, {name} vs bpflink")
+            out += [f"  N={p['n']:<5} {p['attach_ms']:8.1f} vs {p['bpflink_attach_ms']:6.1f} ({p['attach_ratio']:.1f}x)"
+                    f"   {p['detach_ms']:9.1f} vs {p['bpflink_detach_ms']:6.1f} ({p['detach_ratio']:.0f}x)"
+                    for p in res["points"]]
+            if res.get("note"):
+                out.append(f"  note: {res['note']}")
         else:
             out.append(f"peer {name}: not measured: {res.get('why')}")
     return "\n".join(out)
@@ -88,7 +92,8 @@ def _plot(r: dict[str, Any], path: Path) -> None:
     for i, v in enumerate(labels):
         axes[2].text(i, cg[v]["total_us"], f"{cg[v]['ratio_vs_c']:.2f}x\n"
                      f"{r['callgrind'][v]['instructions_per_iter']:.0f} instr", ha="center", va="bottom", fontsize=8)
-    axes[2].set(ylabel="µs (median)", title="cgroup create+close, keeper alive")
+    axes[2].set(ylabel="µs (median)", title="cgroup create+close, keeper alive",
+                ylim=(0, 1.2 * max(cg[v]["total_us"] for v in labels)))
     axes[2].legend(fontsize=8)
     m = r["machine"]
     fig.suptitle(f"bpflink bench — {m['cpu']} x{m['cpus']}, Linux {m['kernel']}, {m['python']}", fontsize=10)
