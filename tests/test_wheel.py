@@ -26,7 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LIBBPF = ROOT / "build" / "libbpf"
 TOOLS = Path(os.environ.get("BPFLINK_WHEEL_TOOLS", ROOT / "build" / "wheel-tools"))
 VERSION = bpflink.__version__
-wheel_tests = [pytest.mark.wheel, pytest.mark.slow]
 
 
 # --- layouts: cffi and the extension's table against a C program over the same headers -----------------------
