@@ -47,3 +47,11 @@ struct btf *btf__load_from_kernel_by_id(__u32 id);
 __s32 btf__find_by_name_kind(const struct btf *btf, const char *type_name, __u32 kind);
 void btf__free(struct btf *btf);
 #define BTF_KIND_FUNC ...
+/* struct_ops values (struct_ops.py): member offsets of the kernel's bpf_struct_ops_<name> from vmlinux BTF */
+struct btf_type { __u32 name_off; __u32 info; ...; };
+struct btf_member { __u32 name_off; __u32 type; __u32 offset; };
+struct btf *btf__load_vmlinux_btf(void);
+const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);
+const char *btf__name_by_offset(const struct btf *btf, __u32 offset);
+__s64 btf__resolve_size(const struct btf *btf, __u32 type_id);
+#define BTF_KIND_STRUCT ...

@@ -70,6 +70,9 @@ _HINTS: dict[tuple[int, str | None], str] = {
                                 "SK_SKB program whose expected_attach_type matches",
     (_errno.EBUSY, "sockmap"): "the map already has a program in this slot, or a verdict and a stream verdict "
                                "program would both be attached (the kernel allows one of the two)",
+    (_errno.EINVAL, "struct_ops"): "the prog argument must be a struct_ops map created with BPF_F_LINK "
+                                   "(SEC(\".struct_ops.link\")) whose value was written "
+                                   "(bpflink.struct_ops.write_value); update_map needs the same ops name",
     (_errno.EBUSY, "xdp"): "the device already has an XDP program; detach it or use another device",
     (_errno.EINVAL, "xdp"): "no device with that ifindex in this network namespace, a program that is not XDP, "
                             "or bad flags",
