@@ -58,11 +58,8 @@ def test_task_iterator_lists_this_process(iter_obj: Object) -> None:
         assert (os.getpid(), os.getpid(), comm) in seen
         assert len({tgid for tgid, _, _ in seen}) > 1  # other processes too
         # every walk starts anew and sees the processes alive at that moment
-        with subprocess.Popen(["sleep", "30"]) as child:
-            try:
-                assert (child.pid, child.pid, "sleep") in tasks(link)
-            finally:
-                child.kill()
+        with sleeper() as pid:  # waits until exec changed the child's comm: no race with fork
+            assert (pid, pid, "sleep") in tasks(link)
         info = link.info()
         assert isinstance(info, IterLinkInfo) and info.type == LinkType.ITER and info.target_name == "task"
 
