@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from . import lowlevel as ll
+from ._fd import FdLike, as_fd
 from ._native import lib
 from .enums import AttachType, ProgType
 from .errors import check, error
@@ -31,8 +32,13 @@ class Object:
         self.path = path
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, programs: Iterable[str] | None = None) -> Object:
-        """Open and load ``path``; with ``programs``, load only those (others keep their autoload off)."""
+    def open(cls, path: str | os.PathLike[str], *, programs: Iterable[str] | None = None,
+             attach_targets: Mapping[str, tuple[FdLike, str]] | None = None) -> Object:
+        """Open and load ``path``; with ``programs``, load only those (others keep their autoload off).
+
+        ``attach_targets``: ``{program: (target_program, function)}`` for freplace (EXT) programs, which are
+        verified against a global function of an already loaded program (``bpf_program__set_attach_target``).
+        """
         spath = os.fspath(path)
         if not os.path.isfile(spath):
             raise FileNotFoundError(errno.ENOENT, f"no BPF object at {spath}")
@@ -50,6 +56,12 @@ class Object:
                     raise KeyError(f"{spath} has no program {sorted(missing)}; it has {sorted(found)}")
                 for name, prog in obj._iter_programs():
                     lib.bpf_program__set_autoload(prog, name in wanted)
+            for name, (target, func) in (attach_targets or {}).items():
+                prog = dict(obj._iter_programs()).get(name)
+                if prog is None:
+                    raise KeyError(f"{spath} has no program {name!r}; it has {obj.program_names}")
+                check(lib.bpf_program__set_attach_target(prog, as_fd(target, "attach target"), func.encode()),
+                      f"bpf_program__set_attach_target({name}, {func})")
             check(lib.bpf_object__load(handle), f"bpf_object__load({spath})",
                   hint="see the libbpf log (logger 'bpflink.libbpf') for the verifier's output")
         except BaseException:

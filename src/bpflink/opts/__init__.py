@@ -6,6 +6,7 @@ checks it belongs to the attach type, then fills exactly its own member of the o
 
 from ._anchor import Anchor, LinkId, ProgId
 from ._base import BuiltOpts, LinkOpts
+from .freplace import Freplace, function_btf_id
 from .iter import CgroupIterOrder, Iter
 from .kprobe_multi import KprobeMulti
 from .mprog import Cgroup, Netkit, Tcx
@@ -15,5 +16,6 @@ from .tracing import Tracing
 from .uprobe_multi import UprobeMulti
 from .xdp import Xdp
 
-__all__ = ["Anchor", "BuiltOpts", "Cgroup", "CgroupIterOrder", "Iter", "KprobeMulti", "LinkId", "LinkOpts",
-           "Netfilter", "Netkit", "PerfEvent", "ProgId", "Tcx", "Tracing", "UprobeMulti", "Xdp"]
+__all__ = ["Anchor", "BuiltOpts", "Cgroup", "CgroupIterOrder", "Freplace", "Iter", "KprobeMulti", "LinkId",
+           "LinkOpts", "Netfilter", "Netkit", "PerfEvent", "ProgId", "Tcx", "Tracing", "UprobeMulti", "Xdp",
+           "function_btf_id"]
