@@ -11,6 +11,7 @@ runs it before any venv exists.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -100,6 +101,8 @@ def main(argv: list[str]) -> int:
     for fam in families:
         lines.append(f"| {fam} | " + " | ".join(cell(rows.get(fam, [])) for _, rows, _ in cols) + " |")
     lines.append("| *wall time (s)* | " + " | ".join(s for _, _, s in cols) + " |")
+    jobs = (results / "jobs").read_text().strip() if (results / "jobs").exists() else "1"
+    lines += ["", f"Wall time: boot + pytest per kernel, {jobs} guest(s) at a time on a {os.cpu_count()}-CPU host."]
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
