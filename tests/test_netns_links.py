@@ -1,12 +1,13 @@
 """Network-namespace links: ``BPF_SK_LOOKUP`` and ``BPF_FLOW_DISSECTOR``, whose target is a netns (an fd, or a
 path such as ``/run/netns/<name>`` that ``link_create`` opens). Both fire on real traffic through a veth pair in
 a private namespace (tests/netns.py): sk_lookup when a datagram arrives for the test's port, the flow dissector
-when RPS hashes an arriving packet."""
+when a packet fanout group hashes an arriving packet."""
 
 from __future__ import annotations
 
 import errno
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from bpflink.info import NetnsLinkInfo
 from netns import Netns, netns  # noqa: F401  (fixture)
 
 LOOKUP, DISSECTOR = AttachType.SK_LOOKUP, AttachType.FLOW_DISSECTOR
+# <linux/if_ether.h>, <linux/socket.h>, <linux/if_packet.h>: not in Python's socket module
+ETH_P_IP, SOL_PACKET, PACKET_FANOUT, PACKET_FANOUT_HASH = 0x0800, 263, 18, 0
 
 
 @pytest.fixture
@@ -68,15 +71,25 @@ def test_sk_lookup_target_as_fd_of_the_thread_namespace(netns: Netns, obj: Objec
         assert netns.udp_deliveries(2) == 2  # closed: lookups are back to normal
 
 
-def test_flow_dissector_runs_for_rps_hashing(netns: Netns, obj: Object, counters: Map) -> None:  # noqa: F811
+def hash_fanout(ns: Netns) -> socket.socket:
+    """An AF_PACKET socket on the receiving veth end in a PACKET_FANOUT_HASH group: the kernel computes the flow
+    hash of every packet arriving there (``__skb_get_hash_symmetric``), so the namespace's dissector runs."""
+    with ns.entered():
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    sock.bind((ns.dev_b, 0))
+    sock.setsockopt(SOL_PACKET, PACKET_FANOUT, (PACKET_FANOUT_HASH << 16) | (os.getpid() & 0xFFFF))
+    return sock
+
+
+def test_flow_dissector_runs_for_packet_fanout_hashing(netns: Netns, obj: Object,  # noqa: F811
+                                                       counters: Map) -> None:
     with obj.program("dissect_count") as prog, link_create(prog, ns_path(netns), DISSECTOR) as link:
-        # no RPS: nothing in this namespace asks for a flow hash of these datagrams
+        # nothing in this namespace asks for a flow hash of these datagrams yet
         assert netns.udp_deliveries(3) == 3
         assert counters.lookup_int(2) == 0
-        # RPS on the receiving end hashes every arriving packet: the flow dissector runs for each
-        netns.run("sh", "-c", f"echo 3 > /sys/class/net/{netns.dev_b}/queues/rx-0/rps_cpus")
-        assert netns.udp_deliveries(4) == 4
-        assert counters.lookup_int(2) >= 4
+        with hash_fanout(netns):
+            assert netns.udp_deliveries(4) == 4
+            assert counters.lookup_int(2) >= 4
         info = link.info()
         assert isinstance(info, NetnsLinkInfo) and info.attach_type == DISSECTOR
         # one flow dissector per namespace
@@ -84,7 +97,8 @@ def test_flow_dissector_runs_for_rps_hashing(netns: Netns, obj: Object, counters
             link_create(prog, ns_path(netns), DISSECTOR).close()
         assert exc.value.errno == errno.E2BIG
     count = counters.lookup_int(2)
-    assert netns.udp_deliveries(2) == 2
+    with hash_fanout(netns):
+        assert netns.udp_deliveries(2) == 2
     assert counters.lookup_int(2) == count  # closed: the kernel's own dissector is back
 
 
