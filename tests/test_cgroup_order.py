@@ -76,8 +76,8 @@ def ordered_attach(hook: Hook, prog: Program, o: opts.Cgroup) -> Link:
     """Attach with ordering opts; an honest skip where the kernel or libbpf lacks cgroup ordering."""
     try:
         return hook.attach(prog, o)
-    except NotSupportedError as exc:  # compiled against libbpf < 1.6
-        pytest.skip(str(exc))
+    except NotSupportedError as exc:  # kernel < 6.17 (probed: no revision), or compiled against libbpf < 1.6
+        unsupported("cgroup_mprog", exc, extra_reason=exc.reason if "libbpf < 1.6" in exc.reason else None)
     except OSError as exc:
         if exc.errno != errno.EINVAL:
             raise

@@ -6,6 +6,8 @@ Tcx(before=ProgId(id=42), after=None, anchor=None, expected_revision=3)
 
 from __future__ import annotations
 
+import errno
+import functools
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -75,6 +77,30 @@ class Cgroup(_Mprog):
         if resolve_anchor(self.before, self.after, self.anchor) is None and self.expected_revision is None:
             return
         if not _HAS_CGROUP_MEMBER:
-            raise NotSupportedError("cgroup link ordering", "bpflink was compiled against libbpf < 1.6",
+            raise NotSupportedError("cgroup_mprog", "cgroup link ordering: bpflink was compiled against libbpf < 1.6",
                                     min_kernel="6.17")
+        if not _kernel_orders_cgroups():
+            raise NotSupportedError(
+                "cgroup_mprog",
+                "cgroup link ordering: this kernel keeps no revision for cgroup hooks (query reports 0), "
+                "so it would silently ignore "
+                "before/after/expected_revision",
+                min_kernel="6.17",
+            )
         super()._fill(opts, attach_type, keep)
+
+
+@functools.lru_cache(maxsize=1)
+def _kernel_orders_cgroups() -> bool:
+    """Probed once: kernels with cgroup multi-prog ordering (6.17+) report a revision >= 1 for every cgroup hook;
+    older kernels leave it 0 and ignore the ordering fields instead of refusing them."""
+    from ..query import query
+
+    try:
+        with open("/proc/self/mounts") as mounts:
+            root = next((line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]), None)
+        if root is None:
+            return True  # nothing to ask: let the kernel answer
+        return query(root, AttachType.CGROUP_INET_EGRESS).revision > 0
+    except OSError as exc:  # EINVAL: the kernel does not know the query fields that carry the revision
+        return exc.errno != errno.EINVAL
