@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Union
+from typing import Any, NoReturn, Union
 
 from . import lowlevel as ll
 from ._fd import FdLike, as_fd
@@ -17,6 +17,7 @@ from .errors import NotSupportedError, check, error
 from .families import family_of
 from .link import Link
 from .opts._base import BuiltOpts, LinkOpts
+from .program import Program
 
 #: ifindex families take a device name too; cgroup and netns families take a path too
 Target = Union[FdLike, str, "os.PathLike[str]", None]
@@ -24,6 +25,16 @@ Target = Union[FdLike, str, "os.PathLike[str]", None]
 _IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
 _PATH_FAMILIES = frozenset({"cgroup", "netns"})
 _OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
+
+# The hot path (bench/): every lookup below costs as much as a syscall if paid per call.
+# lib.<name> is a cffi getattr (~230 instructions) each time: bound once here. lowlevel.bpf_link_create stays
+# the exact C mirror; the facade calls the same C function without the extra Python frame.
+_c_link_create = ll.lib.bpf_link_create
+_NULL = ll.ffi.NULL
+# raw value -> member for every attach type the compiled headers define: one dict lookup with an int key
+# validates an AttachType (by its _value_: hashing an enum member runs Python code) or an exact int
+_BY_VALUE = {at._value_: at for at in AttachType if at._value_ >= 0}
+_FD_MAX = 0x7FFFFFFF
 
 
 def _attach_type(value: object) -> AttachType:
@@ -77,12 +88,21 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
     ``opts``: the builder of this attach family from ``bpflink.opts`` (or a raw cffi
     ``struct bpf_link_create_opts *`` as an escape hatch).
     """
-    at = _attach_type(attach_type)
-    prog_fd = as_fd(prog, "prog")
+    # fast paths first (exact ints, AttachType members, fd owners); anything else takes the full checks
+    at = _BY_VALUE.get(attach_type._value_ if type(attach_type) is AttachType else
+                       attach_type if type(attach_type) is int else -1)
+    if at is None:
+        at = _attach_type(attach_type)  # names, int subclasses, unknown or unavailable values: the errors
+    if type(prog) is Program and prog._fd >= 0:  # what as_fd does for an open Program, without the call
+        prog_fd = prog._fd
+    elif type(prog) is int and 0 <= prog <= _FD_MAX:
+        prog_fd = prog
+    else:
+        prog_fd = as_fd(prog, "prog")
     opened = -1
     if target is None:
         target_fd = 0
-    elif type(target) is int and 0 <= target <= 0x7FFFFFFF:  # the hot path: skip the os.PathLike ABC check
+    elif type(target) is int and 0 <= target <= _FD_MAX:  # the hot path: skip the os.PathLike ABC check
         target_fd = target
     elif isinstance(target, (str, os.PathLike)):
         family = family_of(at)
@@ -94,6 +114,11 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
             raise TypeError(f"target for {at.name} must be an int (fd or ifindex), not a path or name")
     else:
         target_fd = as_fd(target, "target")
+    if opts is None and opened < 0:  # the hot path: nothing to build, nothing to close afterwards
+        ret: int = _c_link_create(prog_fd, target_fd, at._value_, _NULL)
+        if ret >= 0:
+            return Link._new(ret, at)
+        return _failed(at, ret)
     try:
         built: BuiltOpts | None = None
         if opts is None:
@@ -110,10 +135,16 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
     finally:
         if opened >= 0:
             os.close(opened)
-    if ret < 0:  # the message and family only when needed: formatting them costs more than the syscall
-        _raise_if_unsupported(at, -ret)
-        check(ret, f"link_create({at.name})", family=family_of(at))
-    return Link(ret, attach_type=at)
+    if ret < 0:
+        return _failed(at, ret)
+    return Link._new(ret, at)
+
+
+def _failed(at: AttachType, ret: int) -> NoReturn:
+    # the message and family only when needed: formatting them costs more than the syscall
+    _raise_if_unsupported(at, -ret)
+    check(ret, f"link_create({at.name})", family=family_of(at))
+    raise AssertionError("unreachable: check() raises for ret < 0")  # pragma: no cover
 
 
 __all__ = ["link_create"]

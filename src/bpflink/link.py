@@ -18,6 +18,8 @@ from .errors import check
 from .families import family_of
 from .info import LinkInfo, link_info, raw_link_info
 
+_new_object = object.__new__
+
 
 class Link(FdOwner):
     """A BPF link. Closing it releases the attachment unless it is pinned (or another fd holds it).
@@ -38,6 +40,14 @@ class Link(FdOwner):
         # isinstance first: AttachType(x) of a member returns it, but the enum call costs ~250 ns per link
         self.attach_type = (attach_type if attach_type is None or isinstance(attach_type, AttachType)
                             else AttachType(attach_type))
+
+    @classmethod
+    def _new(cls, fd: int, attach_type: AttachType) -> Link:
+        """link_create's constructor: the type call, keyword parsing and isinstance of __init__ skipped."""
+        link = _new_object(cls)
+        link._fd = fd
+        link.attach_type = attach_type
+        return link
 
     @property
     def _family(self) -> str | None:
