@@ -26,6 +26,24 @@ def check_mode(builder: Any, attach_type: AttachType, multi: str, session: str) 
                          "retprobe=True is refused")
 
 
+def check_flags(builder: Any) -> None:
+    """``retprobe`` must be a bool and ``session`` a bool or None, and a session cannot also be a retprobe."""
+    if not isinstance(builder.retprobe, bool):
+        raise TypeError(f"retprobe must be a bool, not {type(builder.retprobe).__name__}")
+    if builder.session is not None and not isinstance(builder.session, bool):
+        raise TypeError(f"session must be a bool or None, not {type(builder.session).__name__}")
+    if builder.session and builder.retprobe:
+        raise ValueError("a session program runs at entry and at return already: retprobe=True is refused")
+
+
+def mode_repr_parts(builder: Any) -> list[str]:
+    """The ``retprobe=``/``session=`` parts of a builder's repr (only what differs from the defaults)."""
+    parts = ["retprobe=True"] if builder.retprobe else []
+    if builder.session is not None:
+        parts.append(f"session={builder.session}")
+    return parts
+
+
 def array_repr(values: Any, *, hexa: bool = False) -> str:
     """``[1, 2, 3]``, or ``[1, 2, 3, 4, ... (1000 entries)]`` for long arrays."""
     shown = [hex(v) if hexa else str(v) for v in values[:_SHOWN]]

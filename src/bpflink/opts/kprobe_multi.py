@@ -25,7 +25,7 @@ from .._native import lib
 from ..enums import AttachType
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
-from ._session import array_repr, check_mode
+from ._session import array_repr, check_flags, check_mode, mode_repr_parts
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 _KSYM_NAME_LEN = 512  # the kernel copies names with this cap
@@ -63,22 +63,14 @@ class KprobeMulti(LinkOpts):
         check_same_count(cnt, cookies=None if cookies is None else len(cookies) // 8)
         if cookies is not None:
             object.__setattr__(self, "cookies", u64_view(cookies))
-        if not isinstance(self.retprobe, bool):
-            raise TypeError(f"retprobe must be a bool, not {type(self.retprobe).__name__}")
-        if self.session is not None and not isinstance(self.session, bool):
-            raise TypeError(f"session must be a bool or None, not {type(self.session).__name__}")
-        if self.session and self.retprobe:
-            raise ValueError("a session program runs at entry and at return already: retprobe=True is refused")
+        check_flags(self)
         object.__setattr__(self, "_cnt", cnt)
 
     def __repr__(self) -> str:
         parts = [f"syms={self.syms!r}" if self.syms is not None else f"addrs={array_repr(self.addrs, hexa=True)}"]
         if self.cookies is not None:
             parts.append(f"cookies={array_repr(self.cookies)}")
-        if self.retprobe:
-            parts.append("retprobe=True")
-        if self.session is not None:
-            parts.append(f"session={self.session}")
+        parts += mode_repr_parts(self)
         return f"KprobeMulti({', '.join(parts)})"
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:

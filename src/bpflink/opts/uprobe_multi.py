@@ -29,7 +29,7 @@ from ..symbols import symbol_offsets
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
 from ._check import S32_MAX, integer
-from ._session import array_repr, check_mode
+from ._session import array_repr, check_flags, check_mode, mode_repr_parts
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -73,12 +73,7 @@ class UprobeMulti(LinkOpts):
     def __post_init__(self) -> None:
         if (self.offsets is None) == (self.symbols is None):
             raise ValueError("UprobeMulti needs exactly one of offsets= (file offsets) or symbols= (names)")
-        if not isinstance(self.retprobe, bool):
-            raise TypeError(f"retprobe must be a bool, not {type(self.retprobe).__name__}")
-        if self.session is not None and not isinstance(self.session, bool):
-            raise TypeError(f"session must be a bool or None, not {type(self.session).__name__}")
-        if self.session and self.retprobe:
-            raise ValueError("a session program runs at entry and at return already: retprobe=True is refused")
+        check_flags(self)
         if self.pid is not None:
             integer("pid", self.pid, 1, S32_MAX)  # the kernel's 0 means "every process": say None
         if self.symbols is not None:
@@ -116,10 +111,7 @@ class UprobeMulti(LinkOpts):
                 parts.append(f"{name}={array_repr(getattr(self, name), hexa=name != 'cookies')}")
         if self.pid is not None:
             parts.append(f"pid={self.pid}")
-        if self.retprobe:
-            parts.append("retprobe=True")
-        if self.session is not None:
-            parts.append(f"session={self.session}")
+        parts += mode_repr_parts(self)
         return f"UprobeMulti({', '.join(parts)})"
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
