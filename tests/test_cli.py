@@ -53,6 +53,23 @@ def test_probe_table_json_and_require_exit_codes() -> None:
     assert bad.returncode == 2 and "no_such_thing" in bad.stderr and "Traceback" not in bad.stderr
 
 
+@pytest.mark.parametrize(("name", "at"), [("iter", AttachType.TRACE_ITER), ("fentry", AttachType.TRACE_FENTRY),
+                                          ("fmod_ret", AttachType.MODIFY_RETURN), ("lsm", AttachType.LSM_MAC),
+                                          ("tp_btf", AttachType.TRACE_RAW_TP), ("struct_ops", AttachType.STRUCT_OPS),
+                                          ("lsm_cgroup", AttachType.LSM_CGROUP)])
+def test_probe_rows_and_require_for_btf_targets(name: str, at: AttachType) -> None:
+    # here: iter, tp_btf and struct_ops exit 0; fentry, fmod_ret, lsm and lsm_cgroup 1 (lockdown EPERM)
+    result = bpflink.probe([at])[0]
+    row = next(d for d in cli_json("probe") if d["attach_type"] == at.name.lower())
+    assert row["supported"] == result.supported and row["reason"] == result.reason
+    res = cli("probe", "--require", name)
+    assert at.name.lower() in res.stdout
+    if result.supported:
+        assert res.returncode == 0, res.stderr
+    else:
+        assert res.returncode == 1 and f"missing: {name} (" in res.stderr and result.reason in res.stderr
+
+
 def test_console_script_runs_probe() -> None:
     assert SCRIPT.exists(), "the console script is installed by pip install -e . (scripts/setup)"
     res = subprocess.run([str(SCRIPT), "probe", "--require", "cgroup"], capture_output=True, text=True, timeout=60)

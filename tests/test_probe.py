@@ -13,11 +13,16 @@ from pathlib import Path
 import pytest
 
 import bpflink
-from bpflink import AttachType, NotSupportedError, Program, ProgType, asm, link_create, lowlevel
+from bpflink import AttachType, Map, NotSupportedError, Object, Program, ProgType, asm, link_create, lowlevel, opts
+from bpflink._probe_btf import lockdown_mode
+from bpflink.errors import VerifierError
 from bpflink.features import FEATURES, explain
-from conftest import open_fds
+from bpflink.symbols import btf_id
+from conftest import open_fds, run_in_cgroup
 from privnet import PrivateNetns
 from test_info import entry_file_offset
+from test_struct_ops import AVAILABLE, CC, ready_map
+from tracehelp import RETURN, hits, load
 
 ffi = lowlevel.ffi
 # the module, not the bpflink.probe() function that shadows it as a package attribute
@@ -52,6 +57,7 @@ def test_probe_is_cached_and_leaves_no_program_fd_or_cgroup_behind() -> None:
     assert probe_mod.PROBE_PROG_NAME not in prog_names()
     mount = probe_mod._cgroup2_mount()
     assert mount is not None and not [p for p in os.listdir(mount) if p.startswith("bpflink-probe-")]
+    assert not [cc for cc in AVAILABLE.read_text().split() if cc.startswith("bpflinkp")]  # struct_ops probe
     assert {r.attach_type for r in results} == set(probe_mod.probeable())
     again = bpflink.probe()
     assert all(a is b for a, b in zip(results, again))  # the same cached objects
@@ -144,10 +150,180 @@ def test_a_callers_mistake_stays_a_plain_oserror(cgroup: Path) -> None:
 
 
 def test_probe_rejects_unprobeable_and_bad_names() -> None:
-    with pytest.raises(ValueError, match="no probe"):
+    with pytest.raises(ValueError, match=r"no probe for LIRC_MODE2: .*BPF_PROG_ATTACH only"):
         bpflink.supports(AttachType.LIRC_MODE2)
+    # every attach type the headers know is probed, except those the kernel makes no link of
+    rest = [at for at in AttachType if at.available and at not in probe_mod.probeable()]
+    assert {at.name for at in rest} <= set(probe_mod._NO_LINK)
+    for at in rest:
+        with pytest.raises(ValueError, match="makes no link of this attach type"):
+            bpflink.supports(at)
     with pytest.raises((KeyError, ValueError)):
         bpflink.supports("no_such_attach_type")
     result = probe_mod.probe_attach_type(AttachType.CGROUP_INET_EGRESS)
     assert result.to_dict() == {"attach_type": "cgroup_inet_egress", "family": "cgroup", "supported": True,
                                 "errno": None, "reason": result.reason}
+
+
+# --- attach types whose program names a BTF target at load (bpflink._probe_btf) ------------------------------
+ME = os.getpid()  # getpgid(0) skips the security hook; an explicit pid goes through it
+
+
+def refused_as_probed(result: bpflink.ProbeResult, exc: BaseException) -> None:
+    """The real attempt failed: the probe must have said so, with the same errno and a specific reason."""
+    assert isinstance(exc, OSError) and not result.supported, f"the probe said supported, but: {exc!r}"
+    assert result.errno == exc.errno or isinstance(exc, NotSupportedError), (result, exc)
+    mode = lockdown_mode()
+    if exc.errno == errno.EPERM and mode and os.geteuid() == 0:
+        assert "EPERM" in result.reason and f"lockdown ('{mode}')" in result.reason
+
+
+def test_iter_verdict_matches_an_iterator_that_reads_output(bpf_objects: dict[str, Path]) -> None:
+    result = probe_mod.probe_attach_type(AttachType.TRACE_ITER)
+    with Object.open(bpf_objects["iter_dump"]) as obj, obj.program("dump_task") as prog:
+        try:
+            link = link_create(prog, None, AttachType.TRACE_ITER)
+        except OSError as exc:
+            refused_as_probed(result, exc)
+            return
+        with link:
+            lines = link.read_iter(text=True).splitlines()
+    assert any(line.startswith(f"{ME} {ME} ") for line in lines)  # "tgid pid comm" of this process
+    assert result.supported and "read" in result.reason
+
+
+TRAMPOLINES = {  # attach type: (program in tests/bpf/trace_tracing.bpf.c, cookie, key flag)
+    AttachType.TRACE_FENTRY: ("fentry_getpgid", 31, 0), AttachType.TRACE_FEXIT: ("fexit_getpgid", 32, RETURN),
+    AttachType.MODIFY_RETURN: ("fmod_ret_getpgid", 33, 0), AttachType.LSM_MAC: ("lsm_getpgid", 34, 0)}
+
+
+@pytest.mark.parametrize("at", list(TRAMPOLINES), ids=lambda at: at.name.lower())
+def test_trampoline_verdict_matches_a_real_link_that_fires(at: AttachType, bpf_objects: dict[str, Path]) -> None:
+    result = probe_mod.probe_attach_type(at)
+    name, cookie, flag = TRAMPOLINES[at]
+    try:
+        prog = load(bpf_objects["trace_tracing"], name, only_me=True)
+    except (OSError, VerifierError) as exc:
+        refused_as_probed(result, exc)
+        return
+    with prog:
+        try:
+            link = link_create(prog, None, at, opts.Tracing(cookie=cookie))
+        except OSError as exc:
+            refused_as_probed(result, exc)
+            return
+        with link:
+            if at == AttachType.MODIFY_RETURN:  # the program makes getpgid fail for this process
+                with pytest.raises(PermissionError):
+                    os.getpgid(ME)
+            else:
+                os.getpgid(ME)
+            fired = hits(prog, cookie | flag)
+    # an lsm link is created even where bpf is no active LSM, but then never runs: the probe says unsupported
+    assert result.supported == (fired == 1), (result, fired)
+
+
+def test_tp_btf_verdict_matches_a_real_link_that_fires(bpf_objects: dict[str, Path]) -> None:
+    result = probe_mod.probe_attach_type(AttachType.TRACE_RAW_TP)
+    with load(bpf_objects["trace_tracing"], "tp_btf_fork", only_me=True) as prog:
+        try:
+            link = link_create(prog, None, AttachType.TRACE_RAW_TP, opts.Tracing(cookie=35))
+        except NotSupportedError as exc:  # before 6.10 (libbpf's fallback takes no opts)
+            refused_as_probed(result, exc)
+            assert exc.feature == "tp_btf_link" and exc.min_kernel == "6.10"
+            assert "BPF_RAW_TRACEPOINT_OPEN" in result.reason
+            return
+        with link:
+            for _ in range(2):
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            assert hits(prog, 35) == 2
+    assert result.supported
+
+
+BIND = "import os, socket; socket.socket(socket.AF_UNIX).bind(f'\\0bpflink-probe-{os.getpid()}')"
+
+
+def test_lsm_cgroup_verdict_matches_a_link_that_denies_bind(cgroup: Path) -> None:
+    result = probe_mod.probe_attach_type(AttachType.LSM_CGROUP)
+    with Map.array(1) as counter:
+        try:  # returns 0: deny
+            prog = Program.load(ProgType.LSM, asm.count_and_return(counter.fd, 0),
+                                expected_attach_type=AttachType.LSM_CGROUP,
+                                attach_btf_id=btf_id("bpf_lsm_socket_bind"))
+        except OSError as exc:
+            refused_as_probed(result, exc)
+            return
+        with prog:
+            try:
+                link = link_create(prog, cgroup, AttachType.LSM_CGROUP)
+            except OSError as exc:
+                refused_as_probed(result, exc)
+                return
+            with link:
+                inside = run_in_cgroup(cgroup, BIND)
+                denied = inside.returncode != 0 and "PermissionError" in inside.stderr
+                count = counter.lookup_int(0)
+            assert run_in_cgroup(cgroup, BIND).returncode == 0  # the link is gone
+    assert result.supported == denied == (count == 1), (result, inside.stderr, count)
+
+
+def test_struct_ops_verdict_matches_a_registered_congestion_control(bpf_objects: dict[str, Path]) -> None:
+    result = probe_mod.probe_attach_type(AttachType.STRUCT_OPS)
+    try:
+        obj = Object.open(bpf_objects["struct_ops_cc"])
+    except OSError as exc:  # before 6.4 the kernel refuses struct_ops maps with BPF_F_LINK
+        assert not result.supported and "BPF_F_LINK" in result.reason, (result, exc)
+        return
+    with obj, ready_map(obj, "cc_small", "cc_ssthresh") as ops:
+        try:
+            link = link_create(ops, None, AttachType.STRUCT_OPS)
+        except OSError as exc:
+            refused_as_probed(result, exc)
+            return
+        with link:
+            assert CC in AVAILABLE.read_text().split()
+    assert result.supported
+
+
+def test_fsession_verdict_matches_a_real_link_that_fires() -> None:
+    result = probe_mod.probe_attach_type(AttachType.TRACE_FSESSION)
+    with Map.array(1) as counter:
+        try:
+            prog = Program.load(ProgType.TRACING, asm.count_and_return(counter.fd, 0),
+                                expected_attach_type=AttachType.TRACE_FSESSION,
+                                attach_btf_id=btf_id("security_task_getpgid"))
+        except OSError as exc:
+            refused_as_probed(result, exc)
+            if exc.errno == errno.EINVAL:
+                assert explain("fsession") and explain("fsession") in result.reason
+            return
+        with prog:
+            try:
+                link = link_create(prog, None, AttachType.TRACE_FSESSION, opts.Tracing(cookie=36))
+            except OSError as exc:
+                refused_as_probed(result, exc)
+                return
+            with link:
+                before = counter.lookup_int(0)
+                os.getpgid(ME)
+                runs = counter.lookup_int(0) - before
+    assert runs >= 2 and result.supported  # at entry and at return
+
+
+def test_probe_of_btf_targets_leaves_no_fd_program_or_congestion_control() -> None:
+    wanted = [at for at in probe_mod.probeable() if at.name in probe_mod._probe_btf.NAMES]
+    assert {at.name for at in wanted} >= {"TRACE_ITER", "TRACE_FENTRY", "TRACE_RAW_TP", "STRUCT_OPS", "LSM_MAC"}
+    for _ in range(3):  # no cache: each round loads, links and closes again
+        probe_mod._cache.clear()
+        before = open_fds()
+        results = bpflink.probe(wanted)
+        assert open_fds() == before
+    assert all(r.reason for r in results)
+    deadline = time.monotonic() + 5
+    while probe_mod.PROBE_PROG_NAME in prog_names() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert probe_mod.PROBE_PROG_NAME not in prog_names()
+    assert not [cc for cc in AVAILABLE.read_text().split() if cc.startswith("bpflinkp")]

@@ -25,7 +25,7 @@ from .families import family_of
 from .info import LinkInfo
 from .link import Link
 from .listing import links
-from .probe import ProbeResult, probe, probeable
+from .probe import ProbeResult, feature_of, probe, probeable
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -66,22 +66,36 @@ def _print_json(data: Any) -> None:
 # --- verbs --------------------------------------------------------------------------------------------------
 
 
+# the names libbpf's SEC() prefixes give the tracing attach types
+_ALIASES = {"fentry": "TRACE_FENTRY", "fexit": "TRACE_FEXIT", "fmod_ret": "MODIFY_RETURN", "lsm": "LSM_MAC",
+            "tp_btf": "TRACE_RAW_TP", "fsession": "TRACE_FSESSION"}
+
+
 def _resolve_requirements(names: str) -> dict[str, list[AttachType]]:
-    """``tcx,uprobe_multi,cgroup_inet_egress`` -> {name: attach types it stands for}."""
+    """``tcx,uprobe_multi,cgroup_inet_egress,fentry`` -> {name: attach types it stands for}.
+
+    A feature name (``cgroup``, ``kprobe_session``, ``lsm_cgroup``...) stands for the attach types needing
+    it, so ``cgroup`` does not require ``lsm_cgroup`` (BPF LSM); a family name otherwise for all of its types.
+    """
     known = probeable()
     families = {family_of(at) for at in known}
+    features = {feature_of(at) for at in known}
     wanted: dict[str, list[AttachType]] = {}
     for raw in names.split(","):
         name = raw.strip().lower()
         if not name:
             continue
-        if name in families:
+        if name in _ALIASES and AttachType[_ALIASES[name]] in known:
+            wanted[name] = [AttachType[_ALIASES[name]]]
+        elif name in features:
+            wanted[name] = [at for at in known if feature_of(at) == name]
+        elif name in families:
             wanted[name] = [at for at in known if family_of(at) == name]
         elif name.upper() in AttachType.__members__ and AttachType[name.upper()] in known:
             wanted[name] = [AttachType[name.upper()]]
         else:
             raise UsageError(f"--require: {raw.strip()!r} is neither a probeable attach type nor a family "
-                             f"(families: {', '.join(sorted(families))})")
+                             f"(families: {', '.join(sorted(families))}; also {', '.join(_ALIASES)})")
     return wanted
 
 

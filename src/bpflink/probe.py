@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import asm
+from . import _probe_btf, asm
 from . import lowlevel as ll
 from .enums import AttachType, MapType, NfInetHook, NfProto, ProgType
 from .errors import ENOTSUPP, errno_name, hint_for, strerror
@@ -59,7 +59,7 @@ def feature_of(attach_type: AttachType) -> str:
         return "kprobe_session"
     if attach_type == AttachType.TRACE_UPROBE_SESSION:
         return "uprobe_session"
-    return family_of(attach_type)
+    return _probe_btf.FEATURE.get(attach_type.name) or family_of(attach_type)
 
 
 # --- what to load and where to attach -----------------------------------------------------------------------
@@ -90,13 +90,27 @@ _OK_ERRNO = {"tcx": _errno.ENODEV, "netkit": _errno.ENODEV, "uprobe_multi": _err
              "perf_event": _errno.EBADF}
 _MISSING_IFINDEX = -1  # the int target_fd libbpf passes on as ifindex 0xffffffff
 #: the name of every probe program (how tests check none is left behind)
-PROBE_PROG_NAME = b"bpflink_probe"
+PROBE_PROG_NAME = _probe_btf.PROBE_PROG_NAME
+# attach types that name no link at all: only an expected_attach_type for other attach paths
+_NO_LINK = {
+    "LIRC_MODE2": "LIRC_MODE2 programs attach to a lirc device with BPF_PROG_ATTACH only; the kernel makes no "
+                  "link of this attach type",
+    **{name: f"{name} is the expected_attach_type of XDP programs stored in a {name[4:].lower()} entry; the "
+             "kernel makes no link of this attach type" for name in ("XDP_DEVMAP", "XDP_CPUMAP")},
+    **{name: f"{name} is the expected_attach_type of SK_REUSEPORT programs attached with "
+             "setsockopt(SO_ATTACH_REUSEPORT_EBPF); the kernel makes no link of this attach type"
+       for name in ("SK_REUSEPORT_SELECT", "SK_REUSEPORT_SELECT_OR_MIGRATE")},
+}
 _PROBE_FUNC = b"vprintk"  # exported and traceable on every kernel with kprobe_multi
 
 
 def probeable() -> tuple[AttachType, ...]:
     """The attach types ``probe()`` can try on this build (those the compiled headers know)."""
-    return tuple(at for at in AttachType if at.name in _PROG and at.available)
+    return tuple(at for at in AttachType if _has_probe(at) and at.available)
+
+
+def _has_probe(at: AttachType) -> bool:
+    return at.name in _PROG or at.name in _probe_btf.NAMES
 
 
 class _Unavailable(Exception):
@@ -182,15 +196,7 @@ def _cgroup2_mount() -> str | None:
     return None
 
 
-def _lockdown() -> str | None:
-    try:
-        with open("/sys/kernel/security/lockdown") as f:
-            text = f.read()
-    except OSError:
-        return None
-    start, end = text.find("["), text.find("]")
-    mode = text[start + 1:end] if 0 <= start < end else ""
-    return mode if mode and mode != "none" else None
+_lockdown = _probe_btf.lockdown_mode
 
 
 def _target_and_opts(at: AttachType, trial: _Trial, keep: list[Any]) -> tuple[int, Any]:
@@ -245,6 +251,11 @@ def _verdict(at: AttachType, err: int | None, *, load_failed: bool = False) -> P
 
 
 def _probe_one(at: AttachType, trial: _Trial) -> ProbeResult:
+    if at.name in _probe_btf.NAMES:  # the program names a BTF target at load: probed in _probe_btf
+        try:
+            return ProbeResult(at, family_of(at), *_probe_btf.run(at, trial.cgroup_fd))
+        except _Unavailable as exc:
+            return ProbeResult(at, family_of(at), False, None, f"not probed: {exc}")
     prog_type = _PROG[at.name]
     expected = None if at == AttachType.PERF_EVENT else at
     opts_load = ll.new_prog_load_opts()
@@ -300,9 +311,9 @@ def _run_in_private_thread(fn: Callable[[_Trial], None]) -> None:
 
 def _attach_type(value: AttachType | str | int) -> AttachType:
     at = AttachType.parse(value) if isinstance(value, str) else AttachType(value)
-    if at.name not in _PROG:
-        raise ValueError(f"bpflink has no probe for {at.name}; probeable: "
-                         + ", ".join(a.name.lower() for a in probeable()))
+    if not _has_probe(at):
+        why = _NO_LINK.get(at.name, "bpflink does not know how to try it")
+        raise ValueError(f"bpflink has no probe for {at.name}: {why}")
     return at
 
 
@@ -352,10 +363,11 @@ def not_supported_error(attach_type: AttachType, err: int) -> OSError | None:
     comes from a kernel that the probe says lacks this attach type; None when it is the caller's mistake."""
     from .errors import NotSupportedError
 
-    if err not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP) or attach_type.name not in _PROG:
+    if err not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP) or not _has_probe(attach_type):
         return None
     result = probe_attach_type(attach_type)
-    if result.supported or result.errno is None:
+    # only a probe that met the same kind of refusal proves a missing feature (an EPERM there is a policy)
+    if result.supported or result.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP):
         return None
     feature = result.feature
     min_kernel = FEATURES[feature].min_kernel_str if feature in FEATURES else None

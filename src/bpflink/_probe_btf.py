@@ -1,0 +1,316 @@
+"""Probes for the attach types whose program names its target in the kernel's BTF when it is loaded.
+
+iter, fentry/fexit/fsession/fmod_ret, lsm, lsm_cgroup and tp_btf programs carry ``attach_btf_id`` (a function
+or ``btf_trace_<tp>`` typedef of vmlinux BTF) and are loaded against it; struct_ops links need programs for
+the members of an ops struct and a ``BPF_F_LINK`` struct_ops map holding them. The targets are chosen so a
+trial changes nothing: ``bpf_fentry_test1``/``bpf_modify_return_test`` run only under ``BPF_PROG_TEST_RUN``,
+the programs return "allow"/0, the lsm_cgroup link sits on the probe's empty cgroup, and the struct_ops probe
+registers a TCP congestion control named ``bpflinkp<pid>`` that nothing selects, for the moment between
+link create and close. Every fd is closed before a probe returns.
+
+>>> run(AttachType.TRACE_FENTRY, lambda: -1)  # doctest: +SKIP
+(False, 1, "EPERM: program load refused: ... kernel lockdown ('integrity') ...")
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno as _errno
+import os
+import platform
+import struct
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from . import asm
+from . import lowlevel as ll
+from .enums import AttachType, MapType, MprogFlags, ProgType
+from .errors import errno_name, hint_for, prog_load_eperm_hint, strerror
+from .features import explain, kernel_config
+from .symbols import BTF_KINDS
+
+#: the name of every probe program (how tests check none is left behind); probe.py uses the same
+PROBE_PROG_NAME = b"bpflink_probe"
+_COOKIE = 1  # a tracing cookie makes libbpf call link_create only (no BPF_RAW_TRACEPOINT_OPEN fallback)
+_TRAMPOLINES = "trampoline-based programs (fentry/fexit/fmod_ret/lsm)"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a probe loads: program type, BTF kind and candidate names of the target (first found wins)."""
+
+    prog_type: ProgType
+    kind: str
+    names: tuple[str, ...]
+    ret: int = 0  # the program's return value: "allow" for lsm_cgroup, "do not change" elsewhere
+
+
+_FENTRY_TEST = ("bpf_fentry_test1",)  # net/bpf/test_run.c: called only by BPF_PROG_TEST_RUN
+TARGETS: dict[str, Target] = {
+    "TRACE_ITER": Target(ProgType.TRACING, "func", ("bpf_iter_task", "bpf_iter_bpf_map")),
+    "TRACE_FENTRY": Target(ProgType.TRACING, "func", _FENTRY_TEST),
+    "TRACE_FEXIT": Target(ProgType.TRACING, "func", _FENTRY_TEST),
+    "TRACE_FSESSION": Target(ProgType.TRACING, "func", _FENTRY_TEST),
+    "MODIFY_RETURN": Target(ProgType.TRACING, "func", ("bpf_modify_return_test",)),
+    "LSM_MAC": Target(ProgType.LSM, "func", ("bpf_lsm_file_open",)),
+    "LSM_CGROUP": Target(ProgType.LSM, "func", ("bpf_lsm_socket_bind",), ret=1),
+    "TRACE_RAW_TP": Target(ProgType.TRACING, "typedef", ("btf_trace_bpf_test_finish", "btf_trace_sched_process_fork")),
+}
+#: attach types probed here (struct_ops has no single load target, see _struct_ops)
+NAMES = frozenset({*TARGETS, "STRUCT_OPS"})
+#: the ``features.FEATURES`` entry each needs (tracing links are probed with a cookie, as opts.Tracing sends)
+FEATURE = {"TRACE_FENTRY": "tracing_cookie", "TRACE_FEXIT": "tracing_cookie", "MODIFY_RETURN": "tracing_cookie",
+           "TRACE_FSESSION": "fsession", "LSM_MAC": "lsm", "LSM_CGROUP": "lsm_cgroup",
+           "TRACE_RAW_TP": "tp_btf_link", "TRACE_ITER": "iter", "STRUCT_OPS": "struct_ops"}
+
+Verdict = tuple[bool, "int | None", str]  # (supported, errno, reason), as in ProbeResult
+
+
+class _Refused(Exception):
+    """A step failed; ``verdict`` says why."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict[2])
+        self.verdict = verdict
+
+
+# --- facts about the running kernel -------------------------------------------------------------------------
+
+
+def lockdown_mode() -> str | None:
+    """The active kernel lockdown mode (``integrity``/``confidentiality``), None when off or unreadable."""
+    try:
+        with open("/sys/kernel/security/lockdown") as f:
+            text = f.read()
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    mode = text[start + 1:end] if 0 <= start < end else ""
+    return mode if mode and mode != "none" else None
+
+
+def active_lsms() -> tuple[list[str], str]:
+    """(the active LSMs, where that came from): securityfs, else the boot ``lsm=``, else ``CONFIG_LSM``."""
+    try:
+        with open("/sys/kernel/security/lsm") as f:
+            return f.read().strip().split(","), "/sys/kernel/security/lsm"
+    except OSError:
+        pass
+    try:
+        with open("/proc/cmdline") as f:
+            for word in f.read().split():
+                if word.startswith("lsm="):
+                    return word[4:].split(","), "the boot command line"
+    except OSError:
+        pass
+    configured = (kernel_config() or {}).get("CONFIG_LSM", "").strip('"')
+    return (configured.split(",") if configured else []), "CONFIG_LSM"
+
+
+def _has_caps(*bits: int) -> bool:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                eff = int(line.split()[1], 16)
+                return all(eff >> b & 1 for b in bits)
+    return False
+
+
+_CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
+
+
+def _load_refused(at: AttachType, prog_type: ProgType, err: int, log: str) -> Verdict:
+    feature = FEATURE[at.name]
+    if err == _errno.EPERM:
+        if not _has_caps(_CAP_BPF, _CAP_PERFMON):
+            return False, err, f"EPERM: program load refused: {prog_load_eperm_hint(prog_type.name)}"
+        mode = lockdown_mode()
+        who = "although this process holds CAP_BPF and CAP_PERFMON"
+        if mode and at.name != "TRACE_ITER":
+            return False, err, (f"EPERM: program load refused {who}: kernel lockdown ('{mode}') refuses "
+                                f"{_TRAMPOLINES} even to root")
+        return False, err, f"EPERM: program load refused {who}: a security module (LSM) policy forbids it"
+    why = explain(feature) or hint_for(err) or strerror(err)
+    last = log.strip().splitlines()[-1] if log.strip() else ""
+    if last and not last.startswith("processed "):
+        why += f" (verifier: {last})"
+    return False, err, f"{errno_name(err)}: program load refused: {why}"
+
+
+def _link_refused(at: AttachType, err: int, what: str = "link_create refused") -> Verdict:
+    feature = FEATURE[at.name]
+    family = "cgroup" if at.name == "LSM_CGROUP" else "struct_ops" if at.name == "STRUCT_OPS" else "tracing"
+    why = explain(feature) or hint_for(err, family) or strerror(err)
+    return False, err, f"{errno_name(err)}: {what}: {why}"
+
+
+# --- building blocks ---------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _vmlinux_btf() -> Iterator[Any]:
+    btf = ll.lib.btf__load_vmlinux_btf()
+    err = ll.lib.libbpf_get_error(btf)
+    if err:
+        raise _Refused((False, None, f"not probed: the kernel's BTF cannot be read ({errno_name(-err)}); "
+                                     "these attach types need CONFIG_DEBUG_INFO_BTF"))
+    try:
+        yield btf
+    finally:
+        ll.lib.btf__free(btf)
+
+
+def _find(btf: Any, target: Target) -> tuple[str, int]:
+    for name in target.names:
+        tid = int(ll.lib.btf__find_by_name_kind(btf, name.encode(), BTF_KINDS[target.kind]))
+        if tid > 0:
+            return name, tid
+    raise _Refused((False, None, f"not probed: vmlinux BTF has no {target.kind} "
+                                 + " or ".join(target.names) + " to attach the probe to"))
+
+
+def _load(at: AttachType, prog_type: ProgType, btf_id: int, expected: int, ret: int, stack: ExitStack) -> int:
+    opts = ll.new_prog_load_opts()
+    opts.expected_attach_type, opts.attach_btf_id = expected, btf_id
+    log = ll.ffi.new("char[]", 4096)
+    opts.log_buf, opts.log_size, opts.log_level = log, 4096, 0
+    code = ll.ffi.new("char[]", asm.return_imm(ret))
+    fd = ll.bpf_prog_load(int(prog_type), PROBE_PROG_NAME, b"GPL", ll.ffi.cast("struct bpf_insn *", code), 2, opts)
+    if fd < 0:
+        raise _Refused(_load_refused(at, prog_type, -fd, ll.ffi.string(log).decode(errors="replace")))
+    stack.callback(os.close, fd)
+    return fd
+
+
+def _cookie_opts() -> Any:
+    opts = ll.new_link_create_opts()
+    opts.tracing.cookie = _COOKIE
+    return opts
+
+
+# --- the probes ---------------------------------------------------------------------------------------------
+
+
+def _btf_target(at: AttachType, cgroup_fd: Callable[[], int], stack: ExitStack) -> Verdict:
+    target = TARGETS[at.name]
+    btf = stack.enter_context(_vmlinux_btf())
+    name, btf_id = _find(btf, target)
+    prog = _load(at, target.prog_type, btf_id, int(at), target.ret, stack)
+    if at == AttachType.TRACE_ITER:
+        link = ll.bpf_link_create(prog, 0, int(at), None)
+    elif at == AttachType.LSM_CGROUP:
+        link = ll.bpf_link_create(prog, cgroup_fd(), int(at), None)
+    else:
+        link = ll.bpf_link_create(prog, 0, int(at), _cookie_opts())
+    if link < 0:
+        if at == AttachType.TRACE_RAW_TP and -link == _errno.EINVAL:
+            return _raw_tp_fallback(at, prog)
+        return _link_refused(at, -link)
+    stack.callback(os.close, link)
+    if at == AttachType.TRACE_ITER:
+        it = ll.bpf_iter_create(link)
+        if it < 0:
+            return _link_refused(at, -it, "iter_create refused")
+        stack.callback(os.close, it)
+        os.read(it, 4096)  # the no-op program prints nothing: a clean end of the walk is the proof
+        return True, None, f"an iterator link on {name} was created and read"
+    if at in (AttachType.LSM_MAC, AttachType.LSM_CGROUP):
+        lsms, source = active_lsms()
+        if "bpf" not in lsms:
+            return False, None, (f"a link on {name} was created, but bpf is not an active LSM ({','.join(lsms)}"
+                                 f", from {source}): its programs never run; boot with lsm=...,bpf")
+    return True, None, f"a link on {name} was created and released"
+
+
+def _raw_tp_fallback(at: AttachType, prog: int) -> Verdict:
+    """link_create knows tp_btf since 6.10; before, libbpf retries without opts through RAW_TRACEPOINT_OPEN."""
+    why = explain(FEATURE[at.name]) or hint_for(_errno.EINVAL, "tracing") or ""
+    link = ll.bpf_link_create(prog, 0, int(at), None)  # no opts: libbpf may fall back
+    if link < 0:
+        return False, _errno.EINVAL, f"EINVAL: link_create refused: {why}; BPF_RAW_TRACEPOINT_OPEN failed too " \
+                                     f"({errno_name(-link)})"
+    os.close(link)
+    return False, _errno.EINVAL, (f"EINVAL: link_create refused: {why}; a tp_btf link without opts (no cookie) "
+                                  "works through libbpf's BPF_RAW_TRACEPOINT_OPEN fallback")
+
+
+# --- struct_ops --------------------------------------------------------------------------------------------
+
+_CC_MEMBERS = ("ssthresh", "cong_avoid", "undo_cwnd")  # what tcp_congestion_ops requires
+_BPF_BTF_LOAD = 18  # enum bpf_cmd
+_NR_BPF = {"x86_64": 321, "aarch64": 280}
+
+
+def _load_tiny_btf(stack: ExitStack) -> int:
+    """A user BTF fd (one ``int`` type): the kernel wants one beside a struct_ops map's vmlinux value type.
+
+    Through the raw syscall because the compiled bindings hold no BTF writer.
+    """
+    nr = _NR_BPF.get(platform.machine())
+    if nr is None:
+        raise _Refused((False, None, f"not probed: no bpf() syscall number known for {platform.machine()}"))
+    strings = b"\0int\0"
+    types = struct.pack("=IIII", 1, 1 << 24, 4, (1 << 24) | 32)  # INT "int", 4 bytes, signed, 32 bits
+    blob = struct.pack("=HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings)) + types + strings
+    buf = ctypes.create_string_buffer(blob, len(blob))
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("=QQII", attr, 0, ctypes.addressof(buf), 0, len(blob), 0)
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = int(libc.syscall(nr, _BPF_BTF_LOAD, attr, len(attr)))
+    if fd < 0:
+        raise _Refused((False, ctypes.get_errno(), f"not probed: loading a BTF for the struct_ops map failed "
+                                                   f"({errno_name(ctypes.get_errno())})"))
+    stack.callback(os.close, fd)
+    return fd
+
+
+def _struct_ops(at: AttachType, stack: ExitStack) -> Verdict:
+    from .struct_ops import _members, build_value
+
+    btf = stack.enter_context(_vmlinux_btf())
+    ops_id = int(ll.lib.btf__find_by_name_kind(btf, b"tcp_congestion_ops", ll.lib.BTF_KIND_STRUCT))
+    value_id = int(ll.lib.btf__find_by_name_kind(btf, b"bpf_struct_ops_tcp_congestion_ops", ll.lib.BTF_KIND_STRUCT))
+    if ops_id < 0 or value_id < 0:
+        return False, None, "not probed: vmlinux BTF has no tcp_congestion_ops struct_ops type (CONFIG_BPF_JIT?)"
+    index = {name: i for i, (name, _, _) in enumerate(_members(btf, ops_id))}
+    progs = {m: _load(at, ProgType.STRUCT_OPS, ops_id, index[m], 1, stack) for m in _CC_MEMBERS}
+    # bpf_map_create_opts is declared partially; libbpf's ABI keeps btf_key_type_id, btf_value_type_id,
+    # btf_vmlinux_value_type_id and inner_map_fd between btf_fd and map_flags (checked here, not assumed)
+    btf_fd_off = ll.ffi.offsetof("struct bpf_map_create_opts", "btf_fd")
+    if ll.ffi.offsetof("struct bpf_map_create_opts", "map_flags") != btf_fd_off + 20:
+        return False, None, "not probed: unexpected struct bpf_map_create_opts layout"
+    opts = ll.new_map_create_opts()
+    opts.btf_fd, opts.map_flags = _load_tiny_btf(stack), int(MprogFlags.LINK)
+    ll.ffi.cast("__u32 *", ll.ffi.cast("char *", opts) + btf_fd_off + 12)[0] = value_id
+    name = f"bpflinkp{os.getpid() % 10_000_000}"
+    value = build_value("tcp_congestion_ops", {**progs, "name": name.encode()})
+    fd = ll.bpf_map_create(int(MapType.STRUCT_OPS), b"bpflink_probe", 4, len(value), 1, opts)
+    if fd < 0:
+        return _link_refused(at, -fd, "struct_ops map with BPF_F_LINK refused")
+    stack.callback(os.close, fd)
+    key = ll.ffi.new("__u32 *", 0)
+    err = ll.bpf_map_update_elem(fd, key, ll.ffi.from_buffer(value), 0)
+    if err < 0:
+        return _link_refused(at, -err, "writing the struct_ops value refused")
+    link = ll.bpf_link_create(fd, 0, int(at), None)
+    if link < 0:
+        return _link_refused(at, -link)
+    os.close(link)
+    return True, None, "a tcp_congestion_ops struct_ops link was created and released"
+
+
+def run(at: AttachType, cgroup_fd: Callable[[], int]) -> Verdict:
+    """Probe ``at`` (one of ``NAMES``); ``cgroup_fd`` gives the probe's empty cgroup (lsm_cgroup)."""
+    with ExitStack() as stack:
+        try:
+            if at == AttachType.STRUCT_OPS:
+                return _struct_ops(at, stack)
+            return _btf_target(at, cgroup_fd, stack)
+        except _Refused as refused:
+            return refused.verdict
+    raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
+
+
+__all__ = ["FEATURE", "NAMES", "TARGETS", "Target", "active_lsms", "lockdown_mode", "run"]
