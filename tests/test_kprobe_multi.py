@@ -119,7 +119,8 @@ def test_cap_builds_names_in_one_buffer() -> None:
     from bpflink import lowlevel
 
     built = opts.KprobeMulti(syms=["a", "bb", "ccc"] * (CAP // 3), cookies=bytes(8 * (CAP // 3 * 3)))
-    km = built.build(MULTI).ptr.kprobe_multi
+    b = built.build(MULTI)  # kept in a local: .ptr's fields point into memory b owns (a temporary would free it)
+    km = b.ptr.kprobe_multi
     assert km.cnt == CAP // 3 * 3
     assert [lowlevel.ffi.string(km.syms[i]) for i in (0, 1, 2, km.cnt - 1)] == [b"a", b"bb", b"ccc", b"ccc"]
 
@@ -143,5 +144,6 @@ def test_attach_type_and_session_mode() -> None:
         opts.KprobeMulti(syms=SYMS, session=True).build(MULTI)
     with pytest.raises(ValueError, match="retprobe"):
         opts.KprobeMulti(syms=SYMS, retprobe=True).build(SESSION)
-    km = opts.KprobeMulti(syms=SYMS, retprobe=True).build(MULTI).ptr.kprobe_multi
+    b = opts.KprobeMulti(syms=SYMS, retprobe=True).build(MULTI)
+    km = b.ptr.kprobe_multi
     assert km.flags != 0 and km.cnt == 2

@@ -113,7 +113,8 @@ def test_perf_event_cookie_type(cookie: object) -> None:
 def test_perf_event_opts_refuse_other_attach_types() -> None:
     with pytest.raises(TypeError, match=r"PerfEvent.*TRACE_UPROBE_MULTI"):
         opts.PerfEvent(cookie=1).build(AttachType.TRACE_UPROBE_MULTI)
-    assert int(opts.PerfEvent(cookie=5).build(PERF).ptr.perf_event.bpf_cookie) == 5
+    b = opts.PerfEvent(cookie=5).build(PERF)  # a temporary would free the struct before the field is read
+    assert int(b.ptr.perf_event.bpf_cookie) == 5
 
 
 @pytest.mark.parametrize(("name", "exc"), [("sys_enter_getpid", ValueError), ("a:b:c", ValueError),

@@ -134,7 +134,8 @@ def test_cookie_checks(cookie: object, exc: type[Exception]) -> None:
 @pytest.mark.parametrize("at", [AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN,
                                 AttachType.LSM_MAC, AttachType.TRACE_RAW_TP])
 def test_every_tracing_attach_type_takes_the_cookie(at: AttachType) -> None:
-    assert int(opts.Tracing(cookie=(1 << 64) - 1).build(at).ptr.tracing.cookie) == (1 << 64) - 1
+    b = opts.Tracing(cookie=(1 << 64) - 1).build(at)  # a temporary would free the struct before the read
+    assert int(b.ptr.tracing.cookie) == (1 << 64) - 1
 
 
 def test_tracing_opts_refuse_other_attach_types() -> None:

@@ -67,7 +67,8 @@ def test_caller_mutation_after_building_changes_nothing(bins: Binaries) -> None:
     cookies = [1, 2, 3]
     built = opts.UprobeMulti(bins.pie, offsets=offsets, cookies=cookies)
     offsets[0], cookies[0] = 0xDEAD, 99
-    c = built.build(MULTI).ptr.uprobe_multi
+    b = built.build(MULTI)  # kept in a local: .ptr's fields point into memory b owns (a temporary would free it)
+    c = b.ptr.uprobe_multi
     assert c.offsets[0] == symbol_offsets(bins.pie, FUNCS[:1])[0] and c.cookies[0] == 1 and c.cnt == 3
 
 
@@ -158,7 +159,8 @@ def test_count_limits(bins: Binaries, count: int) -> None:
 
 def test_cap_is_accepted(bins: Binaries) -> None:
     built = opts.UprobeMulti(bins.pie, offsets=array.array("Q", [0x1000]) * CAP, cookies=bytes(8 * CAP))
-    assert built.build(MULTI).ptr.uprobe_multi.cnt == CAP
+    b = built.build(MULTI)
+    assert b.ptr.uprobe_multi.cnt == CAP
 
 
 @pytest.mark.parametrize("bad", [[-1], [1 << 64], array.array("b", [-1]), array.array("q", [5, -5])])
@@ -193,7 +195,8 @@ def test_path_checks(tmp_path: Path) -> None:
 
 def test_relative_path_is_made_absolute(bins: Binaries, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(bins.pie.parent)
-    c = opts.UprobeMulti(bins.pie.name, symbols=FUNCS[:1]).build(MULTI).ptr.uprobe_multi
+    b = opts.UprobeMulti(bins.pie.name, symbols=FUNCS[:1]).build(MULTI)
+    c = b.ptr.uprobe_multi
     from bpflink import lowlevel
 
     assert lowlevel.ffi.string(c.path).decode() == str(bins.pie)
@@ -231,4 +234,5 @@ def test_attach_type_and_session_mode(bins: Binaries) -> None:
         opts.UprobeMulti(bins.pie, offsets=[1], retprobe=True).build(SESSION)
     with pytest.raises(ValueError, match="retprobe"):
         opts.UprobeMulti(bins.pie, offsets=[1], retprobe=True, session=True)
-    assert opts.UprobeMulti(bins.pie, offsets=[1]).build(SESSION).ptr.uprobe_multi.cnt == 1
+    b = opts.UprobeMulti(bins.pie, offsets=[1]).build(SESSION)
+    assert b.ptr.uprobe_multi.cnt == 1
