@@ -5,7 +5,9 @@ cgroup made for the purpose, a network namespace private to the probing thread (
 namespace itself for sk_lookup/flow_dissector/netfilter), a sockmap nobody uses. Where a full attach is
 impractical it makes a deliberately invalid request and reads the errno the way cilium/ebpf does (tcx/netkit
 on ifindex 0xffffffff answer ENODEV when supported; uprobe_multi on "/" answers EBADF; perf_event on a
-non-perf fd answers EBADF). Every link and program is closed before the probe returns.
+non-perf fd answers EBADF). Attach types whose program names a vmlinux BTF target at load (iter, fentry/fexit,
+fmod_ret, lsm, lsm_cgroup, tp_btf, struct_ops) are tried by ``_probe_btf``. Every link and program is closed
+before the probe returns.
 
 >>> bpflink.supports(AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
 True
