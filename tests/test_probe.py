@@ -223,24 +223,39 @@ def test_trampoline_verdict_matches_a_real_link_that_fires(at: AttachType, bpf_o
     assert result.supported == (fired == 1), (result, fired)
 
 
+def fork_twice() -> None:
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+
+
 def test_tp_btf_verdict_matches_a_real_link_that_fires(bpf_objects: dict[str, Path]) -> None:
     result = probe_mod.probe_attach_type(AttachType.TRACE_RAW_TP)
-    with load(bpf_objects["trace_tracing"], "tp_btf_fork", only_me=True) as prog:
+    fork_tp = btf_id("btf_trace_sched_process_fork", "typedef")
+    with Map.array(1) as counter, Program.load(ProgType.TRACING, asm.count_and_return(counter.fd, 0),
+                                               expected_attach_type=AttachType.TRACE_RAW_TP,
+                                               attach_btf_id=fork_tp) as prog:
         try:
-            link = link_create(prog, None, AttachType.TRACE_RAW_TP, opts.Tracing(cookie=35))
-        except NotSupportedError as exc:  # before 6.10 (libbpf's fallback takes no opts)
+            link = link_create(prog, None, AttachType.TRACE_RAW_TP)
+        except OSError as exc:
             refused_as_probed(result, exc)
-            assert exc.feature == "tp_btf_link" and exc.min_kernel == "6.10"
-            assert "BPF_RAW_TRACEPOINT_OPEN" in result.reason
             return
         with link:
-            for _ in range(2):
-                pid = os.fork()
-                if pid == 0:
-                    os._exit(0)
-                os.waitpid(pid, 0)
-            assert hits(prog, 35) == 2
+            fork_twice()
+            assert counter.lookup_int(0) >= 2  # every fork on the system counts
     assert result.supported
+    # the cookie: read with bpf_get_attach_cookie, which tp_btf programs may call only where the probe says so
+    try:
+        cookie_prog = load(bpf_objects["trace_tracing"], "tp_btf_fork", only_me=True)
+    except (OSError, VerifierError) as exc:
+        assert "no cookies" in result.reason and exc.errno == errno.EINVAL, (result, exc)
+        return
+    assert "no cookies" not in result.reason
+    with cookie_prog, link_create(cookie_prog, None, AttachType.TRACE_RAW_TP, opts.Tracing(cookie=35)):
+        fork_twice()
+        assert hits(cookie_prog, 35) == 2
 
 
 BIND = "import os, socket; socket.socket(socket.AF_UNIX).bind(f'\\0bpflink-probe-{os.getpid()}')"
