@@ -91,7 +91,8 @@ def assert_steady(before: Snapshot, after: Snapshot, n: int) -> None:
     assert after.fds == before.fds, f"fd leak: {before.fds} -> {after.fds} open fds after {n} cycles"
     assert after.links == before.links, f"kernel link leak: {before.links} -> {after.links} links of our programs"
     grown = after.rss - before.rss
-    print(f"{n} cycles: fds {before.fds}->{after.fds}, links {before.links}->{after.links}, RSS {grown:+d} B")
+    print(f"{n} cycles: fds {before.fds}->{after.fds}, links {before.links}->{after.links}, "
+          f"RSS {before.rss / 1024:.0f}->{after.rss / 1024:.0f} KiB ({grown:+d} B)")
     assert grown <= RSS_SLACK, f"RSS grew {grown} bytes over {n} cycles ({grown / n:.1f} B/cycle)"
 
 
