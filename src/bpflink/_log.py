@@ -8,28 +8,38 @@ libbpf's levels map to WARNING, INFO and DEBUG. Enabled when bpflink is imported
 
 from __future__ import annotations
 
-import logging
-
 from ._native import ffi, lib
 
-logger = logging.getLogger("bpflink.libbpf")
-
+# logging is imported by the first message, not by `import bpflink` (it costs a few ms: bench/ import target);
+# the values are logging.WARNING, INFO and DEBUG, fixed by the logging module's documentation
 _LEVELS = {
-    int(getattr(lib, "LIBBPF_WARN", 0)): logging.WARNING,
-    int(getattr(lib, "LIBBPF_INFO", 1)): logging.INFO,
-    int(getattr(lib, "LIBBPF_DEBUG", 2)): logging.DEBUG,
+    int(getattr(lib, "LIBBPF_WARN", 0)): 30,
+    int(getattr(lib, "LIBBPF_INFO", 1)): 20,
+    int(getattr(lib, "LIBBPF_DEBUG", 2)): 10,
 }
+_LOGGER = "bpflink.libbpf"
 
 
 @ffi.def_extern()  # type: ignore[untyped-decorator]
 def _bpflink_on_libbpf_print(level: int, msg: object) -> None:
     # called from C inside libbpf calls: never let an exception escape into C
     try:
+        import logging
+
+        logger = logging.getLogger(_LOGGER)
         pylevel = _LEVELS.get(level, logging.DEBUG)
         if logger.isEnabledFor(pylevel):
             logger.log(pylevel, "%s", ffi.string(msg).decode(errors="replace").rstrip("\n"))
     except Exception:  # pragma: no cover - logging itself failed
         pass
+
+
+def __getattr__(name: str) -> object:
+    if name == "logger":  # the logging.Logger, as this module exported it before logging became lazy
+        import logging
+
+        return logging.getLogger(_LOGGER)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def route_libbpf_print(enable: bool = True) -> None:
@@ -39,4 +49,4 @@ def route_libbpf_print(enable: bool = True) -> None:
 
 route_libbpf_print(True)
 
-__all__ = ["logger", "route_libbpf_print"]
+__all__ = ["route_libbpf_print"]  # and `logger`, through __getattr__

@@ -6,9 +6,11 @@ would corrupt syscalls silently; both are an ImportError here instead.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._version import __version__
+
+TYPE_CHECKING = False  # not typing's: importing typing costs ~2 ms of `import bpflink` (bench/)
+if TYPE_CHECKING:
+    from typing import Any
 
 try:
     from ._ffi import ffi, lib

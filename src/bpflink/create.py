@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from typing import Any, NoReturn, Union
 
 from . import lowlevel as ll
@@ -62,6 +61,8 @@ def _attach_type(value: object) -> AttachType:
 
 
 def _ifindex(name: str) -> int:
+    import socket  # lazy: ~1.5 ms of import time, needed only for device names
+
     try:
         return socket.if_nametoindex(name)
     except OSError:

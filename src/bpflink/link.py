@@ -7,16 +7,19 @@
 
 from __future__ import annotations
 
-import io
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import lowlevel as ll
 from ._fd import FdLike, FdOwner, as_fd
 from .enums import AttachType
 from .errors import check
 from .families import family_of
-from .info import LinkInfo, link_info, raw_link_info
+
+if TYPE_CHECKING:
+    import io
+
+    from .info import LinkInfo
 
 _new_object = object.__new__
 
@@ -62,16 +65,22 @@ class Link(FdOwner):
     def id(self) -> int:
         """The kernel's id of this link (as ``bpftool link`` shows it)."""
         if self._id is None:
+            from .info import raw_link_info  # lazy, as in every method below: info.py's dataclasses cost ~13 ms
+
             self._id = int(raw_link_info(self.fd).id)  # one call: no name or array buffers
         return self._id
 
     @property
     def prog_id(self) -> int:
         """The id of the program the link currently runs."""
+        from .info import raw_link_info
+
         return int(raw_link_info(self.fd).prog_id)
 
     def info(self) -> LinkInfo:
         """Decode ``struct bpf_link_info`` for this link."""
+        from .info import link_info
+
         return link_info(self.fd)
 
     # --- operations -----------------------------------------------------------------------------------------
@@ -158,6 +167,8 @@ class Link(FdOwner):
         if kind != "anon_inode:bpf-link":
             os.close(fd)
             raise TypeError(f"{what} ({kind.removeprefix('anon_inode:')})")
+        from .info import raw_link_info
+
         link = cls(fd)
         link._id = int(raw_link_info(link.fd).id)
         return link
