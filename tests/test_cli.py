@@ -14,6 +14,7 @@ import pytest
 
 import bpflink
 from bpflink import AttachType, Link, Map, Program, ProgType, asm, link_create
+from bpflink.features import kernel_version
 from conftest import BPFFS, UDP_SEND, drain, run_in_cgroup, udp_port
 from privnet import PrivateNetns
 from test_info import bpftool_links
@@ -139,9 +140,13 @@ def test_query_cgroup_lists_the_link(cgroup: Path) -> None:
             link_create(prog, cgroup, EGRESS) as link:
         q = cli_json("query", "--cgroup", str(cgroup), "--attach", "cgroup_inet_egress")
         assert q == json.loads(json.dumps(dataclasses.asdict(bpflink.query(cgroup, EGRESS))))
-        # cgroup hooks report the program; link ids only where the kernel fills them (6.18 here does not)
+        # cgroup hooks report the program; link ids only where the kernel fills them (6.18 here does not), and
+        # none at all (null) before 6.6, whose BPF_PROG_QUERY has no link_ids nor revision (EINVAL if passed)
         assert [e["prog_id"] for e in q["entries"]] == [prog.id]
-        assert {e["link_id"] for e in q["entries"]} <= {0, link.id}
+        if kernel_version() < (6, 6):
+            assert {e["link_id"] for e in q["entries"]} == {None} and q["revision"] is None
+        else:
+            assert {e["link_id"] for e in q["entries"]} <= {0, link.id} and q["revision"] is not None
         table = cli("query", "--cgroup", str(cgroup), "--attach", "cgroup_inet_egress").stdout
         header, row = table.splitlines()[1:3]
         assert header.split() == ["#", "PROG", "LINK", "FLAGS"] and row.split()[:2] == ["0", str(prog.id)]

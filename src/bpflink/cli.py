@@ -178,7 +178,8 @@ def cmd_query(args: argparse.Namespace) -> int:
                      "entries": [{"prog_id": e.prog_id, "link_id": e.link_id, "flags": e.flags}
                                  for e in result.entries]})
     else:
-        print(f"revision {result.revision}  attach_flags {result.attach_flags:#x}")
+        revision = "not reported by this kernel" if result.revision is None else result.revision
+        print(f"revision {revision}  attach_flags {result.attach_flags:#x}")
         rows = [(str(n), str(e.prog_id), str(e.link_id or "-"), f"{e.flags:#x}") for n, e in enumerate(result.entries)]
         print(_table(("#", "PROG", "LINK", "FLAGS"), rows))
     return EXIT_OK

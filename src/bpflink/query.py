@@ -5,6 +5,10 @@ is what ``opts.Tcx``/``opts.Netkit``/``opts.Cgroup(expected_revision=)`` compare
 hook has revision 1 and every attach or detach adds one (a tcx hook that becomes empty again is back at 1;
 a cgroup keeps counting).
 
+Kernels before 6.6 know neither the revision nor the link-id arrays of ``BPF_PROG_QUERY`` and refuse a
+query that passes them (EINVAL: its bytes past ``prog_attach_flags`` must be zero); found by trial, such a
+kernel's answers carry ``revision=None`` and ``link_id=None``: not reported, rather than a made-up 0.
+
 >>> q = bpflink.query("eth0", AttachType.TCX_INGRESS)  # doctest: +SKIP
 >>> [e.link_id for e in q.entries], q.revision  # doctest: +SKIP
 ([12, 11], 3)
@@ -12,13 +16,15 @@ a cgroup keeps counting).
 
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from . import lowlevel as ll
 from .create import Target, _attach_type, _ifindex
 from .enums import AttachType
-from .errors import check
+from .errors import check, error
 from .families import family_of
 
 _IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
@@ -30,19 +36,20 @@ _RETRIES = 8
 @dataclass(frozen=True)
 class HookEntry:
     """One program on a hook. ``link_id`` is 0 when it was attached without a link (or the kernel does not
-    report link ids for this hook: cgroups don't); ``flags`` are the flags it was attached with."""
+    fill link ids for this hook: cgroups before 6.17 don't), None when the kernel's query has no link ids at
+    all (< 6.6); ``flags`` are the flags it was attached with."""
 
     prog_id: int
-    link_id: int
+    link_id: int | None
     flags: int
 
 
 @dataclass(frozen=True)
 class HookQuery:
-    """A hook's ``revision`` (0 where the kernel keeps none), its ``attach_flags`` and its ``entries`` in
-    execution order."""
+    """A hook's ``revision`` (0 where the kernel keeps none for this hook, None where its query has no
+    revision field: < 6.6), its ``attach_flags`` and its ``entries`` in execution order."""
 
-    revision: int
+    revision: int | None
     attach_flags: int
     entries: tuple[HookEntry, ...]
 
@@ -51,7 +58,7 @@ class HookQuery:
         return tuple(e.prog_id for e in self.entries)
 
     @property
-    def link_ids(self) -> tuple[int, ...]:
+    def link_ids(self) -> tuple[int | None, ...]:
         return tuple(e.link_id for e in self.entries)
 
 
@@ -77,11 +84,46 @@ def _target(target: Target, at: AttachType) -> tuple[int, int]:
     return as_fd(target, "target"), -1
 
 
+# None until a query told: does this kernel's BPF_PROG_QUERY know link_ids/link_attach_flags/revision (6.6+)?
+_mprog_fields: bool | None = None
+
+
+def _call(tgt: int, at: AttachType, opts: Any, link_ids: Any) -> int:
+    """One ``bpf_prog_query_opts``, with ``link_ids`` unless the kernel is known to predate them. The first
+    EINVAL with them is asked again without: success then means the kernel predates them (it is remembered)."""
+    global _mprog_fields
+    if _mprog_fields is False:
+        return ll.bpf_prog_query_opts(tgt, int(at), opts)
+    opts.link_ids = link_ids
+    ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
+    if ret >= 0:
+        _mprog_fields = True
+    elif ret == -errno.EINVAL and _mprog_fields is None:
+        opts.link_ids = ll.ffi.NULL
+        ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
+        if ret >= 0:  # else EINVAL for another reason: the newer fields are not to blame
+            _mprog_fields = False
+    return ret
+
+
+def _failed(ret: int, at: AttachType, what: str, family: str) -> None:
+    """Raise for a failed query; EINVAL from a kernel the probe finds without this attach type (tcx on 6.1)
+    is a ``NotSupportedError``."""
+    if ret == -errno.EINVAL:
+        from .probe import not_supported_error  # lazy: only failures pay for probing
+
+        exc = not_supported_error(at, errno.EINVAL)
+        if exc is not None:
+            raise exc from error(errno.EINVAL, what, family=family)
+    check(ret, what, family=family)
+
+
 def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
     """The programs attached at ``target`` for ``attach_type``, in the order the kernel runs them.
 
     ``target``: an ifindex or device name (tcx, netkit), a cgroup directory path or fd (cgroup), a netns
-    path or fd (sk_lookup, flow_dissector), or an fd (e.g. a sockmap). Errors are ``OSError`` with a hint.
+    path or fd (sk_lookup, flow_dissector), or an fd (e.g. a sockmap). Errors are ``OSError`` with a hint;
+    an attach type this kernel lacks raises ``NotSupportedError``.
     """
     at = _attach_type(attach_type)
     family = family_of(at)
@@ -89,24 +131,30 @@ def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
     what = f"prog_query({at.name})"
     try:
         opts = ll.new_prog_query_opts()
-        check(ll.bpf_prog_query_opts(tgt, int(at), opts), what, family=family)
+        # the counting call passes a link_ids buffer too, so an old kernel is found before any answer is built
+        ret = _call(tgt, at, opts, ll.ffi.new("__u32[]", 1))
+        if ret < 0:
+            _failed(ret, at, what, family)
         for _ in range(_RETRIES):
             count = int(opts.count)
+            revision = int(opts.revision) if _mprog_fields else None
             if count == 0:
-                return HookQuery(int(opts.revision), int(opts.attach_flags), ())
+                return HookQuery(revision, int(opts.attach_flags), ())
             prog_ids = ll.ffi.new("__u32[]", count)
             link_ids = ll.ffi.new("__u32[]", count)
             prog_flags = ll.ffi.new("__u32[]", count)
             opts = ll.new_prog_query_opts()
             opts.count = count
-            opts.prog_ids, opts.link_ids, opts.prog_attach_flags = prog_ids, link_ids, prog_flags
-            ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
-            if ret == -28:  # ENOSPC: it grew in between; opts.count now holds the new total
+            opts.prog_ids, opts.prog_attach_flags = prog_ids, prog_flags
+            ret = _call(tgt, at, opts, link_ids)
+            if ret == -errno.ENOSPC:  # it grew in between; opts.count now holds the new total
                 continue
-            check(ret, what, family=family)
+            if ret < 0:
+                _failed(ret, at, what, family)
             n = min(int(opts.count), count)  # it may also have shrunk
-            entries = tuple(HookEntry(int(prog_ids[i]), int(link_ids[i]), int(prog_flags[i])) for i in range(n))
-            return HookQuery(int(opts.revision), int(opts.attach_flags), entries)
+            links = [int(link_ids[i]) for i in range(n)] if _mprog_fields else [None] * n
+            entries = tuple(HookEntry(int(prog_ids[i]), links[i], int(prog_flags[i])) for i in range(n))
+            return HookQuery(int(opts.revision) if _mprog_fields else None, int(opts.attach_flags), entries)
         raise RuntimeError(f"{what}: the hook kept changing during {_RETRIES} queries")
     finally:
         if opened >= 0:

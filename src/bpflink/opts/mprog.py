@@ -101,6 +101,7 @@ def _kernel_orders_cgroups() -> bool:
             root = next((line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]), None)
         if root is None:
             return True  # nothing to ask: let the kernel answer
-        return query(root, AttachType.CGROUP_INET_EGRESS).revision > 0
-    except OSError as exc:  # EINVAL: the kernel does not know the query fields that carry the revision
+        revision = query(root, AttachType.CGROUP_INET_EGRESS).revision
+        return revision is not None and revision > 0  # None: the query has no revision (< 6.6)
+    except OSError as exc:  # EINVAL: the kernel refused the query itself
         return exc.errno != errno.EINVAL
