@@ -102,7 +102,11 @@ def test_lsm_hook_with_cookie(obj: Path) -> None:
 
 
 def test_tp_btf_with_cookie_counts_forks(obj: Path) -> None:
-    with load(obj, "tp_btf_fork", only_me=True) as prog:
+    try:
+        prog = load(obj, "tp_btf_fork", only_me=True)
+    except OSError as exc:  # before 6.10 the verifier knows no bpf_get_attach_cookie for tp_btf programs
+        unsupported("tp_btf_link", exc)
+    with prog:
         with attach(prog, AttachType.TRACE_RAW_TP, 25, "tp_btf_link"):
             for _ in range(3):
                 pid = os.fork()
@@ -118,7 +122,7 @@ def test_tp_btf_with_cookie_counts_forks(obj: Path) -> None:
 
 
 def test_wrong_program_for_the_attach_type_is_einval(obj: Path) -> None:
-    with load(obj, "tp_btf_fork") as prog, pytest.raises(OSError) as info:
+    with load(obj, "tp_btf_plain") as prog, pytest.raises(OSError) as info:
         link_create(prog, None, AttachType.TRACE_FENTRY, opts.Tracing(cookie=1)).close()
     assert info.value.errno == errno.EINVAL
 

@@ -78,6 +78,8 @@ _HINTS: dict[tuple[int, str | None], str] = {
                             "or bad flags",
     (_errno.EINVAL, "perf_event"): "target must be a perf event fd (tracepoint, kprobe, uprobe) and the "
                                    "program type must match it",
+    (_errno.EBADF, "perf_event"): "target must be a perf event fd (from perf_event_open: tracepoint, kprobe, "
+                                  "uprobe)",
     (_errno.EINVAL, "tracing"): "the program's attach target is fixed at load (attach_btf_id); "
                                 "load it with the right expected_attach_type",
     (_errno.EINVAL, "cgroup"): "target must be an fd of a cgroup v2 directory and the program's "

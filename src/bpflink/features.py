@@ -45,6 +45,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("netfilter", (6, 4), ("CONFIG_NETFILTER_BPF_LINK",)),
     Feature("struct_ops", (6, 4)),
     Feature("tcx", (6, 6), ("CONFIG_NET_XGRESS",)),
+    Feature("perf_event_link_info", (6, 6)),  # link info names a perf_event link's event (type, name, cookie)
     Feature("uprobe_multi", (6, 6), ("CONFIG_UPROBES",)),
     Feature("netkit", (6, 7), ("CONFIG_NETKIT",)),
     Feature("sockmap", (6, 10), ("CONFIG_BPF_STREAM_PARSER",)),

@@ -158,17 +158,27 @@ class UprobeMultiLinkInfo(LinkInfo):
 @dataclass(frozen=True)
 class PerfEventLinkInfo(LinkInfo):
     """``name`` is the tracepoint name, the kprobe's function or the uprobe's file ("" for plain events).
-    ``offset``/``addr``/``missed`` are for probes, ``config``/``event_type`` for plain perf events."""
+    ``offset``/``addr``/``missed`` are for probes, ``config``/``event_type`` for plain perf events.
+
+    Kernels before 6.6 report nothing about a perf_event link but its type, id and program: ``perf_type`` is
+    then ``UNSPEC`` (a 6.6+ kernel always names the event's type) and every other field None (``reported``
+    is False), not reported rather than zero.
+    """
 
     perf_type: PerfEventType
-    name: str
-    offset: int
-    addr: int
-    missed: int
-    cookie: int
-    ref_ctr_offset: int
-    config: int
-    event_type: int
+    name: str | None
+    offset: int | None
+    addr: int | None
+    missed: int | None
+    cookie: int | None
+    ref_ctr_offset: int | None
+    config: int | None
+    event_type: int | None
+
+    @property
+    def reported(self) -> bool:
+        """Whether the kernel reported the event's details (6.6+)."""
+        return self.name is not None
 
 
 @dataclass(frozen=True)
@@ -333,6 +343,9 @@ def _perf_event(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
         ptype = PerfEventType(int(pe.type))
     except ValueError:
         ptype = PerfEventType.UNSPEC
+    if int(pe.type) == 0:  # the kernel (< 6.6) has no fill_link_info for perf_event links
+        return PerfEventLinkInfo(**base, perf_type=ptype, name=None, offset=None, addr=None, missed=None,
+                                 cookie=None, ref_ctr_offset=None, config=None, event_type=None)
     name = ""
     if ptype in _PERF_NAME:
         member, field = _PERF_NAME[ptype]

@@ -45,3 +45,10 @@ int tp_btf_fork(void *ctx)
         bump(bpf_get_attach_cookie(ctx));
     return 0;
 }
+
+// no cookie: before 6.10 tp_btf programs have no bpf_get_attach_cookie, so this one loads there too
+SEC("tp_btf/sched_process_fork")
+int tp_btf_plain(void *ctx)
+{
+    return 0;
+}
