@@ -48,6 +48,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("perf_event_link_info", (6, 6)),  # link info names a perf_event link's event (type, name, cookie)
     Feature("uprobe_multi", (6, 6), ("CONFIG_UPROBES",)),
     Feature("netkit", (6, 7), ("CONFIG_NETKIT",)),
+    Feature("cgroup_unix", (6, 7), ("CONFIG_CGROUP_BPF",)),  # BPF_CGROUP_UNIX_* (AF_UNIX sock_addr hooks)
     Feature("sockmap", (6, 10), ("CONFIG_BPF_STREAM_PARSER",)),
     Feature("kprobe_session", (6, 10), ("CONFIG_FPROBE",)),
     Feature("tp_btf_link", (6, 10), ("CONFIG_DEBUG_INFO_BTF",)),

@@ -61,6 +61,8 @@ def feature_of(attach_type: AttachType) -> str:
         return "kprobe_session"
     if attach_type == AttachType.TRACE_UPROBE_SESSION:
         return "uprobe_session"
+    if attach_type.name.startswith("CGROUP_UNIX_"):  # AF_UNIX sock_addr hooks came later than cgroup links
+        return "cgroup_unix"
     return _probe_btf.FEATURE.get(attach_type.name) or family_of(attach_type)
 
 
