@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bpflink import AttachType, Link, Map, Program, ProgType, asm, link_create, lowlevel
+from bpflink import links as bpflink_links
 from conftest import CGROUP2, UDP_SEND, drain, run_in_cgroup, udp_port
 from privnet import PrivateNetns
 
@@ -179,3 +180,38 @@ def test_shutdown_with_a_live_link_does_not_raise(cgroup: Path, how: str) -> Non
         Link.from_id(link_id)
     assert send_from(cgroup) == 5
     assert CGROUP2 in cgroup.parents
+
+
+def test_links_listing_while_another_thread_churns_links(cgroup: Path) -> None:
+    """``links()`` racing link creation never raises (ids not yet settled answer EAGAIN, released ones ENOENT:
+    both skipped) and always sees the link that stays alive the whole time."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    ingress = AttachType.CGROUP_INET_INGRESS
+    # The keeper sits on another attach type so that each churned egress link is the only one of its type and
+    # pays the static-key patching between id reservation and settling: a wide window for the race.
+    with Program.load(ProgType.CGROUP_SKB, asm.return_imm(1), expected_attach_type=EGRESS) as prog, \
+            Program.load(ProgType.CGROUP_SKB, asm.return_imm(1), expected_attach_type=ingress) as keep_prog, \
+            link_create(keep_prog, cgroup, ingress) as keeper:
+        child = cgroup / "churn"
+        child.mkdir()
+        fd = os.open(child, os.O_RDONLY | os.O_CLOEXEC)
+
+        def churn() -> None:
+            try:
+                while not stop.is_set():
+                    link_create(prog, fd, EGRESS).close()
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=churn)
+        thread.start()
+        try:
+            for _ in range(300):
+                assert keeper.id in {info.id for info in bpflink_links()}
+        finally:
+            stop.set()
+            thread.join()
+            os.close(fd)
+            child.rmdir()
+    assert not errors, errors

@@ -31,11 +31,13 @@ def link_ids() -> Iterator[int]:
 def links() -> Iterator[LinkInfo]:
     """Decoded info of every link on the system. Needs CAP_SYS_ADMIN (``PermissionError`` otherwise).
 
-    A link released between its id being listed and opened (``ENOENT``) is skipped, not an error.
+    A link released between its id being listed and opened (``ENOENT``) is skipped, not an error; so is one
+    still being set up (``EAGAIN``: the kernel has reserved its id but not yet settled it, and the creator may
+    still abort it).
     """
     for link_id in link_ids():
         fd = ll.bpf_link_get_fd_by_id(link_id)
-        if fd == -errno.ENOENT:
+        if fd in (-errno.ENOENT, -errno.EAGAIN):
             continue
         fd = check(fd, f"link_get_fd_by_id({link_id})")
         try:
