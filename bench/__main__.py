@@ -51,7 +51,8 @@ def _table(r: dict[str, Any]) -> str:
         f"N={p['n']}: C {p['c_ms']:.1f} ms, Python {p['python_ms']:.1f} ms" for p in ks["points"]))
     im = r["import"]
     out.append(f"\nimport bpflink: median {im['median_ms']:.1f} ms over {im['runs']} runs (target "
-               f"< {TARGETS['import_ms']} ms)")
+               f"< {TARGETS['import_ms']} ms); floors: the extension alone {im['extension_alone_ms']:.1f} ms, "
+               f"python -c pass's own imports {im['python_c_pass_ms']:.1f} ms")
     for name, res in r["peers"].items():
         if res.get("ok"):
             out.append(f"peer {name} ({res['how']}): attach / detach ms, {name} vs bpflink")

@@ -152,3 +152,8 @@ int bpflink_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int 
     long fd = syscall(__NR_perf_event_open, attr, pid, cpu, group_fd, flags);
     return fd < 0 ? -errno : (int)fd;
 }
+
+int bpflink_link_create_noopts(int prog_fd, int target_fd, int attach_type)
+{
+    return bpf_link_create(prog_fd, target_fd, (enum bpf_attach_type)attach_type, NULL);
+}

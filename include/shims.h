@@ -9,3 +9,7 @@ extern const size_t bpflink_layout_count;
 /* libbpf's print callback takes a va_list: format it in C, hand Python the finished line */
 extern "Python" void _bpflink_on_libbpf_print(int level, const char *msg);
 void bpflink_route_libbpf_print(int enable);
+
+/* bpf_link_create(prog_fd, target_fd, attach_type, NULL): link_create's no-opts hot path, called through its
+   address by bpflink._fdowner (include/fdowner.c) */
+int bpflink_link_create_noopts(int prog_fd, int target_fd, int attach_type);

@@ -7,16 +7,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any, NoReturn, Union
+from typing import TYPE_CHECKING, Any, NoReturn, Union
 
 from . import lowlevel as ll
 from ._fd import FdLike, as_fd
+from ._fdowner import link_create_fast as _c_link_create_fast
+from ._fdowner import set_link_create as _set_c_link_create
 from .enums import AttachType
 from .errors import NotSupportedError, check, error
 from .families import family_of
 from .link import Link
-from .opts._base import BuiltOpts, LinkOpts
 from .program import Program
+
+if TYPE_CHECKING:
+    from .opts._base import BuiltOpts, LinkOpts
 
 #: ifindex families take a device name too; cgroup and netns families take a path too
 Target = Union[FdLike, str, "os.PathLike[str]", None]
@@ -25,15 +29,19 @@ _IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
 _PATH_FAMILIES = frozenset({"cgroup", "netns"})
 _OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
 
-# The hot path (bench/): every lookup below costs as much as a syscall if paid per call.
-# lib.<name> is a cffi getattr (~230 instructions) each time: bound once here. lowlevel.bpf_link_create stays
-# the exact C mirror; the facade calls the same C function without the extra Python frame.
-_c_link_create = ll.lib.bpf_link_create
-_NULL = ll.ffi.NULL
 # raw value -> member for every attach type the compiled headers define: one dict lookup with an int key
 # validates an AttachType (by its _value_: hashing an enum member runs Python code) or an exact int
 _BY_VALUE = {at._value_: at for at in AttachType if at._value_ >= 0}
 _FD_MAX = 0x7FFFFFFF
+
+# The hot path (bench/): in Python, checking the arguments, the cffi call and building the Link cost ~6k
+# instructions, 70 times what C spends. Without opts, bpflink._fdowner.link_create_fast (include/fdowner.c)
+# checks the common arguments exactly as the code below does (Program or int fd, int or None target, an
+# AttachType member or int from _BY_VALUE), calls the C shim bpflink_link_create_noopts (bpf_link_create with
+# NULL opts, in bpflink._ffi: its address is handed over here, once) without the GIL, and returns the Link,
+# the negative errno, or None for anything else, which takes the Python path. lowlevel stays the exact mirror.
+_set_c_link_create(int(ll.ffi.cast("uintptr_t", ll.ffi.addressof(ll.lib, "bpflink_link_create_noopts"))), Link,
+                   Program, _BY_VALUE)
 
 
 def _attach_type(value: object) -> AttachType:
@@ -89,6 +97,12 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
     ``opts``: the builder of this attach family from ``bpflink.opts`` (or a raw cffi
     ``struct bpf_link_create_opts *`` as an escape hatch).
     """
+    if opts is None:
+        link = _c_link_create_fast(prog, target, attach_type)
+        if link is not None:
+            if type(link) is int:
+                return _failed(_attach_type(attach_type), link)
+            return link  # type: ignore[no-any-return]
     # fast paths first (exact ints, AttachType members, fd owners); anything else takes the full checks
     at = _BY_VALUE.get(attach_type._value_ if type(attach_type) is AttachType else
                        attach_type if type(attach_type) is int else -1)
@@ -115,11 +129,8 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
             raise TypeError(f"target for {at.name} must be an int (fd or ifindex), not a path or name")
     else:
         target_fd = as_fd(target, "target")
-    if opts is None and opened < 0:  # the hot path: nothing to build, nothing to close afterwards
-        ret: int = _c_link_create(prog_fd, target_fd, at._value_, _NULL)
-        if ret >= 0:
-            return Link._new(ret, at)
-        return _failed(at, ret)
+    from .opts._base import LinkOpts  # here, not at import: bpflink.opts imports every family (bench/: import)
+
     try:
         built: BuiltOpts | None = None
         if opts is None:
@@ -138,7 +149,7 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
             os.close(opened)
     if ret < 0:
         return _failed(at, ret)
-    return Link._new(ret, at)
+    return Link(ret, attach_type=at)
 
 
 def _failed(at: AttachType, ret: int) -> NoReturn:

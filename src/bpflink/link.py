@@ -21,9 +21,6 @@ if TYPE_CHECKING:
 
     from .info import LinkInfo
 
-_new_object = object.__new__
-
-
 class Link(FdOwner):
     """A BPF link. Closing it releases the attachment unless it is pinned (or another fd holds it).
 
@@ -41,16 +38,19 @@ class Link(FdOwner):
     def __init__(self, fd: int, *, attach_type: AttachType | int | None = None) -> None:
         self._fd = fd  # all FdOwner.__init__ does; a zero-argument super() call costs ~1k instructions here
         # isinstance first: AttachType(x) of a member returns it, but the enum call costs ~250 ns per link
-        self.attach_type = (attach_type if attach_type is None or isinstance(attach_type, AttachType)
-                            else AttachType(attach_type))
+        self._attach_type = (attach_type if attach_type is None or isinstance(attach_type, AttachType)
+                             else AttachType(attach_type))
 
-    @classmethod
-    def _new(cls, fd: int, attach_type: AttachType) -> Link:
-        """link_create's constructor: the type call, keyword parsing and isinstance of __init__ skipped."""
-        link = _new_object(cls)
-        link._fd = fd
-        link.attach_type = attach_type
-        return link
+    @property
+    def attach_type(self) -> AttachType | None:
+        """The attach type it was created with (None for a link opened by pin or id)."""
+        # stored in a slot of the C base (include/fdowner.c): link_create's hot path sets it from C
+        at: AttachType | None = self._attach_type
+        return at
+
+    @attach_type.setter
+    def attach_type(self, value: AttachType | None) -> None:
+        self._attach_type = value
 
     @property
     def _family(self) -> str | None:
