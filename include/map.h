@@ -2,6 +2,7 @@
 struct bpf_map_create_opts {
     size_t sz;
     __u32 btf_fd;
+    __u32 btf_vmlinux_value_type_id; /* struct_ops maps: the kernel's bpf_struct_ops_<name> value type */
     __u32 map_flags;
     ...;
 };

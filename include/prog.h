@@ -55,3 +55,8 @@ const struct btf_type *btf__type_by_id(const struct btf *btf, __u32 id);
 const char *btf__name_by_offset(const struct btf *btf, __u32 offset);
 __s64 btf__resolve_size(const struct btf *btf, __u32 type_id);
 #define BTF_KIND_STRUCT ...
+/* a struct_ops map needs a user BTF fd beside its vmlinux value type (the struct_ops probe writes a tiny one) */
+struct btf *btf__new_empty(void);
+int btf__add_int(struct btf *btf, const char *name, size_t byte_sz, int encoding);
+int btf__load_into_kernel(struct btf *btf);
+int btf__fd(const struct btf *btf);

@@ -14,11 +14,8 @@ that nothing selects, for the moment between link create and close. Every fd is 
 
 from __future__ import annotations
 
-import ctypes
 import errno as _errno
 import os
-import platform
-import struct
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -262,31 +259,20 @@ def _raw_tp_fallback(at: AttachType, prog: int) -> Verdict:
 # --- struct_ops --------------------------------------------------------------------------------------------
 
 _CC_MEMBERS = ("ssthresh", "cong_avoid", "undo_cwnd")  # what tcp_congestion_ops requires
-_BPF_BTF_LOAD = 18  # enum bpf_cmd
-_NR_BPF = {"x86_64": 321, "aarch64": 280}
 
 
 def _load_tiny_btf(stack: ExitStack) -> int:
-    """A user BTF fd (one ``int`` type): the kernel wants one beside a struct_ops map's vmlinux value type.
-
-    Through the raw syscall because the compiled bindings hold no BTF writer.
-    """
-    nr = _NR_BPF.get(platform.machine())
-    if nr is None:
-        raise _Refused((False, None, f"not probed: no bpf() syscall number known for {platform.machine()}"))
-    strings = b"\0int\0"
-    types = struct.pack("=IIII", 1, 1 << 24, 4, (1 << 24) | 32)  # INT "int", 4 bytes, signed, 32 bits
-    blob = struct.pack("=HBBIIIII", 0xEB9F, 1, 0, 24, 0, len(types), len(types), len(strings)) + types + strings
-    buf = ctypes.create_string_buffer(blob, len(blob))
-    attr = ctypes.create_string_buffer(128)
-    struct.pack_into("=QQII", attr, 0, ctypes.addressof(buf), 0, len(blob), 0)
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = int(libc.syscall(nr, _BPF_BTF_LOAD, attr, len(attr)))
-    if fd < 0:
-        raise _Refused((False, ctypes.get_errno(), f"not probed: loading a BTF for the struct_ops map failed "
-                                                   f"({errno_name(ctypes.get_errno())})"))
-    stack.callback(os.close, fd)
-    return fd
+    """A user BTF fd (one ``int`` type): the kernel wants one beside a struct_ops map's vmlinux value type."""
+    btf = ll.lib.btf__new_empty()
+    if ll.lib.libbpf_get_error(btf):
+        raise _Refused((False, None, "not probed: libbpf could not allocate a BTF"))
+    stack.callback(ll.lib.btf__free, btf)  # frees the BTF and closes its fd
+    if ll.lib.btf__add_int(btf, b"int", 4, 0) < 0:
+        raise _Refused((False, None, "not probed: libbpf could not write a BTF int type"))
+    err = ll.lib.btf__load_into_kernel(btf)
+    if err < 0:
+        raise _Refused((False, -err, f"not probed: loading a BTF for the struct_ops map failed ({errno_name(-err)})"))
+    return int(ll.lib.btf__fd(btf))
 
 
 def _struct_ops(at: AttachType, stack: ExitStack) -> Verdict:
@@ -299,14 +285,9 @@ def _struct_ops(at: AttachType, stack: ExitStack) -> Verdict:
         return False, None, "not probed: vmlinux BTF has no tcp_congestion_ops struct_ops type (CONFIG_BPF_JIT?)"
     index = {name: i for i, (name, _, _) in enumerate(_members(btf, ops_id))}
     progs = {m: _load(at, ProgType.STRUCT_OPS, ops_id, index[m], 1, stack) for m in _CC_MEMBERS}
-    # bpf_map_create_opts is declared partially; libbpf's ABI keeps btf_key_type_id, btf_value_type_id,
-    # btf_vmlinux_value_type_id and inner_map_fd between btf_fd and map_flags (checked here, not assumed)
-    btf_fd_off = ll.ffi.offsetof("struct bpf_map_create_opts", "btf_fd")
-    if ll.ffi.offsetof("struct bpf_map_create_opts", "map_flags") != btf_fd_off + 20:
-        return False, None, "not probed: unexpected struct bpf_map_create_opts layout"
     opts = ll.new_map_create_opts()
     opts.btf_fd, opts.map_flags = _load_tiny_btf(stack), int(MprogFlags.LINK)
-    ll.ffi.cast("__u32 *", ll.ffi.cast("char *", opts) + btf_fd_off + 12)[0] = value_id
+    opts.btf_vmlinux_value_type_id = value_id
     name = f"bpflinkp{os.getpid() % 10_000_000}"
     value = build_value("tcp_congestion_ops", {**progs, "name": name.encode()})
     fd = ll.bpf_map_create(int(MapType.STRUCT_OPS), b"bpflink_probe", 4, len(value), 1, opts)
