@@ -54,8 +54,13 @@ def bpftool_links() -> dict[int, dict[str, Any]]:
     tool = shutil.which("bpftool")
     if tool is None:
         pytest.fail("bpftool is missing: run scripts/setup")
-    out = subprocess.run([tool, "link", "list", "-j"], check=True, capture_output=True, text=True).stdout
-    return {entry["id"]: entry for entry in json.loads(out)}
+    for _ in range(20):
+        done = subprocess.run([tool, "link", "list", "-j"], capture_output=True, text=True)
+        # bpftool skips only ENOENT ids: one another process is still setting up (EAGAIN) aborts its walk
+        if done.returncode == 0 or "Resource temporarily unavailable" not in done.stdout + done.stderr:
+            break
+    done.check_returncode()
+    return {entry["id"]: entry for entry in json.loads(done.stdout)}
 
 
 def perf_event_open_tracepoint(category: str, name: str) -> int:
