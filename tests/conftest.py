@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import shutil
@@ -103,24 +104,41 @@ def drain(sock: socket.socket) -> int:
 
 @pytest.fixture(scope="session")
 def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every ``tests/bpf/*.bpf.c`` compiled with Debian's clang against the headers bpflink was built with."""
+    """Every ``tests/bpf/*.bpf.c`` compiled with Debian's clang against the headers bpflink was built with.
+
+    Cached in ``build/bpf-objects/<key>/``, the key hashing the sources, the command and clang's version: the
+    QEMU guests (read-only root) then reuse what the host run compiled instead of paying ~90 s of clang under TCG.
+    """
     clang = shutil.which("clang")
     if clang is None:
         pytest.fail("clang is missing: run scripts/setup (apt-get install clang)")
-    out = tmp_path_factory.mktemp("bpf")
     include = ROOT / "build" / "libbpf" / "include"
     triplet = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
-    arch_include = f"/usr/include/{triplet}"
-    objects = {}
-    for src in sorted((HERE / "bpf").glob("*.bpf.c")):
-        obj = out / src.name.replace(".c", ".o")
-        cmd = [clang, "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{include}", f"-I{arch_include}",
-               "-c", str(src), "-o", str(obj)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            pytest.fail(f"clang failed on {src.name}:\n{res.stderr}")
-        objects[src.name.removesuffix(".bpf.c")] = obj
-    return objects
+    flags = ["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{include}", f"-I/usr/include/{triplet}"]
+    sources = sorted((HERE / "bpf").glob("*.bpf.c"))
+    key = hashlib.sha256(repr(flags).encode())
+    key.update(subprocess.run([clang, "--version"], capture_output=True).stdout)
+    for path in sorted((HERE / "bpf").iterdir()):
+        key.update(path.name.encode() + b"\0" + path.read_bytes())
+    for header in sorted(include.rglob("*.h")):
+        key.update(header.read_bytes())
+    cached = ROOT / "build" / "bpf-objects" / key.hexdigest()[:16]
+    names = {src.name.removesuffix(".bpf.c"): src.name.replace(".c", ".o") for src in sources}
+    if not all((cached / obj).exists() for obj in names.values()):
+        out = tmp_path_factory.mktemp("bpf")
+        for src in sources:
+            res = subprocess.run([clang, *flags, "-c", str(src), "-o", str(out / src.name.replace(".c", ".o"))],
+                                 capture_output=True, text=True)
+            if res.returncode != 0:
+                pytest.fail(f"clang failed on {src.name}:\n{res.stderr}")
+        try:  # publish whole or not at all; a read-only tree (guests) or a concurrent run just keeps its own
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(out, cached.with_suffix(f".tmp{os.getpid()}"))
+            os.rename(cached.with_suffix(f".tmp{os.getpid()}"), cached)
+        except OSError:
+            shutil.rmtree(cached.with_suffix(f".tmp{os.getpid()}"), ignore_errors=True)
+            return {name: out / obj for name, obj in names.items()}
+    return {name: cached / obj for name, obj in names.items()}
 
 
 def open_fds() -> int:
