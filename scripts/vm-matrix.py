@@ -4,9 +4,10 @@
     python3 scripts/vm-matrix.py build/vm/results docs/kernel-matrix.md [KERNEL...]
 
 Reads ``<results>/<name>/junit.xml`` (plus ``seconds`` and ``rc``) for ``host`` and each kernel, writes the
-markdown table to the output file and prints it. A test's family is the first attach-family word in its name
-(``test_fentry_counts`` -> fentry), else its module (``test_netkit.py`` -> netkit). Standard library only: CI
-runs it before any venv exists.
+markdown table to the output file and prints it, and puts a compact copy (one short verdict per cell) into the
+README beside the output's folder, between its ``<!-- kernel-matrix:begin -->`` / ``end`` markers. A test's
+family is the first attach-family word in its name (``test_fentry_counts`` -> fentry), else its module
+(``test_netkit.py`` -> netkit). Standard library only: CI runs it before any venv exists.
 """
 
 from __future__ import annotations
@@ -83,6 +84,37 @@ def cell(cases: list[tuple[str, str, str]]) -> str:
     return f"pass {passed}/{n}"
 
 
+def short(cases: list[tuple[str, str, str]]) -> str:
+    """The README's cell: pass, or what is skipped and why in a few words, or the failures' count."""
+    if not cases:
+        return "not run"
+    n = len(cases)
+    fails = [c for c in cases if c[1] == "fail"]
+    skips = [c for c in cases if c[1] == "skip"]
+    if fails:
+        return f"**FAIL** {len(fails)}/{n}"
+    if not skips:
+        return f"pass {n}/{n}"
+    why = sorted({re.sub(r" \(kernel answered .*", "", c[2]).replace(" not available here", "") for c in skips})
+    text = "; ".join(w[:80] for w in why[:2]).replace("|", "/")
+    return f"skip: {text}" if len(skips) == n else f"pass {n - len(skips)}/{n}, skip {len(skips)}: {text}"
+
+
+def update_readme(readme: Path, cols: list[tuple[str, dict[str, list[tuple[str, str, str]]], str]],
+                  families: list[str]) -> None:
+    begin, end = "<!-- kernel-matrix:begin -->", "<!-- kernel-matrix:end -->"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if begin not in text or end not in text:
+        return
+    rows = ["| family | " + " | ".join(title.split(" (")[0] for title, _, _ in cols) + " |",
+            "|---" * (len(cols) + 1) + "|"]
+    rows += [f"| {fam} | " + " | ".join(short(r.get(fam, [])) for _, r, _ in cols) + " |" for fam in families]
+    head, rest = text.split(begin, 1)
+    readme.write_text(head + begin + "\n" + "\n".join(rows) + "\n" + end + rest.split(end, 1)[1])
+
+
 def main(argv: list[str]) -> int:
     results, out = Path(argv[1]), Path(argv[2])
     names = ["host", *(argv[3:] or sorted(p.name for p in results.iterdir() if p.is_dir() and p.name != "host"))]
@@ -106,6 +138,7 @@ def main(argv: list[str]) -> int:
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
+    update_readme(out.resolve().parent.parent / "README.md", cols, families)
     print(text)
     return 0
 
