@@ -257,7 +257,7 @@ def test_wheels_workflow_is_valid() -> None:
 
     cibw = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
     assert cibw["manylinux-x86_64-image"] == cibw["manylinux-aarch64-image"] == "manylinux_2_28"
-    assert [f"cp3{m}-manylinux_*" for m in range(9, 14)] == cibw["build"].split()
+    assert [f"cp3{m}-manylinux_*" for m in range(9, 15)] == cibw["build"].split()
     assert cibw["environment"] == {"BPFLINK_LIBBPF": "/opt/libbpf"}
     commands = cibw["before-all"] + " " + cibw["test-command"]
     for path in re.findall(r"(?:\{project\}/)?((?:scripts|tests)/[\w./-]+)", commands):
