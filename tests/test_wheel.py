@@ -96,7 +96,7 @@ def test_wheel_is_abi3_manylinux_with_libbpf_hidden(dist: Path, tmp_path: Path) 
     assert re.search(rf"^Version: {re.escape(VERSION)}$", meta, re.M)  # the one version, from _version.py
     assert re.search(r"^Requires-Dist: cffi>=1\.16$", meta, re.M)
     assert any(re.fullmatch(r"bpflink\.libs/libelf[-.\w]*\.so[.\d]*", n) for n in names), names
-    assert not any("libbpf" in n for n in names)
+    assert not any("libbpf" in n for n in names if ".dist-info/licenses/" not in n)  # only its license text
     (ext,) = (tmp_path / "bpflink").glob("_ffi.abi3.so")
     exported = subprocess.run(["nm", "-D", "--defined-only", str(ext)], check=True, capture_output=True,
                               text=True).stdout.split()[2::3]
@@ -218,7 +218,7 @@ def test_sdist_ships_sources_not_build_or_scripts(dist: Path) -> None:
 def sdist_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("sdist-venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "setuptools>=64", "cffi>=1.16", "wheel"],
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "setuptools>=77", "cffi>=1.16", "wheel"],
                    check=True, capture_output=True)
     return venv
 
@@ -376,7 +376,8 @@ def test_sdist_with_bookworm_uapi_headers_fails_early(dist: Path, sdist_venv: Pa
     """bookworm's own linux-libc-dev (6.1) lacks bpf_link_info members bpflink declares: one clear refusal naming
     the header, its package and the members, before the extension is compiled (not one error per member)."""
     versions = subprocess.run(["apt-cache", "madison", "linux-libc-dev"], capture_output=True, text=True).stdout
-    old = re.search(r"\|\s*(6\.1\.\d+-\d+)\s*\|", versions)
+    # bookworm's release pocket (the security pocket lives on another mirror)
+    old = re.search(r"\|\s*(6\.1\.\d+-\d+)\s*\|\s*\S+/debian bookworm/main ", versions)
     if not old:
         pytest.fail("apt's index has no linux-libc-dev 6.1 (bookworm) to try")
     headers = _deb_unpacked("linux-libc-dev", old.group(1)) / "usr" / "include"
@@ -389,7 +390,7 @@ def test_sdist_with_bookworm_uapi_headers_fails_early(dist: Path, sdist_venv: Pa
     out = res.stdout + res.stderr
     assert res.returncode != 0
     assert re.search(r"bpflink build: the kernel uapi header \S+/linux/bpf\.h is older than bpflink's declarations: "
-                     r"it lacks [^.]*struct bpf_link_info\.tcx", out), out
+                     r"it lacks .*struct bpf_link_info\.tcx", out), out
     assert "apt-get install -t bookworm-backports linux-libc-dev" in out
     assert out.count("has no member named") == 0  # no compiler wall
 
