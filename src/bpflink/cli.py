@@ -6,6 +6,7 @@
     bpflink pin ID PATH
     bpflink detach ID
     bpflink query (--dev IFNAME | --cgroup PATH) --attach tcx_ingress [--json]
+    bpflink usdt list (BINARY | --pid PID [BINARY]) [--json]
 
 Errors print one line (errno name, message, hint) and exit non-zero: 1 for a kernel refusal or when
 ``probe --require`` finds something missing (it names it), 2 for bad usage. ``--debug`` shows the traceback.
@@ -227,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attach", required=True, metavar="ATTACH_TYPE", help="e.g. tcx_ingress, cgroup_inet_egress")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_query)
+    from .usdt_cli import add_usdt_parser  # usdt list: its own module (src/bpflink/usdt_cli.py)
+    add_usdt_parser(sub, common)
     return parser
 
 
