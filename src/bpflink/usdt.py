@@ -30,7 +30,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .enums import AttachType
 from .errors import NotSupportedError
@@ -311,7 +311,7 @@ def _parse_elf(data: Any, path: str) -> _Elf:
         e_type, e_machine, _, _, e_phoff, e_shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx = rd.unpack(
             "HHIIIIIHHHHHH", 16, "ELF header")
         ph_fmt, sh_fmt = "IIIIIIII", "IIIIIIIIII"
-    if phnum and phentsize < struct.calcsize(ph_fmt) or shnum and shentsize < struct.calcsize(sh_fmt):
+    if (phnum and phentsize < struct.calcsize(ph_fmt)) or (shnum and shentsize < struct.calcsize(sh_fmt)):
         raise rd.fail("program or section header entries are too small")
     segments = []
     for i in range(phnum):  # e_phnum is 16 bits: at most 65535 reads, each bounds-checked
@@ -533,7 +533,7 @@ class _SpecIds:
     USDT manager, ids freed by a closed link are reused first, new ones count up to the map's max_entries."""
 
     _lock = threading.Lock()
-    _by_map: dict[int, _SpecIds] = {}
+    _by_map: ClassVar[dict[int, _SpecIds]] = {}
 
     def __init__(self, capacity: int) -> None:
         self.capacity, self.next, self.free, self.users = capacity, 0, list[int](), 0
@@ -638,7 +638,7 @@ def _check_name(what: str, value: object) -> bytes:
 
 def _spec_maps(prog: Program) -> Map:
     maps = getattr(prog, "maps", None) or {}
-    specs = maps.get("__bpf_usdt_specs")
+    specs: Map | None = maps.get("__bpf_usdt_specs")
     if specs is None:
         raise ValueError(f"program {prog.name!r} has no __bpf_usdt_specs map: include <bpf/usdt.bpf.h> in the BPF "
                          "program and load it with Program.from_object/Object.open (its maps come with it)")
@@ -742,25 +742,35 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
         offsets = [off for off, _, _ in targets]
         refs = [sema for _, sema, _ in targets]
         cookies = [id_of[site.arg_spec] for _, _, site in targets]
-        multi = prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
-        if multi:
-            built = UprobeMulti(path, offsets=offsets, ref_ctr_offsets=refs if any(refs) else None,
-                                cookies=cookies, pid=pid)
-            first = link_create(prog, None, AttachType.TRACE_UPROBE_MULTI, built)
-            link = UsdtLink(first.detach_fd(), attach_type=AttachType.TRACE_UPROBE_MULTI)
-        else:
-            for off, sema, spec_id in zip(offsets, refs, cookies):
-                event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
-                parts.append(event)
-                parts.append(link_create(prog, event, AttachType.PERF_EVENT, PerfEventOpts(cookie=spec_id)))
-            first = parts.pop(1)  # its perf event stays in parts: the link holds the event while it lives
-            link = UsdtLink(first.detach_fd(), attach_type=AttachType.PERF_EVENT)
+        eat = prog.expected_attach_type
+        # libbpf loads SEC("usdt") programs for uprobe_multi where the kernel has it, and such a program is refused
+        # on perf events (EINVAL); a program of unknown load type (Program.from_id) tries uprobe_multi first
+        modes = (["uprobe_multi"] if eat == AttachType.TRACE_UPROBE_MULTI else
+                 ["perf_event"] if eat is not None else ["uprobe_multi", "perf_event"])
+        for mode in modes:
+            try:
+                if mode == "uprobe_multi":
+                    built = UprobeMulti(path, offsets=offsets, ref_ctr_offsets=refs if any(refs) else None,
+                                        cookies=cookies, pid=pid)
+                    first = link_create(prog, None, AttachType.TRACE_UPROBE_MULTI, built)
+                    link = UsdtLink(first.detach_fd(), attach_type=AttachType.TRACE_UPROBE_MULTI)
+                else:
+                    for off, sema, spec_id in zip(offsets, refs, cookies):
+                        event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
+                        parts.append(event)
+                        parts.append(link_create(prog, event, AttachType.PERF_EVENT, PerfEventOpts(cookie=spec_id)))
+                    first = parts.pop(1)  # its perf event stays in parts: the link holds the event while it lives
+                    link = UsdtLink(first.detach_fd(), attach_type=AttachType.PERF_EVENT)
+                break
+            except OSError as exc:
+                if mode == modes[-1] or exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+                    raise
     except BaseException:
         for part in reversed(parts):
             part.close()
         release()
         raise
-    link.mode = "uprobe_multi" if multi else "perf_event"
+    link.mode = mode
     link.binary, link.provider, link.name = path, provider, name
     link.sites = tuple(site for _, _, site in targets)
     link._parts = parts

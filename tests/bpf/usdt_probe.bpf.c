@@ -35,8 +35,7 @@ static __always_inline void add(__u64 key, __u64 delta)
 }
 
 /* any probe: hits per attach cookie, the argument count, and the sum of each of the first three arguments */
-SEC("usdt")
-int usdt_generic(struct pt_regs *ctx)
+static __always_inline int generic(struct pt_regs *ctx)
 {
     __u64 cookie = bpf_usdt_cookie(ctx);
     long v;
@@ -54,15 +53,29 @@ int usdt_generic(struct pt_regs *ctx)
 }
 
 SEC("usdt")
-int BPF_USDT(py_entry, void *file, void *func, int line)
+int usdt_generic(struct pt_regs *ctx)
+{
+    return generic(ctx);
+}
+
+/* the same through SEC("uprobe"): libbpf loads it without uprobe_multi's attach type, so bpflink attaches it with
+ * one perf-event uprobe per call site (the path 6.1 kernels take for every usdt program) */
+SEC("uprobe")
+int usdt_generic_perf(struct pt_regs *ctx)
+{
+    return generic(ctx);
+}
+
+static __always_inline int count_py(void *file, void *func)
 {
     struct py_key key = {};
+    __u64 one = 1, *value;
 
     if (!wanted())
         return 0;
     bpf_probe_read_user_str(key.file, sizeof(key.file), file);
     bpf_probe_read_user_str(key.func, sizeof(key.func), func);
-    __u64 one = 1, *value = bpf_map_lookup_elem(&py_calls, &key);
+    value = bpf_map_lookup_elem(&py_calls, &key);
     if (value)
         __sync_fetch_and_add(value, 1);
     else if (bpf_map_update_elem(&py_calls, &key, &one, BPF_NOEXIST) != 0) {
@@ -73,11 +86,15 @@ int BPF_USDT(py_entry, void *file, void *func, int line)
     return 0;
 }
 
-/* auto-attach section: obj.attach() / bpflink.usdt.attach_section() resolve BINARY:PROVIDER:NAME */
-SEC("usdt/python3.11:python:function__entry")
-int py_entry_auto(struct pt_regs *ctx)
+SEC("usdt")
+int BPF_USDT(py_entry, void *file, void *func, int line)
 {
-    if (wanted())
-        bump(bpf_usdt_cookie(ctx));
-    return 0;
+    return count_py(file, func);
+}
+
+/* auto-attach section: obj.attach() / bpflink.usdt.attach_section() resolve BINARY:PROVIDER:NAME */
+SEC("usdt//usr/bin/python3.11:python:function__entry")
+int BPF_USDT(py_entry_auto, void *file, void *func, int line)
+{
+    return count_py(file, func);
 }
