@@ -7,8 +7,10 @@ argument decoding for x86-64 and arm64, and ``bpflink usdt list``."""
 from __future__ import annotations
 
 import glob
+import json
 import os
-import random
+import re
+import resource
 import shutil
 import struct
 import subprocess
@@ -346,8 +348,6 @@ def test_cli_usdt_list(bins: Bins) -> None:
     try:
         assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
         res = subprocess.run([*cli, "--pid", str(proc.pid), "--json"], capture_output=True, text=True, timeout=60)
-        import json
-
         listed = json.loads(res.stdout)
         assert {(p["path"], p["name"]) for p in listed} >= {(f"/proc/{proc.pid}/root{bins.lib}", "site")}
     finally:
@@ -416,8 +416,6 @@ def test_spec_layout_matches_the_bpf_headers_btf(obj: Path) -> None:
                      "'scale_bitshift' type_id=\\d+ bits_offset=92 bitfield_size=4",
                      "'reg_off' type_id=\\d+ bits_offset=112", "'arg_signed' type_id=\\d+ bits_offset=128",
                      "'arg_bitshift' type_id=\\d+ bits_offset=136"):
-        import re
-
         assert re.search(expected, members), expected
     raw = encode_spec(decode_args("-4@-20(%rbp) 1@-96(%rbp,%rax,8)", "x86_64"), cookie=0x1122, machine="x86_64")
     val_off, arg_type, idx, _, reg_off, sgn, shift = struct.unpack_from("<QBxHBxhBb", raw, 0)
@@ -492,8 +490,7 @@ def test_malformed_elf_gives_value_error_naming_the_file(bins: Bins, tmp_path: P
     timeout and a memory cap, so a crash, hang or blow-up fails the test instead of killing the run."""
     res = subprocess.run([sys.executable, "-c", MALFORMED, str(bins.exe), str(tmp_path)], capture_output=True,
                          text=True, timeout=120,
-                         preexec_fn=lambda: __import__("resource").setrlimit(
-                             __import__("resource").RLIMIT_AS, (2 << 30, 2 << 30)))
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
     assert res.returncode == 0, res.stderr[-3000:]
     errors, parsed = map(int, res.stdout.split())
     assert errors >= 12 and errors + parsed == 312  # every crafted case refused; every flip answered
