@@ -298,11 +298,32 @@ def _links_of(prog_id: int) -> list[Link]:
 
 def test_spec_ids_are_reused_after_close(obj: Path, bins: Bins) -> None:
     with Program.from_object(obj, "usdt_generic") as prog:
-        for _ in range(100):  # 3 distinct specs each: 300 > the map's 256 without reuse
-            attach(prog, bins.exe, "bpflinkt", "site").close()
-        with attach(prog, bins.exe, "bpflinkt", "site", cookie=4):
+        specs = prog.maps["__bpf_usdt_specs"]
+        with attach(prog, bins.exe, "bpflinkt", "site", cookie=1), attach(prog, bins.exe, "bpflinkt", "guarded",
+                                                                          cookie=2):
+            cookies = [struct.unpack_from("<Q", specs.lookup(i) or b"", 288)[0] for i in range(5)]
+            assert cookies == [1, 1, 1, 2, 0]  # one id per distinct argument spec, as libbpf allocates them
+        with attach(prog, bins.exe, "bpflinkt", "site", cookie=4):  # the freed ids come back first
+            assert {struct.unpack_from("<Q", specs.lookup(i) or b"", 288)[0] for i in range(3)} == {4}
             run(bins.exe)
             check_site_counts(prog, 4)
+
+
+@pytest.mark.hostonly
+def test_spec_id_allocator_reuses_and_refuses_beyond_capacity() -> None:
+    from bpflink.usdt import _SpecIds
+
+    map_id = -12345  # no kernel map has a negative id: this test's own entry
+    first = _SpecIds.take(map_id, 4, 3)
+    second = _SpecIds.take(map_id, 4, 1)
+    assert first + second == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="holds 4 specs"):
+        _SpecIds.take(map_id, 4, 1)
+    _SpecIds.give_back(map_id, first)
+    assert sorted(_SpecIds.take(map_id, 4, 3)) == [0, 1, 2]
+    _SpecIds.give_back(map_id, [0, 1, 2])
+    _SpecIds.give_back(map_id, second)
+    assert map_id not in _SpecIds._by_map  # all free again: nothing kept per map
 
 
 def test_attach_errors_name_what_is_wrong(obj: Path, bins: Bins) -> None:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .probe import ProbeResult, probe, supports
     from .program import Program
     from .query import HookEntry, HookQuery, query
+    from .usdt import attach_usdt
 
 #: public name -> the submodule defining it ("" for the submodules asm, lowlevel, opts themselves)
 _LAZY = {
@@ -40,6 +41,7 @@ _LAZY = {
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
     **dict.fromkeys(("ProbeResult", "probe", "supports"), "probe"),
     **dict.fromkeys(("HookEntry", "HookQuery", "query"), "query"),
+    "attach_usdt": "usdt",
 }
 
 
@@ -90,6 +92,6 @@ def libbpf_version() -> str:
 __all__ = [
     "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
     "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program", "VerifierError",
-    "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
-    "route_libbpf_print", "supports",
+    "XdpFlags", "__version__", "asm", "attach_usdt", "libbpf_version", "link_create", "links", "lowlevel", "opts",
+    "probe", "query", "route_libbpf_print", "supports",
 ]
