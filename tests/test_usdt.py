@@ -246,6 +246,28 @@ def test_pid_filter_and_library_name_from_the_process_maps(obj: Path, bins: Bins
             p.wait()
 
 
+def test_binary_only_inside_a_private_mount_namespace(obj: Path, bins: Bins, tmp_path: Path) -> None:
+    """The target runs from a tmpfs mounted only in its own mount namespace: pid + in-namespace path finds it."""
+    hidden = tmp_path / "nsonly"
+    hidden.mkdir()
+    script = f"mount -t tmpfs none {hidden} && cp {bins.exe} {hidden}/t && exec {hidden}/t {N} wait"
+    proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr
+        assert not (hidden / "t").exists()  # not on the host's side
+        with Program.from_object(obj, "usdt_generic") as prog, \
+                attach(prog, hidden / "t", "bpflinkt", "site", pid=proc.pid, cookie=8) as link, \
+                attach(prog, hidden / "t", "bpflinkt", "guarded", pid=proc.pid, cookie=10):
+            assert link.binary == f"/proc/{proc.pid}/root{hidden}/t"
+            out = proc.communicate("go\n", timeout=30)[0]
+            check_site_counts(prog, 8)
+            assert int(out.split()[-1]) == N == hits(prog, 10)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def test_perf_event_path(obj: Path, bins: Bins) -> None:
     """A program loaded without uprobe_multi's attach type (SEC("uprobe")) takes the path 6.1 kernels take."""
     fds = len(os.listdir("/proc/self/fd"))
@@ -336,6 +358,8 @@ def test_attach_errors_name_what_is_wrong(obj: Path, bins: Bins) -> None:
             attach_usdt(prog, bins.exe, "bpflinkt", "site", cookie=-1)
         with pytest.raises(FileNotFoundError):
             attach_usdt(prog, "/nonexistent/bin", "bpflinkt", "site")
+        with pytest.raises(FileNotFoundError, match=f"mount namespace of process {os.getpid()}"):
+            attach_usdt(prog, "/nonexistent/bin", "bpflinkt", "site", pid=os.getpid())
         with pytest.raises(ProcessLookupError, match="process"):
             attach_usdt(prog, "/bin/true", "bpflinkt", "site", pid=(1 << 22) + 7)
         with pytest.raises(ValueError, match="usdt/<path>:<provider>:<name>"):

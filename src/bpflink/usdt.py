@@ -20,6 +20,7 @@ its ``bpf_object``, which must then outlive every link, while bpflink's Programs
 from __future__ import annotations
 
 import errno
+import functools
 import mmap
 import os
 import platform
@@ -161,16 +162,8 @@ def _decode_one(size_text: str, loc: str, spec: str, machine: str) -> UsdtArg:
     raise ValueError(f"USDT argument {spec!r} has a form bpflink does not decode for {machine}")
 
 
-def decode_args(arg_spec: str, machine: str | None = None) -> tuple[UsdtArg, ...]:
-    """Decode a note's argument string (``"8@%rdi -4@-20(%rbp)"``, arm64 ``"8@x0 -4@[sp, 16]"``).
-
-    ``machine``: ``"x86_64"`` or ``"aarch64"`` (default: this machine). ``ValueError`` for a form the BPF-side
-    helpers cannot read (as libbpf refuses it at attach).
-
-    >>> [str(a) for a in decode_args("8@x0 -4@[sp, 16] 4@5", "aarch64")]
-    ['u64 x0', 's32 [sp + 16]', 'u32 5']
-    """
-    machine = machine or platform.machine()
+@functools.lru_cache(maxsize=4096)  # call sites repeat a handful of spec strings; UsdtArg is frozen
+def _decode_cached(arg_spec: str, machine: str) -> tuple[UsdtArg, ...]:
     args, pos = [], 0
     text = arg_spec.rstrip()
     while pos < len(text):
@@ -180,6 +173,18 @@ def decode_args(arg_spec: str, machine: str | None = None) -> tuple[UsdtArg, ...
         args.append(_decode_one(m.group(1), m.group(2), m.group(0).strip(), machine))
         pos = m.end()
     return tuple(args)
+
+
+def decode_args(arg_spec: str, machine: str | None = None) -> tuple[UsdtArg, ...]:
+    """Decode a note's argument string (``"8@%rdi -4@-20(%rbp)"``, arm64 ``"8@x0 -4@[sp, 16]"``).
+
+    ``machine``: ``"x86_64"`` or ``"aarch64"`` (default: this machine). ``ValueError`` for a form the BPF-side
+    helpers cannot read (as libbpf refuses it at attach).
+
+    >>> [str(a) for a in decode_args("8@x0 -4@[sp, 16] 4@5", "aarch64")]
+    ['u64 x0', 's32 [sp + 16]', 'u32 5']
+    """
+    return _decode_cached(arg_spec, machine or platform.machine())
 
 
 # --- the notes ------------------------------------------------------------------------------------------------
@@ -265,30 +270,32 @@ class _Reader:
         return bytes(self.data[offset:offset + size])
 
 
+_NHDR = {"<": struct.Struct("<III"), ">": struct.Struct(">III")}
+
+
 def _parse_notes(raw: bytes, path: str, is64: bool, little: bool, align: int) -> list[_Note]:
-    rd = _Reader(raw, path, little)
-    notes, off, word = [], 0, 8 if is64 else 4
-
-    def pad(n: int) -> int:
-        return (n + align - 1) & ~(align - 1)
-
-    while off + 12 <= len(raw):
-        namesz, descsz, ntype = rd.unpack("III", off, "note header")
+    end = "<" if little else ">"
+    nhdr, addrs = _NHDR[end], struct.Struct(end + ("QQQ" if is64 else "III"))
+    notes, off, size, mask = [], 0, len(raw), align - 1
+    while off + 12 <= size:  # each note advances off by >= 12: at most size / 12 iterations
+        namesz, descsz, ntype = nhdr.unpack_from(raw, off)
         name_off = off + 12
-        desc_off = name_off + pad(namesz)
-        nxt = desc_off + pad(descsz)
-        if nxt > len(raw):
-            raise rd.fail(f"note at {off:#x} runs past the end of {_NOTE_SECTION.decode()}")
-        off = nxt
-        if ntype != _NT_STAPSDT or rd.bytes(name_off, namesz, "note name").rstrip(b"\0") != b"stapsdt":
+        desc_off = name_off + ((namesz + mask) & ~mask)
+        nxt = desc_off + ((descsz + mask) & ~mask)
+        if nxt > size:
+            raise ValueError(f"{path}: malformed ELF (note at {off:#x} runs past the end of "
+                             f"{_NOTE_SECTION.decode()})")
+        note_at, off = off, nxt
+        if ntype != _NT_STAPSDT or raw[name_off:name_off + namesz].rstrip(b"\0") != b"stapsdt":
             continue
-        desc = rd.bytes(desc_off, descsz, "note descriptor")
-        if len(desc) < 3 * word + 3:
-            raise rd.fail(f"stapsdt note at {name_off - 12:#x} is too short ({len(desc)} bytes)")
-        loc, base, sema = struct.unpack_from(rd.end + ("QQQ" if is64 else "III"), desc, 0)
-        strings = desc[3 * word:].split(b"\0")
+        desc = raw[desc_off:desc_off + descsz]
+        if len(desc) < addrs.size + 3:
+            raise ValueError(f"{path}: malformed ELF (stapsdt note at {note_at:#x} is too short: {len(desc)} bytes)")
+        loc, base, sema = addrs.unpack_from(desc, 0)
+        strings = desc[addrs.size:].split(b"\0", 3)
         if len(strings) < 3 or not strings[1]:
-            raise rd.fail(f"stapsdt note at {name_off - 12:#x} lacks provider, name or argument strings")
+            raise ValueError(f"{path}: malformed ELF (stapsdt note at {note_at:#x} lacks provider, name or "
+                             "argument strings)")
         args = strings[2].decode("utf-8", "replace")
         notes.append(_Note(strings[0].decode("utf-8", "replace"), strings[1].decode("utf-8", "replace"),
                            loc, base, sema, "" if args.startswith(":") else args))
@@ -354,20 +361,36 @@ def _parse_elf(data: Any, path: str) -> _Elf:
                 base_addr, tuple(notes))
 
 
+_ELF_CACHE: dict[tuple[str, int, int, int, int], _Elf] = {}
+_ELF_CACHE_SIZE = 16
+_ELF_LOCK = threading.Lock()
+
+
 def _read_elf(path: str) -> _Elf:
+    """The parsed file, cached by (path, device, inode, size, mtime): attaching many probes of one binary parses
+    it once; a rebuilt or replaced file is parsed again."""
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size == 0:
+            st = os.fstat(f.fileno())
+            key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            cached = _ELF_CACHE.get(key)
+            if cached is not None:
+                return cached
+            if st.st_size == 0:
                 raise ValueError(f"{path}: not an ELF file (empty)")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
                 view = memoryview(mm)
                 try:
-                    return _parse_elf(view, path)
+                    elf = _parse_elf(view, path)
                 finally:
                     view.release()
     except IsADirectoryError:
         raise ValueError(f"{path}: is a directory, not an ELF file") from None
+    with _ELF_LOCK:
+        if len(_ELF_CACHE) >= _ELF_CACHE_SIZE:
+            _ELF_CACHE.pop(next(iter(_ELF_CACHE)))
+        _ELF_CACHE[key] = elf
+    return elf
 
 
 def _segment(elf: _Elf, addr: int) -> tuple[int, int, int, bool] | None:
@@ -661,18 +684,18 @@ def _map_info(m: Map) -> tuple[int, int]:
 def _targets(elf: _Elf, provider: str, name: str) -> list[tuple[int, int, UsdtSite]]:
     """(file offset, semaphore file offset, site) of every call site, with libbpf's checks."""
     out = []
-    for probe in _group(elf):
-        if probe.provider != provider or probe.name != name:
+    for note in elf.notes:
+        if note.provider != provider or note.name != name:
             continue
-        for site in probe.sites:
-            if site.offset is None:
-                raise ValueError(f"{elf.path}: {provider}:{name} at {site.address:#x} is in no executable segment")
-            if site.semaphore and not site.semaphore_offset:
-                raise ValueError(f"{elf.path}: the semaphore of {provider}:{name} at {site.semaphore:#x} is in no "
-                                 "writable loaded segment")
-            if site.args is None:
-                raise ValueError(f"{elf.path}: {provider}:{name}: {site.args_error}")
-            out.append((site.offset, site.semaphore_offset, site))
+        site = _sites(elf, note)
+        if site.offset is None:
+            raise ValueError(f"{elf.path}: {provider}:{name} at {site.address:#x} is in no executable segment")
+        if site.semaphore and not site.semaphore_offset:
+            raise ValueError(f"{elf.path}: the semaphore of {provider}:{name} at {site.semaphore:#x} is in no "
+                             "writable loaded segment")
+        if site.args is None:
+            raise ValueError(f"{elf.path}: {provider}:{name}: {site.args_error}")
+        out.append((site.offset, site.semaphore_offset, site))
     return out
 
 

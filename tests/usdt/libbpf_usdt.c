@@ -3,7 +3,8 @@
  *   libbpf_usdt OBJ PROG BINARY PROVIDER NAME COOKIE   attach once, print "prog_id N", every filled spec of
  *                                                      __bpf_usdt_specs as "spec ID HEX", "ready", wait for a line
  *   libbpf_usdt OBJ PROG BINARY --all ROUNDS           attach to every probe given on stdin ("provider name" per
- *                                                      line) ROUNDS times; print the median ns per round
+ *                                                      line), then destroy the links, ROUNDS times; print the
+ *                                                      median ns of the attach phase and of the destroy phase
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
         char providers[64][64], names[64][64];
         struct bpf_link *links[64];
         int n = 0, rounds = atoi(argv[5]);
-        long long *took = calloc(rounds, sizeof(*took));
+        long long *attach = calloc(rounds, sizeof(*attach)), *destroy = calloc(rounds, sizeof(*destroy));
 
         while (n < 64 && fgets(line, sizeof(line), stdin))
             if (sscanf(line, "%63s %63s", providers[n], names[n]) == 2)
@@ -64,12 +65,15 @@ int main(int argc, char **argv)
                     return 1;
                 }
             }
+            long long t1 = now_ns();
             for (int i = 0; i < n; i++)
                 bpf_link__destroy(links[i]);
-            took[r] = now_ns() - t0;
+            attach[r] = t1 - t0;
+            destroy[r] = now_ns() - t1;
         }
-        qsort(took, rounds, sizeof(*took), cmp_ll);
-        printf("%lld\n", took[rounds / 2]);
+        qsort(attach, rounds, sizeof(*attach), cmp_ll);
+        qsort(destroy, rounds, sizeof(*destroy), cmp_ll);
+        printf("%lld %lld\n", attach[rounds / 2], destroy[rounds / 2]);
         return 0;
     }
 
