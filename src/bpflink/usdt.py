@@ -745,7 +745,9 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
                 if f.read(len(_NOP_COMBO)) == _NOP_COMBO:
                     targets[i] = (off + 1, sema, site)
     # one spec id per distinct argument string, as libbpf (identical specs of one attach share an id)
-    distinct = list(dict.fromkeys(site.arg_spec for _, _, site in targets))
+    distinct: dict[str, UsdtSite] = {}
+    for _, _, site in targets:
+        distinct.setdefault(site.arg_spec, site)
     map_id, capacity = _map_info(specs)
     ids = _SpecIds.take(map_id, capacity, len(distinct))
     released = [False]
@@ -759,9 +761,9 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
     parts: list[Any] = []
     try:
         for spec_str, spec_id in id_of.items():
-            site = next(s for _, _, s in targets if s.arg_spec == spec_str)
-            assert site.args is not None
-            specs.update(spec_id, encode_spec(site.args, cookie))
+            args = distinct[spec_str].args
+            assert args is not None  # _targets refused undecodable sites
+            specs.update(spec_id, encode_spec(args, cookie))
         offsets = [off for off, _, _ in targets]
         refs = [sema for _, sema, _ in targets]
         cookies = [id_of[site.arg_spec] for _, _, site in targets]
