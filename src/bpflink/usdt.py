@@ -637,6 +637,14 @@ class UsdtLink(Link):
         """``info()`` of every kernel link of this attach."""
         return [link.info() if link is not self else Link.info(self) for link in self.links]
 
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        """Pin the uprobe_multi link (its spec ids stay taken while this process lives; another process attaching
+        the same program's spec map does not know them). A perf_event-mode attach is one link per site: refused."""
+        if self.mode != "uprobe_multi":
+            raise ValueError(f"this USDT attach is {len(self.links)} perf_event links (one per call site), not one "
+                             "link: pin each of link.links if you must")
+        super().pin(path)
+
     def close(self) -> None:
         with self._closing:
             super().close()
