@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bpflink import AttachType, Link, LinkType, Program
+import bpflink
+from bpflink import AttachType, LinkType, Program
 from bpflink.usdt import (
     SPEC_SIZE,
     UsdtLink,
@@ -276,6 +277,8 @@ def test_perf_event_path(obj: Path, bins: Bins) -> None:
             assert link.mode == "perf_event" and link.attach_type == AttachType.PERF_EVENT
             assert len(link.links) == 3 and {i.type for i in link.infos()} == {LinkType.PERF_EVENT}
             assert len({i.id for i in link.infos()}) == 3
+            with pytest.raises(ValueError, match="perf_event links"):
+                link.pin("/sys/fs/bpf/bpflink-usdt-never")
             run(bins.exe)
             check_site_counts(prog, 3)
         assert link.closed and all(part.closed for part in link.links)
@@ -294,7 +297,7 @@ def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
             lines.append(line.split())
         prog_id = int(lines[0][1])
         theirs_specs = {int(w[1]): bytes.fromhex(w[2]) for w in lines[1:]}
-        theirs = [i for i in (lk.info() for lk in _links_of(prog_id))]
+        theirs = [i for i in bpflink.links() if i.prog_id == prog_id]
         ref.communicate("done\n", timeout=30)
     finally:
         ref.kill()
@@ -310,12 +313,6 @@ def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
         for a, b in zip(ours, theirs):
             for field in ("offsets", "ref_ctr_offsets", "cookies", "path"):
                 assert getattr(a, field) == getattr(b, field), field
-
-
-def _links_of(prog_id: int) -> list[Link]:
-    import bpflink
-
-    return [Link.from_id(i.id) for i in bpflink.links() if i.prog_id == prog_id]
 
 
 def test_spec_ids_are_reused_after_close(obj: Path, bins: Bins) -> None:
@@ -389,15 +386,16 @@ def test_cli_usdt_list(bins: Bins) -> None:
     res = subprocess.run([*cli, str(bins.exe)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert "bpflinkt:site (3 sites) semaphore" in res.stdout and "s32 -3" in res.stdout
-    proc = subprocess.Popen([str(bins.exe_lib), "1", "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
-        res = subprocess.run([*cli, "--pid", str(proc.pid), "--json"], capture_output=True, text=True, timeout=60)
-        listed = json.loads(res.stdout)
-        assert {(p["path"], p["name"]) for p in listed} >= {(f"/proc/{proc.pid}/root{bins.lib}", "site")}
-    finally:
-        proc.kill()
-        proc.wait()
+    with subprocess.Popen([str(bins.exe_lib), "1", "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          text=True) as proc:
+        try:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+            res = subprocess.run([*cli, "--pid", str(proc.pid), "--json"], capture_output=True, text=True,
+                                 timeout=60)
+            listed = json.loads(res.stdout)
+            assert {(p["path"], p["name"]) for p in listed} >= {(f"/proc/{proc.pid}/root{bins.lib}", "site")}
+        finally:
+            proc.kill()
     res = subprocess.run([*cli, "/etc/hostname"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "/etc/hostname: not an ELF file" in res.stderr
 
