@@ -53,6 +53,7 @@ _SHT_NOTE = 7
 _NT_STAPSDT = 3
 _NOTE_SECTION, _BASE_SECTION = b".note.stapsdt", b".stapsdt.base"
 _MAX_SECTIONS = 1 << 16  # ELF files with more sections exist (SHN_XINDEX) but not among binaries with USDT notes
+_MAX_NOTES = 1 << 20  # a parsed note costs ~0.5 kB: caps what a crafted file can make us allocate
 
 
 # --- argument specs ------------------------------------------------------------------------------------------------
@@ -276,7 +277,8 @@ _NHDR = {"<": struct.Struct("<III"), ">": struct.Struct(">III")}
 def _parse_notes(raw: bytes, path: str, is64: bool, little: bool, align: int) -> list[_Note]:
     end = "<" if little else ">"
     nhdr, addrs = _NHDR[end], struct.Struct(end + ("QQQ" if is64 else "III"))
-    notes, off, size, mask = [], 0, len(raw), align - 1
+    notes: list[_Note] = []
+    off, size, mask = 0, len(raw), align - 1
     while off + 12 <= size:  # each note advances off by >= 12: at most size / 12 iterations
         namesz, descsz, ntype = nhdr.unpack_from(raw, off)
         name_off = off + 12
@@ -296,6 +298,8 @@ def _parse_notes(raw: bytes, path: str, is64: bool, little: bool, align: int) ->
         if len(strings) < 3 or not strings[1]:
             raise ValueError(f"{path}: malformed ELF (stapsdt note at {note_at:#x} lacks provider, name or "
                              "argument strings)")
+        if len(notes) >= _MAX_NOTES:
+            raise ValueError(f"{path}: more than {_MAX_NOTES} USDT notes: not a binary bpflink attaches to")
         args = strings[2].decode("utf-8", "replace")
         notes.append(_Note(strings[0].decode("utf-8", "replace"), strings[1].decode("utf-8", "replace"),
                            loc, base, sema, "" if args.startswith(":") else args))
@@ -339,7 +343,7 @@ def _parse_elf(data: Any, path: str) -> _Elf:
         if shstrndx == 0xFFFF and sections:
             shstrndx = sections[0][6]
     notes: list[_Note] = []
-    base_addr = 0
+    base_addr, notes_seen = 0, False
     if sections:
         if shstrndx >= len(sections):
             raise rd.fail(f"section name table index {shstrndx} >= {len(sections)} sections")
@@ -352,11 +356,12 @@ def _parse_elf(data: Any, path: str) -> _Elf:
             name = names[sh_name:end] if end >= 0 else b""
             if name == _BASE_SECTION:
                 base_addr = sh_addr
-            elif name == _NOTE_SECTION:
+            elif name == _NOTE_SECTION and not notes_seen:  # the first one only, as libbpf
+                notes_seen = True
                 if sh_type != _SHT_NOTE:
                     raise rd.fail(f"{_NOTE_SECTION.decode()} is not a SHT_NOTE section")
                 raw = rd.bytes(sh_offset, sh_size, _NOTE_SECTION.decode())
-                notes += _parse_notes(raw, path, is64, little, 8 if sh_addralign == 8 else 4)
+                notes = _parse_notes(raw, path, is64, little, 8 if sh_addralign == 8 else 4)
     return _Elf(path, _MACHINES.get(e_machine, f"machine {e_machine}"), e_type, is64, little, tuple(segments),
                 base_addr, tuple(notes))
 
