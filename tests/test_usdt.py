@@ -24,6 +24,7 @@ import pytest
 
 import bpflink
 from bpflink import AttachType, LinkType, Program
+from bpflink.features import kernel_version
 from bpflink.usdt import (
     SPEC_SIZE,
     UsdtLink,
@@ -229,6 +230,8 @@ def test_pie_sites_arguments_and_semaphore(obj: Path, bins: Bins) -> None:
             assert hits(prog, 22) == N
             assert signed(value(prog, 22 | tag_arg(0))) == N * (N + 1) // 2
             info = site.info()
+            # libbpf loads SEC("usdt") for uprobe_multi where the kernel has it (6.6+); 6.1 takes perf events
+            assert site.mode == ("uprobe_multi" if kernel_version() >= (6, 6) else "perf_event")
             if site.mode == "uprobe_multi":
                 assert info.type == LinkType.UPROBE_MULTI and len(info.offsets) == 3  # type: ignore[attr-defined]
             else:
