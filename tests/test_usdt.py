@@ -371,6 +371,8 @@ def test_attach_errors_name_what_is_wrong(obj: Path, bins: Bins) -> None:
             attach_usdt(prog, bins.exe, "bpflinkt", "nope")
         with pytest.raises(TypeError):
             attach_usdt(prog, bins.exe, "bpflinkt", 3)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="Program"):
+            attach_usdt(prog.fd, bins.exe, "bpflinkt", "site")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="cookie"):
             attach_usdt(prog, bins.exe, "bpflinkt", "site", cookie=-1)
         with pytest.raises(FileNotFoundError):

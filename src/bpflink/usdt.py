@@ -730,7 +730,10 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
     from .opts import PerfEvent as PerfEventOpts
     from .opts import UprobeMulti
     from .perf import open_uprobe
+    from .program import Program
 
+    if not isinstance(prog, Program):
+        raise TypeError(f"prog must be a bpflink Program (with its object's maps), not {type(prog).__name__}")
     _check_name("provider", provider)
     _check_name("name", name)
     cookie = u64("cookie", cookie)
