@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attach", required=True, metavar="ATTACH_TYPE", help="e.g. tcx_ingress, cgroup_inet_egress")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_query)
-    from .usdt_cli import add_usdt_parser  # usdt list: its own module (src/bpflink/usdt_cli.py)
+    from ._usdt_cli import add_usdt_parser  # usdt list: its own module (src/bpflink/_usdt_cli.py)
     add_usdt_parser(sub, common)
     return parser
 
