@@ -420,6 +420,10 @@ def test_cli_usdt_list(bins: Bins) -> None:
             proc.kill()
     res = subprocess.run([*cli, "/etc/hostname"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "/etc/hostname: not an ELF file" in res.stderr
+    res = subprocess.run(cli, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "give a BINARY, a --pid PID, or both" in res.stderr
+    res = subprocess.run([*cli, "--pid", str((1 << 22) + 7)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "ESRCH" in res.stderr and "does not exist" in res.stderr
 
 
 X86 = [

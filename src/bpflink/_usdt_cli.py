@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Any
 
 
@@ -29,6 +30,8 @@ def cmd_usdt_list(args: argparse.Namespace) -> int:
     from .usdt import UsdtProbe, describe, probes
 
     found: list[UsdtProbe] = []
+    if args.binary is None and args.pid is None:
+        raise ValueError("give a BINARY, a --pid PID, or both")
     if args.binary is not None:
         found = probes(args.binary, pid=args.pid)
     else:
@@ -36,6 +39,7 @@ def cmd_usdt_list(args: argparse.Namespace) -> int:
             files = _mapped_files(args.pid)
         except FileNotFoundError:
             raise ProcessLookupError(3, f"process {args.pid} does not exist") from None
+        os.stat(f"/proc/{args.pid}/root/")  # no access to its root: say so rather than list nothing
         for path in files:
             try:
                 found += probes(path, pid=args.pid)
