@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -346,6 +347,34 @@ def test_spec_ids_are_reused_after_close(obj: Path, bins: Bins) -> None:
             assert {struct.unpack_from("<Q", specs.lookup(i) or b"", 288)[0] for i in range(3)} == {4}
             run(bins.exe)
             check_site_counts(prog, 4)
+
+
+def test_concurrent_attaches_share_one_spec_map(obj: Path, bins: Bins) -> None:
+    """Four threads attach the same program at once: every attach gets its own spec ids (its own cookie)."""
+    with Program.from_object(obj, "usdt_generic") as prog:
+        links: list[UsdtLink | None] = [None] * 4
+        errors: list[BaseException] = []
+
+        def go(i: int) -> None:
+            try:
+                links[i] = attach(prog, bins.exe, "bpflinkt", "site", cookie=100 + i)
+            except BaseException as exc:  # reported by the main thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=go, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        try:
+            assert not errors, errors
+            run(bins.exe)
+            for i in range(4):
+                check_site_counts(prog, 100 + i)
+        finally:
+            for link in links:
+                if link is not None:
+                    link.close()
 
 
 @pytest.mark.hostonly
