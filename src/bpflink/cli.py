@@ -185,6 +185,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_vm(args: argparse.Namespace) -> int:
+    """``bpflink vm --kernel 6.12 -- CMD``: CMD as root in a QEMU guest booting that pinned kernel."""
+    from .testing.vm import main as vm_main
+
+    return vm_main(args.vm_args)
+
+
 # --- parser and main ----------------------------------------------------------------------------------------
 
 
@@ -227,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attach", required=True, metavar="ATTACH_TYPE", help="e.g. tcx_ingress, cgroup_inet_egress")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_query)
+
+    p = sub.add_parser("vm", add_help=False, prefix_chars="\0", help="run a command in a QEMU guest booting "
+                       "another kernel (bpflink vm --kernel 6.12 -- CMD; bpflink.testing.vm)")
+    p.add_argument("vm_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_vm)
     return parser
 
 
