@@ -25,6 +25,8 @@ CGROUP2 = Path(os.environ.get("BPFLINK_CGROUP2", "/sys/fs/cgroup/unified"))
 BPFFS = Path("/sys/fs/bpf")
 TRACEFS = Path("/sys/kernel/tracing")
 _counter = itertools.count()
+# a sample user project of bpflink.testing, run by tests/test_plugin.py in its own pytest process
+collect_ignore = ["sample_project"]
 
 
 def _mounted(path: Path) -> bool:

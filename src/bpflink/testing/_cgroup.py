@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -175,10 +176,8 @@ def _evacuate(path: Path, to: Path) -> None:
     except OSError:
         return
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):  # exited meanwhile
             (to / "cgroup.procs").write_text(pid)
-        except OSError:  # exited meanwhile
-            pass
 
 
 def _rmdir(path: Path) -> None:

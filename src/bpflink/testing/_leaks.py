@@ -14,6 +14,7 @@ left out; pins other programs make elsewhere on bpffs during the test would be c
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from collections.abc import Iterable
@@ -27,10 +28,8 @@ _KINDS = {"anon_inode:bpf_link": "bpf_link", "anon_inode:bpf-map": "bpf_map", "a
 def _fds() -> dict[int, str]:
     out = {}
     for name in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # the listing's own fd, closed by now
             out[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:  # the listing's own fd, closed by now
-            pass
     return out
 
 
@@ -93,7 +92,7 @@ def _bpf_name(kind: str, fd: int) -> str | None:
 def _pins(root: str | None) -> set[str]:
     if root is None:
         return set()
-    found = set()
+    found: set[str] = set()
     for base, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not _foreign(d)]
         found.update(os.path.join(base, f) for f in files)

@@ -41,7 +41,7 @@ def guest_args(args: list[str]) -> list[str]:
         if name in _DROP:
             skip = _DROP[name] and "=" not in arg
             continue
-        if arg.startswith("-n") and arg[2:].isdigit() or arg in ("-nauto", "-nlogical"):
+        if (arg.startswith("-n") and arg[2:].isdigit()) or arg in ("-nauto", "-nlogical"):
             continue
         out.append(arg)
     return out
@@ -75,8 +75,7 @@ def _replay(config: pytest.Config, kernel: str, results: Path) -> int:
         if isinstance(rep, pytest.CollectReport):
             hook.pytest_collectreport(report=rep)
             continue
-        fspath, lineno, domain = rep.location
-        rep.location = (fspath, lineno, f"{domain}@{kernel}")
+        # the location keeps the test's own domain: the terminal then shows the suffixed node id as it is
         if rep.when == "setup":
             hook.pytest_runtest_logstart(nodeid=rep.nodeid, location=rep.location)
         hook.pytest_runtest_logreport(report=rep)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,12 +79,24 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     try:
         verdict = require(names)
     except ValueError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        bad = str(exc)
+    else:
+        bad = ""
+    if bad:
+        pytest.fail(bad, pytrace=False)
     if verdict.ok:
         return
     if _strict(item.config) and verdict.unexplained:
         pytest.fail(verdict.fail_reason(), pytrace=False)
-    pytest.skip(verdict.skip_reason())
+    _skip_at_item(verdict.skip_reason())
+
+
+def _skip_at_item(reason: str) -> None:
+    """A skip reported at the test's own location (as ``skipif`` marks are), not at this plugin's line."""
+    try:
+        raise pytest.skip.Exception(reason, allow_module_level=False, _use_item_location=True)
+    except TypeError:  # a pytest without item locations for skips
+        pytest.skip(reason)
 
 
 def _leak_check_wanted(item: pytest.Item) -> bool:
@@ -95,7 +107,7 @@ def _leak_check_wanted(item: pytest.Item) -> bool:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
     snapshot = None
     if _leak_check_wanted(item):
         from ._leaks import LeakSnapshot
@@ -113,14 +125,16 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
             kind, reason = verdict
             try:
                 if kind == "skip":
-                    pytest.skip(reason)
+                    _skip_at_item(reason)
                 pytest.fail(reason, pytrace=False)
             except (pytest.skip.Exception, pytest.fail.Exception) as replaced:
                 replaced.__cause__ = exc
                 outcome.force_exception(replaced)
             return
     if snapshot is not None and exc is None:
-        snapshot.own(item.stash.get(_OWNED_FDS, set()), item.stash.get(_OWNED_PATHS, set()))
+        owned_fds: set[int] = item.stash.get(_OWNED_FDS, set())
+        owned_paths: set[str] = item.stash.get(_OWNED_PATHS, set())
+        snapshot.own(owned_fds, owned_paths)
         leaks = snapshot.leaks()
         if leaks:
             try:
@@ -291,7 +305,11 @@ def bpf_object(request: pytest.FixtureRequest, bpf_compile: Callable[..., Path])
         _own(request, set(_fds()) - before)  # libbpf's own fds of the object: closed with it, not leaks
         return obj
 
-    request.addfinalizer(lambda: [obj.close() for obj in reversed(opened)])
+    def close_all() -> None:
+        for obj in reversed(opened):
+            obj.close()
+
+    request.addfinalizer(close_all)
     return open_
 
 
