@@ -14,9 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from bpflink.errors import NotSupportedError
-from bpflink.features import FEATURES
-from features import unsupported
 from netns import netns  # noqa: F401  (fixture: a private netns with a veth pair that carries traffic)
 
 HERE = Path(__file__).resolve().parent
@@ -145,16 +142,3 @@ def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """A ``NotSupportedError`` (bpflink's probe found the feature missing) goes through the same honest-skip rule
-    as ``features.unsupported``: a skip only when the kernel is too old or lacks the config option, else a failure."""
-    outcome = yield
-    exc = outcome.excinfo[1] if outcome.excinfo else None
-    if isinstance(exc, NotSupportedError) and exc.feature in FEATURES:
-        try:
-            unsupported(exc.feature, exc)
-        except (pytest.skip.Exception, pytest.fail.Exception) as verdict:
-            outcome.force_exception(verdict)

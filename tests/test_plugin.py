@@ -267,3 +267,18 @@ def test_sample_kprobe_multi_passes_in_the_612_guest(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert re.search(r"test_counter.py::test_kprobe_multi_counts_my_calls@6.12 PASSED", res.stdout), res.stdout
     assert outcomes.get("test_kprobe_multi_counts_my_calls@6.12", ("?", ""))[0] == "passed", outcomes
+
+
+@pytest.mark.hostonly
+def test_docs_example_is_the_sample_project() -> None:
+    """docs/testing.md's example project is tests/sample_project, byte for byte (so it runs as shown)."""
+    doc = (HERE.parent / "docs" / "testing.md").read_text()
+    blocks = re.findall(r"```(\w+)\n(.*?)```", doc, re.S)
+    shown = {lang: text for lang, text in blocks if lang in ("ini", "c", "python")}
+    assert shown["ini"] == (SAMPLE / "pytest.ini").read_text()
+    assert shown["c"] == (SAMPLE / "counter.bpf.c").read_text()
+    assert shown["python"] == (SAMPLE / "test_counter.py").read_text()
+    for name in ("bpf_cgroup", "bpf_netns", "bpf_veth", "bpf_netkit", "bpffs", "bpf_compile", "bpf_object",
+                 "bpf_no_leaks", "bpf_requires", "bpf_no_autoskip", "bpf_allow_leaks", "--bpf-strict", "bpf_strict",
+                 "--bpf-kernel", "--bpf-kernel-results", "bpflink vm"):
+        assert f"`{name}" in doc, name

@@ -7,7 +7,9 @@ it is resolved by the same code as the CLI and probed by trial on the running ke
 The verdict for something missing: a skip whose reason is the probe's (``trace_kprobe_multi: EOPNOTSUPP: kernel
 config lacks CONFIG_FPROBE``). In strict mode (``--bpf-strict``, ini ``bpf_strict = true``) the skip stands only
 when the kernel is older than the feature's minimum or its config options are off (``bpflink.features.explain``
-finds a reason); otherwise the kernel should have it, and the test fails naming the refusal.
+finds a reason); otherwise the kernel should have it, and the test fails naming the refusal. A
+``NotSupportedError`` naming no known feature (the headers bpflink was built with lack a definition) cannot be
+explained by the kernel, so it fails in strict mode too.
 
 >>> require(["kprobe_multi"])  # doctest: +SKIP
 Verdict(missing=['kprobe_multi (trace_kprobe_multi: EOPNOTSUPP: kernel config lacks CONFIG_FPROBE)'], ...)
@@ -82,4 +84,6 @@ def not_supported_verdict(exc: BaseException, strict: bool) -> tuple[str, str] |
     if strict and feature in FEATURES:
         return "fail", (f"{feature} refused ({code}: {exc}) although the kernel is >= "
                         f"{FEATURES[feature].min_kernel_str} and its config options are on")
+    if strict:  # no kernel fact explains it (e.g. the headers bpflink was built with lack a definition)
+        return "fail", f"{feature} refused ({code}: {exc}); no kernel version or config option explains it"
     return "skip", f"{feature or 'feature'} not supported here: {exc}"
