@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bpflink.testing import Cgroup
 from netns import netns  # noqa: F401  (fixture: a private netns with a veth pair that carries traffic)
 
 HERE = Path(__file__).resolve().parent
@@ -49,15 +50,10 @@ def _kernel_filesystems() -> None:
 
 @pytest.fixture
 def cgroup() -> Iterator[Path]:
-    """A fresh cgroup v2 directory, removed afterwards."""
-    path = CGROUP2 / f"bpflink-test-{os.getpid()}-{next(_counter)}"
-    path.mkdir()
-    try:
-        yield path
-    finally:
-        for proc in (path / "cgroup.procs").read_text().split():
-            (CGROUP2 / "cgroup.procs").write_text(proc)
-        path.rmdir()
+    """A fresh cgroup v2 directory under ``CGROUP2``, removed afterwards (bpflink.testing's ``Cgroup``, as the
+    plugin's ``bpf_cgroup`` fixture; this one yields the path the suite's tests take)."""
+    with Cgroup.create("test", parent=CGROUP2) as cg:
+        yield cg.path
 
 
 def run_in_cgroup(cgroup: Path, code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
