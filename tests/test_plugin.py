@@ -89,6 +89,7 @@ def test_sample_project_on_this_kernel(tmp_path: Path) -> None:
     assert leftovers() == []
 
 
+@pytest.mark.hostonly  # the names and the cleanup, not the kernel, are under test
 def test_sample_project_under_xdist_has_no_collisions(tmp_path: Path) -> None:
     pytest.importorskip("xdist")
     # two workers, each test making its own cgroup/netns/objects while the other worker makes its own; every
@@ -282,3 +283,25 @@ def test_docs_example_is_the_sample_project() -> None:
                  "bpf_no_leaks", "bpf_requires", "bpf_no_autoskip", "bpf_allow_leaks", "--bpf-strict", "bpf_strict",
                  "--bpf-kernel", "--bpf-kernel-results", "bpflink vm"):
         assert f"`{name}" in doc, name
+
+
+@pytest.mark.hostonly
+def test_leftovers_of_a_killed_run_are_swept(tmp_path: Path) -> None:
+    """A run killed before its cleanup (SIGKILL) leaves its netns/cgroup/bpffs dir; the next first fixture use of
+    any process removes them (their pid is gone), and nothing of a live process."""
+    script = ("import os, signal\nfrom bpflink.testing import BpfDir, Cgroup, Netns\n"
+              "ns = Netns().create(); cg = Cgroup.create(); d = BpfDir.create()\n"
+              "print(ns.path, cg.path, d.path, flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    paths = res.stdout.split()
+    assert len(paths) == 3 and all(os.path.exists(p) for p in paths), res
+    mine = _names.unique("live")  # a live process's (this one's) entry is never touched
+    (Path("/sys/fs/bpf") / mine).mkdir()
+    try:
+        _names._swept = False
+        removed = _names.sweep()
+        assert set(paths) <= set(removed), removed
+        assert not any(os.path.exists(p) for p in paths)
+        assert (Path("/sys/fs/bpf") / mine).exists()
+    finally:
+        (Path("/sys/fs/bpf") / mine).rmdir()

@@ -163,6 +163,9 @@ def _skip_or_fail_setup(what: str, exc: OSError) -> None:
 def bpf_cgroup(request: pytest.FixtureRequest) -> Iterator[Cgroup]:
     """A fresh cgroup v2 directory (``.path``, ``.fd``, ``.run(cmd_or_callable)``), removed afterwards."""
     from ._cgroup import Cgroup
+    from ._names import sweep
+
+    sweep()
 
     try:
         cg = Cgroup.create()
@@ -180,7 +183,10 @@ def bpf_cgroup(request: pytest.FixtureRequest) -> Iterator[Cgroup]:
 def bpf_netns(request: pytest.FixtureRequest) -> Iterator[Netns]:
     """A private network namespace with ``lo`` up: ``with bpf_netns:`` enters it in the current thread,
     ``bpf_netns.run(fn, *args)`` calls ``fn`` in a thread inside it; deleted afterwards."""
+    from ._names import sweep
     from ._netns import Netns
+
+    sweep()
 
     ns = Netns()
     try:
@@ -200,7 +206,10 @@ def bpf_netns(request: pytest.FixtureRequest) -> Iterator[Netns]:
 
 
 def _pair(request: pytest.FixtureRequest, kind: str) -> Iterator[PeerPair]:
+    from ._names import sweep
     from ._netns import NetkitUnavailable, PeerPair
+
+    sweep()
 
     pair = PeerPair(kind)
     try:
@@ -246,6 +255,9 @@ def bpf_netkit(request: pytest.FixtureRequest) -> Iterator[PeerPair]:
 def bpffs(request: pytest.FixtureRequest) -> Iterator[Path]:
     """A private directory on bpffs (a ``Path``); everything pinned in it is unpinned and it is removed after."""
     from ._fs import BpfDir
+    from ._names import sweep
+
+    sweep()
 
     try:
         d = BpfDir.create()
