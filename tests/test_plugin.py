@@ -79,7 +79,7 @@ def check_sample(outcomes: dict[str, tuple[str, str]]) -> None:
 
 
 def test_sample_project_on_this_kernel(tmp_path: Path) -> None:
-    res, outcomes = run_sample(tmp_path, "-rA")
+    res, outcomes = run_sample(tmp_path, "-rA", "--bpf-strict")  # strict: the kprobe_multi skip must be explained
     check_sample(outcomes)
     outcome, message = outcomes["test_forgets_its_link"]
     assert outcome == "failure", outcomes
@@ -139,8 +139,9 @@ def test_marker_with_a_bad_name_autoskip_and_strict(pytester_like: Path) -> None
     assert "FAILED test_bad.py::test_raw - bpflink.errors.NotSupportedError" in out, out
     for feature in ("kprobe_multi", "tcx"):  # not strict: a skip, at the test's line, with the reason
         assert re.search(rf"SKIPPED \[1\] test_bad.py:\d+: {feature} not ", out), out
-    # strict (option, then ini): a skip the kernel's version/config does not explain fails
-    for args in (("--bpf-strict",), ("-o", "bpf_strict=true")):
+    # strict (the ini option here; --bpf-strict in test_sample_project_on_this_kernel): a skip the kernel's
+    # version/config does not explain fails
+    for args in (("-o", "bpf_strict=true"),):
         out = run(*args)
         for feature in ("kprobe_multi", "tcx"):
             if explain(feature):
