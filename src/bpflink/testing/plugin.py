@@ -57,6 +57,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for line in MARKERS:
         config.addinivalue_line("markers", line)
+    if config.getoption("bpf_kernel", None) and getattr(config.option, "dist", "no") != "no":
+        raise pytest.UsageError("--bpf-kernel runs the guests in parallel itself (VM_JOBS at a time): drop -n/--dist")
     path = config.getoption("bpf_guest_report", None)
     if path:
         config.pluginmanager.register(_GuestReport(config, path), "bpflink-guest-report")
