@@ -306,3 +306,17 @@ def test_leftovers_of_a_killed_run_are_swept(tmp_path: Path) -> None:
         assert (Path("/sys/fs/bpf") / mine).exists()
     finally:
         (Path("/sys/fs/bpf") / mine).rmdir()
+
+
+@pytest.mark.slow
+@pytest.mark.hostonly
+def test_bpflink_vm_runs_a_command_in_the_guest(tmp_path: Path) -> None:
+    """``bpflink vm --kernel 6.12 -- CMD``: CMD runs there, in the current directory, and its exit status is ours."""
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86 is not installed (scripts/setup installs it)")
+    res = subprocess.run([sys.executable, "-m", "bpflink", "vm", "--kernel", "6.12", "--", "uname -r; pwd; exit 3"],
+                         cwd=SAMPLE, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 3, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    assert any(line.startswith("6.12.") for line in lines), res.stdout
+    assert str(SAMPLE) in lines, res.stdout
