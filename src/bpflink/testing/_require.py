@@ -69,21 +69,32 @@ def require(names: Sequence[str]) -> Verdict:
     return Verdict(missing, unexplained)
 
 
-def not_supported_verdict(exc: BaseException, strict: bool) -> tuple[str, str] | None:
-    """For a ``NotSupportedError`` raised in a test: ``("skip" | "fail", reason)``; None for other exceptions."""
-    from bpflink.errors import NotSupportedError, errno_name
+def honest_verdict(feature: str, exc: BaseException, *, strict: bool,
+                   extra_reason: str | None = None) -> tuple[str, str]:
+    """The rule for a refusal of ``feature`` (a ``bpflink.features.FEATURES`` name): ``("skip", reason)`` when the
+    kernel's version or config explains it (or ``extra_reason``, a cause the caller established by probing) or when
+    not ``strict``; ``("fail", reason)`` otherwise. The one implementation of the rule (bpflink's own tests use it
+    through tests/features.py)."""
+    from bpflink.errors import errno_name
     from bpflink.features import FEATURES, explain
 
-    if not isinstance(exc, NotSupportedError):
-        return None
-    feature = getattr(exc, "feature", None)
-    code = errno_name(exc.errno) if exc.errno else type(exc).__name__
-    why = explain(feature) if feature in FEATURES else ""
+    code = errno_name(exc.errno) if isinstance(exc, OSError) and exc.errno else type(exc).__name__
+    why = (explain(feature) if feature in FEATURES else "") or extra_reason
     if why:
         return "skip", f"{feature} not available here: {why} (kernel answered {code})"
     if strict and feature in FEATURES:
         return "fail", (f"{feature} refused ({code}: {exc}) although the kernel is >= "
-                        f"{FEATURES[feature].min_kernel_str} and its config options are on")
+                        f"{FEATURES[feature].min_kernel_str} and its config options are on: the probe or bpflink "
+                        "is wrong")
     if strict:  # no kernel fact explains it (e.g. the headers bpflink was built with lack a definition)
         return "fail", f"{feature} refused ({code}: {exc}); no kernel version or config option explains it"
-    return "skip", f"{feature or 'feature'} not supported here: {exc}"
+    return "skip", f"{feature} not supported here: {exc}"
+
+
+def not_supported_verdict(exc: BaseException, strict: bool) -> tuple[str, str] | None:
+    """For a ``NotSupportedError`` raised in a test: ``("skip" | "fail", reason)``; None for other exceptions."""
+    from bpflink.errors import NotSupportedError
+
+    if not isinstance(exc, NotSupportedError):
+        return None
+    return honest_verdict(str(getattr(exc, "feature", "") or "feature"), exc, strict=strict)

@@ -155,9 +155,11 @@ def _own(request: pytest.FixtureRequest, fds: set[int] | None = None, paths: set
 
 
 def _skip_or_fail_setup(what: str, exc: OSError) -> None:
-    """Resources that cannot be made without privileges skip (saying so); anything else is an error."""
-    if isinstance(exc, (PermissionError, FileNotFoundError)) or getattr(exc, "errno", None) in (1, 13):
-        pytest.skip(f"{what}: {exc} (these fixtures need root)")
+    """Resources that cannot be made without privileges or tools skip (saying which); anything else is an error."""
+    if isinstance(exc, PermissionError) or getattr(exc, "errno", None) in (1, 13):
+        pytest.skip(f"{what}: {exc} (needs root)")
+    if isinstance(exc, FileNotFoundError):
+        pytest.skip(f"{what}: {exc}")
     raise exc
 
 
