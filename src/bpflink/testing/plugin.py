@@ -9,7 +9,6 @@ docs/testing.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -358,6 +357,8 @@ class _GuestReport:
         self.out = open(path, "a", buffering=1)  # noqa: SIM115 (open for the session, closed at unconfigure)
 
     def _write(self, report: Any) -> None:
+        import json
+
         data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
         self.out.write(json.dumps(data) + "\n")
 
