@@ -75,7 +75,10 @@ def _replay(config: pytest.Config, kernel: str, results: Path) -> int:
         if isinstance(rep, pytest.CollectReport):
             hook.pytest_collectreport(report=rep)
             continue
-        # the location keeps the test's own domain: the terminal then shows the suffixed node id as it is
+        # the failure headline is the location's domain: name the kernel there too (the space keeps the terminal
+        # from rewriting the node id, which it does when the id ends with the domain)
+        fspath, lineno, domain = rep.location
+        rep.location = (fspath, lineno, f"{domain} @{kernel}")
         if rep.when == "setup":
             hook.pytest_runtest_logstart(nodeid=rep.nodeid, location=rep.location)
         hook.pytest_runtest_logreport(report=rep)
