@@ -186,6 +186,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_vm(args: argparse.Namespace) -> int:
+    """``bpflink vm --kernel 6.12 -- CMD``: CMD as root in a QEMU guest booting that pinned kernel."""
+    from .testing.vm import main as vm_main
+
+    return vm_main(args.vm_args)
+
+
 # --- parser and main ----------------------------------------------------------------------------------------
 
 
@@ -230,6 +237,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_query)
     from ._usdt_cli import add_usdt_parser  # usdt list: its own module (src/bpflink/_usdt_cli.py)
     add_usdt_parser(sub, common)
+
+    p = sub.add_parser("vm", add_help=False, prefix_chars="\0", help="run a command in a QEMU guest booting "
+                       "another kernel (bpflink vm --kernel 6.12 -- CMD; bpflink.testing.vm)")
+    p.add_argument("vm_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_vm)
     return parser
 
 
