@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from .info import LinkInfo
     from .link import Link
     from .listing import links
+    from .cpus import possible_cpus
+    from .enums import MapUpdateFlags
     from .map import Map
     from .object import Object
     from .probe import ProbeResult, probe, supports
@@ -40,6 +42,7 @@ _LAZY = {
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
     **dict.fromkeys(("ProbeResult", "probe", "supports"), "probe"),
     **dict.fromkeys(("HookEntry", "HookQuery", "query"), "query"),
+    "possible_cpus": "cpus", "MapUpdateFlags": "enums",
 }
 
 
@@ -92,4 +95,5 @@ __all__ = [
     "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program", "VerifierError",
     "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
     "route_libbpf_print", "supports",
+    "MapUpdateFlags", "possible_cpus",
 ]
