@@ -771,4 +771,5 @@ class Batch:
         return keys, values
 
 
-__all__ = ["BPF_ANY", "BPF_EXIST", "BPF_F_LOCK", "BPF_NOEXIST", "Batch", "Codec", "Map", "MapInfo", "map_info"]
+__all__ = ["BPF_ANY", "BPF_EXIST", "BPF_F_LOCK", "BPF_NOEXIST", "Batch", "Codec", "Map", "MapInfo", "MapUpdateFlags",
+           "map_info"]
