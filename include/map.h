@@ -7,6 +7,7 @@ struct bpf_map_create_opts {
     __u32 btf_key_type_id;
     __u32 btf_value_type_id;
     __u64 map_extra;
+    __u32 inner_map_fd;
     ...;
 };
 int bpf_map_create(enum bpf_map_type map_type, const char *map_name, __u32 key_size, __u32 value_size,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from . import lowlevel as ll
-from ._fd import FdOwner
+from ._fd import FdOwner, as_fd
 from .btf import CType, from_kernel
 from .cpus import possible_cpus
 from .enums import MapType, MapUpdateFlags
@@ -68,8 +68,25 @@ _ELEM_HINTS: dict[int, str] = {
 }
 
 
-def _hint(err_ret: int, extra: str | None = None) -> str | None:
-    return extra or _ELEM_HINTS.get(-err_ret)
+_TYPE_HINTS: dict[tuple[int, str], str] = {
+    (errno.EBADF, "STORAGE"): "the key of a local storage map is an fd of its owner (socket, pidfd, cgroup "
+                              "directory, file)",
+    (errno.ENOSPC, "SOCK"): "a socket map's value reads back as a u64 socket cookie: create it with value_size 8",
+    (errno.ENOENT, "CGROUP_STORAGE"): "cgroup storage entries exist only while a program using the map is "
+                                      "attached to that cgroup",
+}
+
+
+def _hint(err_ret: int, extra: str | None = None, mtype: MapType | None = None) -> str | None:
+    if extra:
+        return extra
+    if mtype is not None:
+        group = ("STORAGE" if mtype in _STORAGE_TYPES else "SOCK" if mtype in (MapType.SOCKMAP, MapType.SOCKHASH)
+                 else "CGROUP_STORAGE" if "CGROUP_STORAGE" in mtype.name else "")
+        found = _TYPE_HINTS.get((-err_ret, group))
+        if found:
+            return found
+    return _ELEM_HINTS.get(-err_ret)
 
 
 def _round8(n: int) -> int:
@@ -225,8 +242,11 @@ class Map(FdOwner):
     def create(cls, map_type: MapType | int, *, key_size: int, value_size: int, max_entries: int,
                name: str | bytes | None = None, flags: int = 0, key_type: Any = None,
                value_type: Any = None, btf_fd: int | None = None, btf_key_type_id: int = 0,
-               btf_value_type_id: int = 0, map_extra: int | None = None) -> Map:
-        """``bpf_map_create``; ``TypeError``/``ValueError`` on bad arguments, ``OSError`` with a hint on refusal."""
+               btf_value_type_id: int = 0, map_extra: int | None = None, inner_map: Any = None) -> Map:
+        """``bpf_map_create``; ``TypeError``/``ValueError`` on bad arguments, ``OSError`` with a hint on refusal.
+
+        ``inner_map``: for ``ARRAY_OF_MAPS``/``HASH_OF_MAPS``, a map (or fd) shaped like the ones it will hold.
+        """
         mtype = MapType(_check_int(map_type, "map_type", 0, 0xFFFFFFFF))
         ks = _check_int(key_size, "key_size", 0, 0xFFFFFFFF)
         vs = _check_int(value_size, "value_size", 0, 0xFFFFFFFF)
@@ -246,6 +266,8 @@ class Map(FdOwner):
             opts.btf_fd = _check_int(btf_fd, "btf_fd", 0, 0x7FFFFFFF)
             opts.btf_key_type_id = _check_int(btf_key_type_id, "btf_key_type_id", 0, 0xFFFFFFFF)
             opts.btf_value_type_id = _check_int(btf_value_type_id, "btf_value_type_id", 0, 0xFFFFFFFF)
+        if inner_map is not None:
+            opts.inner_map_fd = as_fd(inner_map, "inner_map")
         if map_extra is not None:
             opts.map_extra = _check_int(map_extra, "map_extra", 0, (1 << 64) - 1)
         fd = check(ll.bpf_map_create(int(mtype), cname, ks, vs, me, opts), f"map_create({mtype.name})",
@@ -375,7 +397,8 @@ class Map(FdOwner):
 
     def _check_keyed(self, op: str) -> None:
         if self.map_type in KEYLESS_TYPES:
-            use = "a RingBuffer" if self.map_type in _RINGS else "push()/pop()/peek()"
+            use = ("a RingBuffer" if self.map_type in _RINGS else "mmap (an arena is memory shared with programs)"
+                   if self.map_type == MapType.ARENA else "push()/pop()/peek()/may_contain()")
             raise TypeError(f"{self._what} has no keys: {op} does not apply (use {use})")
 
     # --- element operations ----------------------------------------------------------------------------------
@@ -388,7 +411,7 @@ class Map(FdOwner):
         ret = ll.bpf_map_lookup_elem(self.fd, ll.ffi.from_buffer(kraw), value)
         if ret == -errno.ENOENT:
             return None
-        check(ret, f"{self._what}: lookup", hint=_hint(ret))
+        check(ret, f"{self._what}: lookup", hint=_hint(ret, mtype=self.map_type))
         return bytes(ll.ffi.buffer(value, size))
 
     def lookup(self, key: KeyLike, default: Any = None) -> Any:
@@ -436,10 +459,13 @@ class Map(FdOwner):
         fl = _check_int(int(flags) if isinstance(flags, MapUpdateFlags) else flags, "flags", 0, (1 << 64) - 1)
         kraw, vraw = self._key(key), self._value_buf(value)
         ret = ll.bpf_map_update_elem(self.fd, ll.ffi.from_buffer(kraw), ll.ffi.from_buffer(vraw), fl)
-        check(ret, f"{self._what}: update", hint=_hint(ret, "the key exists and BPF_NOEXIST was given"
-                                                        if -ret == errno.EEXIST else
-                                                        "the key is absent and BPF_EXIST was given"
-                                                        if -ret == errno.ENOENT else None))
+        if ret < 0:
+            extra = None
+            if -ret == errno.EEXIST:
+                extra = "the key exists and BPF_NOEXIST was given"
+            elif -ret == errno.ENOENT and "CGROUP_STORAGE" not in self.map_type.name:
+                extra = "the key is absent and BPF_EXIST was given"
+            check(ret, f"{self._what}: update", hint=_hint(ret, extra, self.map_type))
 
     def delete(self, key: KeyLike) -> None:
         """Delete ``key`` (``KeyError`` when absent; arrays cannot delete: ``OSError`` EINVAL)."""
@@ -450,7 +476,7 @@ class Map(FdOwner):
             raise KeyError(key)
         check(ret, f"{self._what}: delete", hint=_hint(ret, "array maps cannot delete elements (set them to zero)"
                                                        if -ret == errno.EINVAL and self.map_type in ARRAY_TYPES
-                                                       else None))
+                                                       else None, self.map_type))
 
     def __contains__(self, key: object) -> bool:
         return self.lookup_raw(key) is not None
@@ -479,7 +505,7 @@ class Map(FdOwner):
             ret = ll.bpf_map_get_next_key(self.fd, key, nxt)
             if ret == -errno.ENOENT:
                 return
-            check(ret, f"{self._what}: get_next_key", hint=_hint(ret))
+            check(ret, f"{self._what}: get_next_key", hint=_hint(ret, mtype=self.map_type))
             raw = bytes(ll.ffi.buffer(nxt, self.key_size))
             yield raw
             key = ll.ffi.new("char[]", raw)
@@ -548,7 +574,7 @@ class Map(FdOwner):
                 chunk *= 2
                 continue
             if ret < 0 and ret != -errno.ENOENT:
-                check(ret, f"{self._what}: {op}", hint=_hint(ret))
+                check(ret, f"{self._what}: {op}", hint=_hint(ret, mtype=self.map_type))
             if n:
                 keys_parts.append(ll.ffi.buffer(kbuf, n * self.key_size)[:])
                 values_parts.append(ll.ffi.buffer(vbuf, n * vsize)[:])
@@ -572,7 +598,8 @@ class Map(FdOwner):
         opts.elem_flags = fl
         count = ll.ffi.new("__u32 *", n)
         ret = ll.lib.bpf_map_update_batch(self.fd, ll.ffi.from_buffer(kraw), ll.ffi.from_buffer(vraw), count, opts)
-        check(ret, f"{self._what}: update_batch ({int(count[0])} of {n} written)", hint=_hint(ret))
+        check(ret, f"{self._what}: update_batch ({int(count[0])} of {n} written)",
+              hint=_hint(ret, mtype=self.map_type))
         return int(count[0])
 
     def delete_batch(self, keys: Sequence[Any] | Any) -> int:
@@ -583,7 +610,8 @@ class Map(FdOwner):
         opts.sz = ll.ffi.sizeof("struct bpf_map_batch_opts")
         count = ll.ffi.new("__u32 *", n)
         ret = ll.lib.bpf_map_delete_batch(self.fd, ll.ffi.from_buffer(kraw), count, opts)
-        check(ret, f"{self._what}: delete_batch ({int(count[0])} of {n} deleted)", hint=_hint(ret))
+        check(ret, f"{self._what}: delete_batch ({int(count[0])} of {n} deleted)",
+              hint=_hint(ret, mtype=self.map_type))
         return int(count[0])
 
     def _pack_keys(self, keys: Any) -> tuple[bytes, int]:
@@ -611,7 +639,7 @@ class Map(FdOwner):
         self._check_valued("push")
         vraw = self._one_value(value)
         ret = ll.bpf_map_update_elem(self.fd, ll.NULL, ll.ffi.from_buffer(vraw), int(flags))
-        check(ret, f"{self._what}: push", hint=_hint(ret))
+        check(ret, f"{self._what}: push", hint=_hint(ret, mtype=self.map_type))
 
     def pop(self) -> Any:
         """Queue/stack: take the next value (``KeyError`` when empty)."""
@@ -620,7 +648,7 @@ class Map(FdOwner):
         ret = ll.lib.bpf_map_lookup_and_delete_elem(self.fd, ll.NULL, value)
         if ret == -errno.ENOENT:
             raise KeyError(f"{self._what} is empty")
-        check(ret, f"{self._what}: pop", hint=_hint(ret))
+        check(ret, f"{self._what}: pop", hint=_hint(ret, mtype=self.map_type))
         return self._decode_value(ll.ffi.buffer(value, self.value_size)[:])
 
     def peek(self) -> Any:
@@ -630,7 +658,7 @@ class Map(FdOwner):
         ret = ll.bpf_map_lookup_elem(self.fd, ll.NULL, value)
         if ret == -errno.ENOENT:
             return None
-        check(ret, f"{self._what}: peek", hint=_hint(ret))
+        check(ret, f"{self._what}: peek", hint=_hint(ret, mtype=self.map_type))
         return self._decode_value(ll.ffi.buffer(value, self.value_size)[:])
 
     def may_contain(self, value: Any) -> bool:
@@ -641,7 +669,7 @@ class Map(FdOwner):
         ret = ll.bpf_map_lookup_elem(self.fd, ll.NULL, ll.ffi.from_buffer(vraw))
         if ret == -errno.ENOENT:
             return False
-        check(ret, f"{self._what}: may_contain", hint=_hint(ret))
+        check(ret, f"{self._what}: may_contain", hint=_hint(ret, mtype=self.map_type))
         return True
 
     def _check_valued(self, op: str, bloom: bool = True) -> None:
