@@ -171,14 +171,14 @@ def test_update_flags_and_map_specific_hints() -> None:
             m.update(9, 11, MapUpdateFlags.EXIST)
         m.update(1, 12, MapUpdateFlags.EXIST)
         m.update(2, 13)
-        with pytest.raises(OSError, match="E2BIG.*full") as full:
+        with pytest.raises(OSError, match=r"E2BIG.*full") as full:
             m.update(3, 14)
         assert full.value.errno == errno.E2BIG
         assert m.lookup_int(1) == 12 and 2 in m and 3 not in m and m.count() == 2
         with pytest.raises(KeyError):
             m.delete(3)
         with pytest.raises(KeyError):
-            m[3]  # noqa: B018
+            m[3]
         m.delete(2)
         assert m.lookup(2) is None and m.lookup(2, b"") == b""
         m.freeze()
@@ -189,14 +189,14 @@ def test_update_flags_and_map_specific_hints() -> None:
         with pytest.raises(OSError, match="array maps cannot delete") as einval:
             arr.delete(0)
         assert einval.value.errno == errno.EINVAL
-        with pytest.raises(OSError, match="EINVAL.*flag"):
+        with pytest.raises(OSError, match=r"EINVAL.*flag"):
             arr.update(0, 1, MapUpdateFlags.LOCK)
 
 
 def test_keyless_maps_raise_instead_of_iterating_nothing() -> None:
     with Map.create(MapType.RINGBUF, key_size=0, value_size=0, max_entries=1 << 16) as rb:
         for op in (lambda: list(rb.keys()), lambda: list(rb.items()), lambda: rb.lookup(0), lambda: rb.count()):
-            with pytest.raises(TypeError, match="RINGBUF.*RingBuffer"):
+            with pytest.raises(TypeError, match=r"RINGBUF.*RingBuffer"):
                 op()
     with Map.create(MapType.QUEUE, key_size=0, value_size=8, max_entries=4, value_type="<Q") as q:
         for v in (1, 2, 3):
@@ -257,7 +257,7 @@ def test_batches_round_trip_and_items_match_a_walk() -> None:
         batch = m.lookup_batch(chunk=64)  # many calls, buckets bigger than a chunk retried
         assert batch.count == n
         assert dict(batch.items()) == {i: i * 3 for i in range(n)}
-        walked = {k: m.lookup(k) for k in m.keys()}
+        walked = {k: m.lookup(k) for k in m}
         assert walked == dict(m.items()) == {i: i * 3 for i in range(n)}
         assert m.delete_batch(list(range(0, n, 2))) == n // 2
         assert m.count() == n // 2

@@ -60,6 +60,51 @@ def libbpf_error(err: int, what: str, *, hint: str | None = None) -> OSError:
     return error(err, what, hint=hint)
 
 
+class _LibbpfCapture:
+    """libbpf's messages of this thread while loading (they name a program refused before verification)."""
+
+    def __enter__(self) -> _LibbpfCapture:
+        import logging
+
+        self.lines: list[str] = []
+        ident = threading.get_ident()
+        lines = self.lines
+
+        class Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                if record.thread == ident:
+                    lines.append(record.getMessage())
+
+        self.handler = Handler(logging.WARNING)
+        logging.getLogger("bpflink.libbpf").addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import logging
+
+        logging.getLogger("bpflink.libbpf").removeHandler(self.handler)
+
+    def failed_program(self) -> str | None:
+        import re
+
+        for line in self.lines:
+            m = re.search(r"prog '([^']+)': (?:failed to load|BPF program load failed)", line)
+            if m:
+                return m.group(1)
+        return None
+
+
+class LoadRefusedError(NotSupportedError, PermissionError):
+    """The kernel refused a load to a caller holding the capabilities it needs (lockdown, LSM policy).
+
+    Both a ``NotSupportedError`` (with ``reason``) and a ``PermissionError`` (errno ``EPERM``).
+    """
+
+    def __init__(self, feature: str, reason: str) -> None:
+        super().__init__(feature, reason)
+        self.errno = errno.EPERM
+
+
 class Object:
     """A ``bpf_object``: opened (``loaded`` False) or loaded. Not copyable: it owns libbpf's handle."""
 
@@ -145,26 +190,33 @@ class Object:
                 if lib.bpf_program__autoload(prog):
                     logs[name] = buf = ll.ffi.new("char[]", _LOG_SIZE)
                     lib.bpf_program__set_log_buf(prog, buf, _LOG_SIZE)
-            ret = lib.bpf_object__load(handle)
+            with _LibbpfCapture() as captured:
+                ret = lib.bpf_object__load(handle)
             self._loaded = True  # libbpf allows one load attempt, successful or not
             if ret < 0:
-                raise self._load_error(-ret, logs)
+                raise self._load_error(-ret, logs, captured.failed_program())
             # libbpf reads the log buffers only while loading: they can go
             for _name, prog in self._iter_programs():
                 lib.bpf_program__set_log_buf(prog, ll.NULL, 0)
 
-    def _load_error(self, err: int, logs: dict[str, Any]) -> OSError:
+    def _load_error(self, err: int, logs: dict[str, Any], culprit: str | None) -> OSError:
         from ._probe_btf import lockdown_mode
 
         failed = [(name, ll.ffi.string(buf).decode(errors="replace")) for name, buf in logs.items()
                   if buf[0] != b"\0"]
+        if not failed and culprit is not None:  # refused before verification (EPERM...): no log, named by libbpf
+            failed = [(culprit, "")]
         what = f"bpf_object__load({self.path})"
         if err == errno.EPERM:
+            from ._probe_btf import _CAP_BPF, _CAP_PERFMON, _has_caps
+
+            who = f"program {failed[0][0]!r} of {self.path}" if failed else self.path
             mode = lockdown_mode()
             if mode:
-                who = f"program {failed[0][0]!r}" if failed else "a program"
-                return NotSupportedError(f"loading {who} of {self.path}",
-                                         f"kernel lockdown ('{mode}') refuses it (EPERM) even to root")
+                return LoadRefusedError(f"loading {who}", f"kernel lockdown ('{mode}') refuses it (EPERM) even to root")
+            if _has_caps(_CAP_BPF, _CAP_PERFMON):
+                return LoadRefusedError(f"loading {who}", "refused with EPERM although this process holds CAP_BPF and "
+                                        "CAP_PERFMON: a security module (LSM) policy or kernel lockdown forbids it")
             return error(err, what, hint="needs root or CAP_BPF (+CAP_PERFMON for tracing, CAP_NET_ADMIN for "
                                          "network programs)")
         if err in (errno.EOPNOTSUPP, 524) and not failed:
@@ -468,4 +520,4 @@ def _encode(ctype: CType, value: Any, name: str, cname: str) -> bytes:
         raise TypeError(text) from None
 
 
-__all__ = ["Globals", "Object", "libbpf_error"]
+__all__ = ["Globals", "LoadRefusedError", "Object", "libbpf_error"]

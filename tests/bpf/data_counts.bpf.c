@@ -36,6 +36,8 @@ __s32 last_nr = -1;             /* .data */
 __u64 scale = 3;                /* .data */
 struct comm_key last_key = {};  /* .bss */
 __u32 seen_tag = 0;             /* .bss */
+__u16 ports[4] = {1, 2, 3, 4};  /* .data */
+struct comm_val defaults = {.count = 1}; /* .data */
 
 struct sys_enter_args {
     __u64 pad;
