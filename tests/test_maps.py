@@ -175,8 +175,10 @@ def test_update_flags_and_map_specific_hints() -> None:
             m.update(3, 14)
         assert full.value.errno == errno.E2BIG
         assert m.lookup_int(1) == 12 and 2 in m and 3 not in m and m.count() == 2
-        with pytest.raises(KeyError):
+        with pytest.raises(FileNotFoundError, match="no such key"):
             m.delete(3)
+        with pytest.raises(KeyError):
+            del m[3]
         with pytest.raises(KeyError):
             m[3]
         m.delete(2)

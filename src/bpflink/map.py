@@ -270,8 +270,8 @@ class Map(FdOwner):
             opts.inner_map_fd = as_fd(inner_map, "inner_map")
         if map_extra is not None:
             opts.map_extra = _check_int(map_extra, "map_extra", 0, (1 << 64) - 1)
-        fd = check(ll.bpf_map_create(int(mtype), cname, ks, vs, me, opts), f"map_create({mtype.name})",
-                   hint=_create_hint)
+        ret = ll.bpf_map_create(int(mtype), cname, ks, vs, me, opts)
+        fd = check(ret, f"map_create({mtype.name})", hint=_create_hint if ret == -errno.EINVAL else None)
         try:
             return cls(fd, key_type=key_type, value_type=value_type)
         except BaseException:
@@ -429,7 +429,10 @@ class Map(FdOwner):
         self.update(key, value)
 
     def __delitem__(self, key: KeyLike) -> None:
-        self.delete(key)
+        try:
+            self.delete(key)
+        except FileNotFoundError:
+            raise KeyError(key) from None
 
     def lookup_int(self, key: KeyLike, default: int = 0) -> int:
         """The value read as a little-endian unsigned int (``default`` when absent); per-CPU maps: the sum."""
@@ -468,12 +471,11 @@ class Map(FdOwner):
             check(ret, f"{self._what}: update", hint=_hint(ret, extra, self.map_type))
 
     def delete(self, key: KeyLike) -> None:
-        """Delete ``key`` (``KeyError`` when absent; arrays cannot delete: ``OSError`` EINVAL)."""
+        """Delete ``key`` (``FileNotFoundError`` when absent, ``del m[key]`` a ``KeyError``; arrays cannot delete:
+        ``OSError`` EINVAL)."""
         self._check_keyed("delete")
         kraw = self._key(key)
         ret = ll.bpf_map_delete_elem(self.fd, ll.ffi.from_buffer(kraw))
-        if ret == -errno.ENOENT:
-            raise KeyError(key)
         check(ret, f"{self._what}: delete", hint=_hint(ret, "array maps cannot delete elements (set them to zero)"
                                                        if -ret == errno.EINVAL and self.map_type in ARRAY_TYPES
                                                        else None, self.map_type))
