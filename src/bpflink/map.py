@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import os
 import struct
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -172,6 +173,9 @@ class Codec:
             if st.size != size:
                 raise ValueError(f"{what} format {spec!r} is {st.size} bytes, the map's {what} {size}")
             single = len(st.unpack(bytes(size))) == 1
+            code = spec.lstrip("<=")
+            if single and code in ("B", "H", "I", "Q", "b", "h", "i", "q") and sys.byteorder == "little":
+                self.fmt = code
             self.decode = (lambda b: st.unpack(b)[0]) if single else st.unpack
             self.encode = (lambda v: st.pack(v)) if single else (lambda v: st.pack(*v))
         elif hasattr(spec, "from_buffer_copy"):  # a ctypes type
@@ -232,9 +236,13 @@ class Map(FdOwner):
         self.percpu = info.type in PERCPU_TYPES
         self._ncpu = possible_cpus() if self.percpu else 1
         self._stride = _round8(info.value_size) if self.percpu else info.value_size
+        self._vbytes = max(self._stride * self._ncpu, 1)
+        self._keyless = info.type in KEYLESS_TYPES
+        self._key_limit = 1 << (8 * info.key_size) if info.key_size else 0
         self._pinned: bytes | None = None
         self._key_codec = Codec(key_type, info.key_size, "key") if key_type is not None else None
         self._value_codec = Codec(value_type, info.value_size, "value") if value_type is not None else None
+        self._key_fast = self._key_codec is None or self._key_codec.fmt in ("B", "H", "I", "Q")
         self._fd = fd
 
     # --- construction ----------------------------------------------------------------------------------------
@@ -336,6 +344,7 @@ class Map(FdOwner):
         """Decode keys/values with these codecs from now on (None keeps the current one)."""
         if key_type is not None:
             self._key_codec = Codec(key_type, self.key_size, "key")
+            self._key_fast = self._key_codec.fmt in ("B", "H", "I", "Q")
         if value_type is not None:
             self._value_codec = Codec(value_type, self.value_size, "value")
 
@@ -345,6 +354,8 @@ class Map(FdOwner):
 
     # --- keys and values -------------------------------------------------------------------------------------
     def _key(self, key: KeyLike) -> bytes:
+        if type(key) is int and self._key_fast and 0 <= key < self._key_limit:  # the common case first
+            return key.to_bytes(self.key_size, "little")
         if isinstance(key, (bytes, bytearray, memoryview)):
             raw = bytes(key)
         elif self._key_codec is not None:
@@ -390,7 +401,9 @@ class Map(FdOwner):
 
     def _decode_value(self, raw: bytes | memoryview) -> Any:
         if not self.percpu:
-            return bytes(raw) if self._value_codec is None else self._value_codec.decode(bytes(raw))
+            if type(raw) is not bytes:
+                raw = bytes(raw)
+            return raw if self._value_codec is None else self._value_codec.decode(raw)
         s, n = self._stride, self.value_size
         parts = [bytes(raw[i * s:i * s + n]) for i in range(self._ncpu)]
         return parts if self._value_codec is None else [self._value_codec.decode(p) for p in parts]
@@ -404,15 +417,18 @@ class Map(FdOwner):
     # --- element operations ----------------------------------------------------------------------------------
     def lookup_raw(self, key: KeyLike) -> bytes | None:
         """The value's bytes as the kernel wrote them (per-CPU: every CPU's slot, 8-byte aligned), or None."""
-        self._check_keyed("lookup")
+        if self._keyless:
+            self._check_keyed("lookup")
         kraw = self._key(key)
-        size = self._stride * self._ncpu
-        value = ll.ffi.new("char[]", max(size, 1))
-        ret = ll.bpf_map_lookup_elem(self.fd, ll.ffi.from_buffer(kraw), value)
-        if ret == -errno.ENOENT:
-            return None
-        check(ret, f"{self._what}: lookup", hint=_hint(ret, mtype=self.map_type))
-        return bytes(ll.ffi.buffer(value, size))
+        size = self._vbytes
+        value = _new("char[]", size)
+        ret = _lookup_elem(self.fd, _from_buffer(kraw), value)
+        if ret < 0:
+            if ret == -errno.ENOENT:
+                return None
+            check(ret, f"{self._what}: lookup", hint=_hint(ret, mtype=self.map_type))
+        out: bytes = _buffer(value, size)[:]
+        return out
 
     def lookup(self, key: KeyLike, default: Any = None) -> Any:
         """The value (decoded; a list with one per possible CPU for per-CPU maps), or ``default`` if absent."""
@@ -458,10 +474,12 @@ class Map(FdOwner):
 
     def update(self, key: KeyLike, value: Any, flags: MapUpdateFlags | int = MapUpdateFlags.ANY) -> None:
         """Create or replace ``key`` (``flags``: ``MapUpdateFlags.NOEXIST``/``EXIST``/``LOCK``)."""
-        self._check_keyed("update")
-        fl = _check_int(int(flags) if isinstance(flags, MapUpdateFlags) else flags, "flags", 0, (1 << 64) - 1)
+        if self._keyless:
+            self._check_keyed("update")
+        fl = flags if type(flags) is int and 0 <= flags < 1 << 64 else \
+            _check_int(int(flags) if isinstance(flags, MapUpdateFlags) else flags, "flags", 0, (1 << 64) - 1)
         kraw, vraw = self._key(key), self._value_buf(value)
-        ret = ll.bpf_map_update_elem(self.fd, ll.ffi.from_buffer(kraw), ll.ffi.from_buffer(vraw), fl)
+        ret = _update_elem(self.fd, _from_buffer(kraw), _from_buffer(vraw), fl)
         if ret < 0:
             extra = None
             if -ret == errno.EEXIST:
@@ -728,6 +746,12 @@ class Map(FdOwner):
 
 
 _batch_ok: dict[int, bool] = {}
+# bound once: the element calls are the hot path of lookup loops (bench/maps.py)
+_new = ll.ffi.new
+_from_buffer = ll.ffi.from_buffer
+_buffer = ll.ffi.buffer
+_lookup_elem = ll.lib.bpf_map_lookup_elem
+_update_elem = ll.lib.bpf_map_update_elem
 _create_hint = ("the kernel refused this map: a type it lacks, sizes this type does not allow (e.g. RINGBUF "
                 "max_entries a power-of-2 multiple of the page size, key_size 0 for QUEUE/STACK/BLOOM_FILTER), "
                 "or flags the type does not take")
