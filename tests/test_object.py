@@ -120,6 +120,8 @@ def test_program_output_read_typed_rodata_bss_percpu_and_struct_keys(counts: Pat
             os.getppid()
             assert by_comm.lookup(me)["count"] == 3 * events + 100
             assert by_comm.key_type.cname == "struct comm_key" and by_comm.value_type.cname == "struct comm_val"
+            with Map.from_id(by_comm.id) as by_id:  # typed from the kernel's copy of the BTF, no Object needed
+                assert list(by_id.items()) == list(by_comm.items())
         assert obj.globals["hits"] == events + 1
 
 
@@ -233,3 +235,37 @@ def test_policy_refusal_is_not_supported_with_the_reason(bpf_objects: dict[str, 
     else:
         obj.close()
         assert not mode
+
+
+def test_fork_while_another_thread_holds_the_object_does_not_hang_the_child(counts: Path) -> None:
+    res = run_child(f"""
+        import os, threading, time
+        from bpflink import Object
+        obj = Object.open({str(counts)!r}, load=False)
+        held, release = threading.Event(), threading.Event()
+        def hold():
+            with obj._lock:  # a method in progress in another thread at fork()
+                held.set()
+                release.wait()
+        t = threading.Thread(target=hold)
+        t.start()
+        held.wait()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if "count_sys_enter" in obj.program_names else 3)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            status = -1
+        release.set()
+        t.join()
+        print(status)
+    """)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "0"

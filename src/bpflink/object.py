@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import os
 import threading
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -105,6 +106,18 @@ class LoadRefusedError(NotSupportedError, PermissionError):
         self.errno = errno.EPERM
 
 
+_live: weakref.WeakSet[Object] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # a lock held by another thread of the parent at fork() would be held forever in the child
+    for obj in list(_live):
+        obj._lock = threading.RLock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 class Object:
     """A ``bpf_object``: opened (``loaded`` False) or loaded. Not copyable: it owns libbpf's handle."""
 
@@ -115,6 +128,7 @@ class Object:
         self._loaded = False
         self._reader: Reader | None = None
         self._vars: dict[str, tuple[str, int, Any, str, CType]] | None = None
+        _live.add(self)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     @classmethod
