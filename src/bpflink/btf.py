@@ -190,7 +190,10 @@ class Struct(CType):
 
 
 def _u32s(btf: Any, type_id: int) -> Any:
-    return ffi.cast("__u32 *", lib.btf__type_by_id(btf, type_id))
+    ptr = lib.btf__type_by_id(btf, type_id) if 0 <= type_id < 1 << 32 else ffi.NULL
+    if ptr == ffi.NULL:  # an id the BTF lacks: never dereference it
+        raise ValueError(f"BTF has no type id {type_id}")
+    return ffi.cast("__u32 *", ptr)
 
 
 class Reader:
@@ -319,7 +322,13 @@ def from_kernel(btf_id: int, *type_ids: int) -> list[CType | None]:
         return [None for _ in type_ids]
     try:
         reader = Reader(btf)
-        return [reader.ctype(t) if t else None for t in type_ids]
+        out: list[CType | None] = []
+        for t in type_ids:
+            try:
+                out.append(reader.ctype(t) if t else None)
+            except ValueError:
+                out.append(None)
+        return out
     finally:
         lib.btf__free(btf)
 
