@@ -5,12 +5,15 @@ object can be configured first -- global variables by name (typed from the objec
 which programs load -- and ``obj.load()`` then loads it:
 
 >>> obj = Object.open("counter.bpf.o", load=False)  # doctest: +SKIP
->>> obj.globals["target_pid"] = 1234         # a `const volatile int target_pid` (.rodata): set before load
->>> obj.configure_map("events", max_entries=1 << 16)
->>> obj.load()
->>> obj.globals["hits"]                       # a .bss counter, read live from the map's memory
+>>> obj.globals["target_pid"] = 1234  # doctest: +SKIP
+>>> obj.configure_map("events", max_entries=1 << 16)  # doctest: +SKIP
+>>> obj.load()  # doctest: +SKIP
+>>> obj.globals["hits"]  # doctest: +SKIP
 0
->>> counts = obj.map("counts")               # a Map whose keys and values decode by the object's BTF
+>>> counts = obj.map("counts")  # doctest: +SKIP
+
+``target_pid`` is a ``const volatile int`` (``.rodata``): set before load; ``hits`` a ``.bss`` counter read live
+from the map's memory after load; ``counts`` a ``Map`` whose keys and values decode by the object's BTF.
 
 Programs and maps taken from an object (``obj.program``, ``obj.map``) are dup'ed fds that outlive it. Prefer one
 ``Object`` per file: ``Program.from_object(path, name)`` opens and loads the file each time it is called, so two
