@@ -61,7 +61,7 @@ def test_percpu_lookup_and_update_use_one_slot_per_possible_cpu(kind: str) -> No
         m.update(3, b"\\x01\\x02\\x03\\x04")
         print(json.dumps({{"n": n, "got": [int.from_bytes(v, "little") for v in got], "raw": len(raw),
                            "sum": m.sum(1), "all5": m.lookup_int(2), "bytes": [v.hex() for v in m.lookup(3)],
-                           "items": sorted(int.from_bytes(k, "little") for k, _ in m.items())}}))
+                           "items_hold_123": {{1, 2, 3}} <= {{int.from_bytes(k, "little") for k, _ in m.items()}}}}))
     """)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -71,7 +71,8 @@ def test_percpu_lookup_and_update_use_one_slot_per_possible_cpu(kind: str) -> No
     assert out["sum"] == sum(i + 10 for i in range(n))
     assert out["all5"] == 5 * n  # one value written to every CPU
     assert out["bytes"] == ["01020304"] * n
-    assert {1, 2, 3} <= set(out["items"])
+    assert out["items_hold_123"] is True  # decided in the child: a set of ints parsed from text, one of them 0,
+    # is CPython 3.11's origin-less zero-int report under memcheck (scripts/test-memcheck)
 
 
 def test_percpu_update_refuses_a_list_of_the_wrong_length() -> None:
