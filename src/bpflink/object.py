@@ -203,10 +203,12 @@ class Object:
         with self._lock:
             handle = self._before_load("load")
             logs: dict[str, Any] = {}
-            for name, prog in self._iter_programs():
-                if lib.bpf_program__autoload(prog):
-                    logs[name] = buf = ll.ffi.new("char[]", _LOG_SIZE)
-                    lib.bpf_program__set_log_buf(prog, buf, _LOG_SIZE)
+            loading = [(name, prog) for name, prog in self._iter_programs() if lib.bpf_program__autoload(prog)]
+            # the kernel keeps a log's tail when it overflows (6.4+): a big object gets smaller buffers each
+            size = max(64 << 10, min(_LOG_SIZE, (16 << 20) // max(len(loading), 1)))
+            for name, prog in loading:
+                logs[name] = buf = ll.ffi.new("char[]", size)
+                lib.bpf_program__set_log_buf(prog, buf, size)
             with _LibbpfCapture() as captured:
                 ret = lib.bpf_object__load(handle)
             self._loaded = True  # libbpf allows one load attempt, successful or not
