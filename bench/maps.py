@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import BENCH, BUILD, LIBBPF, median
-
 from bpflink import Map, MapType
 from bpflink import lowlevel as ll
 

@@ -360,3 +360,25 @@ def test_every_map_type_each_method_works_or_raises_clearly(pin_dir: Path) -> No
     for name, r in report.items():
         if not r["created"]:
             assert r["why"], name  # refused with the kernel's reason, never silently
+
+
+def test_bench_c_baseline_reads_what_bpflink_reads(tmp_path: Path) -> None:
+    # bench/maps.py's ratios are only meaningful if the C side walks the same map completely
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc missing: the bench's C baseline cannot be built")
+    root = HERE.parent
+    exe = tmp_path / "maps"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{root / 'build/libbpf/include'}", "-o",
+                    str(exe), str(root / "bench/c/maps.c"), str(root / "build/libbpf/lib/libbpf.a"), "-lelf",
+                    "-lz"], check=True)
+    n = 3000
+    with Map.create(MapType.HASH, key_size=4, value_size=8, max_entries=n, key_type="<I", value_type="<Q") as m:
+        m.update_batch(list(range(n)), [2 * i for i in range(n)])
+        out = subprocess.run([str(exe), "batch", str(m.fd), "1", "256"], pass_fds=(m.fd,), capture_output=True,
+                             text=True, check=True).stdout.split()
+        assert out[0] == "batch" and int(out[2]) == n == m.lookup_batch(chunk=256).count
+        out = subprocess.run([str(exe), "lookup", str(m.fd), str(n), "1"], pass_fds=(m.fd,), capture_output=True,
+                             text=True, check=True).stdout.split()
+        assert int(out[3]) == sum(m.values()) == n * (n - 1)
