@@ -24,6 +24,7 @@ int bpf_program__set_log_buf(struct bpf_program *prog, char *log_buf, size_t log
 int bpf_program__set_log_level(struct bpf_program *prog, __u32 log_level);
 int bpf_program__set_type(struct bpf_program *prog, enum bpf_prog_type type);
 int bpf_program__set_expected_attach_type(struct bpf_program *prog, enum bpf_attach_type type);
+/* libbpf's own error codes (4000+) as text; engineer "harden" declares the same in prog.h: keep one at merge */
 int libbpf_strerror(int err, char *buf, size_t size);
 __u32 btf__type_cnt(const struct btf *btf);
 #define BTF_KIND_INT ...
