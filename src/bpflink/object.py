@@ -374,8 +374,11 @@ class Object:
                 raise ValueError(f"program {name!r} of {self.path} was not loaded")
             maps = self.maps()
             dup = os.dup(fd)
-            return Program(dup, prog_type=ProgType(lib.bpf_program__type(prog)), name=name,
-                           expected_attach_type=AttachType(lib.bpf_program__expected_attach_type(prog)), maps=maps)
+            program = Program(dup, prog_type=ProgType(lib.bpf_program__type(prog)), name=name,
+                              expected_attach_type=AttachType(lib.bpf_program__expected_attach_type(prog)),
+                              maps=maps)
+            program.section_name = _str(lib.bpf_program__section_name(prog))  # type: ignore[attr-defined]
+            return program
 
     # --- configuration before load ---------------------------------------------------------------------------
     def configure_map(self, name: str, *, max_entries: int | None = None, value_size: int | None = None,
