@@ -271,3 +271,15 @@ def test_fork_while_another_thread_holds_the_object_does_not_hang_the_child(coun
     """)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "0"
+
+
+def test_maps_and_programs_outlive_the_object_typed(counts: Path) -> None:
+    obj = Object.open(counts)
+    by_comm, prog = obj.map("by_comm"), obj.program("count_sys_enter")
+    obj.close()
+    with by_comm, prog:
+        key = {"pid": 7, "comm": "after-close"}
+        by_comm.update(key, {"count": 2, "last_nr": -1})
+        assert list(by_comm.items()) == [({"pid": 7, "comm": b"after-close"},
+                                          {"count": 2, "last_nr": -1, "flags": [0, 0, 0, 0]})]
+        assert prog.id > 0 and prog.maps["percpu_hits"].percpu
