@@ -18,7 +18,7 @@ import pytest
 
 import bpflink
 from bpflink import Map, MapType, MapUpdateFlags
-from bpflink.btf import Array, Int, Struct
+from bpflink.btf import Array, Int, Record, Struct
 from bpflink.cpus import parse_cpu_list
 
 HERE = Path(__file__).resolve().parent
@@ -241,6 +241,11 @@ def test_btf_codecs_range_check_and_decode() -> None:
                     value_type=Int("__s64", 8, signed=True)) as m:
         m.update({"pid": 5, "comm": "bash"}, -3)
         assert list(m.items()) == [({"pid": 5, "comm": b"bash"}, -3)]
+        assert dict(m.items()) == {Record(pid=5, comm=b"bash"): -3}  # struct keys are hashable read-only dicts
+        key_back = next(iter(m.keys()))
+        assert m.lookup(key_back) == -3
+        with pytest.raises(TypeError, match="read-only"):
+            key_back["pid"] = 6
         assert m.lookup({"pid": 5, "comm": b"bash"}) == -3
         with pytest.raises(TypeError, match=r"key.comm \(char\[16\]\) holds at most 16 bytes"):
             m.update({"pid": 5, "comm": "x" * 17}, 1)

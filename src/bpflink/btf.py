@@ -189,6 +189,39 @@ class Struct(CType):
         return bytes(buf)
 
 
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple((k, _freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+class Record(dict):  # type: ignore[type-arg]
+    """A decoded struct used as a map key: a read-only ``dict`` that is hashable, so ``dict(m.items())`` works.
+
+    >>> k = Record(pid=1, comm=b"bash")
+    >>> {k: 3}[Record(pid=1, comm=b"bash")], k == {"pid": 1, "comm": b"bash"}
+    (3, True)
+    """
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(_freeze(dict(self)))
+
+    def _readonly(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a decoded map key is read-only: copy it with dict(key) to change it")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _readonly
+
+    def __reduce__(self) -> Any:
+        return (Record, (dict(self),))
+
+
+def as_key(value: Any) -> Any:
+    """``value`` with a top-level ``dict`` made a hashable ``Record`` (keys of maps keyed by a struct)."""
+    return Record(value) if type(value) is dict else value
+
+
 def _u32s(btf: Any, type_id: int) -> Any:
     ptr = lib.btf__type_by_id(btf, type_id) if 0 <= type_id < 1 << 32 else ffi.NULL
     if ptr == ffi.NULL:  # an id the BTF lacks: never dereference it
@@ -333,4 +366,4 @@ def from_kernel(btf_id: int, *type_ids: int) -> list[CType | None]:
         lib.btf__free(btf)
 
 
-__all__ = ["Array", "CType", "Enum", "Float", "Int", "Reader", "Struct", "from_kernel"]
+__all__ = ["Array", "CType", "Enum", "Float", "Int", "Reader", "Record", "Struct", "as_key", "from_kernel"]

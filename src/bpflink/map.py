@@ -29,7 +29,7 @@ from typing import Any, Union
 
 from . import lowlevel as ll
 from ._fd import FdOwner, as_fd
-from .btf import CType, from_kernel
+from .btf import CType, as_key, from_kernel
 from .cpus import possible_cpus
 from .enums import MapType, MapUpdateFlags
 from .errors import check
@@ -397,7 +397,7 @@ class Map(FdOwner):
         return (self._one_value(value) + pad) * self._ncpu
 
     def _decode_key(self, raw: bytes) -> Any:
-        return raw if self._key_codec is None else self._key_codec.decode(raw)
+        return raw if self._key_codec is None else as_key(self._key_codec.decode(raw))
 
     def _decode_value(self, raw: bytes | memoryview) -> Any:
         if not self.percpu:
