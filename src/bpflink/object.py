@@ -30,7 +30,7 @@ import errno
 import os
 import threading
 import weakref
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from typing import Any
 
 from . import lowlevel as ll
@@ -469,7 +469,7 @@ class Object:
         return ll.ffi.buffer(ll.ffi.cast("char *", ptr), int(size[0]))
 
 
-class Globals:
+class Globals(MutableMapping[str, Any]):
     """``obj.globals``: an object's global variables by name, typed from its BTF.
 
     Before load, ``globals[name] = value`` sets a ``.rodata`` (``const volatile``), ``.data`` or ``.bss``
@@ -516,11 +516,8 @@ class Globals:
         with self._obj._lock:
             return len(self._obj._variables())
 
-    def keys(self) -> list[str]:
-        return list(self)
-
-    def items(self) -> list[tuple[str, Any]]:
-        return [(name, self[name]) for name in self]
+    def __delitem__(self, name: str) -> None:
+        raise TypeError(f"global variable {name!r} cannot be deleted, only set")
 
     def ctype(self, name: str) -> str:
         """The variable's C type as its source declares it (e.g. ``const volatile int``)."""
