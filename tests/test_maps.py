@@ -387,3 +387,22 @@ def test_bench_c_baseline_reads_what_bpflink_reads(tmp_path: Path) -> None:
         out = subprocess.run([str(exe), "lookup", str(m.fd), str(n), "1"], pass_fds=(m.fd,), capture_output=True,
                              text=True, check=True).stdout.split()
         assert int(out[3]) == sum(m.values()) == n * (n - 1)
+
+
+def test_map_kind_checked_by_the_kernel_without_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpflink.map as bmap
+
+    monkeypatch.setattr(bmap, "_fd_kind", lambda fd: None)  # as where /proc is not mounted
+    prog = bpflink.Program.load(bpflink.ProgType.SOCKET_FILTER, bpflink.asm.return_imm(0))
+    with prog, pytest.raises(TypeError, match="not a BPF map"):
+        Map(prog.fd)
+    for kind, ks, vs, me in ((MapType.HASH, 4, 8, 4), (MapType.ARRAY, 4, 8, 4), (MapType.QUEUE, 0, 8, 4),
+                             (MapType.RINGBUF, 0, 0, 1 << 16), (MapType.PERCPU_ARRAY, 4, 8, 1),
+                             (MapType.BLOOM_FILTER, 0, 8, 4)):
+        with Map.create(kind, key_size=ks, value_size=vs, max_entries=me) as m:
+            if kind == MapType.QUEUE:
+                m.push(5)
+            with Map(os.dup(m.fd)) as again:  # accepted, and the check changed nothing
+                assert again.map_type == kind
+            if kind == MapType.QUEUE:
+                assert m.pop() == b"\x05" + b"\0" * 7

@@ -133,6 +133,14 @@ def _fd_kind(fd: int) -> str | None:
         return None
 
 
+def _kernel_says_map(fd: int, info: MapInfo) -> bool:
+    """Without /proc to name the fd's kind: BPF_MAP_LOOKUP_ELEM with NULL key and value answers EINVAL only for
+    an fd that is not a map (a map fails later: EFAULT copying the key, ENOENT, ENOTSUPP...; nothing changes).
+    An arena answers EINVAL itself, so for a map reporting that type the test cannot tell."""
+    ret = int(ll.lib.bpf_map_lookup_elem(fd, ll.NULL, ll.NULL))
+    return ret != -errno.EINVAL or info.type == MapType.ARENA
+
+
 def _check_int(value: object, what: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be an int, not {type(value).__name__}")
@@ -222,6 +230,8 @@ class Map(FdOwner):
         if kind is not None and kind.startswith("anon_inode:") and kind != "anon_inode:bpf-map":
             raise TypeError(f"fd {fd} is not a BPF map ({kind.removeprefix('anon_inode:')})")
         info = map_info(fd)
+        if kind is None and not _kernel_says_map(fd, info):
+            raise TypeError(f"fd {fd} is not a BPF map (the kernel refuses a map lookup on it)")
         for what, given, real in (("key_size", key_size, info.key_size), ("value_size", value_size,
                                                                            info.value_size)):
             if given is not None and given not in (real, 0):  # 0: the "unknown" older callers passed
