@@ -99,8 +99,8 @@ def call(m: Map, sock: socket.socket, pin_dir: str) -> dict[str, str]:
     return out
 
 
-def main() -> None:
-    pin_dir = sys.argv[1]
+def main(pin_dir: str | None = None) -> None:
+    pin_dir = pin_dir or sys.argv[1]
     btf_fd = _btf()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
