@@ -835,5 +835,4 @@ class Batch:
         return keys, values
 
 
-__all__ = ["BPF_ANY", "BPF_EXIST", "BPF_F_LOCK", "BPF_NOEXIST", "Batch", "Codec", "Map", "MapInfo", "MapUpdateFlags",
-           "map_info"]
+__all__ = ["Batch", "Codec", "Map", "MapInfo", "MapUpdateFlags", "map_info"]  # + BPF_ANY, BPF_NOEXIST, ...: aliases
