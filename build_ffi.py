@@ -27,7 +27,8 @@ INCLUDE = HERE / "include"
 MIN_SYSTEM_LIBBPF = (1, 4)
 ENUMS = ("bpf_attach_type", "bpf_prog_type", "bpf_link_type", "bpf_map_type")
 # order matters: later files use the types and enums declared by earlier ones
-CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "perf.h", "attach.h", "elf.h")
+CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "perf.h",
+              "attach.h", "elf.h")
 HEADERS = """
 #include <stdbool.h>
 #include <unistd.h>

@@ -112,10 +112,56 @@ class Object:
                 fd = lib.bpf_program__fd(prog)
                 if fd < 0:
                     raise ValueError(f"program {name!r} of {self.path} was not loaded")
-                return Program(os.dup(fd), prog_type=ProgType(lib.bpf_program__type(prog)), name=name,
-                               expected_attach_type=AttachType(lib.bpf_program__expected_attach_type(prog)),
-                               maps=self.maps())
+                program = Program(os.dup(fd), prog_type=ProgType(lib.bpf_program__type(prog)), name=name,
+                                  expected_attach_type=AttachType(lib.bpf_program__expected_attach_type(prog)),
+                                  maps=self.maps())
+                program.section_name = _str(lib.bpf_program__section_name(prog))  # for bpflink.attach
+                return program
         raise KeyError(f"{self.path} has no program {name!r}; it has {self.program_names}")
+
+    # --- attach by section name (bpflink.attach) --------------------------------------------------------------
+    def _attach_specs(self) -> list[Any]:
+        from .attach.sections import ProgSpec, section_types
+
+        if self._obj is None:
+            raise ValueError("I/O operation on closed Object")
+        out = []
+        for name, prog in self._iter_programs():
+            fd = lib.bpf_program__fd(prog)
+            if fd < 0:
+                continue  # not loaded (autoload off)
+            section = _str(lib.bpf_program__section_name(prog))
+            try:
+                eat: AttachType | None = AttachType(lib.bpf_program__expected_attach_type(prog))
+            except ValueError:
+                eat = section_types(section)[1]
+            out.append(ProgSpec(fd, name, section, ProgType(lib.bpf_program__type(prog)), eat))
+        return out
+
+    def attach(self, prog_name: str, target: Any = None, **options: Any) -> Any:
+        """Attach program ``prog_name`` as its section name says; ``target``/``options`` as
+        ``bpflink.attach.attach_program`` takes them. Returns a ``bpflink.Link`` that outlives the Object.
+
+        >>> link = obj.attach("on_exec")  # SEC("tracepoint/sched/sched_process_exec")  # doctest: +SKIP
+        >>> link = obj.attach("egress", "/sys/fs/cgroup/app")  # SEC("cgroup_skb/egress")  # doctest: +SKIP
+        """
+        from .attach.sections import attach_program
+
+        for spec in self._attach_specs():
+            if spec.name == prog_name:
+                return attach_program(spec, target, **options)
+        raise KeyError(f"{self.path} has no loaded program {prog_name!r}; it has {self.program_names}")
+
+    def attach_all(self, targets: Mapping[str, Any] | None = None, *, skip_untargeted: bool = False) -> Any:
+        """Attach every loaded program (all-or-nothing): ``{program name: Link}``.
+
+        ``targets``: ``{program: target}`` for sections that need one (cgroup, xdp, tcx, perf_event...); a
+        program that needs one and has none is a ``ValueError`` naming it (``skip_untargeted=True`` leaves it
+        out instead). struct_ops callbacks are left out (their map attaches them).
+        """
+        from .attach.sections import attach_all
+
+        return attach_all(self._attach_specs(), targets, skip_untargeted=skip_untargeted)
 
     def close(self) -> None:
         if self._obj is not None:

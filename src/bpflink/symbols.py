@@ -353,7 +353,8 @@ def elf_symbols(path: str | os.PathLike[str]) -> dict[str, tuple[ElfSymbol, ...]
 
 
 def _split_version(name: str) -> tuple[str, str | None, bool | None]:
-    """``"malloc@@GLIBC_2.2.5"`` -> (malloc, GLIBC_2.2.5, True); ``"a@V"`` -> (a, V, None); ``"a"`` -> (a, None, None)."""
+    """``"malloc@@GLIBC_2.2.5"`` -> (malloc, GLIBC_2.2.5, True); ``"a@V"`` -> (a, V, None); ``"a"`` -> (a, None,
+    None)."""
     if "@@" in name:
         base, _, ver = name.partition("@@")
         return base, ver, True
