@@ -4,7 +4,8 @@
 typedef struct Elf Elf;
 typedef struct Elf_Scn Elf_Scn;
 typedef struct { void *d_buf; size_t d_size; ...; } Elf_Data;
-typedef struct { uint16_t e_type; uint16_t e_machine; uint64_t e_entry; ...; } GElf_Ehdr;
+typedef struct { uint16_t e_type; uint16_t e_machine; uint64_t e_entry; uint64_t e_phoff; uint64_t e_shoff;
+                 uint16_t e_phentsize; uint16_t e_phnum; uint16_t e_shentsize; uint16_t e_shnum; ...; } GElf_Ehdr;
 typedef struct { uint32_t sh_name; uint32_t sh_type; uint64_t sh_flags; uint64_t sh_addr; uint64_t sh_offset;
                  uint64_t sh_size; uint32_t sh_link; uint32_t sh_info; uint64_t sh_entsize; ...; } GElf_Shdr;
 typedef struct { uint32_t p_type; uint32_t p_flags; uint64_t p_offset; uint64_t p_vaddr; uint64_t p_filesz;

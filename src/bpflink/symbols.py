@@ -93,6 +93,18 @@ class _Elf:
             self.close()
             raise ValueError(f"{where} is not an ELF file")
 
+    def check_tables(self, size: int) -> None:
+        """Refuse header tables that lie (partly) outside the file: a truncated or corrupted file."""
+        ehdr = self.ffi.new("GElf_Ehdr *")
+        if self.lib.gelf_getehdr(self.elf, ehdr) == self.ffi.NULL:
+            raise self.error("has an unreadable ELF header")
+        tables = (("section header", ehdr.e_shoff, ehdr.e_shnum, ehdr.e_shentsize),
+                  ("program header", ehdr.e_phoff, ehdr.e_phnum, ehdr.e_phentsize))
+        for what, off, num, entsize in tables:
+            if off and (off > size or off + num * entsize > size):
+                raise ValueError(f"{self.where}: malformed ELF (its {what} table at {off:#x} lies outside the "
+                                 f"{size}-byte file: truncated?)")
+
     def error(self, what: str) -> ValueError:
         msg = self.ffi.string(self.lib.elf_errmsg(-1)).decode(errors="replace")
         return ValueError(f"{self.where} {what}: malformed ELF ({msg})")
@@ -296,7 +308,12 @@ def _read_elf_symbols(path: str) -> list[ElfSymbol]:
     try:
         size = os.fstat(fd).st_size
         with _Elf(path, fd=fd) as elf:
+            elf.check_tables(size)
             loads = elf.loads(size // 32 + 1)
+            for vaddr, _memsz, off, filesz in loads:
+                if off + filesz > size:
+                    raise ValueError(f"{path}: malformed ELF (a loadable segment at {off:#x} ends past the "
+                                     f"{size}-byte file: truncated?)")
             syms, extra = _parse(elf, size, loads)
     finally:
         os.close(fd)
