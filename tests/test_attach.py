@@ -3,6 +3,7 @@ perf-event-based link owning its event, LinkGroup all-or-nothing and parallel cl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import socket
@@ -27,10 +28,8 @@ BASIC = ["on_tp", "on_raw_tp", "on_uprobe", "on_iter"]
 def _perf_fds() -> int:
     n = 0
     for fd in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):
             n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[perf_event]"
-        except OSError:
-            pass
     return n
 
 
@@ -157,20 +156,17 @@ def test_attach_all_with_targets_and_skip(sections: Path, cgroup: Path) -> None:
 
 def test_all_or_nothing_names_the_failing_one(sections: Path) -> None:
     perf_before, fds_before = _perf_fds(), open_fds()
-    with _open(sections, BASIC) as obj:
-        prog = obj.program("on_tp")
-        with prog:
-            with pytest.raises(FileNotFoundError, match=r"attaching 'bad'.*2 link\(s\) attached before it were "
-                                                        r"closed.*no tracepoint"):
-                LinkGroup.attach({"a": lambda: tracepoint(prog, "syscalls:sys_enter_getppid"),
-                                  "b": lambda: tracepoint(prog, "syscalls:sys_enter_getpid"),
-                                  "bad": lambda: tracepoint(prog, "syscalls:bpflink_no_such_tp")})
+    want = r"attaching 'bad'.*2 link\(s\) attached before it were closed.*no tracepoint"
+    with _open(sections, BASIC) as obj, obj.program("on_tp") as prog, pytest.raises(FileNotFoundError, match=want):
+        LinkGroup.attach({"a": lambda: tracepoint(prog, "syscalls:sys_enter_getppid"),
+                              "b": lambda: tracepoint(prog, "syscalls:sys_enter_getpid"),
+                              "bad": lambda: tracepoint(prog, "syscalls:bpflink_no_such_tp")})
     assert _perf_fds() == perf_before and open_fds() == fds_before
 
 
 def test_group_close_is_parallel_and_complete(sections: Path) -> None:
     names = sorted(p.name for p in bpflink.perf.tracefs().joinpath("events/syscalls").glob("sys_enter_*"))
-    names = [n for n in names if n != "sys_enter_getppid"][:19] + ["sys_enter_getppid"]
+    names = [*[n for n in names if n != "sys_enter_getppid"][:19], "sys_enter_getppid"]
     with _open(sections, ["on_bare_tp"]) as obj, obj.program("on_bare_tp") as prog:
         group = LinkGroup.attach({n: (lambda n=n: tracepoint(prog, f"syscalls:{n}")) for n in names})
         assert len(group) == 20 and group["sys_enter_getppid"].perf_event.name == "syscalls:sys_enter_getppid"

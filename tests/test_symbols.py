@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import os
 import re
-import struct
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -177,7 +177,7 @@ else:
 
 def _mutations(src: bytes) -> dict[str, bytes]:
     shoff, = struct.unpack_from("<Q", src, 0x28)
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", src, 0x3A)
+    shentsize, shnum, _shstrndx = struct.unpack_from("<HHH", src, 0x3A)
     out = {}
     huge = bytearray(src)  # e_shnum = 0: the count is read from section 0's sh_size, here 2**62
     struct.pack_into("<H", huge, 0x3C, 0)
@@ -225,7 +225,8 @@ def test_fifo_and_directory_are_refused_without_blocking(tmp_path: Path) -> None
     code = ("from bpflink import symbols, targets\n"
             "for p in (%r, %r):\n"
             "    try: symbols.symbol_offset(p, 'main')\n"
-            "    except ValueError as e: print('ok' if 'not a regular file' in str(e) or 'directory' in str(e) else e)\n"
+            "    except ValueError as e:\n"
+            "        print('ok' if 'not a regular file' in str(e) or 'directory' in str(e) else e)\n"
             "try: targets.resolve_binary(%r)\n"
             "except ValueError as e: print('ok' if 'not a regular file' in str(e) else e)\n") % (
         str(fifo), str(tmp_path), str(fifo))

@@ -47,7 +47,7 @@ def test_library_names_like_the_loader() -> None:
     for name in ("libc.so.6", "c", "libc.so"):
         t = targets.resolve_binary(name)
         assert (t.dev, t.ino) == (same.st_dev, same.st_ino), name
-    with pytest.raises(FileNotFoundError, match="no library 'bpflink_none'.*this mount namespace"):
+    with pytest.raises(FileNotFoundError, match=r"no library 'bpflink_none'.*this mount namespace"):
         targets.resolve_binary("bpflink_none")
 
 

@@ -310,7 +310,7 @@ def _read_elf_symbols(path: str) -> list[ElfSymbol]:
         with _Elf(path, fd=fd) as elf:
             elf.check_tables(size)
             loads = elf.loads(size // 32 + 1)
-            for vaddr, _memsz, off, filesz in loads:
+            for _vaddr, _memsz, off, filesz in loads:
                 if off + filesz > size:
                     raise ValueError(f"{path}: malformed ELF (a loadable segment at {off:#x} ends past the "
                                      f"{size}-byte file: truncated?)")
