@@ -4,6 +4,7 @@ perf-event-based link owning its event, LinkGroup all-or-nothing and parallel cl
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import platform
 import socket
@@ -57,6 +58,7 @@ def _hits(obj: Object) -> dict[int, int]:
 
 def test_attach_all_fires_each_and_close_stops_them(sections: Path) -> None:
     """The proof: tracepoint, raw_tp, uprobe (library name), uretprobe.multi (glob) and iter from one object."""
+    gc.collect()  # what earlier tests left to the collector must not close during the fd count
     perf_before, fds_before = _perf_fds(), open_fds()
     with _open(sections, [*BASIC, "on_uretprobe_multi"]) as obj:
         try:
@@ -155,6 +157,7 @@ def test_attach_all_with_targets_and_skip(sections: Path, cgroup: Path) -> None:
 
 
 def test_all_or_nothing_names_the_failing_one(sections: Path) -> None:
+    gc.collect()
     perf_before, fds_before = _perf_fds(), open_fds()
     want = r"attaching 'bad'.*2 link\(s\) attached before it were closed.*no tracepoint"
     with _open(sections, BASIC) as obj, obj.program("on_tp") as prog, pytest.raises(FileNotFoundError, match=want):

@@ -16,7 +16,7 @@ struct {
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 16);
+    __uint(max_entries, 32);
     __type(key, __u32);
     __type(value, __u64);
 } hits SEC(".maps");
@@ -77,3 +77,19 @@ int on_bare_tp(void *ctx) { if (mine()) bump(10); return 0; }
 
 SEC("uprobe")
 int on_bare_uprobe(struct pt_regs *ctx) { if (mine()) bump(11); return 0; }
+
+/* kprobes (tests/test_attach_kprobe.py): getpgid(2) calls security_task_getpgid once per call */
+SEC("kprobe/security_task_getpgid")
+int on_kprobe(struct pt_regs *ctx) { if (mine()) bump(12); return 0; }
+
+SEC("kretprobe/security_task_getpgid")
+int on_kretprobe(struct pt_regs *ctx) { if (mine()) bump(13); return 0; }
+
+SEC("ksyscall/getpgid")
+int on_ksyscall(struct pt_regs *ctx) { if (mine()) bump(14); return 0; }
+
+SEC("kprobe.multi/security_task_getpg*")
+int on_kprobe_multi(struct pt_regs *ctx) { if (mine()) bump(15); return 0; }
+
+SEC("kprobe.multi")
+int on_kprobe_multi_bare(struct pt_regs *ctx) { if (mine()) bump(16); return 0; }

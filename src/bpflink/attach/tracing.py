@@ -195,10 +195,15 @@ class KprobeReport:
         return "\n".join(f"{v.name}: {v.status} ({v.reason})" for v in self.verdicts)
 
 
-def _lines(path: Any) -> list[str]:
+def _lines(path: Any, *, required: bool = False) -> list[str]:
     try:
         with open(path, errors="replace") as f:
             return f.read().splitlines()
+    except PermissionError as exc:
+        if required:
+            raise PermissionError(exc.errno, f"{path} is not readable ({exc.strerror}): kprobe_multi names cannot "
+                                  "be resolved (root, and a kernel not locked down, are needed)") from None
+        return []
     except OSError:
         return []
 
@@ -207,7 +212,7 @@ def _ftrace_tables() -> tuple[dict[str, int], dict[str, list[int]], set[str]]:
     """(name -> copies in available_filter_functions, name -> ftrace addresses, blacklisted names)."""
     tfs = perf.tracefs()
     counts: dict[str, int] = {}
-    for line in _lines(tfs / "available_filter_functions"):
+    for line in _lines(tfs / "available_filter_functions", required=True):
         name = line.split(" ", 1)[0]
         if name:
             counts[name] = counts.get(name, 0) + 1
