@@ -1,0 +1,139 @@
+"""bpflink.attach: ``Object.attach_all`` vs libbpf C's per-program ``bpf_program__attach`` loop on one object of
+20 tracepoint programs, and closing 100 perf_event links as a ``LinkGroup`` (threads overlap the RCU waits in
+``close(2)``) vs one by one.
+
+    python -m bench.attach [--reps N]     (root; prints a table and one JSON line)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bpflink import Object, Program, ProgType, asm
+from bpflink.attach import LinkGroup, tracepoint
+from bpflink.perf import tracefs
+
+from .common import BENCH, BUILD, LIBBPF, median
+
+N_PROGS = 20
+N_LINKS = 100
+
+
+def _syscall_tracepoints(n: int) -> list[str]:
+    names = sorted(p.name for p in (tracefs() / "events" / "syscalls").glob("sys_enter_*"))
+    if len(names) < n:
+        raise RuntimeError(f"only {len(names)} syscall tracepoints here; need {n}")
+    return names[:n]
+
+
+def build_object(out: Path = BUILD / "attach") -> Path:
+    """A BPF object with N_PROGS tracepoint programs (one per syscall tracepoint), compiled with clang."""
+    out.mkdir(parents=True, exist_ok=True)
+    src, obj = out / "many.bpf.c", out / "many.bpf.o"
+    lines = ["#include <linux/bpf.h>", "#include <bpf/bpf_helpers.h>", 'char LICENSE[] SEC("license") = "GPL";',
+             "struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 64); __type(key, __u32); "
+             "__type(value, __u64); } hits SEC(\".maps\");"]
+    for i, tp in enumerate(_syscall_tracepoints(N_PROGS)):
+        lines.append(f'SEC("tracepoint/syscalls/{tp}") int p{i}(void *ctx) {{ __u32 k = {i}; '
+                     "__u64 *v = bpf_map_lookup_elem(&hits, &k); if (v) __sync_fetch_and_add(v, 1); return 0; }")
+    src.write_text("\n".join(lines) + "\n")
+    clang = shutil.which("clang") or "clang"
+    triplet = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+    subprocess.run([clang, "-O2", "-g", "-target", "bpf", f"-I{LIBBPF / 'include'}", f"-I/usr/include/{triplet}",
+                    "-c", str(src), "-o", str(obj)], check=True)
+    return obj
+
+
+def build_c(out: Path = BUILD / "attach") -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    exe = out / "attach_all"
+    subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{LIBBPF / 'include'}", "-o", str(exe),
+                    str(BENCH / "c" / "attach_all.c"), str(LIBBPF / "lib" / "libbpf.a"), "-lelf", "-lz"],
+                   check=True)
+    return exe
+
+
+def attach_all(reps: int) -> dict[str, Any]:
+    """Python and C reps alternate, so both see the same machine (perf_event_open waits on the kernel's
+    event_mutex, which other processes' tracepoint closes hold for tens of ms)."""
+    obj_path, exe = build_object(), build_c()
+    py_attach, py_close, c_attach, c_close = [], [], [], []
+    for _ in range(reps):
+        with Object.open(obj_path) as obj:
+            gc.collect()
+            t0 = time.perf_counter_ns()
+            links = obj.attach_all()
+            t1 = time.perf_counter_ns()
+            for link in links.values():
+                link.close()
+            t2 = time.perf_counter_ns()
+            assert len(links) == N_PROGS
+            py_attach.append(t1 - t0)
+            py_close.append(t2 - t1)
+        out = subprocess.run([str(exe), str(obj_path), "1"], check=True, capture_output=True, text=True).stdout
+        row = list(map(int, out.split()))
+        c_attach.append(row[0])
+        c_close.append(row[1])
+    return {"programs": N_PROGS, "reps": reps,
+            "bpflink_attach_ms": median(py_attach) / 1e6, "c_attach_ms": median(c_attach) / 1e6,
+            "bpflink_close_ms": median(py_close) / 1e6, "c_close_ms": median(c_close) / 1e6,
+            "attach_ratio_vs_c": median(py_attach) / median(c_attach)}
+
+
+def group_close(reps: int, *, shared: bool) -> dict[str, Any]:
+    """Close N_LINKS tracepoint links one by one vs as a LinkGroup. ``shared=False``: one program on N_LINKS
+    syscall tracepoints; ``shared=True``: N_LINKS / 2 programs on each of two tracepoints (the kernel caps a
+    tracepoint at 64 programs)."""
+    names = _syscall_tracepoints(N_LINKS)
+    one, group = [], []
+    progs = [Program.load(ProgType.TRACEPOINT, asm.return_imm(0), name=f"g{i}")
+             for i in range(N_LINKS // 2 if shared else 1)]
+    try:
+        for _ in range(reps):
+            for mode in ("one", "group"):
+                if shared:
+                    makers = {f"{tp}{i}": (lambda p=p, tp=tp: tracepoint(p, f"syscalls:{tp}"))
+                              for tp in ("sys_enter_getppid", "sys_enter_getpid") for i, p in enumerate(progs)}
+                else:
+                    makers = {n: (lambda n=n: tracepoint(progs[0], f"syscalls:{n}")) for n in names}
+                g = LinkGroup.attach(makers)
+                t0 = time.perf_counter_ns()
+                if mode == "one":
+                    for link in g:
+                        link.close()
+                else:
+                    g.close()
+                (one if mode == "one" else group).append(time.perf_counter_ns() - t0)
+                g.close()
+    finally:
+        for p in progs:
+            p.close()
+    return {"links": N_LINKS, "reps": reps, "shared_tracepoint": shared, "one_by_one_ms": median(one) / 1e6, "group_ms": median(group) / 1e6,
+            "speedup": median(one) / median(group)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    a = attach_all(args.reps)
+    g = group_close(args.reps, shared=False)
+    gs = group_close(args.reps, shared=True)
+    print(f"attach_all of {a['programs']} tracepoint programs: bpflink {a['bpflink_attach_ms']:.2f} ms, libbpf C "
+          f"{a['c_attach_ms']:.2f} ms ({a['attach_ratio_vs_c']:.2f}x C); close one by one: bpflink "
+          f"{a['bpflink_close_ms']:.2f} ms, C {a['c_close_ms']:.2f} ms")
+    for r, what in ((g, "one program on 100 tracepoints"), (gs, "50 programs on each of 2 tracepoints")):
+        print(f"close {r['links']} perf_event links ({what}): one by one {r['one_by_one_ms']:.1f} ms, LinkGroup "
+              f"{r['group_ms']:.1f} ms ({r['speedup']:.1f}x)")
+    print(json.dumps({"attach_all": a, "group_close": g, "group_close_shared": gs}))
+
+
+if __name__ == "__main__":
+    main()

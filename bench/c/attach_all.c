@@ -1,0 +1,61 @@
+/* bench/c/attach_all.c -- libbpf's own "attach every program by its section" loop, the floor for
+ * bpflink's Object.attach_all (bench/attach.py).
+ *
+ *   attach_all OBJECT REPS     per rep: open+load (untimed), then "attach_ns close_ns COUNT"
+ *
+ * attach: bpf_program__attach() for each program of the object, as a skeleton's attach does;
+ * close: bpf_link__destroy() of each, one by one.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/libbpf.h>
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	struct bpf_link *links[256];
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: attach_all OBJECT REPS\n");
+		return 2;
+	}
+	for (int rep = 0; rep < atoi(argv[2]); rep++) {
+		struct bpf_object *obj = bpf_object__open_file(argv[1], NULL);
+		struct bpf_program *prog;
+		long long t0, t1, t2;
+		int n = 0;
+
+		if (!obj || bpf_object__load(obj)) {
+			fprintf(stderr, "attach_all: cannot load %s\n", argv[1]);
+			return 1;
+		}
+		t0 = now_ns();
+		bpf_object__for_each_program(prog, obj) {
+			struct bpf_link *link = bpf_program__attach(prog);
+
+			if (!link || n == 256) {
+				fprintf(stderr, "attach_all: %s: %s\n", bpf_program__name(prog), strerror(errno));
+				return 1;
+			}
+			links[n++] = link;
+		}
+		t1 = now_ns();
+		for (int i = 0; i < n; i++)
+			bpf_link__destroy(links[i]);
+		t2 = now_ns();
+		printf("%lld %lld %d\n", t1 - t0, t2 - t1, n);
+		bpf_object__close(obj);
+	}
+	return 0;
+}
