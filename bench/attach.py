@@ -115,8 +115,8 @@ def group_close(reps: int, *, shared: bool) -> dict[str, Any]:
     finally:
         for p in progs:
             p.close()
-    return {"links": N_LINKS, "reps": reps, "shared_tracepoint": shared, "one_by_one_ms": median(one) / 1e6, "group_ms": median(group) / 1e6,
-            "speedup": median(one) / median(group)}
+    return {"links": N_LINKS, "reps": reps, "shared_tracepoint": shared, "one_by_one_ms": median(one) / 1e6,
+            "group_ms": median(group) / 1e6, "speedup": median(one) / median(group)}
 
 
 def main() -> None:
@@ -130,7 +130,8 @@ def main() -> None:
           f"{a['c_attach_ms']:.2f} ms ({a['attach_ratio_vs_c']:.2f}x C); close one by one: bpflink "
           f"{a['bpflink_close_ms']:.2f} ms, C {a['c_close_ms']:.2f} ms")
     for r, what in ((g, "one program on 100 tracepoints"), (gs, "50 programs on each of 2 tracepoints")):
-        print(f"close {r['links']} perf_event links ({what}): one by one {r['one_by_one_ms']:.1f} ms, LinkGroup "
+        print(f"close {r['links']} perf_event links ({what}): one by one {r['one_by_one_ms']:.1f} ms, "
+              f"LinkGroup "
               f"{r['group_ms']:.1f} ms ({r['speedup']:.1f}x)")
     print(json.dumps({"attach_all": a, "group_close": g, "group_close_shared": gs}))
 
