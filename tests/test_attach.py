@@ -51,7 +51,7 @@ def _open(path: Path, programs: list[str] | None = None) -> Object:
 def _hits(obj: Object) -> dict[int, int]:
     m = obj.map("hits")
     try:
-        return {k: m.lookup_int(k) for k in range(16)}
+        return {k: m.lookup_int(k) for k in range(32)}
     finally:
         m.close()
 
@@ -196,6 +196,22 @@ def test_helpers_by_name_raw_tp_cookie_and_uprobe_by_library(sections: Path) -> 
                 assert h[RAW] == 1
         with pytest.raises(FileNotFoundError, match="no library 'bpflink_nolib'"):
             uprobe(up, "bpflink_nolib", "f")
+
+
+def test_tp_btf_section(sections: Path) -> None:
+    if platform.machine() not in _GETPPID:
+        pytest.skip("the getppid syscall number of this architecture is not in the test's table")
+    with _open(sections, ["on_tp_btf"]) as obj:
+        try:
+            link = obj.attach("on_tp_btf")
+        except OSError as exc:
+            unsupported("tracing", exc)
+        with link:
+            os.getppid()
+            os.getppid()
+            assert _hits(obj)[17] == 2
+        os.getppid()
+        assert _hits(obj)[17] == 2
 
 
 def test_sampling_per_task(sections: Path) -> None:

@@ -93,3 +93,12 @@ int on_kprobe_multi(struct pt_regs *ctx) { if (mine()) bump(15); return 0; }
 
 SEC("kprobe.multi")
 int on_kprobe_multi_bare(struct pt_regs *ctx) { if (mine()) bump(16); return 0; }
+
+/* tp_btf: attached with BPF_RAW_TRACEPOINT_OPEN (no name), which kernels before 6.10 also take */
+SEC("tp_btf/sys_enter")
+int on_tp_btf(__u64 *ctx)
+{
+    if (mine() && ctx[1] == cfg_get(1))
+        bump(17);
+    return 0;
+}

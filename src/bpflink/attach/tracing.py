@@ -90,16 +90,25 @@ class _TracefsEvent:
     def __init__(self, spec: str, group: str, name: str) -> None:
         self.path = perf.tracefs() / "kprobe_events"
         self.group, self.name = group, name
-        with open(self.path, "a") as f:
-            f.write(spec + "\n")
+        self._write(spec)
         self.closed = False
+
+    def _write(self, line: str) -> None:
+        # os.open, not open(..., "a"): Python's append mode seeks to the end, which tracefs refuses (EINVAL)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+        try:
+            os.write(fd, (line + "\n").encode())
+        except OSError as exc:
+            raise OSError(exc.errno, f"{self.path}: cannot add {line!r}: {exc.strerror} (see tracefs error_log)"
+                          ) from None
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             try:
-                with open(self.path, "a") as f:
-                    f.write(f"-:{self.group}/{self.name}\n")
+                self._write(f"-:{self.group}/{self.name}")
             except OSError:
                 pass  # the event may still be in use by another opener; the kernel removes it with them
 
