@@ -6,6 +6,7 @@ link closes it).
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import itertools
 import os
@@ -107,10 +108,9 @@ class _TracefsEvent:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            try:
+            # EBUSY: the event is still open elsewhere (this link's perf event is closed first, see OwningLink)
+            with contextlib.suppress(OSError):
                 self._write(f"-:{self.group}/{self.name}")
-            except OSError:
-                pass  # the event may still be in use by another opener; the kernel removes it with them
 
 
 def kprobe(prog: FdLike, func: str, offset: int = 0, *, cookie: int = 0, retprobe: bool = False,
