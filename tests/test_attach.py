@@ -198,6 +198,24 @@ def test_helpers_by_name_raw_tp_cookie_and_uprobe_by_library(sections: Path) -> 
             uprobe(up, "bpflink_nolib", "f")
 
 
+def test_attach_program_from_its_section_name(sections: Path) -> None:
+    from bpflink.attach import attach_program
+
+    with _open(sections, BASIC) as obj, obj.program("on_tp") as prog:
+        assert prog.section_name == "tracepoint/syscalls/sys_enter_getppid"
+        with attach_program(prog, cookie=3) as link:
+            os.getppid()
+            assert _hits(obj)[TP] == 1
+            info = link.info()
+            if info.reported:  # the kernel names the event and its cookie from 6.6
+                assert (info.name, info.cookie) == ("sys_enter_getppid", 3)
+        with pytest.raises(ValueError, match="carries no section name"):
+            attach_program(prog.fd)
+        with attach_program(prog.fd, section="tp/syscalls/sys_enter_getppid"):
+            os.getppid()
+            assert _hits(obj)[TP] == 2
+
+
 def test_tp_btf_section(sections: Path) -> None:
     if platform.machine() not in _GETPPID:
         pytest.skip("the getppid syscall number of this architecture is not in the test's table")
