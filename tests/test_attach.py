@@ -216,6 +216,29 @@ def test_attach_program_from_its_section_name(sections: Path) -> None:
             assert _hits(obj)[TP] == 2
 
 
+@pytest.mark.hostonly
+def test_sections_that_cannot_attach_say_why() -> None:
+    from bpflink.attach import attach_program, section_types
+    from bpflink.enums import ProgType
+
+    assert section_types("uprobe.multi/libc.so.6:mall*")[0] == ProgType.KPROBE
+    r, w = os.pipe()
+    try:
+        with pytest.raises(ValueError, match="struct_ops callback.*through its struct_ops map"):
+            attach_program(r, section="struct_ops/ssthresh")
+        with pytest.raises(ValueError, match="no link attach type.*tcx/ingress"):
+            attach_program(r, section="tc")
+        with pytest.raises(ValueError, match="libbpf knows no section"):
+            attach_program(r, section="bpflink_nonsense/x")
+        with pytest.raises(ValueError, match=r"opts=bpflink.opts.Netfilter"):
+            attach_program(r, section="netfilter")
+        with pytest.raises(ValueError, match=r"on_x|fd \d+.*BINARY:FUNCTION"):
+            attach_program(r, section="uprobe/nocolon")
+    finally:
+        os.close(r)
+        os.close(w)
+
+
 def test_tp_btf_section(sections: Path) -> None:
     if platform.machine() not in _GETPPID:
         pytest.skip("the getppid syscall number of this architecture is not in the test's table")

@@ -135,7 +135,7 @@ class Object:
                 eat: AttachType | None = AttachType(lib.bpf_program__expected_attach_type(prog))
             except ValueError:
                 eat = section_types(section)[1]
-            out.append(ProgSpec(fd, name, section, ProgType(lib.bpf_program__type(prog)), eat))
+            out.append(ProgSpec(fd, name, section, ProgType(lib.bpf_program__type(prog)), eat, owner=self))
         return out
 
     def attach(self, prog_name: str, target: Any = None, **options: Any) -> Any:

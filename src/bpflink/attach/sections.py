@@ -46,6 +46,8 @@ class ProgSpec:
     section: str
     prog_type: ProgType
     attach_type: AttachType | None
+    #: the ``Object`` it came from (None for a bare Program/fd): USDT attach needs the object's spec maps
+    owner: Any = None
 
     @property
     def kind(self) -> str:
@@ -173,6 +175,9 @@ def _uprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
 
 
 def _usdt(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
+    """USDT belongs to ``bpflink.usdt``: its ``attach_section(spec, target, options)`` takes the ProgSpec
+    (``spec.owner`` is the Object, ``spec.arg`` is ``BINARY:PROVIDER:NAME``) and pops from the ``options``
+    dict what it uses (what is left is refused as not applying)."""
     try:
         import importlib
 
@@ -180,7 +185,8 @@ def _usdt(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     except ImportError:
         raise ValueError(f"{spec.where()}: USDT programs attach through bpflink.attach_usdt(prog, binary, "
                          "provider, name), which this build lacks") from None
-    return usdt.attach_section(spec, target, **o)  # type: ignore[no-any-return]  # engineer "usdt"'s entry
+    link: Link = usdt.attach_section(spec, target, o)
+    return link
 
 
 def _iter(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:

@@ -5,7 +5,7 @@
 >>> link = uprobe(prog, "libc.so.6", "malloc")  # doctest: +SKIP
 >>> link = uprobe(prog, None, "SSL_write@libssl.so.3", pid=4242)  # doctest: +SKIP
 >>> link = uprobe_multi(prog, "/usr/bin/python3.11", "PyObject_Get*", retprobe=True)  # doctest: +SKIP
->>> group = uprobe_in(prog, "/usr/local/bin/app", "handle", pids=[101, 202])  # one link per distinct file
+>>> group = uprobe_in(prog, "/usr/local/bin/app", "handle", pids=[101, 202])  # doctest: +SKIP
 """
 
 from __future__ import annotations
