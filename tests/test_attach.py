@@ -224,9 +224,9 @@ def test_sections_that_cannot_attach_say_why() -> None:
     assert section_types("uprobe.multi/libc.so.6:mall*")[0] == ProgType.KPROBE
     r, w = os.pipe()
     try:
-        with pytest.raises(ValueError, match="struct_ops callback.*through its struct_ops map"):
+        with pytest.raises(ValueError, match=r"struct_ops callback.*through its struct_ops map"):
             attach_program(r, section="struct_ops/ssthresh")
-        with pytest.raises(ValueError, match="no link attach type.*tcx/ingress"):
+        with pytest.raises(ValueError, match=r"no link attach type.*tcx/ingress"):
             attach_program(r, section="tc")
         with pytest.raises(ValueError, match="libbpf knows no section"):
             attach_program(r, section="bpflink_nonsense/x")
