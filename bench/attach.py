@@ -122,6 +122,49 @@ def group_close(reps: int, *, shared: bool) -> dict[str, Any]:
             "group_ms": median(group) / 1e6, "speedup": median(one) / median(group)}
 
 
+def build_uprobe_object(out: Path = BUILD / "attach") -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    src, obj = out / "one_uprobe.bpf.c", out / "one_uprobe.bpf.o"
+    src.write_text('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\nchar LICENSE[] SEC("license") = "GPL";\n'
+                   'SEC("uprobe") int up(void *ctx) { return 0; }\n')
+    clang = shutil.which("clang") or "clang"
+    triplet = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+    subprocess.run([clang, "-O2", "-g", "-target", "bpf", f"-I{LIBBPF / 'include'}", f"-I/usr/include/{triplet}",
+                    "-c", str(src), "-o", str(obj)], check=True)
+    return obj
+
+
+def uprobe_by_name(reps: int, library: str = "libc.so.6", func: str = "malloc") -> dict[str, Any]:
+    """A uprobe by library name + function, end to end (resolve, perf_event_open, link), bpflink vs libbpf C;
+    and bpflink's resolution alone, cold (symbol cache cleared: a scan for that one name) and warm (the same
+    name again: the scan again, ld.so.cache parsed again)."""
+    from bpflink import symbols
+    from bpflink.attach import resolve_probe, uprobe
+
+    obj_path, exe = build_uprobe_object(), build_c()
+    py, cold, warm, c = [], [], [], []
+    with Object.open(obj_path) as obj, obj.program("up") as prog:
+        for _ in range(reps):
+            symbols.clear_cache()
+            t0 = time.perf_counter_ns()
+            resolve_probe(library, func)
+            cold.append(time.perf_counter_ns() - t0)
+            t0 = time.perf_counter_ns()
+            resolve_probe(library, func)
+            warm.append(time.perf_counter_ns() - t0)
+            symbols.clear_cache()
+            t0 = time.perf_counter_ns()
+            link = uprobe(prog, library, func)
+            py.append(time.perf_counter_ns() - t0)
+            link.close()
+            out = subprocess.run([str(exe), "uprobe", str(obj_path), library, func, "1"], check=True,
+                                 capture_output=True, text=True).stdout
+            c.append(int(out.split()[0]))
+    return {"target": f"{library}:{func}", "reps": reps, "bpflink_attach_ms": median(py) / 1e6,
+            "c_attach_ms": median(c) / 1e6, "bpflink_resolve_cold_ms": median(cold) / 1e6,
+            "bpflink_resolve_warm_ms": median(warm) / 1e6}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
@@ -129,6 +172,7 @@ def main() -> None:
     a = attach_all(args.reps)
     g = group_close(args.reps, shared=False)
     gs = group_close(args.reps, shared=True)
+    u = uprobe_by_name(args.reps)
     print(f"attach_all of {a['programs']} tracepoint programs: bpflink {a['bpflink_attach_ms']:.2f} ms, libbpf C "
           f"{a['c_attach_ms']:.2f} ms ({a['attach_ratio_vs_c']:.2f}x C); close one by one: bpflink "
           f"{a['bpflink_close_ms']:.2f} ms, C {a['c_close_ms']:.2f} ms")
@@ -136,7 +180,10 @@ def main() -> None:
         print(f"close {r['links']} perf_event links ({what}): one by one {r['one_by_one_ms']:.1f} ms, "
               f"LinkGroup "
               f"{r['group_ms']:.1f} ms ({r['speedup']:.1f}x)")
-    print(json.dumps({"attach_all": a, "group_close": g, "group_close_shared": gs}))
+    print(f"uprobe {u['target']} by name, end to end (cold symbol cache): bpflink {u['bpflink_attach_ms']:.2f} ms, "
+          f"libbpf C {u['c_attach_ms']:.2f} ms; bpflink resolution alone: cold {u['bpflink_resolve_cold_ms']:.2f} ms,"
+          f" warm {u['bpflink_resolve_warm_ms']:.3f} ms")
+    print(json.dumps({"attach_all": a, "group_close": g, "group_close_shared": gs, "uprobe_by_name": u}))
 
 
 if __name__ == "__main__":

@@ -232,3 +232,18 @@ def test_fifo_and_directory_are_refused_without_blocking(tmp_path: Path) -> None
         str(fifo), str(tmp_path), str(fifo))
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
     assert res.stdout.split() == ["ok", "ok", "ok"], res.stdout + res.stderr
+
+
+@pytest.mark.hostonly
+def test_targeted_scan_equals_the_full_table(bins: Binaries) -> None:
+    cases = [(bins.pie, list(FUNCS)), (bins.lib, ["bpflink_lib_fn"])]
+    if LIBC.exists():
+        cases.append((LIBC, ["malloc", "malloc@@GLIBC_2.2.5", "memcpy@GLIBC_2.2.5", "getpid", "free"]))
+    for path, names in cases:
+        symbols.clear_cache()
+        scanned = symbols.symbol_offsets(path, names)  # cold: a scan for just these names
+        symbols.elf_symbols(path)  # now the full table is cached and used
+        assert symbols.symbol_offsets(path, names) == scanned, path
+    symbols.clear_cache()
+    with pytest.raises(KeyError, match="bpflink_nope"):
+        symbols.symbol_offsets(bins.pie, ["bpflink_t_one", "bpflink_nope"])

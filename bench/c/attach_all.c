@@ -2,6 +2,9 @@
  * bpflink's Object.attach_all (bench/attach.py).
  *
  *   attach_all OBJECT REPS     per rep: open+load (untimed), then "attach_ns close_ns COUNT"
+ *   attach_all uprobe OBJECT LIBRARY FUNCTION REPS
+ *                              the object's first program by library name and function, resolved by libbpf
+ *                              (bpf_program__attach_uprobe_opts with func_name): per rep "attach_ns"
  *
  * attach: bpf_program__attach() for each program of the object, as a skeleton's attach does;
  * close: bpf_link__destroy() of each, one by one.
@@ -22,9 +25,39 @@ static long long now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+static int uprobe_mode(char **argv)
+{
+	struct bpf_object *obj = bpf_object__open_file(argv[2], NULL);
+	struct bpf_program *prog;
+
+	if (!obj || bpf_object__load(obj)) {
+		fprintf(stderr, "attach_all: cannot load %s\n", argv[2]);
+		return 1;
+	}
+	prog = bpf_object__next_program(obj, NULL);
+	for (int rep = 0; rep < atoi(argv[5]); rep++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = argv[4]);
+		long long t0 = now_ns();
+		struct bpf_link *link = bpf_program__attach_uprobe_opts(prog, -1, argv[3], 0, &opts);
+		long long t1 = now_ns();
+
+		if (!link) {
+			fprintf(stderr, "attach_all: uprobe %s:%s: %s\n", argv[3], argv[4], strerror(errno));
+			return 1;
+		}
+		printf("%lld\n", t1 - t0);
+		bpf_link__destroy(link);
+	}
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bpf_link *links[256];
+
+	if (argc == 6 && strcmp(argv[1], "uprobe") == 0)
+		return uprobe_mode(argv);
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: attach_all OBJECT REPS\n");

@@ -28,9 +28,8 @@ import os
 import stat
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 _SHT_SYMTAB, _SHT_DYNSYM, _SHT_NOBITS, _SHT_STRTAB, _SHT_NOTE = 2, 11, 8, 3, 7
 _SHT_GNU_VERDEF, _SHT_GNU_VERSYM = 0x6FFFFFFD, 0x6FFFFFFF
@@ -42,8 +41,7 @@ _DEBUG_DIR = "/usr/lib/debug"
 _MAX_DEBUGDATA = 256 << 20  # a decompressed .gnu_debugdata larger than this is refused, not allocated
 
 
-@dataclass(frozen=True)
-class ElfSymbol:
+class ElfSymbol(NamedTuple):
     """One defined symbol: its virtual address, size, ELF type (``STT_*``), binding and file offset.
 
     ``version``: its symbol version (``GLIBC_2.2.5``) or None; ``default``: whether that version is the one
@@ -199,9 +197,24 @@ def _verdefs(data: bytes, strings: bytes, where: str) -> dict[int, str]:
     return out
 
 
+def _name_offsets(strings: bytes, wanted: set[str]) -> set[int]:
+    """Where names ``wanted`` (or their ``name@VERSION`` forms) may start in a string table. Linkers merge
+    suffixes ("malloc" is the tail of "__libc_malloc"), so every occurrence counts, not only those after a NUL."""
+    out: set[int] = set()
+    for name in wanted:
+        raw = name.encode("utf-8", "surrogateescape")
+        for needle in (raw + b"\0", raw + b"@"):
+            pos = strings.find(needle)
+            while pos >= 0:
+                out.add(pos)
+                pos = strings.find(needle, pos + 1)
+    return out
+
+
 def _parse(elf: _Elf, size: int, loads: list[tuple[int, int, int, int]] | None = None, *,
-           debug_file: bool = False) -> tuple[list[ElfSymbol], dict[str, Any]]:
-    """The defined symbols of one ELF handle, plus what the caller may need next (debuglink, build id)."""
+           debug_file: bool = False, wanted: set[str] | None = None) -> tuple[list[ElfSymbol], dict[str, Any]]:
+    """The defined symbols of one ELF handle (only names ``wanted`` if given: a scan of the st_name column
+    instead of every entry), plus what the caller may need next (debuglink, build id)."""
     where = elf.where
     sections = elf.sections(size // 40 + 1)
     if loads is None:
@@ -230,6 +243,7 @@ def _parse(elf: _Elf, size: int, loads: list[tuple[int, int, int, int]] | None =
     is64 = elf.lib.gelf_getclass(elf.elf) == elf.lib.ELFCLASS64
     fmt = struct.Struct("=IBBHQQ" if is64 else "=IIIBBH")
     out: list[ElfSymbol] = []
+    last_seg: tuple[int, int, int, int] | None = None
     for i, h in enumerate(hdrs):
         if h[0] not in (_SHT_SYMTAB, _SHT_DYNSYM):
             continue
@@ -239,7 +253,14 @@ def _parse(elf: _Elf, size: int, loads: list[tuple[int, int, int, int]] | None =
         raw = elf.data(sections[i][0])
         strings = elf.data(sections[h[4]][0])
         vers = versym.get(i, [])
-        for k, f in enumerate(fmt.iter_unpack(raw[:len(raw) - len(raw) % fmt.size])):
+        whole = raw[:len(raw) - len(raw) % fmt.size]
+        if wanted is None:
+            entries: Iterable[tuple[int, tuple[int, ...]]] = enumerate(fmt.iter_unpack(whole))
+        else:
+            offs = _name_offsets(strings, wanted)
+            column = memoryview(whole).cast("I")[::fmt.size // 4]  # st_name is each entry's first word
+            entries = [(k, fmt.unpack_from(whole, k * fmt.size)) for k, n in enumerate(column) if n in offs]
+        for k, f in entries:
             if is64:
                 name_off, info, _other, shndx, value, ssize = f
             else:
@@ -251,9 +272,16 @@ def _parse(elf: _Elf, size: int, loads: list[tuple[int, int, int, int]] | None =
             name = _cstr(strings, name_off)
             if not name:
                 continue
-            offset = _file_offset(value, loads, hdrs[shndx])
-            if offset is None:
-                continue
+            seg = last_seg  # symbols come grouped by segment: try the last one first
+            if seg is None or not seg[0] <= value < seg[0] + seg[3]:
+                seg = next((ld for ld in loads if ld[0] <= value < ld[0] + ld[3]), None)
+                last_seg = seg
+            if seg is not None:
+                offset = value - seg[0] + seg[2]
+            elif loads:
+                continue  # outside every loaded byte of the file: not probeable
+            else:
+                offset = value - hdrs[shndx][1] + hdrs[shndx][2]  # no program headers: the section's place
             version, default = None, True
             if "@" in name:  # .symtab names of .symver'ed symbols carry their version
                 base, _, rest = name.partition("@")
@@ -264,16 +292,6 @@ def _parse(elf: _Elf, size: int, loads: list[tuple[int, int, int, int]] | None =
                 default = not vers[k] & 0x8000
             out.append(ElfSymbol(name, value, ssize, info & 0xF, info >> 4, offset, version, default))
     return out, extra
-
-
-def _file_offset(value: int, loads: list[tuple[int, int, int, int]],
-                 sec: tuple[int, int, int, int, int, int]) -> int | None:
-    for vaddr, _memsz, off, filesz in loads:
-        if vaddr <= value < vaddr + filesz:
-            return value - vaddr + off
-    if loads:
-        return None  # outside every loaded byte of the file: not probeable
-    return value - sec[1] + sec[2]
 
 
 def _build_id(note: bytes) -> str | None:
@@ -303,7 +321,7 @@ def _debug_candidates(path: str, extra: dict[str, Any]) -> list[str]:
     return out
 
 
-def _read_elf_symbols(path: str) -> list[ElfSymbol]:
+def _read_elf_symbols(path: str, wanted: set[str] | None = None) -> list[ElfSymbol]:
     fd = open_regular(path, "ELF file")
     try:
         size = os.fstat(fd).st_size
@@ -314,10 +332,12 @@ def _read_elf_symbols(path: str) -> list[ElfSymbol]:
                 if off + filesz > size:
                     raise ValueError(f"{path}: malformed ELF (a loadable segment at {off:#x} ends past the "
                                      f"{size}-byte file: truncated?)")
-            syms, extra = _parse(elf, size, loads)
+            syms, extra = _parse(elf, size, loads, wanted=wanted)
     finally:
         os.close(fd)
     has_symtab = any(s.bind == _STB_LOCAL for s in syms)
+    if wanted is not None and {s.name for s in syms} >= wanted:
+        return syms  # every name found: no debug file needed
     packed = extra.get(".gnu_debugdata")
     if packed and not has_symtab:
         try:
@@ -325,7 +345,7 @@ def _read_elf_symbols(path: str) -> list[ElfSymbol]:
         except lzma.LZMAError as exc:
             raise ValueError(f"{path}: malformed .gnu_debugdata ({exc})") from None
         with _Elf(f"{path} (.gnu_debugdata)", image=image) as mini:
-            syms += _parse(mini, len(image), loads, debug_file=True)[0]
+            syms += _parse(mini, len(image), loads, debug_file=True, wanted=wanted)[0]
         has_symtab = True
     if not has_symtab:
         for cand in _debug_candidates(path, extra):
@@ -333,7 +353,7 @@ def _read_elf_symbols(path: str) -> list[ElfSymbol]:
                 dfd = open_regular(cand, "debug file")
                 try:
                     with _Elf(cand, fd=dfd) as dbg:
-                        syms += _parse(dbg, os.fstat(dfd).st_size, loads, debug_file=True)[0]
+                        syms += _parse(dbg, os.fstat(dfd).st_size, loads, debug_file=True, wanted=wanted)[0]
                 except ValueError:
                     continue  # a stale or foreign debug file: the file's own symbols still serve
                 finally:
@@ -342,14 +362,28 @@ def _read_elf_symbols(path: str) -> list[ElfSymbol]:
     return syms
 
 
+_FULL: set[tuple[str, tuple[int, int, int, int]]] = set()  # what _symbols_cached holds (approximately: LRU)
+
+
 @lru_cache(maxsize=32)
 def _symbols_cached(path: str, _key: tuple[int, int, int, int]) -> dict[str, tuple[ElfSymbol, ...]]:
+    if len(_FULL) > 256:
+        _FULL.clear()
+    _FULL.add((path, _key))
     table: dict[str, list[ElfSymbol]] = {}
+    seen: set[tuple[str, int, str | None]] = set()
     for s in _read_elf_symbols(path):
-        same = table.setdefault(s.name, [])
-        if all((o.offset, o.version) != (s.offset, s.version) for o in same):  # .symtab and .dynsym repeat
-            same.append(s)
+        key = (s.name, s.offset, s.version)
+        if key not in seen:  # .symtab and .dynsym repeat most symbols
+            seen.add(key)
+            table.setdefault(s.name, []).append(s)
     return {name: tuple(v) for name, v in table.items()}
+
+
+def clear_cache() -> None:
+    """Forget every ELF symbol table read so far."""
+    _symbols_cached.cache_clear()
+    _FULL.clear()
 
 
 def elf_symbols(path: str | os.PathLike[str]) -> dict[str, tuple[ElfSymbol, ...]]:
@@ -367,6 +401,26 @@ def elf_symbols(path: str | os.PathLike[str]) -> dict[str, tuple[ElfSymbol, ...]
     if not stat.S_ISREG(st.st_mode):
         raise ValueError(f"ELF file {spath!r} is not a regular file")
     return _symbols_cached(spath, (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns))
+
+
+def _table_for(path: str, bases: set[str]) -> dict[str, tuple[ElfSymbol, ...]]:
+    """The symbols ``bases`` of ``path``: from the cached full table when there is one, else by a scan for just
+    those names (a cold lookup in libc costs ~3 ms instead of ~60 ms); the full table when one is missing."""
+    st = os.stat(path) if isinstance(path, str) and path and "\0" not in path else None
+    if st is None or not stat.S_ISREG(st.st_mode) or len(bases) > 64:
+        return elf_symbols(path)
+    key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    if (path, key) in _FULL:
+        return _symbols_cached(path, key)
+    table: dict[str, list[ElfSymbol]] = {}
+    seen: set[tuple[str, int, str | None]] = set()
+    for s in _read_elf_symbols(path, bases):
+        if s.name in bases and (s.name, s.offset, s.version) not in seen:
+            seen.add((s.name, s.offset, s.version))
+            table.setdefault(s.name, []).append(s)
+    if not bases <= set(table):
+        return elf_symbols(path)  # a name is missing: the full read gives the same answer and fills the cache
+    return {name: tuple(v) for name, v in table.items()}
 
 
 def _split_version(name: str) -> tuple[str, str | None, bool | None]:
@@ -410,11 +464,13 @@ def symbol_offsets(path: str | os.PathLike[str], names: Iterable[str]) -> list[i
     or is defined at several places, and for a file that is not a readable ELF file.
     """
     spath = os.fspath(path)
-    table = elf_symbols(spath)
-    out = []
-    for name in names:
+    name_list = list(names)
+    for name in name_list:
         if not isinstance(name, str):
             raise TypeError(f"symbol names must be str, not {type(name).__name__}")
+    table = _table_for(spath, {_split_version(n)[0] for n in name_list})
+    out = []
+    for name in name_list:
         found = table.get(_split_version(name)[0])
         if not found:
             raise KeyError(f"{spath} defines no symbol {name!r} (stripped binary, or a typo?)")
@@ -537,5 +593,5 @@ def btf_id(name: str, kind: str = "func", *, path: str = _VMLINUX_BTF) -> int:
     return found
 
 
-__all__ = ["BTF_KINDS", "ElfSymbol", "btf_id", "elf_symbols", "kallsyms_address", "match_symbols", "open_regular",
-           "symbol_offset", "symbol_offsets"]
+__all__ = ["BTF_KINDS", "ElfSymbol", "btf_id", "clear_cache", "elf_symbols", "kallsyms_address", "match_symbols",
+           "open_regular", "symbol_offset", "symbol_offsets"]
