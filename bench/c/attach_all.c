@@ -5,6 +5,9 @@
  *   attach_all uprobe OBJECT LIBRARY FUNCTION REPS
  *                              the object's first program by library name and function, resolved by libbpf
  *                              (bpf_program__attach_uprobe_opts with func_name): per rep "attach_ns"
+ *   attach_all kprobe_multi OBJECT PATTERN REPS
+ *                              the object's first program on every function matching PATTERN
+ *                              (bpf_program__attach_kprobe_multi_opts): per rep "attach_ns close_ns"
  *
  * attach: bpf_program__attach() for each program of the object, as a skeleton's attach does;
  * close: bpf_link__destroy() of each, one by one.
@@ -52,12 +55,41 @@ static int uprobe_mode(char **argv)
 	return 0;
 }
 
+static int kprobe_multi_mode(char **argv)
+{
+	struct bpf_object *obj = bpf_object__open_file(argv[2], NULL);
+	struct bpf_program *prog;
+
+	if (!obj || bpf_object__load(obj)) {
+		fprintf(stderr, "attach_all: cannot load %s\n", argv[2]);
+		return 1;
+	}
+	prog = bpf_object__next_program(obj, NULL);
+	for (int rep = 0; rep < atoi(argv[4]); rep++) {
+		long long t0 = now_ns(), t1, t2;
+		struct bpf_link *link = bpf_program__attach_kprobe_multi_opts(prog, argv[3], NULL);
+
+		t1 = now_ns();
+		if (!link) {
+			fprintf(stderr, "attach_all: kprobe_multi %s: %s\n", argv[3], strerror(errno));
+			return 1;
+		}
+		bpf_link__destroy(link);
+		t2 = now_ns();
+		printf("%lld %lld\n", t1 - t0, t2 - t1);
+	}
+	bpf_object__close(obj);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct bpf_link *links[256];
 
 	if (argc == 6 && strcmp(argv[1], "uprobe") == 0)
 		return uprobe_mode(argv);
+	if (argc == 5 && strcmp(argv[1], "kprobe_multi") == 0)
+		return kprobe_multi_mode(argv);
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: attach_all OBJECT REPS\n");

@@ -334,7 +334,12 @@ def kprobe_multi(prog: FdLike, patterns: str | Sequence[str], *, retprobe: bool 
     ok = [v for v in report.verdicts if v.status == "attached"]
     if not ok:
         raise ValueError(f"kprobe_multi: nothing to attach:\n{report}")
-    by_addr = any(len(v.symbols) > 1 for v in ok)
+    # by address where the kernel lists them (6.5+), as libbpf does: the kernel then skips a name lookup per
+    # function, and duplicate names need it anyway
+    by_addr = all(len(v.addresses) == len(v.symbols) for v in ok)
+    if not by_addr and any(len(v.symbols) > 1 for v in ok):
+        raise ValueError("kprobe_multi: a duplicate name needs attaching by address, but some names have no "
+                         "address in available_filter_functions_addrs")
     cookie_list: list[int] | None = None
     if cookies is not None:
         if isinstance(patterns, str) or len(cookies) != len(patterns):
@@ -344,11 +349,7 @@ def kprobe_multi(prog: FdLike, patterns: str | Sequence[str], *, retprobe: bool 
     at = AttachType.TRACE_KPROBE_SESSION if session else AttachType.TRACE_KPROBE_MULTI
     kw: dict[str, Any] = {"retprobe": retprobe} if not session else {}
     if by_addr:
-        addrs = [a for v in ok for a in (v.addresses or ())]
-        if len(addrs) != sum(len(v.symbols) for v in ok):
-            raise ValueError("kprobe_multi: a duplicate name needs attaching by address, but some names have no "
-                             "address in available_filter_functions_addrs")
-        built = _opts.KprobeMulti(addrs=addrs, cookies=cookie_list, **kw)
+        built = _opts.KprobeMulti(addrs=[a for v in ok for a in v.addresses], cookies=cookie_list, **kw)
     else:
         built = _opts.KprobeMulti(syms=[v.symbols[0] for v in ok], cookies=cookie_list, **kw)
     link = link_create(prog, None, at, built)
