@@ -191,6 +191,7 @@ def kprobe_multi_glob(pattern: str, reps: int) -> dict[str, Any]:
     obj_path, exe = build_kprobe_object(), build_c()
     n = len(resolve(pattern).attached)
     py, py_close, c, c_close = [], [], [], []
+    c_error = None
     with Object.open(obj_path) as obj, obj.program("km") as prog:
         for _ in range(reps):
             t0 = time.perf_counter_ns()
@@ -199,13 +200,17 @@ def kprobe_multi_glob(pattern: str, reps: int) -> dict[str, Any]:
             link.close()
             py.append(t1 - t0)
             py_close.append(time.perf_counter_ns() - t1)
-            out = subprocess.run([str(exe), "kprobe_multi", str(obj_path), pattern, "1"], check=True,
-                                 capture_output=True, text=True).stdout.split()
+            res = subprocess.run([str(exe), "kprobe_multi", str(obj_path), pattern, "1"], capture_output=True,
+                                 text=True)
+            if res.returncode != 0:  # libbpf attaches every match or fails the whole link
+                c_error = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else f"exit {res.returncode}"
+                continue
+            out = res.stdout.split()
             c.append(int(out[0]))
             c_close.append(int(out[1]))
     return {"pattern": pattern, "functions": n, "reps": reps, "bpflink_attach_ms": median(py) / 1e6,
-            "c_attach_ms": median(c) / 1e6, "bpflink_close_ms": median(py_close) / 1e6,
-            "c_close_ms": median(c_close) / 1e6}
+            "c_attach_ms": median(c) / 1e6 if c else None, "bpflink_close_ms": median(py_close) / 1e6,
+            "c_close_ms": median(c_close) / 1e6 if c else None, "c_error": c_error}
 
 
 def main() -> None:
@@ -216,8 +221,8 @@ def main() -> None:
     if args.kprobe_multi:
         k = kprobe_multi_glob(args.kprobe_multi, args.reps)
         print(f"kprobe_multi {k['pattern']!r} ({k['functions']} functions): bpflink {k['bpflink_attach_ms']:.1f} ms "
-              f"(resolution included), libbpf C {k['c_attach_ms']:.1f} ms; close {k['bpflink_close_ms']:.1f} vs "
-              f"{k['c_close_ms']:.1f} ms")
+              f"(resolution included), libbpf C {k['c_attach_ms']} ms; close {k['bpflink_close_ms']:.1f} vs "
+              f"{k['c_close_ms']} ms; C error: {k['c_error']}")
         print(json.dumps({"kprobe_multi": k}))
         return
     a = attach_all(args.reps)
