@@ -31,7 +31,7 @@ MIN_SYSTEM_LIBBPF = (1, 4)
 ENUMS = ("bpf_attach_type", "bpf_prog_type", "bpf_link_type", "bpf_map_type")
 # order matters: later files use the types and enums declared by earlier ones
 CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "object.h",
-              "perf.h")
+              "perf.h", "attach.h", "elf.h")
 HEADERS = """
 #include <stdbool.h>
 #include <unistd.h>
@@ -44,6 +44,7 @@ HEADERS = """
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf_version.h>
+#include <gelf.h>
 """
 
 

@@ -19,6 +19,7 @@ from ._version import __version__
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy and IDEs read the imports below
 if TYPE_CHECKING:
     from . import asm, lowlevel, opts
+    from .attach.group import LinkGroup
     from .cpus import possible_cpus
     from .create import link_create
     from .enums import AttachType, LinkType, MapType, MprogFlags, NfInetHook, NfProto, ProgType, XdpFlags
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 #: public name -> the submodule defining it ("" for the submodules asm, lowlevel, opts themselves)
 _LAZY = {
     "asm": "", "lowlevel": "", "opts": "", "link_create": "create", "LinkInfo": "info", "Link": "link",
-    "links": "listing", "Map": "map", "Object": "object", "Program": "program",
+    "links": "listing", "LinkGroup": "attach.group", "Map": "map", "Object": "object", "Program": "program",
     **dict.fromkeys(("AttachType", "LinkType", "MapType", "MprogFlags", "NfInetHook", "NfProto", "ProgType",
                      "XdpFlags"), "enums"),
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
@@ -92,8 +93,8 @@ def libbpf_version() -> str:
 
 
 __all__ = [
-    "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MapUpdateFlags",
-    "MprogFlags", "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program",
-    "VerifierError", "XdpFlags", "__version__", "asm", "attach_usdt", "libbpf_version", "link_create", "links",
-    "lowlevel", "opts", "possible_cpus", "probe", "query", "route_libbpf_print", "supports",
+    "AttachType", "HookEntry", "HookQuery", "Link", "LinkGroup", "LinkInfo", "LinkType", "Map", "MapType",
+    "MapUpdateFlags", "MprogFlags", "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult",
+    "ProgType", "Program", "VerifierError", "XdpFlags", "__version__", "asm", "attach_usdt", "libbpf_version",
+    "link_create", "links", "lowlevel", "opts", "possible_cpus", "probe", "query", "route_libbpf_print", "supports",
 ]

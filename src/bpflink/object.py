@@ -250,6 +250,51 @@ class Object:
             return exc
         return libbpf_error(err, what, hint="see the libbpf log (logger 'bpflink.libbpf') for the cause")
 
+    # --- attach by section name (bpflink.attach) --------------------------------------------------------------
+    def _attach_specs(self) -> list[Any]:
+        from .attach.sections import ProgSpec, section_types
+
+        self._handle()  # the caller holds self._lock
+        out = []
+        for name, prog in self._iter_programs():
+            fd = lib.bpf_program__fd(prog)
+            if fd < 0:
+                continue  # not loaded (autoload off)
+            section = _str(lib.bpf_program__section_name(prog))
+            try:
+                eat: AttachType | None = AttachType(lib.bpf_program__expected_attach_type(prog))
+            except ValueError:
+                eat = section_types(section)[1]
+            out.append(ProgSpec(fd, name, section, ProgType(lib.bpf_program__type(prog)), eat, owner=self))
+        return out
+
+    def attach(self, prog_name: str, target: Any = None, **options: Any) -> Any:
+        """Attach program ``prog_name`` as its section name says; ``target``/``options`` as
+        ``bpflink.attach.attach_program`` takes them. Returns a ``bpflink.Link`` that outlives the Object.
+
+        >>> link = obj.attach("on_exec")  # SEC("tracepoint/sched/sched_process_exec")  # doctest: +SKIP
+        >>> link = obj.attach("egress", "/sys/fs/cgroup/app")  # SEC("cgroup_skb/egress")  # doctest: +SKIP
+        """
+        from .attach.sections import attach_program
+
+        with self._lock:
+            for spec in self._attach_specs():
+                if spec.name == prog_name:
+                    return attach_program(spec, target, **options)
+        raise KeyError(f"{self.path} has no loaded program {prog_name!r}; it has {self.program_names}")
+
+    def attach_all(self, targets: Mapping[str, Any] | None = None, *, skip_untargeted: bool = False) -> Any:
+        """Attach every loaded program (all-or-nothing): ``{program name: Link}``.
+
+        ``targets``: ``{program: target}`` for sections that need one (cgroup, xdp, tcx, perf_event...); a
+        program that needs one and has none is a ``ValueError`` naming it (``skip_untargeted=True`` leaves it
+        out instead). struct_ops callbacks are left out (their map attaches them).
+        """
+        from .attach.sections import attach_all
+
+        with self._lock:
+            return attach_all(self._attach_specs(), targets, skip_untargeted=skip_untargeted)
+
     def close(self) -> None:
         """Free libbpf's object (programs and maps taken from it stay open). Idempotent, thread-safe."""
         with self._lock:
@@ -377,7 +422,7 @@ class Object:
             program = Program(dup, prog_type=ProgType(lib.bpf_program__type(prog)), name=name,
                               expected_attach_type=AttachType(lib.bpf_program__expected_attach_type(prog)),
                               maps=maps)
-            program.section_name = _str(lib.bpf_program__section_name(prog))  # type: ignore[attr-defined]
+            program.section_name = _str(lib.bpf_program__section_name(prog))
             return program
 
     # --- configuration before load ---------------------------------------------------------------------------

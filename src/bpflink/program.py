@@ -45,6 +45,9 @@ def _insn_bytes(insns: Insns) -> bytes:
 class Program(FdOwner):
     """A loaded BPF program. ``maps`` holds the maps of the object it came from (``from_object``)."""
 
+    #: the ELF section it came from (``Object.program``): ``bpflink.attach`` attaches by it
+    section_name: str | None = None
+
     def __init__(self, fd: int, *, prog_type: ProgType | int = ProgType.UNSPEC, name: str = "",
                  expected_attach_type: AttachType | int | None = None, maps: dict[str, Map] | None = None) -> None:
         super().__init__(fd)
