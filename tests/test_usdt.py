@@ -193,6 +193,12 @@ def test_python_section_attach(obj: Path, python311: Path, tmp_path: Path) -> No
         assert _python_runs(tmp_path, make, prog, 31) == 31
 
 
+def test_python_object_attach(obj: Path, python311: Path, tmp_path: Path) -> None:
+    """Object.attach() of a SEC("usdt/...") program fills the object's spec maps and fires exactly."""
+    with bpflink.Object.open(obj) as o, o.program("py_entry_auto") as prog:
+        assert _python_runs(tmp_path, lambda pid: o.attach("py_entry_auto"), prog, 23) == 23
+
+
 def test_python_probe_list_matches_readelf(python311: Path) -> None:
     found = {f"{p.provider}:{p.name}": p for p in probes(python311)}
     assert "python:function__entry" in found

@@ -625,6 +625,8 @@ class UsdtLink(Link):
     binary: str
     provider: str
     name: str
+    #: the Program (with the spec maps) that ``Object.attach`` took from its object for this link
+    _program: Program | None = None
     sites: tuple[UsdtSite, ...]
 
     def __init__(self, fd: int, *, attach_type: AttachType) -> None:

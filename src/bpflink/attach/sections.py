@@ -175,17 +175,26 @@ def _uprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
 
 
 def _usdt(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
-    """USDT belongs to ``bpflink.usdt``: its ``attach_section(spec, target, options)`` takes the ProgSpec
-    (``spec.owner`` is the Object, ``spec.arg`` is ``BINARY:PROVIDER:NAME``) and pops from the ``options``
-    dict what it uses (what is left is refused as not applying)."""
-    try:
-        import importlib
+    """``usdt/BINARY:PROVIDER:NAME`` through ``bpflink.usdt``, which fills the object's spec maps: the program is
+    taken from its Object with those maps, and the link keeps it (and so the maps) for as long as it lives."""
+    from .. import usdt
 
-        usdt: Any = importlib.import_module("bpflink.usdt")
-    except ImportError:
-        raise ValueError(f"{spec.where()}: USDT programs attach through bpflink.attach_usdt(prog, binary, "
-                         "provider, name), which this build lacks") from None
-    link: Link = usdt.attach_section(spec, target, o)
+    if spec.owner is None:
+        raise ValueError(f"{spec.where()}: a USDT program needs its object's spec maps: attach it through "
+                         "Object.attach() or bpflink.attach_usdt(prog, binary, provider, name)")
+    if target is not None:
+        raise TypeError(f"{spec.where()}: a usdt section names its binary and probe; it takes no target= "
+                        "(pid= limits it to one process)")
+    prog = spec.owner.program(spec.name)
+    try:
+        link = usdt.attach_section(prog, spec.section, pid=o.pop("pid", None), cookie=o.pop("cookie", 0))
+        if link is None:
+            raise ValueError(f"{spec.where()}: a bare SEC(\"usdt\") names no probe: use "
+                             "bpflink.attach_usdt(prog, binary, provider, name)")
+    except BaseException:
+        prog.close()
+        raise
+    link._program = prog  # the spec maps the BPF side reads stay open while the link lives
     return link
 
 
