@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import bpflink
-from bpflink import AttachType, Link, Map, Program, ProgType, asm, link_create
+from bpflink import AttachType, Link, Map, MapType, Program, ProgType, asm, link_create
 from bpflink.perf import PerfEvent
 from conftest import UDP_SEND, drain, open_fds, run_in_cgroup, udp_port
 
@@ -272,3 +272,266 @@ def test_fork_forgets_kernel_facts() -> None:
         print(os.waitstatus_to_exitcode(status))
     """, timeout=30)
     assert res.returncode == 0 and res.stdout.strip() == "0", (res.stdout, res.stderr)
+
+
+# --- right answers ---------------------------------------------------------------------------------------------
+
+def test_verifier_log_grows_past_one_mib(cgroup: Path) -> None:
+    """A valid program whose log_level=2 log exceeds the old fixed 1 MiB buffer failed with ENOSPC."""
+    insns = asm.return_imm(0)[:8] * 20000 + asm.return_imm(0)  # 20000 x "r0 = 0": ~1.4 MiB of log
+    with Program.load(ProgType.CGROUP_SKB, insns, expected_attach_type=EGRESS, log_level=2) as prog, \
+            link_create(prog, os.fspath(cgroup), EGRESS):
+        assert sent_through(cgroup) == 0  # it loaded, and it runs
+    with pytest.raises(bpflink.VerifierError) as info:
+        Program.load(ProgType.CGROUP_SKB, insns, expected_attach_type=EGRESS, log_level=2, log_size=1 << 20)
+    assert info.value.errno == errno.ENOSPC and "log_size" in str(info.value) and "r0 = 0" in info.value.log
+
+
+@pytest.mark.hostonly
+@pytest.mark.parametrize(("kwargs", "exc", "name"), [
+    ({"attach_btf_id": -1}, ValueError, "attach_btf_id"), ({"prog_flags": 1 << 40}, ValueError, "prog_flags"),
+    ({"log_level": -1}, ValueError, "log_level"), ({"log_level": "1"}, TypeError, "log_level"),
+    ({"log_size": 64}, ValueError, "log_size"), ({"attach_prog_fd": -1}, ValueError, "attach_prog_fd"),
+    ({"attach_btf_obj_fd": 1 << 32}, ValueError, "attach_btf_obj_fd"), ({"name": "a\0b"}, ValueError, "name"),
+    ({"license": 3}, TypeError, "license"), ({"license": b"G\0PL"}, ValueError, "license")])
+def test_load_arguments_are_checked_before_the_syscall(kwargs: dict[str, object], exc: type, name: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Raw cffi OverflowError/TypeError ("can't convert negative number to unsigned") reached users."""
+    def no_syscall(*args: object) -> int:
+        raise AssertionError("reached bpf_prog_load")
+
+    monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_load", no_syscall)
+    with pytest.raises(exc, match=name):
+        Program.load(ProgType.CGROUP_SKB, asm.return_imm(1), expected_attach_type=EGRESS, **kwargs)  # type: ignore[arg-type]
+
+
+def test_bytes_name_and_license() -> None:
+    with Program.load(ProgType.CGROUP_SKB, asm.return_imm(1), expected_attach_type=EGRESS, name=b"bytesname",
+                      license=b"GPL") as prog:
+        ll = bpflink.lowlevel
+        info = ll.ffi.new("struct bpf_prog_info *")
+        size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_prog_info"))
+        assert ll.bpf_prog_get_info_by_fd(prog.fd, info, size) == 0
+        assert prog.name == "bytesname" and ll.ffi.string(info.name) == b"bytesname"  # the kernel's view
+
+
+@pytest.mark.hostonly
+@pytest.mark.parametrize(("value", "exc"), [(-1, ValueError), (1 << 32, ValueError), (0, ValueError),
+                                            ("1", TypeError), (True, TypeError), (1.0, TypeError)])
+def test_from_id_arguments(value: object, exc: type) -> None:
+    with pytest.raises(exc, match="prog_id"):
+        Program.from_id(value)  # type: ignore[arg-type]
+    with pytest.raises(exc, match="link_id"):
+        Link.from_id(value)  # type: ignore[arg-type]
+
+
+@pytest.mark.hostonly
+def test_libbpf_error_codes_have_text(tmp_path: Path) -> None:
+    """libbpf's 4000+ codes printed as "Unknown error 4001"."""
+    bogus = tmp_path / "not-elf.o"
+    bogus.write_bytes(b"hello, not an ELF file\n")
+    with pytest.raises(OSError) as info:
+        bpflink.Object.open(bogus)
+    assert info.value.errno == 4001
+    assert "Unknown error" not in str(info.value) and "LIBBPF_ERRNO__FORMAT" in str(info.value)
+    assert "format invalid" in str(info.value)
+
+
+def test_close_after_the_fd_was_closed_underneath(cgroup: Path) -> None:
+    with egress_prog() as prog:
+        link = link_create(prog, os.fspath(cgroup), EGRESS)
+        os.close(link.fd)
+        with pytest.raises(OSError, match=r"Link: close\(fd \d+\).*EBADF.*closed underneath") as info:
+            link.close()
+        assert info.value.errno == errno.EBADF and link.closed
+        link.close()  # idempotent from then on
+
+
+# --- query: rare kernel answers by fault injection through lowlevel --------------------------------------------
+
+def _hook_with_two(cgroup: Path) -> tuple[Program, list[Link]]:
+    prog = egress_prog()
+    links = [link_create(prog, os.fspath(cgroup), EGRESS, bpflink.opts.Cgroup()) for _ in range(2)]
+    return prog, links
+
+
+def test_query_under_churn_is_eagain(cgroup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hook that grows between every count and fill ended in RuntimeError; now OSError(EAGAIN) with a hint."""
+    prog, links = _hook_with_two(cgroup)
+    real = bpflink.lowlevel.bpf_prog_query_opts
+
+    def always_grown(target: int, at: int, opts: object) -> int:
+        ret = real(target, at, opts)
+        if ret >= 0 and opts.prog_ids:  # type: ignore[attr-defined]  # the filling call: "it grew meanwhile"
+            opts.count = 99  # type: ignore[attr-defined]
+            return -errno.ENOSPC
+        return ret
+
+    monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_query_opts", always_grown)
+    try:
+        with pytest.raises(BlockingIOError) as info:
+            bpflink.query(cgroup, EGRESS)
+        assert info.value.errno == errno.EAGAIN and "try again" in str(info.value)
+    finally:
+        for link in links:
+            link.close()
+        prog.close()
+
+
+def test_query_hook_shrinking_between_calls(cgroup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook shrank between counting and filling: only what the kernel filled is reported."""
+    prog, links = _hook_with_two(cgroup)
+    real = bpflink.lowlevel.bpf_prog_query_opts
+
+    def shrunk(target: int, at: int, opts: object) -> int:
+        if opts.prog_ids:  # type: ignore[attr-defined]
+            links[0].close()  # a real detach between the two calls, at exactly that point
+        return real(target, at, opts)
+
+    monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_query_opts", shrunk)
+    try:
+        q = bpflink.query(cgroup, EGRESS)
+        assert q.prog_ids == (prog.id,)
+    finally:
+        for link in links:
+            link.close()
+        prog.close()
+
+
+# --- errors that fit the operation -----------------------------------------------------------------------------
+
+def test_update_hint_is_about_update(cgroup: Path) -> None:
+    """link.update(xdp_prog) on a cgroup link talked about the target's cgroup directory."""
+    with egress_prog() as prog, link_create(prog, os.fspath(cgroup), EGRESS) as link, \
+            Program.load(ProgType.XDP, asm.return_imm(2)) as xdp:
+        with pytest.raises(OSError) as info:
+            link.update(xdp)
+        text = str(info.value)
+        assert "cgroup v2 directory" not in text and "target" not in text and "new program" in text
+        assert sent_through(cgroup) == 4  # the old program still runs
+
+
+def test_map_errors_talk_about_maps() -> None:
+    with pytest.raises(OSError) as info:
+        Map.create(MapType.ARRAY, key_size=8, value_size=8, max_entries=1)  # arrays take 4-byte keys
+    assert info.value.errno == errno.EINVAL and "map" in str(info.value) and "attach" not in str(info.value)
+    with Map.array() as m, pytest.raises(OSError) as info:
+        m.delete(0)
+    assert "array maps have no delete" in str(info.value) and "attach" not in str(info.value)
+
+
+def test_perf_event_errors_talk_about_perf_events(tmp_path: Path) -> None:
+    from bpflink.perf import open_uprobe
+
+    for path, offset in ((tmp_path / "missing", 0), ("/bin/true", 1 << 40)):
+        with pytest.raises(OSError) as info:
+            open_uprobe(path, offset)
+        assert "target" not in str(info.value) and "perf_event_open" in str(info.value)
+
+
+UNPRIV = r"""
+import errno, json, os, sys
+from bpflink import AttachType, Link, Program, ProgType, asm, link_create, query
+import bpflink
+out = {}
+def step(name, fn):
+    try:
+        fn(); out[name] = {"ok": True}
+    except OSError as exc:
+        out[name] = {"type": type(exc).__name__, "errno": exc.errno, "msg": str(exc)}
+# a socket filter for a cgroup hook: the kernel's EINVAL, which the probe must not replace
+p = Program.load(ProgType.SOCKET_FILTER, asm.return_imm(0))
+step("link_create", lambda: link_create(p, sys.argv[1], AttachType.CGROUP_INET_EGRESS))
+step("from_id", lambda: Link.from_id(1))
+step("list", lambda: list(bpflink.listing.link_ids()))
+print(json.dumps(out))
+"""
+
+
+def test_probe_never_replaces_the_callers_error(cgroup: Path) -> None:
+    """As nobody with CAP_BPF/NET_ADMIN/PERFMON a link_create EINVAL became the probe's own PermissionError
+    (mkdir in the cgroup root). It stays the kernel's EINVAL; by-id and listing EPERMs name CAP_SYS_ADMIN."""
+    if not Path("/usr/bin/setpriv").exists():
+        pytest.skip("setpriv (util-linux) is missing")
+    caps = "+bpf,+net_admin,+perfmon"
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", f"--inh-caps={caps}",
+                          f"--ambient-caps={caps}", sys.executable, "-c", UNPRIV, os.fspath(cgroup)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    import json
+
+    out = json.loads(res.stdout)
+    assert out["link_create"]["errno"] == errno.EINVAL, out
+    assert "mkdir" not in out["link_create"]["msg"]
+    for step in ("from_id", "list"):
+        assert out[step]["errno"] == errno.EPERM and "CAP_SYS_ADMIN" in out[step]["msg"], out
+
+
+def test_probe_verdict_when_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A probe whose target cannot be set up says "not probed: <why>" instead of raising."""
+    import importlib
+
+    probe = importlib.import_module("bpflink.probe")
+
+    def refuse(self: object) -> int:
+        raise PermissionError(errno.EACCES, "Permission denied", "/sys/fs/cgroup/bpflink-probe-x")
+
+    monkeypatch.setattr(probe._Trial, "cgroup_fd", refuse)
+    monkeypatch.setattr(probe, "_cache", {})
+    result = probe.probe_attach_type(EGRESS)
+    assert not result.supported and result.reason.startswith("not probed: PermissionError")
+    assert probe.not_supported_error(EGRESS, errno.EINVAL) is None  # the caller's EINVAL stands
+
+
+@pytest.mark.hostonly
+@pytest.mark.parametrize("kind", ["directory", "binary", "fifo"])
+def test_bad_kernel_config_is_ignored(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "config"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "binary":
+        path.write_bytes(b"\x7fELF\xff\xfe\x00" * 100)
+    else:
+        os.mkfifo(path)
+    res = subprocess.run([sys.executable, "-W", "always", "-c",
+                          "import bpflink.features as f; print(f.explain('tcx') is not None)"],
+                         env={**os.environ, "BPFLINK_KERNEL_CONFIG": str(path)}, capture_output=True, text=True,
+                         timeout=30)
+    assert res.returncode == 0 and res.stdout.strip() == "True", res.stderr
+    assert "ignoring kernel config" in res.stderr
+
+
+@pytest.mark.hostonly
+def test_builders_fill_the_value_they_validated() -> None:
+    """Builders validated __index__ then filled with int(): an object answering differently got through."""
+    class Shifty:
+        calls = 0
+
+        def __index__(self) -> int:
+            Shifty.calls += 1
+            return 5 if Shifty.calls == 1 else 1 << 70
+
+        def __int__(self) -> int:
+            return -1
+
+    built = bpflink.opts.PerfEvent(cookie=Shifty()).build(AttachType.PERF_EVENT)  # type: ignore[arg-type]
+    assert int(built.ptr.perf_event.bpf_cookie) == 5
+    Shifty.calls = 0
+    built = bpflink.opts.Tracing(cookie=Shifty()).build(AttachType.TRACE_FENTRY)  # type: ignore[arg-type]
+    assert int(built.ptr.tracing.cookie) == 5
+    Shifty.calls = 0
+    built = bpflink.opts.Iter(tid=Shifty()).build(AttachType.TRACE_ITER)  # type: ignore[arg-type]
+    assert int(built.ptr.iter_info.task.tid) == 5
+
+
+def test_built_opts_outlive_their_builder_only_through_ptr() -> None:
+    """Only ``.ptr`` of a temporary BuiltOpts is kept: the arrays it points into must stay alive."""
+    import gc
+
+    ptr = bpflink.opts.KprobeMulti(syms=["vprintk", "do_nanosleep"]).build(
+        AttachType.TRACE_KPROBE_MULTI).ptr
+    gc.collect()
+    junk = [bytearray(b"\xff" * 64) for _ in range(1000)]  # reuse freed memory if it was freed
+    syms = ptr.kprobe_multi.syms
+    assert bpflink.lowlevel.ffi.string(syms[0]) == b"vprintk" and ptr.kprobe_multi.cnt == 2
+    del junk

@@ -145,8 +145,9 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
         else:
             raise TypeError(f"opts must be a bpflink.opts builder, not {type(opts).__name__}")
         ret = ll.bpf_link_create(prog_fd, target_fd, at._value_, c_opts)  # _value_: int() of an enum is slow
-        del built  # the buffers it kept alive were needed only during the call
     finally:
+        if built is not None:
+            built.close()  # what it opened or allocated was needed only during the call
         if opened >= 0:
             os.close(opened)
     if ret < 0:
