@@ -9,9 +9,12 @@ non-perf fd answers EBADF). Attach types whose program names a vmlinux BTF targe
 fmod_ret, lsm, lsm_cgroup, tp_btf, struct_ops) are tried by ``_probe_btf``. Every link and program is closed
 before the probe returns.
 
->>> bpflink.supports(AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
-True
->>> bpflink.probe_attach_type(AttachType.TRACE_KPROBE_MULTI).reason  # doctest: +SKIP
+>>> import bpflink
+>>> from bpflink import AttachType
+>>> result = probe_attach_type(AttachType.CGROUP_INET_EGRESS)  # a probe, cached for the process
+>>> result.family, isinstance(result.supported, bool)
+('cgroup', True)
+>>> probe_attach_type(AttachType.TRACE_KPROBE_MULTI).reason  # doctest: +SKIP
 'EOPNOTSUPP: kernel config lacks CONFIG_FPROBE'
 """
 
