@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -169,10 +170,8 @@ LEAK_CHECKED_MODULES = frozenset({"test_hardening", "test_contracts", "test_fdow
 def _fd_names() -> dict[int, str]:
     names = {}
     for name in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # the listing's own fd, closed meanwhile
             names[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-        except OSError:  # the listing's own fd, closed meanwhile
-            pass
     return names
 
 
