@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Protocol, TypeVar, Union, runtime_checkable
+from typing import Any, Protocol, TypeVar, Union, runtime_checkable
 
 from ._fdowner import FdBase as _FdBase
 
@@ -146,6 +146,18 @@ class FdOwner(_FdBase):
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
         return f"<{type(self).__name__} {state}>"
+
+    # A copy would share what the owner holds besides the fd (a Program's maps: closing the copy would close
+    # them), and a pickle cannot carry an fd: both are refused, as for files.
+    def __reduce__(self) -> Any:
+        raise TypeError(f"a {type(self).__name__} owns a file descriptor and cannot be pickled or copied; "
+                        "pin it and open the pin, or os.dup() its fd")
+
+    def __copy__(self) -> Any:
+        self.__reduce__()
+
+    def __deepcopy__(self, memo: Any) -> Any:
+        self.__reduce__()
 
 
 _OWNER_FILENO = FdOwner.fileno  # as_fd reads _fd directly from owners that keep this fileno()
