@@ -165,7 +165,7 @@ def run_contract(name: str, cgroup: str) -> None:
             obj = FACTORIES[name](env)
             start = threading.Barrier(8)
 
-            def worker(i: int, target: Any = obj) -> None:
+            def worker(i: int, target: Any = obj, start: threading.Barrier = start) -> None:
                 start.wait()
                 for round_ in range(20):
                     for what, call in surface.items():
