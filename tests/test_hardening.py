@@ -10,6 +10,7 @@ import sys
 import textwrap
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -535,3 +536,27 @@ def test_built_opts_outlive_their_builder_only_through_ptr() -> None:
     syms = ptr.kprobe_multi.syms
     assert bpflink.lowlevel.ffi.string(syms[0]) == b"vprintk" and ptr.kprobe_multi.cnt == 2
     del junk
+
+
+def test_cgroup_revision_zero_refuses_ordering(cgroup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel whose cgroup query reports revision 0 (< 6.17) ignores before/after: bpflink must refuse them.
+    Injected through lowlevel (the real query, its revision zeroed) instead of needing an old kernel."""
+    from bpflink.opts import Cgroup, ProgId, mprog
+
+    real = bpflink.lowlevel.bpf_prog_query_opts
+
+    def revision_zero(target: int, at: int, opts: Any) -> int:
+        ret = real(target, at, opts)
+        opts.revision = 0
+        return ret
+
+    with egress_prog() as prog:
+        monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_query_opts", revision_zero)
+        mprog._kernel_orders_cgroups.cache_clear()
+        try:
+            with pytest.raises(bpflink.NotSupportedError, match="revision"):
+                link_create(prog, os.fspath(cgroup), EGRESS, Cgroup(before=ProgId(prog.id)))
+            with link_create(prog, os.fspath(cgroup), EGRESS, Cgroup()):  # plain multi-attach still works
+                assert sent_through(cgroup) == 4
+        finally:
+            mprog._kernel_orders_cgroups.cache_clear()
