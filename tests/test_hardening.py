@@ -560,3 +560,68 @@ def test_cgroup_revision_zero_refuses_ordering(cgroup: Path, monkeypatch: pytest
                 assert sent_through(cgroup) == 4
         finally:
             mprog._kernel_orders_cgroups.cache_clear()
+
+
+def test_shutdown_time_failure_is_the_kernels_error(cgroup: Path) -> None:
+    """During interpreter finalization (sys.meta_path is None) a failed link_create raised ImportError from
+    the probe's lazy import instead of the kernel's EINVAL."""
+    res = run_child(f"""
+        import os
+        from bpflink import AttachType, Program, ProgType, asm, link_create
+        prog = Program.load(ProgType.SOCKET_FILTER, asm.return_imm(0)).detach_fd()  # a raw fd: no finalizer
+        cg = os.open({str(cgroup)!r}, os.O_RDONLY)
+        class Late:
+            def __del__(self, write=os.write, lc=link_create, p=prog, cg=cg, at=AttachType.CGROUP_INET_EGRESS):
+                try:
+                    lc(p, cg, at)  # a socket filter on a cgroup hook: EINVAL
+                except BaseException as exc:
+                    write(1, f"{{type(exc).__name__}} {{getattr(exc, 'errno', None)}}\\n".encode())
+        late = Late()
+    """, timeout=30)
+    assert res.stdout.strip() == f"OSError {errno.EINVAL}", (res.stdout, res.stderr)
+
+
+@pytest.mark.hostonly
+def test_fd_bounds_are_inclusive() -> None:
+    """0 and 2**31-1 are fds; -1 and 2**31 are not (as_fd, the check every fd argument goes through)."""
+    from bpflink._fd import as_fd
+
+    class IntFd(int):
+        pass
+
+    class Owner:
+        def __init__(self, fd: object) -> None:
+            self.fd = fd
+
+        def fileno(self) -> object:
+            return self.fd
+
+    assert as_fd(0, "x") == 0 and as_fd((1 << 31) - 1, "x") == (1 << 31) - 1
+    assert as_fd(Owner(IntFd(5)), "x") == 5 and type(as_fd(Owner(IntFd(5)), "x")) is int  # an int subclass
+    for bad in (-1, 1 << 31):
+        with pytest.raises(ValueError):
+            as_fd(bad, "x")
+    with pytest.raises(TypeError):
+        as_fd(Owner(True), "x")
+
+
+def test_path_target_replaced_between_stat_and_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file type is checked again on the opened fd: a FIFO swapped in after the stat() is still refused
+    (simulated: stat() reports a regular file for the FIFO)."""
+    import stat as stat_mod
+
+    from bpflink._fd import open_path_target
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    real_stat = os.stat
+
+    def lying_stat(path: object, *args: object, **kwargs: object) -> object:
+        st = real_stat(path, *args, **kwargs)  # type: ignore[arg-type]
+        return os.stat_result((stat_mod.S_IFREG | 0o644, *st[1:]))
+
+    monkeypatch.setattr(os, "stat", lying_stat)
+    before = open_fds()
+    with pytest.raises(ValueError, match="FIFO"):
+        open_path_target(fifo, "netns", "target")
+    assert open_fds() == before
