@@ -625,3 +625,15 @@ def test_path_target_replaced_between_stat_and_open(tmp_path: Path, monkeypatch:
     with pytest.raises(ValueError, match="FIFO"):
         open_path_target(fifo, "netns", "target")
     assert open_fds() == before
+
+
+@pytest.mark.hostonly
+def test_names_with_nul_are_refused_before_c() -> None:
+    """C stops at a NUL: the name looked up would be another one."""
+    from bpflink.opts.freplace import function_btf_id
+    from bpflink.struct_ops import build_value
+
+    with pytest.raises(ValueError, match="NUL"):
+        build_value("tcp_congestion_ops\0x", {})
+    with egress_prog() as prog, pytest.raises(ValueError, match="NUL"):
+        function_btf_id(prog, "f\0g")
