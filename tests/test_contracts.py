@@ -142,7 +142,11 @@ def run_contract(name: str, cgroup: str) -> None:
     """The whole contract for one factory (in a child process: see test_contract)."""
     env = Env(cgroup, [])
     surface = SURFACE[name]
-    obj = FACTORIES[name](env)
+    try:
+        obj = FACTORIES[name](env)
+    except OSError as exc:  # this kernel cannot make one (no tracefs, a missing feature): the parent skips
+        print(f"cannot make a {name} here: {exc}")
+        sys.exit(77)
     try:
         # copy, deepcopy, pickle: a clear TypeError naming the class
         for fn in (copy.copy, copy.deepcopy, pickle.dumps):
@@ -232,8 +236,8 @@ def test_contract(name: str, cgroup: Path) -> None:
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"{name}: the contract run hung: {exc.stderr!r}")
-    if res.returncode != 0 and "tracefs" in res.stderr and name == "PerfEvent":
-        pytest.skip(f"no tracepoint to open: {res.stderr.strip().splitlines()[-1]}")
+    if res.returncode == 77:
+        pytest.skip(res.stdout.strip())
     assert res.returncode == 0 and "contract ok" in res.stdout, \
         f"{name}: exit {res.returncode} (a negative exit is a signal)\n{res.stdout}\n{res.stderr}"
 

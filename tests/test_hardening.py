@@ -427,6 +427,8 @@ def test_perf_event_errors_talk_about_perf_events(tmp_path: Path) -> None:
     for path, offset in ((tmp_path / "missing", 0), ("/bin/true", 1 << 40)):
         with pytest.raises(OSError) as info:
             open_uprobe(path, offset)
+        if isinstance(info.value, bpflink.NotSupportedError):
+            pytest.skip(str(info.value))
         assert "target" not in str(info.value) and "perf_event_open" in str(info.value)
 
 
@@ -525,6 +527,7 @@ def test_builders_fill_the_value_they_validated() -> None:
     assert int(built.ptr.iter_info.task.tid) == 5
 
 
+@pytest.mark.hostonly
 def test_built_opts_outlive_their_builder_only_through_ptr() -> None:
     """Only ``.ptr`` of a temporary BuiltOpts is kept: the arrays it points into must stay alive."""
     import gc
