@@ -658,3 +658,24 @@ def test_listing_skips_a_link_being_set_up_or_gone(cgroup: Path, err: int, monke
         monkeypatch.setattr(bpflink.lowlevel, "bpf_link_get_fd_by_id", one_unsettled)
         ids = {info.id for info in links()}
         assert b.id in ids and a.id not in ids
+
+
+@pytest.mark.hostonly
+def test_builder_arrays_reach_the_struct_and_big_endian_is_refused() -> None:
+    """ref_ctr_offsets and cookies were never shown to reach what the kernel reads; a big-endian buffer must
+    be refused (read natively it would be other offsets)."""
+    import numpy as np
+
+    from bpflink.opts import UprobeMulti
+
+    with UprobeMulti(path="/bin/true", offsets=[0x10, 0x20], ref_ctr_offsets=[0x30, 0x40],
+                     cookies=np.array([7, 8], dtype="<u8")).build(AttachType.TRACE_UPROBE_MULTI) as built:
+        um = built.ptr.uprobe_multi
+        assert um.cnt == 2 and [um.offsets[i] for i in range(2)] == [0x10, 0x20]
+        assert [um.ref_ctr_offsets[i] for i in range(2)] == [0x30, 0x40]
+        assert [um.cookies[i] for i in range(2)] == [7, 8]
+        assert bpflink.lowlevel.ffi.string(um.path) == b"/bin/true"
+    for field in ("offsets", "ref_ctr_offsets", "cookies"):
+        kwargs: dict[str, Any] = {"offsets": [1, 2], field: np.array([1, 2], dtype=">u8")}
+        with pytest.raises(ValueError, match="byte order"):
+            UprobeMulti(path="/bin/true", **kwargs)
