@@ -679,3 +679,35 @@ def test_builder_arrays_reach_the_struct_and_big_endian_is_refused() -> None:
         kwargs: dict[str, Any] = {"offsets": [1, 2], field: np.array([1, 2], dtype=">u8")}
         with pytest.raises(ValueError, match="byte order"):
             UprobeMulti(path="/bin/true", **kwargs)
+
+
+def test_kind_check_falls_back_to_proc_when_the_kernel_does_not_say(cgroup: Path, pin_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where BPF_LINK_UPDATE is refused outright (EPERM of an unprivileged caller, injected here), the anon
+    inode's name decides: a map pin is refused, a link pin opens."""
+    with egress_prog() as prog, link_create(prog, os.fspath(cgroup), EGRESS) as link, Map.array() as m:
+        link.pin(pin_path)
+        map_pin = str(pin_path) + "-2"
+        assert bpflink.lowlevel.bpf_obj_pin(m.fd, os.fsencode(map_pin)) == 0
+        monkeypatch.setattr(bpflink.lowlevel, "bpf_link_update", lambda *a: -errno.EPERM)
+        with Link.from_pin(pin_path) as again:
+            assert again.id == link.id
+        with pytest.raises(TypeError, match="bpf-map"):
+            Link.from_pin(map_pin)
+
+
+def test_update_map_on_a_non_struct_ops_link_hints_struct_ops(cgroup: Path) -> None:
+    with egress_prog() as prog, link_create(prog, os.fspath(cgroup), EGRESS) as link, Map.array() as m:
+        with pytest.raises(OSError) as info:
+            link.update_map(m)
+        assert info.value.errno == errno.EINVAL and "struct_ops" in str(info.value)
+
+
+@pytest.mark.parametrize("at", [AttachType.XDP, AttachType.SK_LOOKUP])
+def test_probe_in_its_private_netns(at: AttachType) -> None:
+    """The probes of network hooks run in a private network namespace: they are probed, never 'not probed'."""
+    import importlib
+
+    probe = importlib.import_module("bpflink.probe")
+    result = probe.probe_attach_type(at)
+    assert result.supported and not result.reason.startswith("not probed"), result
