@@ -711,3 +711,37 @@ def test_probe_in_its_private_netns(at: AttachType) -> None:
     probe = importlib.import_module("bpflink.probe")
     result = probe.probe_attach_type(at)
     assert result.supported and not result.reason.startswith("not probed"), result
+
+
+@pytest.mark.hostonly
+@pytest.mark.parametrize(("insns", "exc"), [
+    ([b"\x00" * 12], TypeError), ([1 << 64], TypeError), ([-1], TypeError), ([True], TypeError),
+    ([], ValueError), (b"\x00" * 12, ValueError), (b"", ValueError), ("b7", TypeError)])
+def test_instructions_are_checked(insns: object, exc: type, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_syscall(*args: object) -> int:
+        raise AssertionError("reached bpf_prog_load")
+
+    monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_load", no_syscall)
+    with pytest.raises(exc):
+        Program.load(ProgType.CGROUP_SKB, insns, expected_attach_type=EGRESS)  # type: ignore[arg-type]
+
+
+def test_instruction_forms_agree() -> None:
+    """bytes, 8-byte chunks and u64 ints (the largest one included) are the same program to the kernel."""
+    raw = asm.return_imm(1)
+    ints = [int.from_bytes(raw[i:i + 8], "little") for i in range(0, len(raw), 8)]
+    for form in (raw, [raw[:8], raw[8:]], ints, bytearray(raw), memoryview(raw)):
+        with Program.load(ProgType.CGROUP_SKB, form, expected_attach_type=EGRESS) as prog:  # type: ignore[arg-type]
+            assert prog.id > 0
+    with pytest.raises(OSError):  # 2**64-1 is accepted by bpflink, refused by the kernel (a bad opcode)
+        Program.load(ProgType.CGROUP_SKB, [(1 << 64) - 1, *ints], expected_attach_type=EGRESS)
+
+
+def test_verifier_error_message_and_log() -> None:
+    """A rejected program: VerifierError with the errno, the operation, and the log; no doubled prefix."""
+    exit_only = asm.return_imm(0)[8:]  # "exit" without setting r0
+    with pytest.raises(bpflink.VerifierError) as info:
+        Program.load(ProgType.CGROUP_SKB, exit_only, expected_attach_type=EGRESS)
+    exc = info.value
+    assert exc.errno == errno.EACCES and str(exc).startswith("[Errno 13] prog_load(CGROUP_SKB): ")
+    assert str(exc).count("[Errno") == 1 and "R0" in exc.log
