@@ -745,3 +745,11 @@ def test_verifier_error_message_and_log() -> None:
     exc = info.value
     assert exc.errno == errno.EACCES and str(exc).startswith("[Errno 13] prog_load(CGROUP_SKB): ")
     assert str(exc).count("[Errno") == 1 and "R0" in exc.log
+
+
+def test_query_eperm_is_about_querying(cgroup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """query's EPERM said "creating this link needs ..." (the link_create hint of the family)."""
+    monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_query_opts", lambda *a: -errno.EPERM)
+    with pytest.raises(PermissionError) as info:
+        bpflink.query(cgroup, EGRESS)
+    assert "querying" in str(info.value) and "creating" not in str(info.value)
