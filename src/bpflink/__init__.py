@@ -19,17 +19,19 @@ from ._version import __version__
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy and IDEs read the imports below
 if TYPE_CHECKING:
     from . import asm, lowlevel, opts
+    from .cpus import possible_cpus
     from .create import link_create
     from .enums import AttachType, LinkType, MapType, MprogFlags, NfInetHook, NfProto, ProgType, XdpFlags
     from .errors import NotSupportedError, VerifierError
     from .info import LinkInfo
     from .link import Link
     from .listing import links
-    from .map import Map
+    from .map import Map, MapUpdateFlags
     from .object import Object
     from .probe import ProbeResult, probe, supports
     from .program import Program
     from .query import HookEntry, HookQuery, query
+    from .usdt import attach_usdt
 
 #: public name -> the submodule defining it ("" for the submodules asm, lowlevel, opts themselves)
 _LAZY = {
@@ -40,6 +42,8 @@ _LAZY = {
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
     **dict.fromkeys(("ProbeResult", "probe", "supports"), "probe"),
     **dict.fromkeys(("HookEntry", "HookQuery", "query"), "query"),
+    "attach_usdt": "usdt",
+    "possible_cpus": "cpus", "MapUpdateFlags": "map",
 }
 
 
@@ -88,8 +92,8 @@ def libbpf_version() -> str:
 
 
 __all__ = [
-    "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
-    "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program", "VerifierError",
-    "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
-    "route_libbpf_print", "supports",
+    "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MapUpdateFlags",
+    "MprogFlags", "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program",
+    "VerifierError", "XdpFlags", "__version__", "asm", "attach_usdt", "libbpf_version", "link_create", "links",
+    "lowlevel", "opts", "possible_cpus", "probe", "query", "route_libbpf_print", "supports",
 ]

@@ -127,7 +127,9 @@ class Program(FdOwner):
     def from_object(cls, path: str | os.PathLike[str], name: str) -> Program:
         """Load program ``name`` from a compiled BPF ELF object (only that program is loaded).
 
-        The object's maps stay alive through the program and are in ``program.maps``.
+        The object's maps stay alive through the program and are in ``program.maps``. Each call opens and
+        loads the file anew: two calls on one file make two separate copies of its maps, so programs that must
+        share a map should come from one ``bpflink.Object`` (``Object.open(path).program(name)``).
         """
         from .object import Object
 
