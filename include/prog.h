@@ -63,5 +63,3 @@ int btf__fd(const struct btf *btf);
 /* Program(fd) asks the kernel whether fd is a program: BPF_PROG_BIND_MAP fails with EINVAL for a non-program
  * before it looks at the map fd (EBADF for -1) and changes nothing (program.py) */
 int bpf_prog_bind_map(int prog_fd, int map_fd, const void *opts);
-/* libbpf's own error codes (LIBBPF_ERRNO__*, 4000 and up) as text: errors.py */
-int libbpf_strerror(int err, char *buf, size_t size);
