@@ -9,6 +9,7 @@
 #include <structmember.h>
 #include <errno.h>
 #include <limits.h>
+#include <string.h>
 #include <stdint.h>
 #include <unistd.h>
 
@@ -50,13 +51,34 @@ static int close_released(int fd)
     return ret;
 }
 
+/* close(2) failed: an OSError naming the owner and the fd (EBADF: someone closed it underneath us) */
+static PyObject *close_error(PyObject *self, int fd, int err)
+{
+    PyObject *name = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__name__");
+    if (name == NULL)
+        return NULL;
+    PyObject *msg = PyUnicode_FromFormat(
+        "%U: close(fd %d): %s%s", name, fd, strerror(err),
+        err == EBADF ? " [EBADF]; the fd was closed underneath its owner (by os.close or another library)" : "");
+    Py_DECREF(name);
+    if (msg == NULL)
+        return NULL;
+    PyObject *exc = PyObject_CallFunction(PyExc_OSError, "iO", err, msg);
+    Py_DECREF(msg);
+    if (exc != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
 static PyObject *fdbase_close(FdBase *self, PyObject *unused)
 {
     int fd = self->fd;
     if (fd >= 0) {
         self->fd = -1; /* before releasing the GIL: a second close() from another thread finds it closed */
         if (close_released(fd) < 0 && errno != EINTR) /* as os.close: EINTR still closed the fd on Linux */
-            return PyErr_SetFromErrno(PyExc_OSError);
+            return close_error((PyObject *)self, fd, errno);
     }
     Py_RETURN_NONE;
 }
@@ -82,6 +104,45 @@ static PyObject *fdbase_exit(PyObject *self, PyObject *args)
 static PyObject *fdbase_get_fd(FdBase *self, void *closure)
 {
     return fdbase_fileno(self, NULL);
+}
+
+/* _fd's setter: the constructors of every owner store their fd here, so the range check is in one place. A
+ * T_INT member would truncate 2**32 + fd to fd (with only a RuntimeWarning) and later close an unrelated file. */
+static int fdbase_set_fd(FdBase *self, PyObject *value, void *closure)
+{
+    if (value == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "_fd cannot be deleted");
+        return -1;
+    }
+    if (!PyLong_Check(value) || PyBool_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "fd must be an int");
+        return -1;
+    }
+    int overflow = 0;
+    long v = PyLong_AsLongAndOverflow(value, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || v < 0 || v > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "fd must be in 0..2**31-1, got %S", value);
+        return -1;
+    }
+    self->fd = (int)v;
+    return 0;
+}
+
+static PyObject *fdbase_get_raw_fd(FdBase *self, void *closure)
+{
+    return PyLong_FromLong(self->fd);
+}
+
+/* give up ownership: the fd for the caller to close; the owner is closed from then on */
+static PyObject *fdbase_detach_fd(FdBase *self, PyObject *unused)
+{
+    int fd = self->fd;
+    if (fd < 0)
+        return closed_error((PyObject *)self);
+    self->fd = -1;
+    return PyLong_FromLong(fd);
 }
 
 static PyObject *fdbase_get_closed(FdBase *self, void *closure)
@@ -133,13 +194,14 @@ static void fdbase_dealloc(FdBase *self)
 static PyMethodDef fdbase_methods[] = {
     {"close", (PyCFunction)fdbase_close, METH_NOARGS, "Close the fd (idempotent)."},
     {"fileno", (PyCFunction)fdbase_fileno, METH_NOARGS, "The fd; ValueError once closed."},
+    {"detach_fd", (PyCFunction)fdbase_detach_fd, METH_NOARGS,
+     "Give up ownership: return the fd, which the caller must close (ValueError once closed)."},
     {"__enter__", (PyCFunction)fdbase_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)fdbase_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
 static PyMemberDef fdbase_members[] = {
-    {"_fd", T_INT, offsetof(FdBase, fd), 0, "the fd, -1 once closed"},
     {"_attach_type", T_OBJECT, offsetof(FdBase, attach_type), 0, "Link.attach_type's storage"},
     {NULL, 0, 0, 0, NULL},
 };
@@ -147,6 +209,7 @@ static PyMemberDef fdbase_members[] = {
 static PyGetSetDef fdbase_getset[] = {
     {"fd", (getter)fdbase_get_fd, NULL, "The file descriptor; ValueError once closed.", NULL},
     {"closed", (getter)fdbase_get_closed, NULL, "True once closed (or detached).", NULL},
+    {"_fd", (getter)fdbase_get_raw_fd, (setter)fdbase_set_fd, "the fd, -1 once closed; set: 0..2**31-1", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -60,3 +60,6 @@ struct btf *btf__new_empty(void);
 int btf__add_int(struct btf *btf, const char *name, size_t byte_sz, int encoding);
 int btf__load_into_kernel(struct btf *btf);
 int btf__fd(const struct btf *btf);
+/* Program(fd) asks the kernel whether fd is a program: BPF_PROG_BIND_MAP fails with EINVAL for a non-program
+ * before it looks at the map fd (EBADF for -1) and changes nothing (program.py) */
+int bpf_prog_bind_map(int prog_fd, int map_fd, const void *opts);

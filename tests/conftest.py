@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -138,3 +139,52 @@ def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+# --- leak check: fds (and the BPF links/programs/maps among them) and pins, around tests -------------------------
+# Autouse for the modules below (cheap: one /proc/self/fd listing and one bpffs listing per test), and for any test
+# marked ``leakcheck``. Pins are compared by name among those holding this process's pid (tests run alongside
+# other processes that pin too). Links are per-process fds here: the system-wide link count is not ours to judge.
+LEAK_CHECKED_MODULES = frozenset({"test_hardening", "test_contracts", "test_fdowner", "test_iter", "test_probe",
+                                  "test_errors_per_family"})
+
+
+def _fd_names() -> dict[int, str]:
+    names = {}
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own fd, closed meanwhile
+            names[int(name)] = os.readlink(f"/proc/self/fd/{name}")
+    return names
+
+
+def _our_pins() -> set[str]:
+    pid = str(os.getpid())
+    try:
+        return {name for name in os.listdir(BPFFS) if pid in name}
+    except OSError:
+        return set()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__.rsplit(".", 1)[-1] in LEAK_CHECKED_MODULES:
+            item.add_marker("leakcheck")
+
+
+@pytest.fixture(autouse=True)
+def _leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("leakcheck") is None:
+        yield
+        return
+    import gc
+
+    fds, pins = _fd_names(), _our_pins()
+    yield
+    gc.collect()  # an owner dropped without close() is closed (with a ResourceWarning) by its finalizer
+    leaked = {fd: name for fd, name in _fd_names().items() if fds.get(fd) != name}
+    leaked_pins = _our_pins() - pins
+    for name in leaked_pins:
+        os.unlink(BPFFS / name)
+    assert not leaked, f"the test leaked fds: {leaked}"
+    assert not leaked_pins, f"the test leaked pins: {sorted(leaked_pins)}"

@@ -58,5 +58,5 @@ def hits(prog: Program, key: int) -> int:
 
 
 def value(prog: Program, key: int) -> int | None:
-    raw = prog.maps["values"].lookup(key)
-    return None if raw is None else int.from_bytes(raw, "little")
+    raw = prog.maps["values"].lookup(key)  # an int where the map's BTF types the value, else bytes
+    return raw if raw is None or isinstance(raw, int) else int.from_bytes(raw, "little")

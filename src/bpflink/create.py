@@ -10,7 +10,7 @@ import os
 from typing import TYPE_CHECKING, Any, NoReturn, Union
 
 from . import lowlevel as ll
-from ._fd import FdLike, as_fd
+from ._fd import FdLike, as_fd, open_path_target
 from ._fdowner import link_create_fast as _c_link_create_fast
 from ._fdowner import set_link_create as _set_c_link_create
 from .enums import AttachType
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .opts._base import BuiltOpts, LinkOpts
 
 #: ifindex families take a device name too; cgroup and netns families take a path too
-Target = Union[FdLike, str, "os.PathLike[str]", None]
+Target = Union[FdLike, str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
 
 _IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
 _PATH_FAMILIES = frozenset({"cgroup", "netns"})
@@ -79,8 +79,10 @@ def _ifindex(name: str) -> int:
 
 def _raise_if_unsupported(at: AttachType, err: int) -> None:
     """On EINVAL/EOPNOTSUPP/ENOTSUPP ask the (cached) probe whether this kernel lacks the attach type."""
-    from .probe import not_supported_error  # lazy: only failures pay for probing
-
+    try:
+        from .probe import not_supported_error  # lazy: only failures pay for probing
+    except ImportError:  # interpreter shutdown: the kernel's own error below
+        return
     exc = not_supported_error(at, err)
     if exc is not None:
         raise exc from error(err, f"link_create({at.name})", family=family_of(at))
@@ -119,12 +121,12 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
         target_fd = 0
     elif type(target) is int and 0 <= target <= _FD_MAX:  # the hot path: skip the os.PathLike ABC check
         target_fd = target
-    elif isinstance(target, (str, os.PathLike)):
+    elif isinstance(target, (str, bytes, os.PathLike)):
         family = family_of(at)
         if family in _IFINDEX_FAMILIES and isinstance(target, str) and "/" not in target:
             target_fd = _ifindex(target)
         elif family in _PATH_FAMILIES:
-            opened = target_fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+            opened = target_fd = open_path_target(target, family, "target")
         else:
             raise TypeError(f"target for {at.name} must be an int (fd or ifindex), not a path or name")
     else:
@@ -143,8 +145,9 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
         else:
             raise TypeError(f"opts must be a bpflink.opts builder, not {type(opts).__name__}")
         ret = ll.bpf_link_create(prog_fd, target_fd, at._value_, c_opts)  # _value_: int() of an enum is slow
-        del built  # the buffers it kept alive were needed only during the call
     finally:
+        if built is not None:
+            built.close()  # what it opened or allocated was needed only during the call
         if opened >= 0:
             os.close(opened)
     if ret < 0:

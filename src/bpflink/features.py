@@ -13,6 +13,9 @@ import gzip
 import os
 import platform
 import re
+import stat
+import warnings
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -68,22 +71,37 @@ def kernel_version() -> tuple[int, int]:
 def kernel_config() -> dict[str, str] | None:
     """The running kernel's config (``$BPFLINK_KERNEL_CONFIG``, ``/proc/config.gz`` or ``/boot/config-$(uname -r)``),
     None if unreadable. scripts/vmtest sets ``BPFLINK_KERNEL_CONFIG`` to the config shipped in the guest's .deb."""
-    text = None
     override = os.environ.get("BPFLINK_KERNEL_CONFIG")
+    if override:  # the explicit file wins over /proc/config.gz; an unreadable one is reported and ignored
+        text = _read_config(override)
+        if text is not None:
+            return text
     try:
-        if override:  # the explicit file wins over /proc/config.gz
-            raise OSError
         with gzip.open("/proc/config.gz", "rt") as f:
-            text = f.read()
-    except OSError:
-        release = platform.release()
-        for path in (override,) if override else (f"/boot/config-{release}", f"/lib/modules/{release}/config"):
-            if os.path.exists(path):
-                with open(path) as f:
-                    text = f.read()
-                break
-    if text is None:
+            return _parse_config(f.read())
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
+        pass
+    release = platform.release()
+    for path in (f"/boot/config-{release}", f"/lib/modules/{release}/config"):
+        if os.path.exists(path):
+            return _read_config(path)
+    return None
+
+
+def _read_config(path: str) -> dict[str, str] | None:
+    try:
+        # O_NONBLOCK and a regular-file check: a FIFO there must not hang the first error message
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, encoding="utf-8") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError("not a regular file")
+            return _parse_config(f.read())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        warnings.warn(f"ignoring kernel config {path!r}: {exc}", RuntimeWarning, stacklevel=3)
         return None
+
+
+def _parse_config(text: str) -> dict[str, str]:
     return dict(re.findall(r"^(CONFIG_\w+)=(.*)$", text, re.M))
 
 
@@ -105,6 +123,9 @@ def explain(feature: str) -> str:
     if missing:
         reasons.append("kernel config lacks " + ", ".join(missing))
     return "; ".join(reasons)
+
+
+os.register_at_fork(after_in_child=kernel_config.cache_clear)  # a child may run in another mount namespace
 
 
 __all__ = ["FEATURES", "Feature", "explain", "kernel_config", "kernel_version", "missing_configs"]

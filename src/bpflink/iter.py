@@ -18,12 +18,9 @@ from .errors import check
 if TYPE_CHECKING:
     from .link import Link
 
-_HINT = "only iterator links (AttachType.TRACE_ITER) can be read"
-
-
 def open_iter(link: Link) -> io.BufferedReader:
     """A new walk of the iterator: a binary file object (``read()``, ``readline()``, iteration, ``close()``)."""
-    fd = check(ll.bpf_iter_create(link.fd), f"{link._what}: iter_create", family="iter", hint=_HINT)
+    fd = check(ll.bpf_iter_create(link.fd), f"{link._what}: iter_create", op="iter_create")
     return io.open(fd, "rb", closefd=True)  # noqa: UP020  (io.open says which open: an fd, not a path)
 
 

@@ -7,19 +7,55 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import TYPE_CHECKING, Any
 
 from . import lowlevel as ll
-from ._fd import FdLike, FdOwner, as_fd
+from ._fd import FdLike, FdOwner, PathArg, as_fd, path_bytes
 from .enums import AttachType
-from .errors import check
+from .errors import check, error
 from .families import family_of
 
 if TYPE_CHECKING:
     import io
 
     from .info import LinkInfo
+
+_GET_FD_BY_ID_HINT = "opening an object by id needs CAP_SYS_ADMIN (BPF_*_GET_FD_BY_ID), or the id does not exist"
+
+
+def is_link_fd(fd: int) -> bool | None:
+    """Whether ``fd`` is a BPF link, as the kernel says: ``BPF_LINK_UPDATE`` with an invalid program fd fails
+    with ``EINVAL`` before anything else for a non-link and with ``EBADF`` (the program fd) for a link, and
+    changes nothing either way. None when the kernel does not say (e.g. EPERM of an unprivileged caller)."""
+    ret = ll.bpf_link_update(fd, -1, None)
+    if ret == -errno.EBADF:
+        return True
+    if ret == -errno.EINVAL:
+        return False
+    return None
+
+
+def _link_id_of(fd: int) -> int | None:
+    """The link id of ``fd``, None when ``fd`` is not a link (asked of the kernel, /proc as a fallback)."""
+    kind = is_link_fd(fd)
+    if kind is None:  # the kernel did not say: the anon inode's name, where /proc is mounted
+        name = _kind_from_proc(fd)
+        kind = name is None or name == "bpf-link"
+    if not kind:
+        return None
+    from .info import raw_link_info  # lazy: info.py's dataclasses cost ~13 ms
+
+    return int(raw_link_info(fd).id)
+
+
+def _kind_from_proc(fd: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}").removeprefix("anon_inode:")
+    except OSError:
+        return None
+
 
 class Link(FdOwner):
     """A BPF link. Closing it releases the attachment unless it is pinned (or another fd holds it).
@@ -43,14 +79,10 @@ class Link(FdOwner):
 
     @property
     def attach_type(self) -> AttachType | None:
-        """The attach type it was created with (None for a link opened by pin or id)."""
+        """The attach type it was created with (None for a link opened by pin or id); read-only."""
         # stored in a slot of the C base (include/fdowner.c): link_create's hot path sets it from C
         at: AttachType | None = self._attach_type
         return at
-
-    @attach_type.setter
-    def attach_type(self, value: AttachType | None) -> None:
-        self._attach_type = value
 
     @property
     def _family(self) -> str | None:
@@ -91,8 +123,10 @@ class Link(FdOwner):
         if old_prog is not None:
             opts.flags = ll.lib.BPF_F_REPLACE
             opts.old_prog_fd = as_fd(old_prog, "old_prog")
-        check(ll.bpf_link_update(self.fd, new_fd, opts), f"{self._what}: update", family=self._family,
-              hint="old_prog is not the link's current program" if old_prog is not None else None)
+        ret = ll.bpf_link_update(self.fd, new_fd, opts)
+        check(ret, f"{self._what}: update", op="update",
+              hint="old_prog is not the link's current program" if old_prog is not None and ret == -errno.EPERM
+              else None)
 
     def update_map(self, new_map: FdLike, old_map: FdLike | None = None) -> None:
         """For struct_ops links: swap the struct_ops map (``old_map`` must be current when given)."""
@@ -102,11 +136,14 @@ class Link(FdOwner):
             opts.flags = ll.lib.BPF_F_REPLACE
             opts.old_map_fd = as_fd(old_map, "old_map")
         # libbpf's bpf_link_update() takes the new map fd in the prog slot for struct_ops links
-        check(ll.bpf_link_update(self.fd, new_fd, opts), f"{self._what}: update_map", family="struct_ops")
+        ret = ll.bpf_link_update(self.fd, new_fd, opts)
+        # EINVAL's causes are struct_ops-specific: the family's hint
+        check(ret, f"{self._what}: update_map", family="struct_ops",
+              op="link_create" if ret == -errno.EINVAL else "update_map")
 
     def detach(self) -> None:
         """Detach from the hook; the fd stays open (and ``info()`` shows the target gone)."""
-        check(ll.bpf_link_detach(self.fd), f"{self._what}: detach", family=self._family)
+        check(ll.bpf_link_detach(self.fd), f"{self._what}: detach", op="detach")
 
     # --- iterators (bpflink.iter) ----------------------------------------------------------------------------
     def open_iter(self) -> io.BufferedReader:
@@ -122,11 +159,11 @@ class Link(FdOwner):
         return read_iter(self, text=text)
 
     # --- pinning --------------------------------------------------------------------------------------------
-    def pin(self, path: str | os.PathLike[str]) -> None:
-        """Pin in bpffs: the link then outlives this fd and this process."""
-        spath = os.fspath(path)
-        check(ll.bpf_obj_pin(self.fd, spath.encode()), f"{self._what}: pin {spath}",
-              hint="path must be on a bpffs mount (mount -t bpf bpf /sys/fs/bpf) and not exist yet")
+    def pin(self, path: PathArg) -> None:
+        """Pin in bpffs: the link then outlives this fd and this process (``str``, ``bytes`` or path-like)."""
+        raw = path_bytes(path)
+        spath = os.fsdecode(raw)
+        check(ll.bpf_obj_pin(self.fd, raw), f"{self._what}: pin {spath}", op="pin")
         self._pinned = spath
 
     @property
@@ -134,17 +171,38 @@ class Link(FdOwner):
         return self._pinned
 
     def unpin(self) -> None:
-        """Remove the pin this Link made (``ValueError`` if it made none)."""
+        """Remove the pin this Link made (``ValueError`` if it made none).
+
+        The path is checked to still hold this very link (same link id) first: if it was removed and replaced
+        by another object's pin, ``ValueError`` and nothing is deleted.
+        """
         if self._pinned is None:
             raise ValueError("this Link was not pinned by pin(); unlink the bpffs path to unpin it")
-        os.unlink(self._pinned)
+        path = self._pinned
+        raw = os.fsencode(path)
+        fd = ll.bpf_obj_get(raw)
+        if fd < 0:
+            if fd == -errno.ENOENT:
+                self._pinned = None  # already gone: nothing of ours is left to delete
+            raise error(-fd, f"{self._what}: unpin {path}", op="unpin",
+                        hint=None if fd == -errno.ENOENT else "nothing was deleted")
+        try:
+            other = _link_id_of(fd)
+        finally:
+            os.close(fd)
+        if other != self.id:
+            held = "an object that is not a link" if other is None else f"link id {other}"
+            raise ValueError(f"{path} now holds {held}, not this link (id {self.id}): it was re-pinned by "
+                             "someone else; nothing was deleted")
+        os.unlink(raw)
         self._pinned = None
 
     @classmethod
-    def from_pin(cls, path: str | os.PathLike[str]) -> Link:
+    def from_pin(cls, path: PathArg) -> Link:
         """Open a pinned link (``TypeError`` if the pin is a program or map, not a link)."""
-        spath = os.fspath(path)
-        fd = check(ll.bpf_obj_get(spath.encode()), f"bpf_obj_get({spath})")
+        raw = path_bytes(path)
+        spath = os.fsdecode(raw)
+        fd = check(ll.bpf_obj_get(raw), f"bpf_obj_get({spath})", op="bpf_obj_get")
         return cls._checked(fd, f"{spath} is pinned but is not a link")
 
     @classmethod
@@ -154,23 +212,24 @@ class Link(FdOwner):
             raise TypeError(f"link_id must be an int, not {type(link_id).__name__}")
         if not 0 < link_id < 1 << 32:
             raise ValueError(f"link_id must be in 1..2**32-1, got {link_id}")
-        fd = check(ll.bpf_link_get_fd_by_id(link_id), f"link_get_fd_by_id({link_id})")
+        fd = check(ll.bpf_link_get_fd_by_id(link_id), f"link_get_fd_by_id({link_id})",
+                   hint=_GET_FD_BY_ID_HINT)
         return cls._checked(fd, f"id {link_id} is not a link")
 
     @classmethod
     def _checked(cls, fd: int, what: str) -> Link:
-        # bpf_obj_get/bpf_obj_get_info_by_fd accept any BPF object: the anon inode's name tells them apart
+        # bpf_obj_get accepts any BPF object: the kernel tells a link apart (_link_id_of), not /proc
         try:
-            kind = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            kind = "anon_inode:bpf-link"
-        if kind != "anon_inode:bpf-link":
+            link_id = _link_id_of(fd)
+        except BaseException:
             os.close(fd)
-            raise TypeError(f"{what} ({kind.removeprefix('anon_inode:')})")
-        from .info import raw_link_info
-
+            raise
+        if link_id is None:
+            kind = _kind_from_proc(fd)
+            os.close(fd)
+            raise TypeError(f"{what}" + (f" ({kind})" if kind else ""))
         link = cls(fd)
-        link._id = int(raw_link_info(link.fd).id)
+        link._id = link_id
         return link
 
     # --- what the link owns besides its fd (bpflink.attach) ---------------------------------------------------

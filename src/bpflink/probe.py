@@ -9,9 +9,12 @@ non-perf fd answers EBADF). Attach types whose program names a vmlinux BTF targe
 fmod_ret, lsm, lsm_cgroup, tp_btf, struct_ops) are tried by ``_probe_btf``. Every link and program is closed
 before the probe returns.
 
->>> bpflink.supports(AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
-True
->>> bpflink.probe_attach_type(AttachType.TRACE_KPROBE_MULTI).reason  # doctest: +SKIP
+>>> import bpflink
+>>> from bpflink import AttachType
+>>> result = probe_attach_type(AttachType.CGROUP_INET_EGRESS)  # a probe, cached for the process
+>>> result.family, isinstance(result.supported, bool)
+('cgroup', True)
+>>> probe_attach_type(AttachType.TRACE_KPROBE_MULTI).reason  # doctest: +SKIP
 'EOPNOTSUPP: kernel config lacks CONFIG_FPROBE'
 """
 
@@ -258,8 +261,17 @@ def _probe_one(at: AttachType, trial: _Trial) -> ProbeResult:
     if at.name in _probe_btf.NAMES:  # the program names a BTF target at load: probed in _probe_btf
         try:
             return ProbeResult(at, family_of(at), *_probe_btf.run(at, trial.cgroup_fd))
-        except _Unavailable as exc:
-            return ProbeResult(at, family_of(at), False, None, f"not probed: {exc}")
+        except (_Unavailable, OSError) as exc:
+            why = exc if isinstance(exc, _Unavailable) else f"{type(exc).__name__}: {exc}"
+            return ProbeResult(at, family_of(at), False, None, f"not probed: {why}")
+    try:
+        return _probe_link(at, trial)
+    except (_Unavailable, OSError) as exc:  # a target the probe could not set up: no verdict on the kernel
+        why = exc if isinstance(exc, _Unavailable) else f"{type(exc).__name__}: {exc}"
+        return ProbeResult(at, family_of(at), False, None, f"not probed: {why}")
+
+
+def _probe_link(at: AttachType, trial: _Trial) -> ProbeResult:
     prog_type = _PROG[at.name]
     expected = None if at == AttachType.PERF_EVENT else at
     opts_load = ll.new_prog_load_opts()
@@ -291,6 +303,18 @@ def _probe_one(at: AttachType, trial: _Trial) -> ProbeResult:
 _lock = threading.Lock()
 _cache: dict[AttachType, ProbeResult] = {}
 _cache_pid = os.getpid()
+
+
+def _reset_after_fork() -> None:
+    """In a forked child: a fresh lock (a thread of the parent may have held it at fork: the child would block
+    on it forever) and no cached verdicts (the child may run under other privileges or namespaces)."""
+    global _lock, _cache_pid
+    _lock = threading.Lock()
+    _cache.clear()
+    _cache_pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _run_in_private_thread(fn: Callable[[_Trial], None]) -> None:
@@ -369,7 +393,10 @@ def not_supported_error(attach_type: AttachType, err: int) -> OSError | None:
 
     if err not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP) or not _has_probe(attach_type):
         return None
-    result = probe_attach_type(attach_type)
+    try:
+        result = probe_attach_type(attach_type)
+    except Exception:  # the probe's own failure must never replace the caller's error
+        return None
     # only a probe that met the same kind of refusal proves a missing feature (an EPERM there is a policy)
     if result.supported or result.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP):
         return None

@@ -13,13 +13,28 @@ from collections.abc import Iterable, Sequence
 from typing import Union
 
 from . import lowlevel as ll
-from ._fd import FdOwner
+from ._fd import FdLike, FdOwner, as_fd, c_string
 from .enums import AttachType, ProgType
 from .errors import VerifierError, check, error, prog_load_eperm_hint
 from .map import Map
 
 Insns = Union[bytes, bytearray, memoryview, Sequence[Union[int, bytes]]]
-_LOG_SIZE = 1 << 20
+_LOG_SIZE = 1 << 20  # the first buffer; grown on ENOSPC (the log did not fit) up to the kernel's limit
+_LOG_MIN = 128  # the kernel refuses smaller log buffers (EINVAL)
+_U32_MAX = (1 << 32) - 1
+_LOG_MAX = _U32_MAX >> 2  # the kernel refuses larger ones (kernel/bpf/log.c)
+
+
+def is_prog_fd(fd: int) -> bool | None:
+    """Whether ``fd`` is a BPF program, as the kernel says: ``BPF_PROG_BIND_MAP`` with map fd -1 fails with
+    ``EINVAL`` for a non-program and with ``EBADF`` (the map fd) for a program, changing nothing. None when
+    the kernel does not say (an unprivileged caller's EPERM)."""
+    ret = int(ll.lib.bpf_prog_bind_map(fd, -1, ll.ffi.NULL))
+    if ret == -errno.EBADF:
+        return True
+    if ret == -errno.EINVAL:
+        return False
+    return None
 
 
 def _insn_bytes(insns: Insns) -> bytes:
@@ -50,7 +65,10 @@ class Program(FdOwner):
 
     def __init__(self, fd: int, *, prog_type: ProgType | int = ProgType.UNSPEC, name: str = "",
                  expected_attach_type: AttachType | int | None = None, maps: dict[str, Map] | None = None) -> None:
-        super().__init__(fd)
+        super().__init__(fd)  # ValueError/TypeError unless an int in 0..2**31-1
+        if is_prog_fd(fd) is False:
+            self.detach_fd()  # not ours to close: the caller keeps it
+            raise TypeError(f"fd {fd} is not a BPF program")
         self.prog_type = ProgType(prog_type)
         self.name = name
         self.expected_attach_type = None if expected_attach_type is None else AttachType(expected_attach_type)
@@ -58,38 +76,55 @@ class Program(FdOwner):
 
     @classmethod
     def load(cls, prog_type: ProgType | int, insns: Insns, *, expected_attach_type: AttachType | int | None = None,
-             attach_btf_id: int | None = None, attach_prog_fd: int | None = None,
-             attach_btf_obj_fd: int | None = None, license: str = "GPL", name: str | None = None,
-             log_level: int = 0, prog_flags: int = 0) -> Program:
+             attach_btf_id: int | None = None, attach_prog_fd: FdLike | None = None,
+             attach_btf_obj_fd: FdLike | None = None, license: str | bytes = "GPL", name: str | bytes | None = None,
+             log_level: int = 0, prog_flags: int = 0, log_size: int | None = None) -> Program:
         """``bpf_prog_load`` from raw ``struct bpf_insn`` bytes (or a sequence of them).
 
-        On refusal raises ``VerifierError`` (an ``OSError``) whose ``log`` is the verifier's log.
+        On refusal raises ``VerifierError`` (an ``OSError``) whose ``log`` is the verifier's log. The log
+        buffer starts at 1 MiB and grows when the log does not fit (as libbpf does), up to the kernel's
+        limit; ``log_size=`` fixes its size instead (128 bytes to 1 GiB).
         """
+        from .opts._check import integer, u32  # lazy: bpflink.opts imports every builder (bench/: import)
+
         ptype = ProgType(prog_type)
         raw = _insn_bytes(insns)
         opts = ll.new_prog_load_opts()
         if expected_attach_type is not None:
             opts.expected_attach_type = int(AttachType(expected_attach_type))
         if attach_btf_id is not None:
-            opts.attach_btf_id = attach_btf_id
+            opts.attach_btf_id = u32("attach_btf_id", attach_btf_id)
         if attach_prog_fd is not None:
-            opts.attach_prog_fd = attach_prog_fd
+            opts.attach_prog_fd = as_fd(attach_prog_fd, "attach_prog_fd")
         if attach_btf_obj_fd is not None:
-            opts.attach_btf_obj_fd = attach_btf_obj_fd
-        opts.prog_flags = prog_flags
-        log = ll.ffi.new("char[]", _LOG_SIZE)
-        opts.log_buf, opts.log_size, opts.log_level = log, _LOG_SIZE, log_level
-        cname = name.encode()[:15] if name else None
+            opts.attach_btf_obj_fd = as_fd(attach_btf_obj_fd, "attach_btf_obj_fd")
+        opts.prog_flags = u32("prog_flags", prog_flags)
+        level = u32("log_level", log_level)
+        fixed = None if log_size is None else integer("log_size", log_size, _LOG_MIN, _LOG_MAX)
+        cname = c_string(name, "name")[:15] if name else None
+        clicense = c_string(license, "license")
         buf = ll.ffi.from_buffer(raw)
-        ret = ll.bpf_prog_load(int(ptype), cname, license.encode(), ll.ffi.cast("struct bpf_insn *", buf),
-                               len(raw) // 8, opts)
+        size = _LOG_SIZE if fixed is None else fixed
+        while True:
+            log = ll.ffi.new("char[]", size)
+            opts.log_buf, opts.log_size, opts.log_level = log, size, level
+            opts.log_true_size = 0
+            ret = ll.bpf_prog_load(int(ptype), cname, clicense, ll.ffi.cast("struct bpf_insn *", buf),
+                                   len(raw) // 8, opts)
+            if ret != -errno.ENOSPC or fixed is not None or size >= _LOG_MAX:
+                break
+            # the log did not fit (with log_level 0, libbpf's retry with level 1 after a failure): grow to
+            # what the kernel says it needed (6.4+), else 4x, and load again
+            size = min(_LOG_MAX, max(int(opts.log_true_size) + 1, size * 4))
         if ret < 0:
             if -ret == errno.EPERM:  # missing privileges, not a verifier verdict: a plain PermissionError
                 raise error(-ret, f"prog_load({ptype.name})", hint=prog_load_eperm_hint(ptype.name))
-            text = ll.ffi.string(log).decode(errors="replace")
-            base = error(-ret, f"prog_load({ptype.name})")
+            text = ll.ffi.string(log, size).decode(errors="replace")
+            hint = ("the verifier log did not fit in log_size; pass a larger log_size= (or none to let it grow)"
+                    if -ret == errno.ENOSPC else None)
+            base = error(-ret, f"prog_load({ptype.name})", hint=hint)
             raise VerifierError(-ret, base.strerror or str(base), text)
-        return cls(ret, prog_type=ptype, name=name or "", expected_attach_type=expected_attach_type)
+        return cls(ret, prog_type=ptype, name=os.fsdecode(cname or b""), expected_attach_type=expected_attach_type)
 
     @classmethod
     def from_object(cls, path: str | os.PathLike[str], name: str) -> Program:
@@ -106,8 +141,15 @@ class Program(FdOwner):
 
     @classmethod
     def from_id(cls, prog_id: int) -> Program:
-        """Open an fd to a loaded program by id."""
-        fd = check(ll.bpf_prog_get_fd_by_id(prog_id), f"prog_get_fd_by_id({prog_id})")
+        """Open an fd to a loaded program by id (needs CAP_SYS_ADMIN)."""
+        if isinstance(prog_id, bool) or not isinstance(prog_id, int):
+            raise TypeError(f"prog_id must be an int, not {type(prog_id).__name__}")
+        if not 0 < prog_id <= _U32_MAX:
+            raise ValueError(f"prog_id must be in 1..2**32-1, got {prog_id}")
+        pid = int(prog_id)
+        from .link import _GET_FD_BY_ID_HINT
+
+        fd = check(ll.bpf_prog_get_fd_by_id(pid), f"prog_get_fd_by_id({pid})", hint=_GET_FD_BY_ID_HINT)
         return cls(fd)
 
     @property

@@ -69,11 +69,13 @@ def _target(target: Target, at: AttachType) -> tuple[int, int]:
     if target is None:
         raise TypeError(f"query({at.name}) needs a target: "
                         + ("an ifindex or device name" if family in _IFINDEX_FAMILIES else "an fd or path"))
-    if isinstance(target, (str, os.PathLike)):
+    if isinstance(target, (str, bytes, os.PathLike)):
         if family in _IFINDEX_FAMILIES and isinstance(target, str) and "/" not in target:
             return _ifindex(target), -1
         if family in _PATH_FAMILIES:
-            fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+            from ._fd import open_path_target
+
+            fd = open_path_target(target, family, "target")
             return fd, fd
         raise TypeError(f"target for query({at.name}) must be an int (fd or ifindex), not a path or name")
     if isinstance(target, int) and not isinstance(target, bool):
@@ -87,6 +89,15 @@ def _target(target: Target, at: AttachType) -> tuple[int, int]:
 
 # None until a query told: does this kernel's BPF_PROG_QUERY know link_ids/link_attach_flags/revision (6.6+)?
 _mprog_fields: bool | None = None
+
+
+def _forget_after_fork() -> None:
+    """A forked child may run in another user namespace or be checkpointed elsewhere: learn again."""
+    global _mprog_fields
+    _mprog_fields = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _call(tgt: int, at: AttachType, opts: Any, link_ids: Any) -> int:
@@ -111,9 +122,11 @@ def _failed(ret: int, at: AttachType, what: str, family: str) -> None:
     """Raise for a failed query; EINVAL from a kernel the probe finds without this attach type (tcx on 6.1)
     is a ``NotSupportedError``."""
     if ret == -errno.EINVAL:
-        from .probe import not_supported_error  # lazy: only failures pay for probing
-
-        exc = not_supported_error(at, errno.EINVAL)
+        try:
+            from .probe import not_supported_error  # lazy: only failures pay for probing
+        except ImportError:  # interpreter shutdown: the kernel's own error below
+            not_supported_error = None  # type: ignore[assignment]
+        exc = None if not_supported_error is None else not_supported_error(at, errno.EINVAL)
         if exc is not None:
             raise exc from error(errno.EINVAL, what, family=family)
     check(ret, what, family=family)
@@ -156,7 +169,7 @@ def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
             links = [int(link_ids[i]) for i in range(n)] if _mprog_fields else [None] * n
             entries = tuple(HookEntry(int(prog_ids[i]), links[i], int(prog_flags[i])) for i in range(n))
             return HookQuery(int(opts.revision) if _mprog_fields else None, int(opts.attach_flags), entries)
-        raise RuntimeError(f"{what}: the hook kept changing during {_RETRIES} queries")
+        raise error(errno.EAGAIN, f"{what}: the hook changed during each of {_RETRIES} reads", op="prog_query")
     finally:
         if opened >= 0:
             os.close(opened)

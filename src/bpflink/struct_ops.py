@@ -50,6 +50,9 @@ def build_value(type_name: str, members: Mapping[str, Member], value_size: int |
     Function pointer members take a program (its fd goes in the slot), array members bytes (zero-padded),
     integer members an int. ``ValueError`` for unknown members or sizes that do not fit.
     """
+    if not isinstance(type_name, str) or not type_name or "\0" in type_name:
+        raise (TypeError if not isinstance(type_name, str) else ValueError)(
+            f"type_name must be a non-empty struct name without NUL, got {type_name!r}")
     btf = ll.lib.btf__load_vmlinux_btf()
     err = ll.lib.libbpf_get_error(btf)
     if err:
@@ -75,7 +78,10 @@ def build_value(type_name: str, members: Mapping[str, Member], value_size: int |
                     raise ValueError(f"{name} takes at most {msize - 1} bytes (NUL-terminated), got {len(value)}")
                 raw = bytes(value)
             elif isinstance(value, HasFileno) or (isinstance(value, int) and not isinstance(value, bool)):
-                raw = as_fd(value, name).to_bytes(msize, "little")  # a function pointer slot holds a prog fd
+                fd = as_fd(value, name)
+                if msize <= 0 or fd >> (8 * msize):  # a raw OverflowError otherwise
+                    raise ValueError(f"{name} is a {msize}-byte member: {fd} does not fit")
+                raw = fd.to_bytes(msize, "little")  # a function pointer slot holds a prog fd
             else:
                 raise TypeError(f"{name} must be a program (fd or fileno()) or bytes, not {type(value).__name__}")
             start = data_off + off

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from ._fd import PathArg
 from .enums import AttachType
 from .errors import NotSupportedError
 from .link import Link
@@ -644,7 +645,7 @@ class UsdtLink(Link):
         """``info()`` of every kernel link of this attach."""
         return [link.info() if link is not self else Link.info(self) for link in self.links]
 
-    def pin(self, path: str | os.PathLike[str]) -> None:
+    def pin(self, path: PathArg) -> None:
         """Pin the uprobe_multi link (its spec ids stay taken while this process lives; another process attaching
         the same program's spec map does not know them). A perf_event-mode attach is one link per site: refused."""
         if self.mode != "uprobe_multi":

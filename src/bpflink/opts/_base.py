@@ -3,7 +3,6 @@ zeroed ``struct bpf_link_create_opts`` (only its own union member) for one attac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .. import lowlevel as ll
@@ -11,15 +10,70 @@ from ..enums import AttachType
 from ..families import family_of
 
 
-@dataclass(frozen=True)
 class BuiltOpts:
-    """A filled ``struct bpf_link_create_opts *`` plus every buffer it points into.
+    """A filled ``struct bpf_link_create_opts *`` plus every buffer (and fd) it points into.
 
-    Keep this object alive for as long as the C call runs: ``keepalive`` owns the arrays and strings.
+    ``ptr`` itself keeps those buffers alive: holding only ``built.ptr`` (a temporary ``BuiltOpts``) is safe.
+    ``close()`` (or ``with``) releases what it opened for the call (e.g. ``Iter(cgroup=path)``'s directory fd)
+    now rather than at garbage collection; ``ptr`` is then refused. Not copyable or picklable: ``build()`` again.
+
+    >>> from bpflink import AttachType, opts
+    >>> with opts.Tracing(cookie=7).build(AttachType.TRACE_FENTRY) as built:
+    ...     int(built.ptr.tracing.cookie)
+    7
+    >>> built.ptr
+    Traceback (most recent call last):
+    ...
+    ValueError: I/O operation on closed BuiltOpts
     """
 
-    ptr: Any
-    keepalive: tuple[Any, ...] = ()
+    __slots__ = ("__weakref__", "_ptr", "keepalive")
+
+    def __init__(self, ptr: Any, keepalive: tuple[Any, ...] = ()) -> None:
+        keep = tuple(keepalive)
+        if isinstance(ptr, ll.ffi.CData):
+            # a second cdata for the same struct whose finalizer closes over the buffers: they live as long as
+            # any reference to ptr does, not only as long as this object
+            ptr = ll.ffi.gc(ptr, lambda _p, _keep=keep: None)
+        self._ptr: Any = ptr
+        self.keepalive: tuple[Any, ...] = keep
+
+    @property
+    def ptr(self) -> Any:
+        """The ``struct bpf_link_create_opts *`` for ``bpf_link_create``."""
+        if self._ptr is None:
+            raise ValueError("I/O operation on closed BuiltOpts")
+        return self._ptr
+
+    @property
+    def closed(self) -> bool:
+        return self._ptr is None
+
+    def close(self) -> None:
+        """Release what the build opened (idempotent); the struct must not be passed to the kernel after."""
+        keep, self.keepalive, self._ptr = self.keepalive, (), None
+        for item in keep:
+            close = getattr(item, "close", None)
+            if close is not None and not isinstance(item, ll.ffi.CData):
+                close()
+
+    def __enter__(self) -> BuiltOpts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<BuiltOpts {'closed' if self._ptr is None else 'open'}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a BuiltOpts owns C buffers and cannot be copied or pickled; call build() again")
+
+    def __copy__(self) -> BuiltOpts:
+        raise TypeError("a BuiltOpts owns C buffers and cannot be copied or pickled; call build() again")
+
+    def __deepcopy__(self, memo: Any) -> BuiltOpts:
+        raise TypeError("a BuiltOpts owns C buffers and cannot be copied or pickled; call build() again")
 
 
 class LinkOpts:

@@ -32,6 +32,8 @@ def function_btf_id(prog: FdLike, name: str) -> int:
     fd = as_fd(prog, "prog")
     if not isinstance(name, str) or not name:
         raise TypeError("name must be a non-empty str")
+    if "\0" in name:
+        raise ValueError(f"name must not contain a NUL byte: {name!r}")
     info = ll.ffi.new("struct bpf_prog_info *")
     size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_prog_info"))
     check(ll.bpf_prog_get_info_by_fd(fd, info, size), "prog_get_info_by_fd")

@@ -16,11 +16,11 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
-from .._fd import FdLike, as_fd
+from .._fd import FdLike, as_fd, open_path_target
 from .._native import ffi, lib
 from ..enums import AttachType
 from ._base import LinkOpts
-from ._check import integer, u32, u64
+from ._check import integer, u32
 
 
 def _order(name: str) -> int:
@@ -47,8 +47,13 @@ class _OpenedFd:
     def __init__(self, fd: int) -> None:
         self.fd = fd
 
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
     def __del__(self) -> None:
-        os.close(self.fd)
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -83,22 +88,25 @@ class Iter(LinkOpts):
             raise ValueError("give at most one of tid=, pid=, pid_fd=")
         if self.cgroup is not None and self.cgroup_id is not None:
             raise ValueError("give cgroup= or cgroup_id=, not both")
+        # the validated values are the ones _fill writes: each __index__ runs once
+        checked: dict[str, int] = {}
+        object.__setattr__(self, "_checked", checked)
         if self.map is not None:
             as_fd(self.map, "map")
         for name in ("tid", "pid"):
             value = getattr(self, name)
             if value is not None:
-                integer(name, value, 1, 0xFFFFFFFF)  # 0 would mean "no filter" to the kernel
+                checked[name] = integer(name, value, 1, 0xFFFFFFFF)  # 0 would mean "no filter" to the kernel
         if self.pid_fd is not None:
             as_fd(self.pid_fd, "pid_fd")
-        if self.cgroup is not None and not isinstance(self.cgroup, (str, os.PathLike)):
+        if self.cgroup is not None and not isinstance(self.cgroup, (str, bytes, os.PathLike)):
             as_fd(self.cgroup, "cgroup")
         if self.cgroup_id is not None:
-            integer("cgroup_id", self.cgroup_id, 1, (1 << 64) - 1)
+            checked["cgroup_id"] = integer("cgroup_id", self.cgroup_id, 1, (1 << 64) - 1)
         if groups["cgroup/cgroup_id"]:
             if self.order is None:
                 raise ValueError("a cgroup iterator needs order= (a CgroupIterOrder)")
-            order = u32("order", self.order)
+            order = checked["order"] = u32("order", self.order)
             known = {int(o) for o in CgroupIterOrder if o >= 0}
             if order not in known:
                 raise ValueError(f"order must be a CgroupIterOrder the compiled headers know, got {order}")
@@ -113,17 +121,17 @@ class Iter(LinkOpts):
         if self.map is not None:
             info.map.map_fd = as_fd(self.map, "map")
         elif self.tid is not None:
-            info.task.tid = u32("tid", self.tid)
+            info.task.tid = self._checked["tid"]  # type: ignore[attr-defined]
         elif self.pid is not None:
-            info.task.pid = u32("pid", self.pid)
+            info.task.pid = self._checked["pid"]  # type: ignore[attr-defined]
         elif self.pid_fd is not None:
             info.task.pid_fd = as_fd(self.pid_fd, "pid_fd")
         else:
-            info.cgroup.order = int(self.order)  # type: ignore[arg-type]  # checked in __post_init__
+            info.cgroup.order = self._checked["order"]  # type: ignore[attr-defined]
             if self.cgroup_id is not None:
-                info.cgroup.cgroup_id = u64("cgroup_id", self.cgroup_id)
-            elif isinstance(self.cgroup, (str, os.PathLike)):
-                opened = _OpenedFd(os.open(self.cgroup, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC))
+                info.cgroup.cgroup_id = self._checked["cgroup_id"]  # type: ignore[attr-defined]
+            elif isinstance(self.cgroup, (str, bytes, os.PathLike)):
+                opened = _OpenedFd(open_path_target(self.cgroup, "cgroup", "cgroup"))
                 keep.append(opened)
                 info.cgroup.cgroup_fd = opened.fd
             else:

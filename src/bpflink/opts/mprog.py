@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -106,3 +107,6 @@ def _kernel_orders_cgroups() -> bool:
         return revision is not None and revision > 0  # None: the query has no revision (< 6.6)
     except OSError as exc:  # EINVAL: the kernel refused the query itself
         return exc.errno != errno.EINVAL
+
+
+os.register_at_fork(after_in_child=_kernel_orders_cgroups.cache_clear)  # a child may see another kernel view

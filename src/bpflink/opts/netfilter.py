@@ -59,10 +59,9 @@ class Netfilter(LinkOpts):
             if prio <= _DEFRAG_PRIORITY_MIN:
                 raise ValueError(f"defrag needs priority > {_DEFRAG_PRIORITY_MIN} (after the defragmenter), "
                                  f"got {prio}")
+        object.__setattr__(self, "_values", (pf, hook, prio))  # the validated values are the ones filled
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
         nf = opts.netfilter
-        nf.pf = int(self.pf)
-        nf.hooknum = int(self.hooknum)
-        nf.priority = int(self.priority)
+        nf.pf, nf.hooknum, nf.priority = self._values  # type: ignore[attr-defined]
         nf.flags = _DEFRAG_FLAG if self.defrag and _DEFRAG_FLAG is not None else 0

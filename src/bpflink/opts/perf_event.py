@@ -25,7 +25,8 @@ class PerfEvent(LinkOpts):
     families: ClassVar[frozenset[str]] = frozenset({"perf_event"})
 
     def __post_init__(self) -> None:
-        u64("cookie", self.cookie)
+        # the validated value is the one filled: __index__ runs once (an object could answer differently twice)
+        object.__setattr__(self, "_cookie", u64("cookie", self.cookie))
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
-        opts.perf_event.bpf_cookie = int(self.cookie)
+        opts.perf_event.bpf_cookie = self._cookie  # type: ignore[attr-defined]

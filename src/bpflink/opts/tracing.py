@@ -27,7 +27,8 @@ class Tracing(LinkOpts):
     families: ClassVar[frozenset[str]] = frozenset({"tracing"})
 
     def __post_init__(self) -> None:
-        u64("cookie", self.cookie)
+        # the validated value is the one filled: __index__ runs once (an object could answer differently twice)
+        object.__setattr__(self, "_cookie", u64("cookie", self.cookie))
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
-        opts.tracing.cookie = int(self.cookie)
+        opts.tracing.cookie = self._cookie  # type: ignore[attr-defined]

@@ -30,6 +30,7 @@ class Xdp(LinkOpts):
             raise ValueError("Xdp flags may hold at most one of SKB_MODE, DRV_MODE, HW_MODE")
         if flags & ~int(_MODES):
             raise ValueError(f"Xdp flags must be a mode bit (SKB_MODE/DRV_MODE/HW_MODE), got {flags:#x}")
+        object.__setattr__(self, "_flags", flags)  # the validated value is the one filled
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
-        opts.flags = int(self.flags)
+        opts.flags = self._flags  # type: ignore[attr-defined]

@@ -1,0 +1,259 @@
+"""The contract every public class holding a kernel object or C memory keeps, checked over a table of factories:
+
+construct; ``copy``/``deepcopy``/``pickle`` refused with a clear ``TypeError``; ``close()`` twice; every public
+method after close raises ``ValueError("I/O operation on closed X")``; the same calls from 8 threads racing a
+close; the object used and closed in a ``fork()``ed child -- and never a signal, a hang, or any exception but
+``TypeError``/``ValueError``/``OSError``. Each factory runs in a child process with a timeout.
+
+To add a class (Map, Object, RingBuffer...): a factory in ``FACTORIES`` and its public surface in ``SURFACE``
+(every public name must be listed: a new method without a contract fails ``test_surface_is_complete``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ALLOWED = (TypeError, ValueError, OSError)
+
+
+@dataclass
+class Env:
+    cgroup: str
+    keep: list[Any]  # what a factory's object depends on (its program...), closed after the run
+
+    def pin_path(self) -> str:
+        return f"/sys/fs/bpf/bpflink-contract-{os.getpid()}-{threading.get_ident()}"
+
+
+def _egress_prog() -> Any:
+    from bpflink import AttachType, Program, ProgType, asm
+
+    return Program.load(ProgType.CGROUP_SKB, asm.return_imm(1), expected_attach_type=AttachType.CGROUP_INET_EGRESS)
+
+
+def make_link(env: Env) -> Any:
+    from bpflink import AttachType, link_create
+
+    prog = _egress_prog()
+    env.keep.append(prog)
+    return link_create(prog, env.cgroup, AttachType.CGROUP_INET_EGRESS)
+
+
+def make_program(env: Env) -> Any:
+    return _egress_prog()
+
+
+def make_perf_event(env: Env) -> Any:
+    from bpflink.perf import open_tracepoint
+
+    return open_tracepoint("syscalls:sys_enter_getpid")
+
+
+def make_built_opts(env: Env) -> Any:
+    from bpflink import AttachType, opts
+
+    return opts.Iter(cgroup=env.cgroup, order=opts.CgroupIterOrder.SELF_ONLY).build(AttachType.TRACE_ITER)
+
+
+FACTORIES: dict[str, Callable[[Env], Any]] = {
+    "Link": make_link,
+    "Program": make_program,
+    "PerfEvent": make_perf_event,
+    "BuiltOpts": make_built_opts,
+}
+
+# public name -> a call of it; names in DATA are plain attributes (no kernel object behind them)
+Call = Callable[[Any, Env], Any]
+_FD_OWNER: dict[str, Call] = {
+    "fd": lambda o, e: o.fd,
+    "fileno": lambda o, e: o.fileno(),
+    "detach_fd": lambda o, e: o.detach_fd(),
+}
+SURFACE: dict[str, dict[str, Call]] = {
+    "Link": {
+        **_FD_OWNER,
+        "id": lambda o, e: o.id,
+        "prog_id": lambda o, e: o.prog_id,
+        "info": lambda o, e: o.info(),
+        "update": lambda o, e: o.update(e.keep[0]),
+        "update_map": lambda o, e: o.update_map(e.keep[0]),
+        "detach": lambda o, e: o.detach(),
+        "open_iter": lambda o, e: o.open_iter().close(),
+        "read_iter": lambda o, e: o.read_iter(),
+        "pin": lambda o, e: (o.pin(e.pin_path()), o.unpin()),
+    },
+    "Program": {**_FD_OWNER, "id": lambda o, e: o.id},
+    "PerfEvent": dict(_FD_OWNER),
+    "BuiltOpts": {"ptr": lambda o, e: o.ptr},
+}
+DATA: dict[str, set[str]] = {
+    "Link": {"attach_type", "pinned_path", "closed", "close", "unpin"},  # unpin: ValueError "not pinned"
+    "Program": {"name", "prog_type", "expected_attach_type", "maps", "closed", "close"},
+    "PerfEvent": {"kind", "name", "closed", "close"},
+    "BuiltOpts": {"keepalive", "closed", "close"},
+}
+
+
+def _public(obj: Any) -> set[str]:
+    cls = type(obj)
+    names = set()
+    for name in dir(obj):
+        if name.startswith("_"):
+            continue
+        raw = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+        if isinstance(raw, (classmethod, staticmethod)):
+            continue  # constructors, not methods of an instance
+        names.add(name)
+    return names
+
+
+def _expect_closed(name: str, what: str, call: Call, obj: Any, env: Env) -> None:
+    try:
+        call(obj, env)
+    except ValueError as exc:
+        assert f"I/O operation on closed {name}" in str(exc), f"{name}.{what} after close: {exc}"
+    else:
+        raise AssertionError(f"{name}.{what} after close did not raise")
+
+
+def _allowed(fn: Callable[[], Any], problems: list[str], label: str) -> None:
+    try:
+        fn()
+    except ALLOWED:
+        pass
+    except BaseException as exc:
+        problems.append(f"{label}: {type(exc).__name__}: {exc}")
+
+
+def run_contract(name: str, cgroup: str) -> None:
+    """The whole contract for one factory (in a child process: see test_contract)."""
+    env = Env(cgroup, [])
+    surface = SURFACE[name]
+    try:
+        obj = FACTORIES[name](env)
+    except OSError as exc:  # this kernel cannot make one (no tracefs, a missing feature): the parent skips
+        print(f"cannot make a {name} here: {exc}")
+        sys.exit(77)
+    try:
+        # copy, deepcopy, pickle: a clear TypeError naming the class
+        for fn in (copy.copy, copy.deepcopy, pickle.dumps):
+            try:
+                fn(obj)
+            except TypeError as exc:
+                assert name in str(exc), f"{fn.__name__}({name}): {exc}"
+            else:
+                raise AssertionError(f"{fn.__name__}({name}) did not raise TypeError")
+        # close twice, then every public method
+        obj.close()
+        obj.close()
+        assert obj.closed
+        for what, call in surface.items():
+            _expect_closed(name, what, call, obj, env)
+
+        # 8 threads calling everything while one of them closes
+        problems: list[str] = []
+        for _ in range(3):
+            obj = FACTORIES[name](env)
+            start = threading.Barrier(8)
+
+            def worker(i: int, target: Any = obj, start: threading.Barrier = start) -> None:
+                start.wait()
+                for round_ in range(20):
+                    for what, call in surface.items():
+                        if what != "detach_fd":  # would hand the fd to this thread: it is then closed here
+                            _allowed(lambda c=call: c(target, env), problems, f"thread {i} {what}")
+                    if i == 0 and round_ == 5:
+                        _allowed(target.close, problems, "close")
+                _allowed(target.close, problems, "close")
+
+            threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+                assert not t.is_alive(), "a thread hung"
+            assert obj.closed
+        assert not problems, problems
+
+        # fork: the child uses and closes its copy; the parent's object is unaffected
+        obj = FACTORIES[name](env)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                child_problems: list[str] = []
+                for what, call in surface.items():
+                    if what not in ("detach", "detach_fd"):  # detach would act on the shared kernel object
+                        _allowed(lambda c=call: c(obj, env), child_problems, f"child {what}")
+                obj.close()
+                obj.close()
+                code = 1 if child_problems else 0
+                if child_problems:
+                    print(child_problems, file=sys.stderr)
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + 30
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, 9)
+                raise AssertionError("the forked child hung")
+            time.sleep(0.01)
+        assert os.waitstatus_to_exitcode(status) == 0, f"forked child: status {status}"
+        assert not obj.closed
+        for what in ("fd", "id"):
+            if what in surface:
+                surface[what](obj, env)  # still usable in the parent
+        obj.close()
+    finally:
+        for kept in env.keep:
+            kept.close()
+        with __import__("contextlib").suppress(OSError):
+            os.unlink(env.pin_path())
+    print("contract ok")
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_contract(name: str, cgroup: Path) -> None:
+    code = f"import sys; sys.path.insert(0, {str(HERE)!r}); import test_contracts as t; " \
+           f"t.run_contract({name!r}, {str(cgroup)!r})"
+    try:
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"{name}: the contract run hung: {exc.stderr!r}")
+    if res.returncode == 77:
+        pytest.skip(res.stdout.strip())
+    assert res.returncode == 0 and "contract ok" in res.stdout, \
+        f"{name}: exit {res.returncode} (a negative exit is a signal)\n{res.stdout}\n{res.stderr}"
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_surface_is_complete(name: str, cgroup: Path) -> None:
+    """Every public name of the class is either a call in SURFACE or a plain attribute in DATA."""
+    env = Env(str(cgroup), [])
+    try:
+        obj = FACTORIES[name](env)
+    except OSError as exc:
+        pytest.skip(f"cannot make a {name} here: {exc}")
+    try:
+        missing = _public(obj) - set(SURFACE[name]) - DATA[name]
+        assert not missing, f"{name} has public names without a contract: {sorted(missing)}"
+    finally:
+        obj.close()
+        for kept in env.keep:
+            kept.close()
