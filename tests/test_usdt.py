@@ -332,7 +332,7 @@ def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
     with Program.from_object(obj, "usdt_generic") as prog, attach(prog, bins.exe, "bpflinkt", "site",
                                                                   cookie=77) as link:
         specs = prog.maps["__bpf_usdt_specs"]
-        ours_specs = {i: specs.lookup(i) for i in range(3)}
+        ours_specs = {i: specs.lookup_raw(i) for i in range(3)}
         ours = link.infos()
     assert ours_specs == theirs_specs
     assert len(ours) == len(theirs)
@@ -347,10 +347,10 @@ def test_spec_ids_are_reused_after_close(obj: Path, bins: Bins) -> None:
         specs = prog.maps["__bpf_usdt_specs"]
         with attach(prog, bins.exe, "bpflinkt", "site", cookie=1), attach(prog, bins.exe, "bpflinkt", "guarded",
                                                                           cookie=2):
-            cookies = [struct.unpack_from("<Q", specs.lookup(i) or b"", 288)[0] for i in range(5)]
+            cookies = [struct.unpack_from("<Q", specs.lookup_raw(i) or b"", 288)[0] for i in range(5)]
             assert cookies == [1, 1, 1, 2, 0]  # one id per distinct argument spec, as libbpf allocates them
         with attach(prog, bins.exe, "bpflinkt", "site", cookie=4):  # the freed ids come back first
-            assert {struct.unpack_from("<Q", specs.lookup(i) or b"", 288)[0] for i in range(3)} == {4}
+            assert {struct.unpack_from("<Q", specs.lookup_raw(i) or b"", 288)[0] for i in range(3)} == {4}
             run(bins.exe)
             check_site_counts(prog, 4)
 
