@@ -27,7 +27,8 @@ INCLUDE = HERE / "include"
 MIN_SYSTEM_LIBBPF = (1, 4)
 ENUMS = ("bpf_attach_type", "bpf_prog_type", "bpf_link_type", "bpf_map_type")
 # order matters: later files use the types and enums declared by earlier ones
-CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "perf.h")
+CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "perf.h",
+              "ringbuf.h")
 HEADERS = """
 #include <stdbool.h>
 #include <unistd.h>
@@ -174,6 +175,7 @@ def make_ffi() -> FFI:
         HEADERS
         + f'\nstatic const char *const bpflink_build_version = "{_version()}";\n'
         + (INCLUDE / "shims.c").read_text()
+        + (INCLUDE / "ringbuf.c").read_text()
     )
     ffi.set_source(
         "bpflink._ffi",

@@ -27,9 +27,11 @@ if TYPE_CHECKING:
     from .listing import links
     from .map import Map
     from .object import Object
+    from .perfbuf import PerfBuffer
     from .probe import ProbeResult, probe, supports
     from .program import Program
     from .query import HookEntry, HookQuery, query
+    from .ringbuf import RingBuffer
 
 #: public name -> the submodule defining it ("" for the submodules asm, lowlevel, opts themselves)
 _LAZY = {
@@ -40,6 +42,7 @@ _LAZY = {
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
     **dict.fromkeys(("ProbeResult", "probe", "supports"), "probe"),
     **dict.fromkeys(("HookEntry", "HookQuery", "query"), "query"),
+    "RingBuffer": "ringbuf", "PerfBuffer": "perfbuf",
 }
 
 
@@ -89,7 +92,7 @@ def libbpf_version() -> str:
 
 __all__ = [
     "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
-    "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program", "VerifierError",
+    "NfInetHook", "NfProto", "NotSupportedError", "Object", "PerfBuffer", "ProbeResult", "ProgType", "Program", "RingBuffer", "VerifierError",
     "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
     "route_libbpf_print", "supports",
 ]

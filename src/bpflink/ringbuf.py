@@ -1,0 +1,640 @@
+"""``RingBuffer``: read ``BPF_MAP_TYPE_RINGBUF`` maps through libbpf's own ring buffer (``ring_buffer__*``).
+
+libbpf walks the rings; bpflink adds three ways to receive what it hands over, all of them copies (no view into
+the ring outlives the consumer position):
+
+- ``poll(timeout)`` / ``consume()`` return the records as a list of ``bytes``; ``for rec in rb`` iterates them;
+- ``RingBuffer(map, callback=fn)`` calls ``fn(record)`` per record (a cffi ``extern "Python"`` callback inside
+  libbpf's consume loop; a negative return value stops the consume, as in libbpf);
+- ``poll_batch()`` / ``consume_batch()`` copy many records in one C loop into one buffer and return a
+  ``RecordBatch`` (``bytes`` + offsets + lengths, or a numpy structured array with ``dtype=``): one Python call
+  per batch instead of one per record.
+
+Waiting happens on ``fileno()``, an epoll set holding libbpf's epoll fd and an eventfd that ``close()`` writes,
+so closing from another thread wakes the poller (which returns what it has; later calls raise ``ValueError``).
+``poll()`` waits in slices of at most ``SLICE`` seconds and a signal ends ``epoll_wait`` early, so Ctrl-C raises
+``KeyboardInterrupt`` promptly.
+
+>>> rb = RingBuffer(obj.map("events"))  # doctest: +SKIP
+>>> for record in rb.poll(timeout=1.0):  # doctest: +SKIP
+...     seq = int.from_bytes(record[:8], "little")
+>>> batch = rb.poll_batch(timeout=1.0, dtype=np.dtype([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")]))
+...     # doctest: +SKIP
+>>> batch.array["seq"]  # doctest: +SKIP
+array([0, 1, 2, ...], dtype=uint64)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, NamedTuple, Optional
+
+from ._fd import as_fd
+from ._native import ffi, lib
+from .errors import error
+
+#: the longest single wait inside ``poll()``: the upper bound on how late a signal raised in another thread
+#: (or a deferred handler) is noticed
+SLICE = 0.1
+#: records per ``consume_batch``/``poll_batch`` by default (libbpf's ``ring_buffer__consume_n``)
+DEFAULT_BATCH = 65536
+_INT_MAX = 0x7FFFFFFF
+
+RingCallback = Callable[[bytes], Optional[int]]
+
+
+def _map_fdinfo(fd: int) -> dict[str, str]:
+    """``/proc/self/fdinfo/FD`` of a BPF map (map_type, max_entries, ...); empty for anything else."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {}
+    info = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {k.strip(): v.strip() for k, v in info.items()} if "map_type" in info else {}
+
+
+def _check_map(obj: object, what: str, want_type: int, want_name: str) -> int:
+    """The fd of ``obj`` after checking (through fdinfo, no bpf() call) that it is a map of ``want_type``."""
+    if isinstance(obj, (str, bytes, os.PathLike)):
+        raise TypeError(f"{what} must be a Map, an int fd or have fileno(), not {type(obj).__name__} (open a pinned "
+                        "map with Map.from_pin first)")
+    fd = as_fd(obj, what)
+    info = _map_fdinfo(fd)
+    if not info:
+        raise ValueError(f"{what} (fd {fd}) is not a BPF map")
+    if int(info["map_type"]) != want_type:
+        from .enums import MapType
+
+        try:
+            got = MapType(int(info["map_type"])).name
+        except ValueError:
+            got = info["map_type"]
+        raise ValueError(f"{what} (fd {fd}) is a {got} map; {want_name} needs a {MapType(want_type).name} map")
+    return fd
+
+
+class RecordBatch:
+    """Records copied out in one C loop: ``data`` holds them all, record ``i`` is
+    ``data[offsets[i]:offsets[i] + lengths[i]]``; ``sources[i]`` is its ring index (``RingBuffer``) or CPU
+    (``PerfBuffer``). With a numpy ``dtype``, record ``i`` fills ``array[i]`` (cut or zero-padded to
+    ``dtype.itemsize``; ``lengths`` keeps the real sizes).
+
+    >>> batch = rb.consume_batch()  # doctest: +SKIP
+    >>> len(batch), batch[0], list(batch)[:2]  # doctest: +SKIP
+    """
+
+    __slots__ = ("array", "data", "lengths", "lost", "offsets", "sources")
+
+    def __init__(self, data: bytes, offsets: memoryview, lengths: memoryview, sources: memoryview,
+                 array: Any = None, lost: int = 0) -> None:
+        self.data = data
+        self.offsets = offsets
+        self.lengths = lengths
+        self.sources = sources
+        self.array = array
+        #: perf buffers: samples the kernel reported lost while this batch was read
+        self.lost = lost
+
+    @property
+    def cpus(self) -> memoryview:
+        """``sources`` under its perf buffer name."""
+        return self.sources
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> bytes:
+        off = self.offsets[i]
+        return self.data[off:off + self.lengths[i]]
+
+    def __iter__(self) -> Iterator[bytes]:
+        data = self.data
+        return (data[o:o + n] for o, n in zip(self.offsets, self.lengths))
+
+    def records(self) -> list[bytes]:
+        """Every record as its own ``bytes``."""
+        data = self.data
+        return [data[o:o + n] for o, n in zip(self.offsets, self.lengths)]
+
+    def __repr__(self) -> str:
+        return f"<RecordBatch {len(self)} records, {len(self.data)} bytes>"
+
+
+def _empty_batch(array: Any = None) -> RecordBatch:
+    empty = memoryview(b"")
+    return RecordBatch(b"", empty.cast("Q"), empty.cast("I"), empty.cast("i"), array)
+
+
+def _numpy_dtype(dtype: Any) -> Any:
+    try:
+        import numpy as np
+    except ImportError as exc:  # pragma: no cover - numpy is optional
+        raise ImportError("dtype= needs numpy (pip install numpy)") from exc
+    dt = np.dtype(dtype)
+    if dt.itemsize <= 0:
+        raise ValueError(f"dtype {dt} has no size")
+    return dt
+
+
+class _Dispatch:
+    """What the ``extern "Python"`` callbacks reach through their handle: the user callbacks and the first
+    exception one raised (re-raised by the Python call that ran libbpf)."""
+
+    __slots__ = ("callbacks", "count", "exc", "pending")
+
+    def __init__(self) -> None:
+        self.callbacks: list[Any] = []
+        self.count = 0  # records handed to callbacks by the current consume
+        self.exc: BaseException | None = None
+        # perf buffers cannot stop libbpf's loop: records that arrive after a callback raised wait here
+        self.pending: list[tuple[int, bytes]] = []
+
+
+@ffi.def_extern()  # type: ignore[untyped-decorator]
+def _bpflink_ring_record(handle: Any, index: int, data: Any, size: int) -> int:
+    # runs inside ring_buffer__consume_n: nothing may propagate into C
+    d: _Dispatch = ffi.from_handle(handle)
+    d.count += 1
+    try:
+        ret = d.callbacks[index](ffi.unpack(data, size))
+        return ret if type(ret) is int and ret < 0 else 0  # a negative return stops the consume, as in libbpf
+    except BaseException as exc:  # KeyboardInterrupt too: re-raised after libbpf returns
+        d.exc = exc
+        return -errno.ECANCELED
+
+
+class _Reader:
+    """The lifecycle both readers share: an idempotent, thread-safe close that never frees what a poller in
+    another thread (or an asyncio waiter) is still using, and one consumer at a time."""
+
+    _kind = "reader"
+    _consume_lock: threading.Lock
+
+    def _setup(self) -> None:
+        self._lock = threading.Lock()  # guards _closed, _busy, _freed
+        self._consume_lock = threading.Lock()  # one thread inside libbpf's consume at a time
+        self._consumer: int | None = None  # thread id inside a consume (callbacks calling back in: an error)
+        self._busy = 0
+        self._closed = False
+        self._freed = False
+        self._state = ffi.new("struct bpflink_reader *")
+        self._state.wait_fd = self._state.wake_fd = -1
+        self._dispatch = _Dispatch()
+        self._handle = ffi.new_handle(self._dispatch)
+        self._state.pyhandle = self._handle
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def _enter(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"I/O operation on closed {self._kind}")
+            self._busy += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            free = self._closed and self._busy == 0 and not self._freed
+            if free:
+                self._freed = True
+        if free:
+            self._free()
+
+    def close(self) -> None:
+        """Free libbpf's reader and the fds. Idempotent and thread-safe: a ``poll()`` running in another thread
+        is woken and returns what it has; the memory goes when the last poller has left libbpf."""
+        with self._lock:
+            if getattr(self, "_closed", True):
+                return
+            self._closed = True
+            if self._state.wake_fd >= 0:
+                lib.bpflink_reader_wake(self._state)
+            free = self._busy == 0 and not self._freed
+            if free:
+                self._freed = True
+        if free:
+            self._free()
+
+    def _free(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_closed", True)
+
+    def fileno(self) -> int:
+        """An fd that is readable when records are waiting (or the reader was closed): for ``select``/``epoll``
+        and event loops. Valid until ``close()``."""
+        if self.closed:
+            raise ValueError(f"I/O operation on closed {self._kind}")
+        return int(self._state.wait_fd)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __copy__(self) -> Any:
+        raise TypeError(f"{self._kind} cannot be copied (it owns libbpf's reader and fds)")
+
+    def __deepcopy__(self, memo: object) -> Any:
+        raise TypeError(f"{self._kind} cannot be copied (it owns libbpf's reader and fds)")
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{self._kind} cannot be pickled")
+
+    # --- consuming ---------------------------------------------------------------------------------------------
+    def _consume_into(self, max_records: int, index: int | None = None) -> int:  # pragma: no cover
+        raise NotImplementedError
+
+    def _after_consume(self) -> int:
+        """Bookkeeping after each consume (perf: lost counts); returns what it found to report."""
+        return 0
+
+    def _raise_pending(self) -> None:
+        exc, self._dispatch.exc = self._dispatch.exc, None
+        if exc is not None:
+            raise exc
+
+    def _locked(self) -> _Consuming:
+        if self._consumer == threading.get_ident():
+            raise RuntimeError(f"{self._kind}: poll/consume called from inside one of its own callbacks")
+        return _Consuming(self)
+
+    def _collect(self, max_records: int, stride: int, index: int | None = None) -> tuple[int, RecordBatch | None]:
+        """Consume up to ``max_records`` into the C batch; (records given to callbacks, the batch or None)."""
+        st = self._state
+        lib.bpflink_batch_reset(ffi.addressof(st, "batch"), stride)
+        n = self._consume_into(max_records, index)
+        b = st.batch
+        if b.error:
+            dropped = int(b.dropped)
+            lib.bpflink_batch_reset(ffi.addressof(st, "batch"), 0)
+            raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped} records lost)")
+        count = int(b.count)
+        if not count:
+            return n, None
+        data = ffi.buffer(b.data, count * stride)[:] if stride else ffi.buffer(b.data, b.used)[:]
+        batch = RecordBatch(data, memoryview(ffi.buffer(b.offset, 8 * count)[:]).cast("Q"),
+                            memoryview(ffi.buffer(b.length, 4 * count)[:]).cast("I"),
+                            memoryview(ffi.buffer(b.source, 4 * count)[:]).cast("i"))
+        return n, batch
+
+    def _wait(self, deadline: float | None) -> bool:
+        """Wait for records until ``deadline`` (monotonic; None: forever) in slices; False once the deadline
+        passed or the reader was closed."""
+        while True:
+            if self._closed:
+                return False
+            if deadline is None:
+                ms = int(SLICE * 1000)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                ms = max(0, min(int(left * 1000 + 0.999), int(SLICE * 1000)))
+            ret = lib.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
+            if ret == lib.BPFLINK_WOKEN:
+                return False
+            if ret > 0:
+                return True
+            if ret < 0 and ret != -errno.EINTR:
+                raise error(-ret, f"{self._kind}.poll: epoll_wait")
+            # timeout or EINTR: back in Python, where pending signal handlers run (Ctrl-C raises here)
+
+    @staticmethod
+    def _deadline(timeout: float | None) -> float | None:
+        if timeout is None:
+            return None
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+        if timeout != timeout:
+            raise ValueError("timeout must not be NaN")
+        return time.monotonic() + max(0.0, float(timeout))
+
+    @staticmethod
+    def _check_max(max_records: int) -> int:
+        if type(max_records) is not int:
+            raise TypeError(f"max_records must be an int, not {type(max_records).__name__}")
+        if not 1 <= max_records <= _INT_MAX:
+            raise ValueError(f"max_records must be in 1..{_INT_MAX}, got {max_records}")
+        return max_records
+
+    def _batch(self, timeout: float | None, max_records: int, dtype: Any) -> RecordBatch:
+        deadline = self._deadline(timeout)
+        self._check_max(max_records)
+        dt = None if dtype is None else _numpy_dtype(dtype)
+        stride = 0 if dt is None else dt.itemsize
+        self._enter()
+        try:
+            with self._locked():
+                while True:
+                    if self._closed:
+                        break
+                    _, batch = self._collect(max_records, stride)
+                    lost = self._after_consume()
+                    self._raise_pending()
+                    if batch is not None:
+                        batch.lost = lost
+                        if dt is not None:
+                            import numpy as np
+
+                            batch.array = np.frombuffer(batch.data, dtype=dt, count=len(batch))
+                        return batch
+                    if deadline is not None and deadline <= time.monotonic():
+                        break
+                    if not self._wait(deadline):
+                        if self._closed:
+                            break
+                        deadline = time.monotonic()  # one last look after the deadline
+        finally:
+            self._leave()
+        if dt is not None:
+            import numpy as np
+
+            return _empty_batch(np.empty(0, dtype=dt))
+        return _empty_batch()
+
+    def poll_batch(self, timeout: float | None = None, *, max_records: int = DEFAULT_BATCH,
+                   dtype: Any = None) -> RecordBatch:
+        """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``) and copy up to
+        ``max_records`` records out in one C loop. An empty batch after a timeout or a close.
+
+        With ``dtype`` (anything ``numpy.dtype`` accepts, e.g. a structured dtype matching the C struct),
+        ``batch.array`` is a read-only numpy array with one element per record.
+        """
+        return self._batch(timeout, max_records, dtype)
+
+    def consume_batch(self, *, max_records: int = DEFAULT_BATCH, dtype: Any = None) -> RecordBatch:
+        """``poll_batch`` without waiting: what is in the rings now (up to ``max_records``)."""
+        return self._batch(0, max_records, dtype)
+
+    def _poll(self, timeout: float | None) -> list[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __iter__(self) -> Iterator[Any]:
+        """Every record as it arrives, forever; the loop ends when the reader is closed (from another thread,
+        a signal handler or a callback)."""
+        while not self._closed:
+            try:
+                records = self._poll(None)
+            except ValueError:
+                if self._closed:
+                    return
+                raise
+            yield from records
+
+    async def poll_async(self, timeout: float | None = None) -> list[Any]:
+        """``poll()`` for asyncio: waits on ``fileno()`` through the running loop (``add_reader``), never
+        blocking it. Returns [] after a timeout or when the reader is closed meanwhile."""
+        deadline = self._deadline(timeout)
+        while True:
+            records = self._poll(0)
+            if records or self._closed:
+                return records
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return records
+            await self._readable(left)
+
+    async def _readable(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._enter()  # an asyncio waiter keeps the fds alive: close() defers freeing them until it is gone
+        fd = int(self._state.wait_fd)
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            loop.remove_reader(fd)
+            self._leave()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._aiter()
+
+    async def _aiter(self) -> AsyncIterator[Any]:
+        while not self._closed:
+            for record in await self.poll_async(None):
+                yield record
+
+
+class _Consuming:
+    """``with self._locked():`` one consumer at a time, its thread remembered (callbacks must not re-enter)."""
+
+    __slots__ = ("reader",)
+
+    def __init__(self, reader: _Reader) -> None:
+        self.reader = reader
+
+    def __enter__(self) -> None:
+        self.reader._consume_lock.acquire()
+        self.reader._consumer = threading.get_ident()
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader._consumer = None
+        self.reader._consume_lock.release()
+
+
+class RingInfo(NamedTuple):
+    """One ring's positions as libbpf reads them (``ring__*``): bytes produced/consumed since creation."""
+
+    map_fd: int
+    size: int
+    consumer_pos: int
+    producer_pos: int
+    avail: int
+
+
+class RingBuffer(_Reader):
+    """A reader of one or more ``BPF_MAP_TYPE_RINGBUF`` maps over libbpf's ``ring_buffer``.
+
+    ``maps``: a ``Map`` (or int fd, or anything with ``fileno()``), or a sequence of them. ``callback``: called
+    with each record (``bytes``) of these maps; records of rings without a callback are returned by
+    ``poll()``/``consume()``. The maps' fds are duplicated: closing the ``Map`` afterwards is fine.
+
+    >>> with RingBuffer(obj.map("events")) as rb:  # doctest: +SKIP
+    ...     records = rb.poll(timeout=1.0)
+    >>> rb = RingBuffer([m1, m2], callback=print)  # doctest: +SKIP
+    >>> rb.poll()  # doctest: +SKIP
+    []
+    """
+
+    _kind = "RingBuffer"
+
+    def __init__(self, maps: Any, callback: RingCallback | None = None) -> None:
+        self._rb: Any = None
+        self._fds: list[int] = []
+        self._sources: list[Any] = []
+        self._has_callback: list[bool] = []
+        self._setup()
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        items = list(maps) if isinstance(maps, (list, tuple)) else [maps]
+        if not items:
+            raise ValueError("RingBuffer needs at least one map")
+        from .enums import MapType
+
+        fds = [_check_map(m, "ring buffer map", int(MapType.RINGBUF), "RingBuffer") for m in items]
+        try:
+            for fd in fds:
+                self._add(fd, callback)
+        except BaseException:
+            self.close()
+            raise
+
+    def add(self, map: Any, callback: RingCallback | None = None) -> int:
+        """Add another ring buffer map (``ring_buffer__add``); returns its ring index."""
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        from .enums import MapType
+
+        fd = _check_map(map, "ring buffer map", int(MapType.RINGBUF), "RingBuffer")
+        self._enter()
+        try:
+            with self._locked():
+                return self._add(fd, callback)
+        finally:
+            self._leave()
+
+    def _add(self, fd: int, callback: RingCallback | None) -> int:
+        index = len(self._fds)
+        own = os.dup(fd)  # libbpf keeps the fd number: ours, so the caller may close its Map
+        src = ffi.new("struct bpflink_source *")
+        src.reader = self._state
+        src.index = index
+        sample = ffi.addressof(lib, "bpflink_ring_sample")
+        try:
+            if self._rb is None:
+                rb = lib.ring_buffer__new(own, sample, src, ffi.NULL)
+                if rb == ffi.NULL:
+                    raise error(ffi.errno or errno.EINVAL, f"ring_buffer__new(map fd {fd})",
+                                hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
+                self._rb = rb
+                err = lib.bpflink_reader_init(self._state, lib.ring_buffer__epoll_fd(rb), 0)
+                if err < 0:
+                    raise error(-err, "RingBuffer: epoll set")
+            else:
+                err = lib.ring_buffer__add(self._rb, own, sample, src)
+                if err < 0:
+                    raise error(-err, f"ring_buffer__add(map fd {fd})",
+                                hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
+        except BaseException:
+            os.close(own)
+            raise
+        self._fds.append(own)
+        self._sources.append(src)
+        self._dispatch.callbacks.append(callback)
+        self._has_callback.append(callback is not None)
+        return index
+
+    def _free(self) -> None:
+        if self._rb is not None:
+            lib.ring_buffer__free(self._rb)
+            self._rb = None
+        lib.bpflink_reader_release(self._state)
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+    @property
+    def ring_count(self) -> int:
+        return len(self._fds)
+
+    def ring_info(self, index: int = 0) -> RingInfo:
+        """libbpf's view of ring ``index`` (``ring__size``, ``ring__consumer_pos``, ...)."""
+        if not 0 <= index < len(self._fds):
+            raise IndexError(f"ring index {index} out of range (this RingBuffer has {len(self._fds)})")
+        self._enter()
+        try:
+            r = lib.ring_buffer__ring(self._rb, index)
+            return RingInfo(int(lib.ring__map_fd(r)), int(lib.ring__size(r)), int(lib.ring__consumer_pos(r)),
+                            int(lib.ring__producer_pos(r)), int(lib.ring__avail_data_size(r)))
+        finally:
+            self._leave()
+
+    def _consume_into(self, max_records: int, index: int | None = None) -> int:
+        st = self._state
+        python = any(self._has_callback)
+        st.mode = lib.BPFLINK_PYTHON if python else lib.BPFLINK_COLLECT
+        self._dispatch.count = 0
+        ret = lib.ring_buffer__consume_n(self._rb, max_records)
+        if python:
+            # a negative ret is a callback's own stop value (or its exception, re-raised by the caller)
+            return self._dispatch.count
+        if ret < 0 and not st.batch.error:
+            raise error(-ret, "ring_buffer__consume_n")
+        return max(int(ret), 0)
+
+    def _poll(self, timeout: float | None, max_records: int = _INT_MAX) -> list[bytes]:
+        deadline = self._deadline(timeout)
+        self._enter()
+        try:
+            with self._locked():
+                while not self._closed:
+                    if any(self._has_callback):
+                        records = self._dispatch_mixed(max_records)
+                        got = self._last_count
+                    else:
+                        _, batch = self._collect(max_records, 0)
+                        records = [] if batch is None else batch.records()
+                        got = len(records)
+                    if got:
+                        return records
+                    if deadline is not None and deadline <= time.monotonic():
+                        break
+                    if not self._wait(deadline):
+                        if self._closed:
+                            break
+                        deadline = time.monotonic()
+                return []
+        finally:
+            self._leave()
+
+    _last_count = 0
+
+    def _dispatch_mixed(self, max_records: int) -> list[bytes]:
+        """Callback rings: libbpf calls ``_bpflink_ring_record`` per record; the others are collected here."""
+        collected: list[bytes] = []
+        d = self._dispatch
+        saved = list(d.callbacks)
+        try:
+            d.callbacks = [cb if cb is not None else collected.append for cb in saved]
+            n = self._consume_into(max_records)
+        finally:
+            d.callbacks = saved
+        self._last_count = n
+        self._raise_pending()
+        return collected
+
+    def poll(self, timeout: float | None = None) -> list[bytes]:
+        """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``), then return the records
+        that arrived (``bytes``, copies). Records of rings with a callback went to it instead. An exception
+        raised by a callback propagates from here; records after it stay in the ring."""
+        return self._poll(timeout)
+
+    def consume(self) -> list[bytes]:
+        """The records in the rings now, without waiting (libbpf's ``ring_buffer__consume``)."""
+        return self._poll(0)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{len(self._fds)} ring(s)"
+        return f"<RingBuffer {state}>"
+
+
+__all__ = ["DEFAULT_BATCH", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
