@@ -92,7 +92,8 @@ def libbpf_version() -> str:
 
 __all__ = [
     "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
-    "NfInetHook", "NfProto", "NotSupportedError", "Object", "PerfBuffer", "ProbeResult", "ProgType", "Program", "RingBuffer", "VerifierError",
+    "NfInetHook", "NfProto", "NotSupportedError", "Object", "PerfBuffer", "ProbeResult", "ProgType", "Program",
+    "RingBuffer", "VerifierError",
     "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
     "route_libbpf_print", "supports",
 ]

@@ -229,7 +229,8 @@ class _Reader:
 
     def fileno(self) -> int:
         """An fd that is readable when records are waiting (or the reader was closed): for ``select``/``epoll``
-        and event loops. Valid until ``close()``."""
+        and event loops. Valid until ``close()``. It may wake once with nothing to read (a perf event reports each
+        wake-up once, even after a consume took its samples): ``poll(0)`` then returns ``[]``."""
         if self.closed:
             raise ValueError(f"I/O operation on closed {self._kind}")
         return int(self._state.wait_fd)
@@ -405,6 +406,8 @@ class _Reader:
             if left is not None and left <= 0:
                 return records
             await self._readable(left)
+            if self._closed:  # closed while waiting: the waiter returns, the next call raises
+                return []
 
     async def _readable(self, timeout: float | None) -> None:
         loop = asyncio.get_running_loop()
@@ -558,10 +561,10 @@ class RingBuffer(_Reader):
 
     def ring_info(self, index: int = 0) -> RingInfo:
         """libbpf's view of ring ``index`` (``ring__size``, ``ring__consumer_pos``, ...)."""
-        if not 0 <= index < len(self._fds):
-            raise IndexError(f"ring index {index} out of range (this RingBuffer has {len(self._fds)})")
         self._enter()
         try:
+            if type(index) is not int or not 0 <= index < len(self._fds):
+                raise IndexError(f"ring index {index!r} out of range (this RingBuffer has {len(self._fds)})")
             r = lib.ring_buffer__ring(self._rb, index)
             return RingInfo(int(lib.ring__map_fd(r)), int(lib.ring__size(r)), int(lib.ring__consumer_pos(r)),
                             int(lib.ring__producer_pos(r)), int(lib.ring__avail_data_size(r)))
