@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import os
 import pickle
 import select
 import signal
@@ -286,7 +285,7 @@ def test_bad_input_is_refused_before_any_syscall(tmp_path: Path) -> None:
             RingBuffer(arr)
         with pytest.raises(ValueError, match="not a BPF map"):
             RingBuffer(0)
-        with pytest.raises(TypeError, match="Map.from_pin"):
+        with pytest.raises(TypeError, match=r"Map\.from_pin"):
             RingBuffer(str(tmp_path))
         with pytest.raises(TypeError, match="callback must be callable"):
             RingBuffer(ring, callback=3)  # type: ignore[arg-type]
