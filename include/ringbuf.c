@@ -8,29 +8,25 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-/* values fixed in include/ringbuf.h too (cffi reads them from there) */
-#define BPFLINK_COLLECT 0
-#define BPFLINK_PYTHON 1
+/* value fixed in include/ringbuf.h too (cffi reads it from there) */
 #define BPFLINK_WOKEN 2
 
 struct bpflink_batch {
     char *data;
     size_t used;
     size_t cap;
-    uint64_t *offset;
     uint32_t *length;
     int32_t *source;
     size_t count;
     size_t slots;
     size_t stride;
+    int with_source;
     int error;
     uint64_t dropped;
 };
 
 struct bpflink_reader {
     struct bpflink_batch batch;
-    int mode;
-    void *pyhandle;
     int wait_fd;
     int wake_fd;
     uint64_t *lost;
@@ -40,46 +36,38 @@ struct bpflink_reader {
 
 struct bpflink_source { struct bpflink_reader *reader; int index; };
 
-static int _bpflink_ring_record(void *handle, int index, const char *data, size_t size);
-static void _bpflink_perf_record(void *handle, int cpu, const char *data, __u32 size);
-
 /* a batch this large after a burst is freed on reset rather than kept for the next poll */
 #define BPFLINK_BATCH_KEEP (16u << 20)
 
 static void bpflink_batch_free(struct bpflink_batch *b)
 {
     free(b->data);
-    free(b->offset);
     free(b->length);
     free(b->source);
     b->data = NULL;
-    b->offset = NULL;
     b->length = NULL;
     b->source = NULL;
     b->used = b->cap = b->count = b->slots = 0;
 }
 
-void bpflink_batch_reset(struct bpflink_batch *b, size_t stride)
+void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source)
 {
-    if (b->cap > BPFLINK_BATCH_KEEP || b->slots * 16 > BPFLINK_BATCH_KEEP)
+    if (b->cap > BPFLINK_BATCH_KEEP || b->slots * 8 > BPFLINK_BATCH_KEEP)
         bpflink_batch_free(b);
     b->used = 0;
     b->count = 0;
     b->stride = stride;
+    b->with_source = with_source;
     b->error = 0;
     b->dropped = 0;
 }
 
 static int bpflink_batch_grow_slots(struct bpflink_batch *b)
 {
-    size_t slots = b->slots ? b->slots * 2 : 256;
-    uint64_t *offset = realloc(b->offset, slots * sizeof(*offset));
+    size_t slots = b->slots ? b->slots * 2 : 1024;
     uint32_t *length;
     int32_t *source;
 
-    if (!offset)
-        return -ENOMEM;
-    b->offset = offset;
     length = realloc(b->length, slots * sizeof(*length));
     if (!length)
         return -ENOMEM;
@@ -97,6 +85,7 @@ static int bpflink_batch_add(struct bpflink_batch *b, int source, const void *da
     size_t at, room, need, cap;
     char *grown;
 
+    /* the hot path of the batch readers: one bounds check, one memcpy, one or two stores */
     if (b->error)
         goto drop;
     if (b->count == b->slots && bpflink_batch_grow_slots(b))
@@ -122,9 +111,9 @@ static int bpflink_batch_add(struct bpflink_batch *b, int source, const void *da
     } else {
         memcpy(b->data + at, data, size);
     }
-    b->offset[b->count] = at;
     b->length[b->count] = (uint32_t)size;
-    b->source[b->count] = source;
+    if (b->with_source)
+        b->source[b->count] = source;
     b->count++;
     b->used = need;
     return 0;
@@ -138,21 +127,16 @@ drop:
 int bpflink_ring_sample(void *ctx, void *data, size_t size)
 {
     struct bpflink_source *src = ctx;
-    struct bpflink_reader *r = src->reader;
 
-    if (r->mode == BPFLINK_PYTHON)
-        return _bpflink_ring_record(r->pyhandle, src->index, data, size);
-    return bpflink_batch_add(&r->batch, src->index, data, size);
+    return bpflink_batch_add(&src->reader->batch, src->index, data, size);
 }
 
 void bpflink_perf_sample(void *ctx, int cpu, void *data, __u32 size)
 {
     struct bpflink_reader *r = ctx;
 
-    if (r->mode == BPFLINK_PYTHON)
-        _bpflink_perf_record(r->pyhandle, cpu, data, size);
-    else
-        bpflink_batch_add(&r->batch, cpu, data, size);
+    /* perf_buffer's sample callback cannot stop the walk: a record that finds no memory is counted in dropped */
+    bpflink_batch_add(&r->batch, cpu, data, size);
 }
 
 void bpflink_perf_lost(void *ctx, int cpu, __u64 cnt)

@@ -32,27 +32,26 @@ size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
 int libbpf_num_possible_cpus(void);
 
 /* A batch of records copied out of the rings by C (one Python call hands over many records). Record i is
- * length[i] bytes at data + offset[i]; source[i] is its ring index (ring buffer) or CPU (perf buffer). */
+ * length[i] bytes; records follow each other at 8-byte aligned offsets (stride 0) or sit at i*stride;
+ * source[i] (when with_source) is its ring index (ring buffer) or CPU (perf buffer). */
 struct bpflink_batch {
     char *data;
     size_t used;
     size_t cap;
-    uint64_t *offset;
     uint32_t *length;
     int32_t *source;
     size_t count;
     size_t slots;
-    size_t stride;   /* 0: records at 8-byte aligned offsets; else record i in a slot of stride bytes at i*stride */
+    size_t stride;   /* 0: packed, 8-byte aligned; else each record cut or zero-padded to stride bytes */
+    int with_source;
     int error;       /* -ENOMEM once the batch could not grow */
     uint64_t dropped;/* records consumed from a ring but not stored (the batch could not grow) */
     ...;
 };
 
-/* One reader (a RingBuffer or PerfBuffer): how records are delivered, its wait set and lost counters. */
+/* One reader (a RingBuffer or PerfBuffer): the batch its callbacks fill, its wait set and lost counters. */
 struct bpflink_reader {
     struct bpflink_batch batch;
-    int mode;            /* BPFLINK_COLLECT or BPFLINK_PYTHON */
-    void *pyhandle;      /* ffi.new_handle of the Python dispatcher, for BPFLINK_PYTHON */
     int wait_fd;         /* epoll set: libbpf's epoll fd + wake_fd */
     int wake_fd;         /* eventfd written by close() so every waiter returns */
     uint64_t *lost;      /* perf: lost samples per CPU, ncpu entries */
@@ -63,8 +62,6 @@ struct bpflink_reader {
 /* the ctx libbpf hands back for one ring: which reader, which ring */
 struct bpflink_source { struct bpflink_reader *reader; int index; ...; };
 
-#define BPFLINK_COLLECT 0
-#define BPFLINK_PYTHON 1
 #define BPFLINK_WOKEN 2
 
 int bpflink_reader_init(struct bpflink_reader *r, int libbpf_epoll_fd, size_t ncpu);
@@ -72,13 +69,11 @@ void bpflink_reader_wake(struct bpflink_reader *r);
 void bpflink_reader_release(struct bpflink_reader *r);
 /* wait up to timeout_ms for records or a wake-up: 1 records may be there, 0 timeout, BPFLINK_WOKEN, -errno */
 int bpflink_reader_wait(struct bpflink_reader *r, int timeout_ms);
-void bpflink_batch_reset(struct bpflink_batch *b, size_t stride);
+void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source);
 /* the callbacks given to libbpf (ctx: a struct bpflink_source for rings, the struct bpflink_reader for perf) */
 int bpflink_ring_sample(void *ctx, void *data, size_t size);
 void bpflink_perf_sample(void *ctx, int cpu, void *data, __u32 size);
 void bpflink_perf_lost(void *ctx, int cpu, __u64 cnt);
-extern "Python" int _bpflink_ring_record(void *handle, int index, const char *data, size_t size);
-extern "Python" void _bpflink_perf_record(void *handle, int cpu, const char *data, __u32 size);
 
 /* BPF_PROG_TEST_RUN with repeat (tests and bench/ringbuf.py drive producers with it): 0 or -errno */
 int bpflink_test_run_repeat(int prog_fd, int repeat, const void *data, __u32 size, __u32 *retval,

@@ -135,7 +135,7 @@ def test_callback_gets_every_record_and_its_exception_propagates(emitter: Emitte
         with pytest.raises(Boom, match="tenth"):
             rb.poll(timeout=2)
         assert len(seen) == 10
-        rb.consume()  # the consume stopped at the raising record: the rest is still in the ring
+        rb.consume()  # the records after the raising one were kept for the next call
         assert seqs(seen) == list(want)
 
 

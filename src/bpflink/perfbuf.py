@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 from collections.abc import Callable
 from typing import Any, NamedTuple, Optional
 
 from ._native import ffi, lib
 from .errors import error
-from .ringbuf import DEFAULT_BATCH, RecordBatch, _check_map, _Dispatch, _Reader
+from .ringbuf import DEFAULT_BATCH, RecordBatch, _check_map, _Reader, _stopped
 
 PerfCallback = Callable[[int, bytes], Optional[object]]
 LostCallback = Callable[[int, int], Optional[object]]
@@ -43,22 +42,6 @@ class PerfRecord(NamedTuple):
 
     def __bytes__(self) -> bytes:
         return self.data
-
-
-@ffi.def_extern()  # type: ignore[untyped-decorator]
-def _bpflink_perf_record(handle: Any, cpu: int, data: Any, size: int) -> None:
-    # runs inside perf_buffer__consume, which cannot be stopped: after a callback raised, the records that
-    # follow in this consume wait in ``pending`` and go to the callback first thing next time
-    d: _Dispatch = ffi.from_handle(handle)
-    raw = ffi.unpack(data, size)
-    d.count += 1
-    if d.exc is not None:
-        d.pending.append((cpu, raw))
-        return
-    try:
-        d.callbacks[0](cpu, raw)
-    except BaseException as exc:  # KeyboardInterrupt too: re-raised after libbpf returns
-        d.exc = exc
 
 
 class PerfBuffer(_Reader):
@@ -91,7 +74,6 @@ class PerfBuffer(_Reader):
         fd = _check_map(map, "perf event array", int(MapType.PERF_EVENT_ARRAY), "PerfBuffer")
         self._callback = callback
         self._lost_callback = lost_callback
-        self._dispatch.callbacks.append(callback)
         self._lost_seen: list[int] = []
         self.pages = pages
         ncpu = lib.libbpf_num_possible_cpus()
@@ -163,72 +145,43 @@ class PerfBuffer(_Reader):
                         self._lost_callback(cpu, delta)
         return new
 
-    def _consume_into(self, max_records: int, index: int | None = None) -> int:
+    def _consume_into(self, max_records: int, index: int | None = None) -> None:
         # perf buffers have no "stop after n": a consume reads everything the rings hold when it starts
-        st = self._state
-        st.mode = lib.BPFLINK_PYTHON if self._callback is not None else lib.BPFLINK_COLLECT
-        self._dispatch.count = 0
         pb = self._pb
         ret = lib.perf_buffer__consume(pb) if index is None else lib.perf_buffer__consume_buffer(pb, index)
-        if ret < 0 and not st.batch.error:
+        if ret < 0 and not self._state.batch.error:
             raise error(-ret, "perf_buffer__consume")
-        return int(self._dispatch.count) if self._callback is not None else int(st.batch.count)
 
-    def _deliver_pending(self) -> int:
-        d = self._dispatch
-        n = 0
-        while d.pending:
-            cpu, raw = d.pending.pop(0)
-            n += 1
-            assert self._callback is not None
-            self._callback(cpu, raw)
-        return n
+    def _deliver(self, batch: RecordBatch) -> list[PerfRecord]:
+        pairs = list(zip(batch.sources, batch.records()))
+        if self._callback is None:
+            return [PerfRecord(cpu, rec) for cpu, rec in pairs]
+        return self._hand_over(pairs)
 
-    def _once(self, index: int | None = None) -> tuple[int, list[PerfRecord]]:
-        """One consume: (records or lost samples seen, the records for the caller)."""
-        if self._callback is not None:
-            if self._dispatch.pending:
-                return self._deliver_pending(), []
-            n = self._consume_into(0, index)
-            lost = self._report_lost()
-            self._raise_pending()
-            return n + lost, []
-        _, batch = self._collect(0, 0, index)
-        lost = self._report_lost()
-        if batch is None:
-            return lost, []
-        data = batch.data
-        records = [PerfRecord(c, data[o:o + n]) for o, n, c in zip(batch.offsets, batch.lengths, batch.sources)]
-        return len(records) + lost, records
-
-    def _poll(self, timeout: float | None, index: int | None = None) -> list[PerfRecord]:
-        deadline = self._deadline(timeout)
-        self._enter()
+    def _hand_over(self, pairs: list[tuple[int, bytes]]) -> list[PerfRecord]:
+        cb = self._callback
+        if cb is None:
+            return [PerfRecord(cpu, rec) for cpu, rec in pairs]
+        i = 0
         try:
-            with self._locked():
-                while not self._closed:
-                    seen, records = self._once(index)
-                    if seen:
-                        return records
-                    if deadline is not None and deadline <= time.monotonic():
-                        break
-                    if not self._wait(deadline):
-                        if self._closed:
-                            break
-                        deadline = time.monotonic()
-                return []
+            for cpu, rec in pairs:
+                i += 1
+                if _stopped(cb(cpu, rec)):
+                    break
         finally:
-            self._leave()
+            if i < len(pairs):  # a raise or a stop: the rest waits for the next call
+                self._backlog = pairs[i:]
+        return []
 
     def poll(self, timeout: float | None = None) -> list[PerfRecord]:
         """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``) and return the samples
         as ``PerfRecord(cpu, data)`` (``[]`` with a callback: they went to it). Exceptions from callbacks
         propagate from here."""
-        return self._poll(timeout)
+        return self._take(timeout)
 
     def consume(self) -> list[PerfRecord]:
         """Every sample waiting in every CPU's buffer, without waiting (``perf_buffer__consume``)."""
-        return self._poll(0)
+        return self._take(0)
 
     def consume_buffer(self, index: int) -> list[PerfRecord]:
         """The samples waiting in buffer ``index`` only (``perf_buffer__consume_buffer``; index in
@@ -238,7 +191,7 @@ class PerfBuffer(_Reader):
         count = self.buffer_count
         if not 0 <= index < count:
             raise IndexError(f"buffer index {index} out of range (this PerfBuffer has {count})")
-        return self._poll(0, index)
+        return self._take(0, index=index)
 
     def poll_batch(self, timeout: float | None = None, *, max_records: int = DEFAULT_BATCH,
                    dtype: Any = None) -> RecordBatch:

@@ -4,11 +4,15 @@ libbpf walks the rings; bpflink adds three ways to receive what it hands over, a
 the ring outlives the consumer position):
 
 - ``poll(timeout)`` / ``consume()`` return the records as a list of ``bytes``; ``for rec in rb`` iterates them;
-- ``RingBuffer(map, callback=fn)`` calls ``fn(record)`` per record (a cffi ``extern "Python"`` callback inside
-  libbpf's consume loop; a negative return value stops the consume, as in libbpf);
-- ``poll_batch()`` / ``consume_batch()`` copy many records in one C loop into one buffer and return a
-  ``RecordBatch`` (``bytes`` + offsets + lengths, or a numpy structured array with ``dtype=``): one Python call
-  per batch instead of one per record.
+- ``RingBuffer(map, callback=fn)`` calls ``fn(record)`` per record (a negative return value stops the poll, as in
+  libbpf; records already copied out then wait for the next call, so nothing is lost);
+- ``poll_batch()`` / ``consume_batch()`` return a ``RecordBatch`` (``bytes`` + lengths, offsets on demand, or a
+  numpy structured array with ``dtype=``): one Python call per batch instead of one per record.
+
+Every path runs the same C loop: libbpf's ``ring_buffer__consume_n`` calls a C callback that copies each record
+into one growing buffer; Python then takes that buffer in one copy. (A cffi ``extern "Python"`` callback per
+record measured 1.25 µs a record here, mostly the GIL taken and given back around each call: the batch, then a
+plain Python loop over it, costs a fifth of that; bench/README.md.)
 
 Waiting happens on ``fileno()``, an epoll set holding libbpf's epoll fd and an eventfd that ``close()`` writes,
 so closing from another thread wakes the poller (which returns what it has; later calls raise ``ValueError``).
@@ -80,55 +84,88 @@ def _check_map(obj: object, what: str, want_type: int, want_name: str) -> int:
 
 
 class RecordBatch:
-    """Records copied out in one C loop: ``data`` holds them all, record ``i`` is
-    ``data[offsets[i]:offsets[i] + lengths[i]]``; ``sources[i]`` is its ring index (``RingBuffer``) or CPU
-    (``PerfBuffer``). With a numpy ``dtype``, record ``i`` fills ``array[i]`` (cut or zero-padded to
-    ``dtype.itemsize``; ``lengths`` keeps the real sizes).
+    """Records copied out in one C loop. ``data`` holds them all, ``lengths[i]`` is record ``i``'s size and
+    ``offsets[i]`` where it starts (records follow each other at 8-byte aligned offsets); ``sources[i]`` is its
+    ring index (``RingBuffer``) or CPU (``PerfBuffer``). With a numpy ``dtype``, record ``i`` fills ``array[i]``
+    (cut or zero-padded to ``dtype.itemsize``; ``lengths`` keeps the real sizes) and sits at ``i * itemsize``.
 
     >>> batch = rb.consume_batch()  # doctest: +SKIP
     >>> len(batch), batch[0], list(batch)[:2]  # doctest: +SKIP
     """
 
-    __slots__ = ("array", "data", "lengths", "lost", "offsets", "sources")
+    __slots__ = ("_offsets", "_sources", "array", "data", "lengths", "lost", "stride")
 
-    def __init__(self, data: bytes, offsets: memoryview, lengths: memoryview, sources: memoryview,
+    def __init__(self, data: bytes, lengths: memoryview, sources: memoryview | None = None, *, stride: int = 0,
                  array: Any = None, lost: int = 0) -> None:
         self.data = data
-        self.offsets = offsets
         self.lengths = lengths
-        self.sources = sources
+        self._sources = sources
+        self._offsets: memoryview | None = None
+        self.stride = stride
         self.array = array
         #: perf buffers: samples the kernel reported lost while this batch was read
         self.lost = lost
+
+    @property
+    def sources(self) -> memoryview:
+        """Each record's ring index (``RingBuffer``; all 0 with one ring) or CPU (``PerfBuffer``)."""
+        if self._sources is None:
+            self._sources = memoryview(bytes(4 * len(self.lengths))).cast("i")
+        return self._sources
 
     @property
     def cpus(self) -> memoryview:
         """``sources`` under its perf buffer name."""
         return self.sources
 
+    @property
+    def offsets(self) -> memoryview:
+        """Where each record starts in ``data`` (computed on first use)."""
+        if self._offsets is None:
+            from array import array
+
+            if self.stride:
+                offs = array("Q", range(0, len(self.lengths) * self.stride, self.stride))
+            else:
+                offs = array("Q", bytes(8 * len(self.lengths)))
+                at = 0
+                for i, n in enumerate(self.lengths):
+                    offs[i] = at
+                    at += (n + 7) & ~7
+            self._offsets = memoryview(offs)
+        return self._offsets
+
     def __len__(self) -> int:
         return len(self.lengths)
 
     def __getitem__(self, i: int) -> bytes:
         off = self.offsets[i]
-        return self.data[off:off + self.lengths[i]]
+        n = self.lengths[i]
+        return self.data[off:off + (min(n, self.stride) if self.stride else n)]
 
     def __iter__(self) -> Iterator[bytes]:
-        data = self.data
-        return (data[o:o + n] for o, n in zip(self.offsets, self.lengths))
+        return iter(self.records())
 
     def records(self) -> list[bytes]:
-        """Every record as its own ``bytes``."""
+        """Every record as its own ``bytes`` (with a dtype: each cut to ``itemsize``)."""
         data = self.data
-        return [data[o:o + n] for o, n in zip(self.offsets, self.lengths)]
+        stride = self.stride
+        if stride:
+            return [data[o:o + min(n, stride)] for o, n in zip(range(0, len(data), stride), self.lengths)]
+        out: list[bytes] = []
+        append = out.append
+        at = 0
+        for n in self.lengths:
+            append(data[at:at + n])
+            at += (n + 7) & ~7
+        return out
 
     def __repr__(self) -> str:
         return f"<RecordBatch {len(self)} records, {len(self.data)} bytes>"
 
 
 def _empty_batch(array: Any = None) -> RecordBatch:
-    empty = memoryview(b"")
-    return RecordBatch(b"", empty.cast("Q"), empty.cast("I"), empty.cast("i"), array)
+    return RecordBatch(b"", memoryview(b"").cast("I"), memoryview(b"").cast("i"), array=array)
 
 
 def _numpy_dtype(dtype: Any) -> Any:
@@ -142,33 +179,6 @@ def _numpy_dtype(dtype: Any) -> Any:
     return dt
 
 
-class _Dispatch:
-    """What the ``extern "Python"`` callbacks reach through their handle: the user callbacks and the first
-    exception one raised (re-raised by the Python call that ran libbpf)."""
-
-    __slots__ = ("callbacks", "count", "exc", "pending")
-
-    def __init__(self) -> None:
-        self.callbacks: list[Any] = []
-        self.count = 0  # records handed to callbacks by the current consume
-        self.exc: BaseException | None = None
-        # perf buffers cannot stop libbpf's loop: records that arrive after a callback raised wait here
-        self.pending: list[tuple[int, bytes]] = []
-
-
-@ffi.def_extern()  # type: ignore[untyped-decorator]
-def _bpflink_ring_record(handle: Any, index: int, data: Any, size: int) -> int:
-    # runs inside ring_buffer__consume_n: nothing may propagate into C
-    d: _Dispatch = ffi.from_handle(handle)
-    d.count += 1
-    try:
-        ret = d.callbacks[index](ffi.unpack(data, size))
-        return ret if type(ret) is int and ret < 0 else 0  # a negative return stops the consume, as in libbpf
-    except BaseException as exc:  # KeyboardInterrupt too: re-raised after libbpf returns
-        d.exc = exc
-        return -errno.ECANCELED
-
-
 class _Reader:
     """The lifecycle both readers share: an idempotent, thread-safe close that never frees what a poller in
     another thread (or an asyncio waiter) is still using, and one consumer at a time."""
@@ -179,15 +189,14 @@ class _Reader:
     def _setup(self) -> None:
         self._lock = threading.Lock()  # guards _closed, _busy, _freed
         self._consume_lock = threading.Lock()  # one thread inside libbpf's consume at a time
-        self._consumer: int | None = None  # thread id inside a consume (callbacks calling back in: an error)
+        self._consumer: int | None = None  # thread id inside a poll (callbacks calling back in: an error)
         self._busy = 0
         self._closed = False
         self._freed = False
         self._state = ffi.new("struct bpflink_reader *")
         self._state.wait_fd = self._state.wake_fd = -1
-        self._dispatch = _Dispatch()
-        self._handle = ffi.new_handle(self._dispatch)
-        self._state.pyhandle = self._handle
+        # records copied out of the rings but not handed over yet (a callback raised or stopped the poll)
+        self._backlog: list[tuple[int, bytes]] = []
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def _enter(self) -> None:
@@ -254,41 +263,45 @@ class _Reader:
         raise TypeError(f"{self._kind} cannot be pickled")
 
     # --- consuming ---------------------------------------------------------------------------------------------
-    def _consume_into(self, max_records: int, index: int | None = None) -> int:  # pragma: no cover
+    def _consume_into(self, max_records: int, index: int | None = None) -> None:  # pragma: no cover
         raise NotImplementedError
 
     def _after_consume(self) -> int:
-        """Bookkeeping after each consume (perf: lost counts); returns what it found to report."""
+        """Bookkeeping after each consume (perf: lost counts); returns how many events it reported."""
         return 0
 
-    def _raise_pending(self) -> None:
-        exc, self._dispatch.exc = self._dispatch.exc, None
-        if exc is not None:
-            raise exc
+    def _with_source(self) -> bool:
+        return True
+
+    def _hand_over(self, pairs: list[tuple[int, bytes]]) -> list[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _deliver(self, batch: RecordBatch) -> list[Any]:  # pragma: no cover - overridden
+        raise NotImplementedError
 
     def _locked(self) -> _Consuming:
         if self._consumer == threading.get_ident():
             raise RuntimeError(f"{self._kind}: poll/consume called from inside one of its own callbacks")
         return _Consuming(self)
 
-    def _collect(self, max_records: int, stride: int, index: int | None = None) -> tuple[int, RecordBatch | None]:
-        """Consume up to ``max_records`` into the C batch; (records given to callbacks, the batch or None)."""
+    def _collect(self, max_records: int, stride: int, index: int | None = None) -> RecordBatch | None:
+        """Consume up to ``max_records`` into the C batch and copy it out: None when nothing arrived."""
         st = self._state
-        lib.bpflink_batch_reset(ffi.addressof(st, "batch"), stride)
-        n = self._consume_into(max_records, index)
+        batch_ptr = ffi.addressof(st, "batch")
+        lib.bpflink_batch_reset(batch_ptr, stride, 1 if self._with_source() else 0)
+        self._consume_into(max_records, index)
         b = st.batch
+        count = int(b.count)
         if b.error:
             dropped = int(b.dropped)
-            lib.bpflink_batch_reset(ffi.addressof(st, "batch"), 0)
-            raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped} records lost)")
-        count = int(b.count)
+            lib.bpflink_batch_reset(batch_ptr, 0, 0)
+            raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped} records lost, {count} kept)")
         if not count:
-            return n, None
-        data = ffi.buffer(b.data, count * stride)[:] if stride else ffi.buffer(b.data, b.used)[:]
-        batch = RecordBatch(data, memoryview(ffi.buffer(b.offset, 8 * count)[:]).cast("Q"),
-                            memoryview(ffi.buffer(b.length, 4 * count)[:]).cast("I"),
-                            memoryview(ffi.buffer(b.source, 4 * count)[:]).cast("i"))
-        return n, batch
+            return None
+        data = ffi.buffer(b.data, count * stride if stride else b.used)[:]
+        lengths = memoryview(ffi.buffer(b.length, 4 * count)[:]).cast("I")
+        sources = memoryview(ffi.buffer(b.source, 4 * count)[:]).cast("i") if b.with_source else None
+        return RecordBatch(data, lengths, sources, stride=stride)
 
     def _wait(self, deadline: float | None) -> bool:
         """Wait for records until ``deadline`` (monotonic; None: forever) in slices; False once the deadline
@@ -330,6 +343,33 @@ class _Reader:
             raise ValueError(f"max_records must be in 1..{_INT_MAX}, got {max_records}")
         return max_records
 
+    def _take(self, timeout: float | None, max_records: int = _INT_MAX, index: int | None = None) -> list[Any]:
+        """The poll loop behind ``poll``/``consume``/iteration: records for the caller (the rest went to
+        callbacks); returns as soon as anything was handed over, after the timeout, or when closed."""
+        deadline = self._deadline(timeout)
+        self._enter()
+        try:
+            with self._locked():
+                while not self._closed:
+                    if self._backlog:
+                        pairs, self._backlog = self._backlog, []
+                        return self._hand_over(pairs)
+                    batch = self._collect(max_records, 0, index)
+                    reported = self._after_consume()
+                    if batch is not None:
+                        return self._deliver(batch)
+                    if reported:
+                        return []
+                    if deadline is not None and deadline <= time.monotonic():
+                        break
+                    if not self._wait(deadline):
+                        if self._closed:
+                            break
+                        deadline = time.monotonic()  # one last look after the deadline
+                return []
+        finally:
+            self._leave()
+
     def _batch(self, timeout: float | None, max_records: int, dtype: Any) -> RecordBatch:
         deadline = self._deadline(timeout)
         self._check_max(max_records)
@@ -338,12 +378,9 @@ class _Reader:
         self._enter()
         try:
             with self._locked():
-                while True:
-                    if self._closed:
-                        break
-                    _, batch = self._collect(max_records, stride)
+                while not self._closed:
+                    batch = self._collect(max_records, stride)
                     lost = self._after_consume()
-                    self._raise_pending()
                     if batch is not None:
                         batch.lost = lost
                         if dt is not None:
@@ -356,7 +393,7 @@ class _Reader:
                     if not self._wait(deadline):
                         if self._closed:
                             break
-                        deadline = time.monotonic()  # one last look after the deadline
+                        deadline = time.monotonic()
         finally:
             self._leave()
         if dt is not None:
@@ -368,7 +405,8 @@ class _Reader:
     def poll_batch(self, timeout: float | None = None, *, max_records: int = DEFAULT_BATCH,
                    dtype: Any = None) -> RecordBatch:
         """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``) and copy up to
-        ``max_records`` records out in one C loop. An empty batch after a timeout or a close.
+        ``max_records`` records out in one C loop. An empty batch after a timeout or a close. Callbacks are
+        bypassed: every record is in the batch.
 
         With ``dtype`` (anything ``numpy.dtype`` accepts, e.g. a structured dtype matching the C struct),
         ``batch.array`` is a read-only numpy array with one element per record.
@@ -379,15 +417,12 @@ class _Reader:
         """``poll_batch`` without waiting: what is in the rings now (up to ``max_records``)."""
         return self._batch(0, max_records, dtype)
 
-    def _poll(self, timeout: float | None) -> list[Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
-
     def __iter__(self) -> Iterator[Any]:
         """Every record as it arrives, forever; the loop ends when the reader is closed (from another thread,
         a signal handler or a callback)."""
         while not self._closed:
             try:
-                records = self._poll(None)
+                records = self._take(None)
             except ValueError:
                 if self._closed:
                     return
@@ -399,7 +434,7 @@ class _Reader:
         blocking it. Returns [] after a timeout or when the reader is closed meanwhile."""
         deadline = self._deadline(timeout)
         while True:
-            records = self._poll(0)
+            records = self._take(0)
             if records or self._closed:
                 return records
             left = None if deadline is None else deadline - time.monotonic()
@@ -454,6 +489,11 @@ class _Consuming:
         self.reader._consume_lock.release()
 
 
+def _stopped(ret: object) -> bool:
+    """A callback's return value asks to stop the poll (libbpf's rule: a negative int)."""
+    return ret is not None and type(ret) is int and ret < 0
+
+
 class RingInfo(NamedTuple):
     """One ring's positions as libbpf reads them (``ring__*``): bytes produced/consumed since creation."""
 
@@ -484,7 +524,7 @@ class RingBuffer(_Reader):
         self._rb: Any = None
         self._fds: list[int] = []
         self._sources: list[Any] = []
-        self._has_callback: list[bool] = []
+        self._callbacks: list[RingCallback | None] = []
         self._setup()
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
@@ -542,8 +582,7 @@ class RingBuffer(_Reader):
             raise
         self._fds.append(own)
         self._sources.append(src)
-        self._dispatch.callbacks.append(callback)
-        self._has_callback.append(callback is not None)
+        self._callbacks.append(callback)
         return index
 
     def _free(self) -> None:
@@ -571,69 +610,60 @@ class RingBuffer(_Reader):
         finally:
             self._leave()
 
-    def _consume_into(self, max_records: int, index: int | None = None) -> int:
-        st = self._state
-        python = any(self._has_callback)
-        st.mode = lib.BPFLINK_PYTHON if python else lib.BPFLINK_COLLECT
-        self._dispatch.count = 0
+    def _with_source(self) -> bool:
+        return len(self._fds) > 1
+
+    def _consume_into(self, max_records: int, index: int | None = None) -> None:
         ret = lib.ring_buffer__consume_n(self._rb, max_records)
-        if python:
-            # a negative ret is a callback's own stop value (or its exception, re-raised by the caller)
-            return self._dispatch.count
-        if ret < 0 and not st.batch.error:
+        if ret < 0 and not self._state.batch.error:
             raise error(-ret, "ring_buffer__consume_n")
-        return max(int(ret), 0)
 
-    def _poll(self, timeout: float | None, max_records: int = _INT_MAX) -> list[bytes]:
-        deadline = self._deadline(timeout)
-        self._enter()
-        try:
-            with self._locked():
-                while not self._closed:
-                    if any(self._has_callback):
-                        records = self._dispatch_mixed(max_records)
-                        got = self._last_count
-                    else:
-                        _, batch = self._collect(max_records, 0)
-                        records = [] if batch is None else batch.records()
-                        got = len(records)
-                    if got:
-                        return records
-                    if deadline is not None and deadline <= time.monotonic():
+    def _deliver(self, batch: RecordBatch) -> list[bytes]:
+        records = batch.records()
+        callbacks = self._callbacks
+        if len(callbacks) == 1:
+            cb = callbacks[0]
+            if cb is None:
+                return records
+            i = 0
+            try:
+                for rec in records:
+                    i += 1
+                    if _stopped(cb(rec)):
                         break
-                    if not self._wait(deadline):
-                        if self._closed:
-                            break
-                        deadline = time.monotonic()
-                return []
-        finally:
-            self._leave()
+            finally:
+                if i < len(records):  # a raise or a stop: the rest waits for the next call
+                    self._backlog = [(0, r) for r in records[i:]]
+            return []
+        return self._hand_over(list(zip(batch.sources, records)))
 
-    _last_count = 0
-
-    def _dispatch_mixed(self, max_records: int) -> list[bytes]:
-        """Callback rings: libbpf calls ``_bpflink_ring_record`` per record; the others are collected here."""
-        collected: list[bytes] = []
-        d = self._dispatch
-        saved = list(d.callbacks)
+    def _hand_over(self, pairs: list[tuple[int, bytes]]) -> list[bytes]:
+        callbacks = self._callbacks
+        out: list[tuple[int, bytes]] = []
+        i = 0
         try:
-            d.callbacks = [cb if cb is not None else collected.append for cb in saved]
-            n = self._consume_into(max_records)
-        finally:
-            d.callbacks = saved
-        self._last_count = n
-        self._raise_pending()
-        return collected
+            for src, rec in pairs:
+                i += 1
+                cb = callbacks[src]
+                if cb is None:
+                    out.append((src, rec))
+                elif _stopped(cb(rec)):
+                    break
+        except BaseException:
+            self._backlog = out + pairs[i:]  # what was meant for the caller comes with the next call
+            raise
+        self._backlog = pairs[i:]
+        return [rec for _, rec in out]
 
     def poll(self, timeout: float | None = None) -> list[bytes]:
         """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``), then return the records
         that arrived (``bytes``, copies). Records of rings with a callback went to it instead. An exception
-        raised by a callback propagates from here; records after it stay in the ring."""
-        return self._poll(timeout)
+        raised by a callback propagates from here; the records after it come with the next call."""
+        return self._take(timeout)
 
     def consume(self) -> list[bytes]:
         """The records in the rings now, without waiting (libbpf's ``ring_buffer__consume``)."""
-        return self._poll(0)
+        return self._take(0)
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self._fds)} ring(s)"
