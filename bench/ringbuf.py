@@ -299,28 +299,32 @@ def _produce(setup: Setup, kind: str, size: int, n: int) -> tuple[int, float]:
 
 def drain(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, variant: str) -> dict[str, Any]:
     """Fill the ring with n records (no consumer running), then time one consumer taking them all."""
-    if variant == "c":
-        proc = _c_consumer(exe, kind, (setup.perf if kind == "pb" else setup.events).fd, n, pages, "drain")
+    if variant in ("c", "c-copy"):
+        proc = _c_consumer(exe, kind, (setup.perf if kind == "pb" else setup.events).fd, n, pages,
+                           "drain" if variant == "c" else "drain-copy")
         dropped, _ = _produce(setup, kind, size, n)
         if dropped:
             proc.kill()
             return {"error": f"{dropped} records did not fit"}
         out, _ = proc.communicate("go\n", timeout=120)
-        count, lost, ns = map(int, out.split())
-        return {"records": count, "lost": lost, "seconds": ns / 1e9, "rate": count / (ns / 1e9)}
+        count, lost, ns, cpu = map(int, out.split())
+        return {"records": count, "lost": lost, "seconds": ns / 1e9, "rate": count / (ns / 1e9),
+                "cpu_rate": count / max(cpu / 1e9, 1e-9)}
     reader, once = _python_consumer(kind, variant, setup, size, pages)
     try:
         dropped, _ = _produce(setup, kind, size, n)
         if dropped:
             return {"error": f"{dropped} records did not fit"}
         got = 0
+        c0 = time.thread_time()
         t0 = time.perf_counter()
         while got < n:
             got += once()
         dt = time.perf_counter() - t0
+        cpu = time.thread_time() - c0
     finally:
         reader.close()
-    return {"records": got, "lost": 0, "seconds": dt, "rate": got / dt}
+    return {"records": got, "lost": 0, "seconds": dt, "rate": got / dt, "cpu_rate": got / max(cpu, 1e-9)}
 
 
 def live(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, variant: str) -> dict[str, Any]:
@@ -376,6 +380,8 @@ def select_wait(reader: Any) -> None:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    import numpy  # noqa: F401  (imported here, not inside the first timed numpy round)
+
     obj, exe = build()
     setup = Setup(obj)
     others = os.sched_getaffinity(0) - {PRODUCER_CPU}
@@ -387,7 +393,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     rounds = 2 if quick else 3
     counts = {16: 200_000 if quick else 1_000_000, 256: 40_000 if quick else 100_000}
     pages = 4096  # 16 MiB per CPU: a drained perf buffer holds the whole run
-    variants = ("c", *PY_VARIANTS)
+    variants = ("c", "c-copy", *PY_VARIANTS)
     try:
         for kind in ("rb", "pb"):
             for size in SIZES:
@@ -399,11 +405,12 @@ def run(quick: bool = False) -> dict[str, Any]:
                     for v in order:
                         runs[v].append(drain(exe, setup, kind, size, n, pages, v))
                 r[f"drain_{key}"] = _summary(runs, n)
-                live_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+                live_variants = ("c", *PY_VARIANTS)
+                live_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in live_variants}
                 ln = n // 2
                 live_pages = 64
                 for rnd in range(rounds):
-                    order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
+                    order = live_variants[rnd % len(live_variants):] + live_variants[:rnd % len(live_variants)]
                     for v in order:
                         live_runs[v].append(live(exe, setup, kind, size, ln, live_pages, v))
                 r[f"live_{key}"] = _summary(live_runs, ln, live=True)
@@ -416,8 +423,11 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 def _summary(runs: dict[str, list[dict[str, Any]]], n: int, live: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {"n": n}
+    # "x C" compares with the counting-only C consumer; the c-copy row shows what copying each record costs C
     c_rate = median([x["rate"] for x in runs["c"] if "rate" in x] or [0.0])
     ct_rate = median([x["rate"] for x in runs["ctypes"] if "rate" in x] or [0.0])
+    c_cpu = median([x.get("cpu_rate", 0.0) for x in runs["c"] if "rate" in x] or [0.0])
+    ct_cpu = median([x.get("cpu_rate", 0.0) for x in runs["ctypes"] if "rate" in x] or [0.0])
     for v, xs in runs.items():
         ok = [x for x in xs if "rate" in x]
         if not ok:
@@ -427,6 +437,11 @@ def _summary(runs: dict[str, list[dict[str, Any]]], n: int, live: bool = False) 
         out[v] = {"rate": rate, "x_c": rate / c_rate if c_rate else None,
                   "x_ctypes": rate / ct_rate if ct_rate else None,
                   "records": [x["records"] for x in ok]}
+        if not live:
+            cpu = median([x["cpu_rate"] for x in ok])
+            out[v]["cpu_rate"] = cpu
+            out[v]["cpu_x_c"] = cpu / c_cpu if c_cpu else None
+            out[v]["cpu_x_ctypes"] = cpu / ct_cpu if ct_cpu else None
         if live:
             out[v]["dropped"] = [x["dropped"] for x in ok]
     return out
@@ -434,8 +449,8 @@ def _summary(runs: dict[str, list[dict[str, Any]]], n: int, live: bool = False) 
 
 def _table_part(key: str, d: dict[str, Any], lv: dict[str, Any]) -> str:
     lines = [f"\n{key}: drain {d['n']} records / live {lv['n']} records (median records/s)",
-             f"  {'variant':10} {'drain rec/s':>13} {'x C':>6} {'x ctypes':>9}   {'live rec/s':>12} {'x C':>6} "
-             f"{'dropped (per round)':>20}"]
+             f"  {'variant':10} {'drain rec/s':>13} {'x C':>6} {'x ctypes':>9} {'CPU-time x C':>13} "
+             f"{'x ctypes':>9}   {'live rec/s':>12} {'x C':>6} {'dropped (per round)':>20}"]
     for v in d:
         if v == "n":
             continue
@@ -443,7 +458,8 @@ def _table_part(key: str, d: dict[str, Any], lv: dict[str, Any]) -> str:
         if "rate" not in a:
             lines.append(f"  {v:10} {a.get('error')}")
             continue
-        lines.append(f"  {v:10} {a['rate']:13,.0f} {a['x_c']:6.2f} {a['x_ctypes']:9.1f}   "
+        lines.append(f"  {v:10} {a['rate']:13,.0f} {a['x_c']:6.2f} {a['x_ctypes']:9.1f} {a['cpu_x_c']:13.2f} "
+                     f"{a['cpu_x_ctypes']:9.1f}   "
                      f"{b.get('rate', 0):12,.0f} {b.get('x_c') or 0:6.2f} {b.get('dropped')!s:>20}")
     return "\n".join(lines)
 

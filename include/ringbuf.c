@@ -23,6 +23,7 @@ struct bpflink_batch {
     int with_source;
     int error;
     uint64_t dropped;
+    uint32_t same_length;
 };
 
 struct bpflink_reader {
@@ -58,6 +59,7 @@ void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source
     b->count = 0;
     b->stride = stride;
     b->with_source = with_source;
+    b->same_length = 0;
     b->error = 0;
     b->dropped = 0;
 }
@@ -111,6 +113,10 @@ static int bpflink_batch_add(struct bpflink_batch *b, int source, const void *da
     } else {
         memcpy(b->data + at, data, size);
     }
+    if (!b->count)
+        b->same_length = (uint32_t)size;
+    else if (b->same_length != size)
+        b->same_length = UINT32_MAX;
     b->length[b->count] = (uint32_t)size;
     if (b->with_source)
         b->source[b->count] = source;

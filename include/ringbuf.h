@@ -46,6 +46,7 @@ struct bpflink_batch {
     int with_source;
     int error;       /* -ENOMEM once the batch could not grow */
     uint64_t dropped;/* records consumed from a ring but not stored (the batch could not grow) */
+    uint32_t same_length; /* every record's length when they are all equal, else UINT32_MAX */
     ...;
 };
 

@@ -28,7 +28,7 @@ from typing import Any, NamedTuple, Optional
 
 from ._native import ffi, lib
 from .errors import error
-from .ringbuf import DEFAULT_BATCH, RecordBatch, _check_map, _Reader, _stopped
+from .ringbuf import RecordBatch, _check_map, _Reader
 
 PerfCallback = Callable[[int, bytes], Optional[object]]
 LostCallback = Callable[[int, int], Optional[object]]
@@ -42,6 +42,9 @@ class PerfRecord(NamedTuple):
 
     def __bytes__(self) -> bytes:
         return self.data
+
+
+_make_record = PerfRecord._make
 
 
 class PerfBuffer(_Reader):
@@ -153,20 +156,21 @@ class PerfBuffer(_Reader):
             raise error(-ret, "perf_buffer__consume")
 
     def _deliver(self, batch: RecordBatch) -> list[PerfRecord]:
-        pairs = list(zip(batch.sources, batch.records()))
+        pairs = zip(batch.sources, batch.records())
         if self._callback is None:
-            return [PerfRecord(cpu, rec) for cpu, rec in pairs]
-        return self._hand_over(pairs)
+            return list(map(_make_record, pairs))  # tuple.__new__ in a C loop: no Python __new__ per record
+        return self._hand_over(list(pairs))
 
     def _hand_over(self, pairs: list[tuple[int, bytes]]) -> list[PerfRecord]:
         cb = self._callback
         if cb is None:
-            return [PerfRecord(cpu, rec) for cpu, rec in pairs]
+            return list(map(_make_record, pairs))
         i = 0
         try:
             for cpu, rec in pairs:
                 i += 1
-                if _stopped(cb(cpu, rec)):
+                ret = cb(cpu, rec)
+                if ret is not None and type(ret) is int and ret < 0:  # _stopped(), inlined: the hot loop
                     break
         finally:
             if i < len(pairs):  # a raise or a stop: the rest waits for the next call
@@ -193,7 +197,7 @@ class PerfBuffer(_Reader):
             raise IndexError(f"buffer index {index} out of range (this PerfBuffer has {count})")
         return self._take(0, index=index)
 
-    def poll_batch(self, timeout: float | None = None, *, max_records: int = DEFAULT_BATCH,
+    def poll_batch(self, timeout: float | None = None, *, max_records: int | None = None,
                    dtype: Any = None) -> RecordBatch:
         """Like ``RingBuffer.poll_batch``; ``batch.cpus`` gives each record's CPU and ``batch.lost`` the samples
         reported lost meanwhile. A perf consume reads all it finds, so ``max_records`` is not a cap here."""

@@ -45,8 +45,11 @@ from .errors import error
 #: the longest single wait inside ``poll()``: the upper bound on how late a signal raised in another thread
 #: (or a deferred handler) is noticed
 SLICE = 0.1
-#: records per ``consume_batch``/``poll_batch`` by default (libbpf's ``ring_buffer__consume_n``)
+#: the most records one consume takes by default (libbpf's ``ring_buffer__consume_n``)
 DEFAULT_BATCH = 65536
+#: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused
+#: warm (fresh pages cost more than the copy on a VM: bench/README.md)
+BATCH_BYTES = 1 << 20
 _INT_MAX = 0x7FFFFFFF
 
 RingCallback = Callable[[bytes], Optional[int]]
@@ -93,11 +96,12 @@ class RecordBatch:
     >>> len(batch), batch[0], list(batch)[:2]  # doctest: +SKIP
     """
 
-    __slots__ = ("_offsets", "_sources", "array", "data", "lengths", "lost", "stride")
+    __slots__ = ("_offsets", "_same", "_sources", "array", "data", "lengths", "lost", "stride")
 
     def __init__(self, data: bytes, lengths: memoryview, sources: memoryview | None = None, *, stride: int = 0,
-                 array: Any = None, lost: int = 0) -> None:
+                 array: Any = None, lost: int = 0, same_length: int = 0) -> None:
         self.data = data
+        self._same = same_length  # all records this long (0: unknown or mixed): records() takes a faster path
         self.lengths = lengths
         self._sources = sources
         self._offsets: memoryview | None = None
@@ -150,6 +154,11 @@ class RecordBatch:
         """Every record as its own ``bytes`` (with a dtype: each cut to ``itemsize``)."""
         data = self.data
         stride = self.stride
+        same = self._same
+        if same:
+            step = stride or (same + 7) & ~7
+            n = min(same, step)
+            return [data[o:o + n] for o in range(0, step * len(self.lengths), step)]
         if stride:
             return [data[o:o + min(n, stride)] for o, n in zip(range(0, len(data), stride), self.lengths)]
         out: list[bytes] = []
@@ -197,6 +206,7 @@ class _Reader:
         self._state.wait_fd = self._state.wake_fd = -1
         # records copied out of the rings but not handed over yet (a callback raised or stopped the poll)
         self._backlog: list[tuple[int, bytes]] = []
+        self._chunk = 4096  # records per consume when the caller sets no limit: BATCH_BYTES / average record
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def _enter(self) -> None:
@@ -298,10 +308,13 @@ class _Reader:
             raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped} records lost, {count} kept)")
         if not count:
             return None
-        data = ffi.buffer(b.data, count * stride if stride else b.used)[:]
+        used = count * stride if stride else int(b.used)
+        self._chunk = max(64, min(DEFAULT_BATCH, BATCH_BYTES * count // max(used, 1)))
+        data = ffi.buffer(b.data, used)[:]
         lengths = memoryview(ffi.buffer(b.length, 4 * count)[:]).cast("I")
         sources = memoryview(ffi.buffer(b.source, 4 * count)[:]).cast("i") if b.with_source else None
-        return RecordBatch(data, lengths, sources, stride=stride)
+        same = int(b.same_length)
+        return RecordBatch(data, lengths, sources, stride=stride, same_length=0 if same == 0xFFFFFFFF else same)
 
     def _wait(self, deadline: float | None) -> bool:
         """Wait for records until ``deadline`` (monotonic; None: forever) in slices; False once the deadline
@@ -343,7 +356,7 @@ class _Reader:
             raise ValueError(f"max_records must be in 1..{_INT_MAX}, got {max_records}")
         return max_records
 
-    def _take(self, timeout: float | None, max_records: int = _INT_MAX, index: int | None = None) -> list[Any]:
+    def _take(self, timeout: float | None, index: int | None = None) -> list[Any]:
         """The poll loop behind ``poll``/``consume``/iteration: records for the caller (the rest went to
         callbacks); returns as soon as anything was handed over, after the timeout, or when closed."""
         deadline = self._deadline(timeout)
@@ -354,7 +367,7 @@ class _Reader:
                     if self._backlog:
                         pairs, self._backlog = self._backlog, []
                         return self._hand_over(pairs)
-                    batch = self._collect(max_records, 0, index)
+                    batch = self._collect(self._chunk, 0, index)
                     reported = self._after_consume()
                     if batch is not None:
                         return self._deliver(batch)
@@ -370,16 +383,17 @@ class _Reader:
         finally:
             self._leave()
 
-    def _batch(self, timeout: float | None, max_records: int, dtype: Any) -> RecordBatch:
+    def _batch(self, timeout: float | None, max_records: int | None, dtype: Any) -> RecordBatch:
         deadline = self._deadline(timeout)
-        self._check_max(max_records)
+        if max_records is not None:
+            self._check_max(max_records)
         dt = None if dtype is None else _numpy_dtype(dtype)
         stride = 0 if dt is None else dt.itemsize
         self._enter()
         try:
             with self._locked():
                 while not self._closed:
-                    batch = self._collect(max_records, stride)
+                    batch = self._collect(self._chunk if max_records is None else max_records, stride)
                     lost = self._after_consume()
                     if batch is not None:
                         batch.lost = lost
@@ -402,10 +416,11 @@ class _Reader:
             return _empty_batch(np.empty(0, dtype=dt))
         return _empty_batch()
 
-    def poll_batch(self, timeout: float | None = None, *, max_records: int = DEFAULT_BATCH,
+    def poll_batch(self, timeout: float | None = None, *, max_records: int | None = None,
                    dtype: Any = None) -> RecordBatch:
         """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``) and copy up to
-        ``max_records`` records out in one C loop. An empty batch after a timeout or a close. Callbacks are
+        ``max_records`` records out in one C loop (default: about ``BATCH_BYTES`` worth, at most
+        ``DEFAULT_BATCH``). An empty batch after a timeout or a close. Callbacks are
         bypassed: every record is in the batch.
 
         With ``dtype`` (anything ``numpy.dtype`` accepts, e.g. a structured dtype matching the C struct),
@@ -413,7 +428,7 @@ class _Reader:
         """
         return self._batch(timeout, max_records, dtype)
 
-    def consume_batch(self, *, max_records: int = DEFAULT_BATCH, dtype: Any = None) -> RecordBatch:
+    def consume_batch(self, *, max_records: int | None = None, dtype: Any = None) -> RecordBatch:
         """``poll_batch`` without waiting: what is in the rings now (up to ``max_records``)."""
         return self._batch(0, max_records, dtype)
 
@@ -629,7 +644,8 @@ class RingBuffer(_Reader):
             try:
                 for rec in records:
                     i += 1
-                    if _stopped(cb(rec)):
+                    ret = cb(rec)
+                    if ret is not None and type(ret) is int and ret < 0:  # _stopped(), inlined: the hot loop
                         break
             finally:
                 if i < len(records):  # a raise or a stop: the rest waits for the next call
@@ -670,4 +686,4 @@ class RingBuffer(_Reader):
         return f"<RingBuffer {state}>"
 
 
-__all__ = ["DEFAULT_BATCH", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
+__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
