@@ -397,3 +397,23 @@ def test_ctrl_c_interrupts_poll(bpf_objects: dict[str, Path], kind: str, how: st
     assert proc.returncode == 0, err
     assert out.split()[0] == "interrupted", (out, err)
     assert latency < 5  # the child's exit included; in the child, poll() returned right after the signal
+
+
+def test_big_polls_hand_over_in_slices_and_batches_keep_the_order(emitter: Emitter,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpflink.ringbuf
+
+    monkeypatch.setattr(bpflink.ringbuf, "HAND_OVER", 1000)
+    with RingBuffer(emitter.events) as rb:
+        want = emitter.run("ring16", 5000)
+        first = rb.poll(timeout=2)  # takes more than HAND_OVER from the ring, hands over HAND_OVER
+        second = rb.poll(timeout=2)
+        assert len(first) == len(second) == 1000
+        rest = rb.consume_batch()  # the records the polls kept come first, in order
+        assert len(rest) > 0 and [len(r) for r in rest] == [16] * len(rest)
+        got = first + second + list(rest)
+        while len(got) < 5000:
+            more = rb.consume()
+            assert more
+            got += more
+        assert seqs(got) == list(want)

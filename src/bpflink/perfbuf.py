@@ -155,26 +155,20 @@ class PerfBuffer(_Reader):
         if ret < 0 and not self._state.batch.error:
             raise error(-ret, "perf_buffer__consume")
 
-    def _deliver(self, batch: RecordBatch) -> list[PerfRecord]:
-        pairs = zip(batch.sources, batch.records())
-        if self._callback is None:
-            return list(map(_make_record, pairs))  # tuple.__new__ in a C loop: no Python __new__ per record
-        return self._hand_over(list(pairs))
-
-    def _hand_over(self, pairs: list[tuple[int, bytes]]) -> list[PerfRecord]:
+    def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[PerfRecord]:
+        cpus = srcs if srcs is not None else [0] * len(recs)
         cb = self._callback
         if cb is None:
-            return list(map(_make_record, pairs))
+            return list(map(_make_record, zip(cpus, recs)))  # tuple.__new__ in a C loop: no Python __new__
         i = 0
         try:
-            for cpu, rec in pairs:
+            for cpu, rec in zip(cpus, recs):
                 i += 1
                 ret = cb(cpu, rec)
                 if ret is not None and type(ret) is int and ret < 0:  # _stopped(), inlined: the hot loop
                     break
         finally:
-            if i < len(pairs):  # a raise or a stop: the rest waits for the next call
-                self._backlog = pairs[i:]
+            self._keep(cpus[i:], recs[i:])  # after a raise or a stop, the rest comes with the next call
         return []
 
     def poll(self, timeout: float | None = None) -> list[PerfRecord]:

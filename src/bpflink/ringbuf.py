@@ -50,6 +50,8 @@ DEFAULT_BATCH = 65536
 #: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused
 #: warm (fresh pages cost more than the copy on a VM: bench/README.md)
 BATCH_BYTES = 1 << 20
+#: records one poll()/consume() call returns (or gives to callbacks) at most; the rest come with the next calls
+HAND_OVER = 8192
 _INT_MAX = 0x7FFFFFFF
 
 RingCallback = Callable[[bytes], Optional[int]]
@@ -204,8 +206,10 @@ class _Reader:
         self._freed = False
         self._state = ffi.new("struct bpflink_reader *")
         self._state.wait_fd = self._state.wake_fd = -1
-        # records copied out of the rings but not handed over yet (a callback raised or stopped the poll)
-        self._backlog: list[tuple[int, bytes]] = []
+        # records copied out of the rings but not handed over yet: beyond HAND_OVER in one call, or after a
+        # callback raised or stopped the poll. _rest_src is None when every source is 0 (one ring)
+        self._rest_rec: list[bytes] = []
+        self._rest_src: list[int] | None = None
         self._chunk = 4096  # records per consume when the caller sets no limit: BATCH_BYTES / average record
 
     # --- lifecycle -------------------------------------------------------------------------------------------
@@ -283,11 +287,47 @@ class _Reader:
     def _with_source(self) -> bool:
         return True
 
-    def _hand_over(self, pairs: list[tuple[int, bytes]]) -> list[Any]:  # pragma: no cover - overridden
+    def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[Any]:  # pragma: no cover
+        """Give records to callbacks or return them; on a raise or stop, keep the rest with ``_keep``."""
         raise NotImplementedError
 
-    def _deliver(self, batch: RecordBatch) -> list[Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _keep(self, srcs: list[int] | None, recs: list[bytes]) -> None:
+        """Put records back in front of the rest (they come first with the next call)."""
+        if not recs:
+            return
+        if srcs is None and self._rest_src is None:
+            self._rest_rec = recs + self._rest_rec
+            return
+        old = self._rest_src if self._rest_src is not None else [0] * len(self._rest_rec)
+        self._rest_src = (srcs if srcs is not None else [0] * len(recs)) + old
+        self._rest_rec = recs + self._rest_rec
+
+    def _rest_batch(self, limit: int, stride: int) -> RecordBatch:
+        """The records left from earlier polls, as a batch laid out as ``_collect`` lays one out."""
+        from array import array
+
+        srcs, recs = self._rest_src, self._rest_rec
+        self._rest_rec, self._rest_src = recs[limit:], None if srcs is None else srcs[limit:]
+        recs = recs[:limit]
+        if self._rest_src is not None and not self._rest_rec:
+            self._rest_src = None
+        if stride:
+            data = b"".join(r[:stride].ljust(stride, b"\0") for r in recs)
+        else:
+            data = b"".join(r.ljust((len(r) + 7) & ~7, b"\0") for r in recs)
+        sources = None if srcs is None else memoryview(array("i", srcs[:limit]))
+        return RecordBatch(data, memoryview(array("I", map(len, recs))), sources, stride=stride)
+
+    def _next_records(self) -> tuple[list[int] | None, list[bytes]]:
+        """Up to HAND_OVER records from the rest (a call hands over a bounded number: big lists of small
+        objects make the garbage collector walk them all)."""
+        recs, self._rest_rec = self._rest_rec[:HAND_OVER], self._rest_rec[HAND_OVER:]
+        srcs = None
+        if self._rest_src is not None:
+            srcs, self._rest_src = self._rest_src[:HAND_OVER], self._rest_src[HAND_OVER:]
+            if not self._rest_rec:
+                self._rest_src = None
+        return srcs, recs
 
     def _locked(self) -> _Consuming:
         if self._consumer == threading.get_ident():
@@ -364,13 +404,14 @@ class _Reader:
         try:
             with self._locked():
                 while not self._closed:
-                    if self._backlog:
-                        pairs, self._backlog = self._backlog, []
-                        return self._hand_over(pairs)
+                    if self._rest_rec:
+                        return self._hand_over(*self._next_records())
                     batch = self._collect(self._chunk, 0, index)
                     reported = self._after_consume()
                     if batch is not None:
-                        return self._deliver(batch)
+                        self._rest_rec = batch.records()
+                        self._rest_src = None if batch._sources is None else batch._sources.tolist()
+                        return self._hand_over(*self._next_records())
                     if reported:
                         return []
                     if deadline is not None and deadline <= time.monotonic():
@@ -393,7 +434,11 @@ class _Reader:
         try:
             with self._locked():
                 while not self._closed:
-                    batch = self._collect(self._chunk if max_records is None else max_records, stride)
+                    batch: RecordBatch | None
+                    if self._rest_rec:  # records a poll() left for later come first
+                        batch = self._rest_batch(max_records or DEFAULT_BATCH, stride)
+                    else:
+                        batch = self._collect(self._chunk if max_records is None else max_records, stride)
                     lost = self._after_consume()
                     if batch is not None:
                         batch.lost = lost
@@ -633,43 +678,39 @@ class RingBuffer(_Reader):
         if ret < 0 and not self._state.batch.error:
             raise error(-ret, "ring_buffer__consume_n")
 
-    def _deliver(self, batch: RecordBatch) -> list[bytes]:
-        records = batch.records()
+    def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[bytes]:
         callbacks = self._callbacks
-        if len(callbacks) == 1:
+        if srcs is None:  # one ring
             cb = callbacks[0]
             if cb is None:
-                return records
+                return recs
             i = 0
             try:
-                for rec in records:
+                for rec in recs:
                     i += 1
                     ret = cb(rec)
                     if ret is not None and type(ret) is int and ret < 0:  # _stopped(), inlined: the hot loop
                         break
             finally:
-                if i < len(records):  # a raise or a stop: the rest waits for the next call
-                    self._backlog = [(0, r) for r in records[i:]]
+                self._keep(None, recs[i:])  # after a raise or a stop, the rest comes with the next call
             return []
-        return self._hand_over(list(zip(batch.sources, records)))
-
-    def _hand_over(self, pairs: list[tuple[int, bytes]]) -> list[bytes]:
-        callbacks = self._callbacks
-        out: list[tuple[int, bytes]] = []
+        out: list[bytes] = []
+        out_src: list[int] = []
         i = 0
         try:
-            for src, rec in pairs:
+            for src, rec in zip(srcs, recs):
                 i += 1
                 cb = callbacks[src]
                 if cb is None:
-                    out.append((src, rec))
+                    out.append(rec)
+                    out_src.append(src)
                 elif _stopped(cb(rec)):
                     break
         except BaseException:
-            self._backlog = out + pairs[i:]  # what was meant for the caller comes with the next call
+            self._keep(out_src + srcs[i:], out + recs[i:])  # what was meant for the caller comes next time
             raise
-        self._backlog = pairs[i:]
-        return [rec for _, rec in out]
+        self._keep(srcs[i:], recs[i:])
+        return out
 
     def poll(self, timeout: float | None = None) -> list[bytes]:
         """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``), then return the records
@@ -686,4 +727,4 @@ class RingBuffer(_Reader):
         return f"<RingBuffer {state}>"
 
 
-__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
+__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
