@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple, Optional
 
 from ._native import ffi, lib
@@ -44,7 +45,9 @@ class PerfRecord(NamedTuple):
         return self.data
 
 
-_make_record = PerfRecord._make
+# tuple.__new__(PerfRecord, (cpu, data)) bound in C: NamedTuple's own __new__ and _make are Python functions,
+# a call per record
+_make_record = partial(tuple.__new__, PerfRecord)
 
 
 class PerfBuffer(_Reader):
