@@ -50,8 +50,11 @@ DEFAULT_BATCH = 65536
 #: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused
 #: warm (fresh pages cost more than the copy on a VM: bench/README.md)
 BATCH_BYTES = 1 << 20
-#: records one poll()/consume() call returns (or gives to callbacks) at most; the rest come with the next calls
+#: records one poll()/consume() call returns (or gives to callbacks) at most, and about how many bytes of them;
+#: the rest come with the next calls. Small: the records are new small objects, and a call's worth should fit
+#: in memory the allocator reuses (arenas freed and mapped again cost page faults, a lot of them on a VM)
 HAND_OVER = 8192
+HAND_OVER_BYTES = 128 << 10
 _INT_MAX = 0x7FFFFFFF
 
 RingCallback = Callable[[bytes], Optional[int]]
@@ -152,6 +155,20 @@ class RecordBatch:
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.records())
 
+    def slice(self, start: int, stop: int) -> list[bytes]:
+        """Records ``start`` to ``stop`` as ``bytes``."""
+        if self._same:
+            step = self.stride or (self._same + 7) & ~7
+            n = min(self._same, step)
+            data = self.data
+            return [data[o:o + n] for o in range(start * step, stop * step, step)]
+        data = self.data
+        lengths = self.lengths[start:stop]
+        if self.stride:
+            stride = self.stride
+            return [data[o:o + min(n, stride)] for o, n in zip(range(start * stride, stop * stride, stride), lengths)]
+        return [data[o:o + n] for o, n in zip(self.offsets[start:stop], lengths)]
+
     def records(self) -> list[bytes]:
         """Every record as its own ``bytes`` (with a dtype: each cut to ``itemsize``)."""
         data = self.data
@@ -210,6 +227,9 @@ class _Reader:
         # callback raised or stopped the poll. _rest_src is None when every source is 0 (one ring)
         self._rest_rec: list[bytes] = []
         self._rest_src: list[int] | None = None
+        # the batch a poll is handing over, sliced into records only as they are handed over
+        self._pending: RecordBatch | None = None
+        self._cursor = 0
         self._chunk = 4096  # records per consume when the caller sets no limit: BATCH_BYTES / average record
 
     # --- lifecycle -------------------------------------------------------------------------------------------
@@ -306,6 +326,7 @@ class _Reader:
         """The records left from earlier polls, as a batch laid out as ``_collect`` lays one out."""
         from array import array
 
+        self._materialize()
         srcs, recs = self._rest_src, self._rest_rec
         self._rest_rec, self._rest_src = recs[limit:], None if srcs is None else srcs[limit:]
         recs = recs[:limit]
@@ -318,15 +339,46 @@ class _Reader:
         sources = None if srcs is None else memoryview(array("i", srcs[:limit]))
         return RecordBatch(data, memoryview(array("I", map(len, recs))), sources, stride=stride)
 
+    def _materialize(self) -> None:
+        """Move what is left of the pending batch into the rest lists."""
+        batch, start = self._pending, self._cursor
+        if batch is None:
+            return
+        self._pending = None
+        recs = batch.records()[start:]
+        srcs = None if batch._sources is None else batch._sources[start:].tolist()
+        if srcs is None and self._rest_src is None:
+            self._rest_rec += recs
+        else:
+            old = self._rest_src if self._rest_src is not None else [0] * len(self._rest_rec)
+            self._rest_src = old + (srcs if srcs is not None else [0] * len(recs))
+            self._rest_rec += recs
+
+    def _has_rest(self) -> bool:
+        return bool(self._rest_rec) or self._pending is not None
+
     def _next_records(self) -> tuple[list[int] | None, list[bytes]]:
-        """Up to HAND_OVER records from the rest (a call hands over a bounded number: big lists of small
-        objects make the garbage collector walk them all)."""
-        recs, self._rest_rec = self._rest_rec[:HAND_OVER], self._rest_rec[HAND_OVER:]
-        srcs = None
-        if self._rest_src is not None:
-            srcs, self._rest_src = self._rest_src[:HAND_OVER], self._rest_src[HAND_OVER:]
-            if not self._rest_rec:
-                self._rest_src = None
+        """Records to hand over now: those put back first, else the next slice of the pending batch."""
+        if self._rest_rec:
+            recs, self._rest_rec = self._rest_rec[:HAND_OVER], self._rest_rec[HAND_OVER:]
+            srcs = None
+            if self._rest_src is not None:
+                srcs, self._rest_src = self._rest_src[:HAND_OVER], self._rest_src[HAND_OVER:]
+                if not self._rest_rec:
+                    self._rest_src = None
+            return srcs, recs
+        batch = self._pending
+        assert batch is not None
+        start = self._cursor
+        total = len(batch.lengths)
+        step = batch._same or max(1, len(batch.data) // max(total, 1))
+        stop = min(total, start + max(1, min(HAND_OVER, HAND_OVER_BYTES // (step + 40))))
+        recs = batch.slice(start, stop)
+        srcs = None if batch._sources is None else batch._sources[start:stop].tolist()
+        if stop >= total:
+            self._pending = None
+        else:
+            self._cursor = stop
         return srcs, recs
 
     def _locked(self) -> _Consuming:
@@ -404,13 +456,12 @@ class _Reader:
         try:
             with self._locked():
                 while not self._closed:
-                    if self._rest_rec:
+                    if self._has_rest():
                         return self._hand_over(*self._next_records())
                     batch = self._collect(self._chunk, 0, index)
                     reported = self._after_consume()
                     if batch is not None:
-                        self._rest_rec = batch.records()
-                        self._rest_src = None if batch._sources is None else batch._sources.tolist()
+                        self._pending, self._cursor = batch, 0
                         return self._hand_over(*self._next_records())
                     if reported:
                         return []
@@ -435,7 +486,7 @@ class _Reader:
             with self._locked():
                 while not self._closed:
                     batch: RecordBatch | None
-                    if self._rest_rec:  # records a poll() left for later come first
+                    if self._has_rest():  # records a poll() left for later come first
                         batch = self._rest_batch(max_records or DEFAULT_BATCH, stride)
                     else:
                         batch = self._collect(self._chunk if max_records is None else max_records, stride)
@@ -727,4 +778,5 @@ class RingBuffer(_Reader):
         return f"<RingBuffer {state}>"
 
 
-__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
+__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "SLICE", "RecordBatch", "RingBuffer",
+           "RingInfo"]
