@@ -13,6 +13,10 @@ from conftest import ROOT
 sys.path.insert(0, str(ROOT))
 from bench import ringbuf as bench
 
+# building the C consumer and the bench's object is host work (the guests skip tests/test_bench_smoke.py too);
+# the consumers' behaviour on each kernel is covered by tests/test_ringbuf.py and tests/test_perfbuf.py
+pytestmark = pytest.mark.hostonly
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
