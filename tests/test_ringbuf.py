@@ -417,3 +417,26 @@ def test_big_polls_hand_over_in_slices_and_batches_keep_the_order(emitter: Emitt
             assert more
             got += more
         assert seqs(got) == list(want)
+
+
+def test_callback_may_close_but_not_poll_its_reader(emitter: Emitter) -> None:
+    seen: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def closing(rec: bytes) -> None:
+        seen.append(rec)
+        if len(seen) == 1:
+            try:
+                rb.poll(0)
+            except RuntimeError as exc:
+                errors.append(exc)
+        if len(seen) == 3:
+            rb.close()  # freed once the poll running this callback has left libbpf
+
+    rb = RingBuffer(emitter.events, callback=closing)
+    emitter.run("ring16", 10)
+    assert rb.poll(timeout=2) == []
+    assert len(errors) == 1 and "inside one of its own callbacks" in str(errors[0])
+    assert len(seen) == 10 and rb.closed  # the records already copied out were still handed over
+    with pytest.raises(ValueError, match="closed RingBuffer"):
+        rb.poll()
