@@ -50,10 +50,11 @@ DEFAULT_BATCH = 65536
 #: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused
 #: warm (fresh pages cost more than the copy on a VM: bench/README.md)
 BATCH_BYTES = 1 << 20
-#: records one poll()/consume() call returns (or gives to callbacks) at most, and about how many bytes of them;
-#: the rest come with the next calls. Small: the records are new small objects, and a call's worth should fit
-#: in memory the allocator reuses (arenas freed and mapped again cost page faults, a lot of them on a VM)
+# Small hand-overs: the records are new small objects, and a call's worth should fit in memory the allocator
+# reuses (arenas freed and mapped again cost page faults, a lot of them on a VM).
+#: the most records one ``poll()``/``consume()`` returns (or gives to callbacks); the rest come with the next calls
 HAND_OVER = 8192
+#: about how many bytes of records one ``poll()``/``consume()`` hands over
 HAND_OVER_BYTES = 128 << 10
 _INT_MAX = 0x7FFFFFFF
 
