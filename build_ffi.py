@@ -12,11 +12,14 @@ Which libbpf (``BPFLINK_LIBBPF``):
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import shlex
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -27,8 +30,8 @@ INCLUDE = HERE / "include"
 MIN_SYSTEM_LIBBPF = (1, 4)
 ENUMS = ("bpf_attach_type", "bpf_prog_type", "bpf_link_type", "bpf_map_type")
 # order matters: later files use the types and enums declared by earlier ones
-CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "perf.h",
-              "ringbuf.h")
+CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "object.h",
+              "perf.h", "attach.h", "elf.h", "ringbuf.h")
 HEADERS = """
 #include <stdbool.h>
 #include <unistd.h>
@@ -41,6 +44,7 @@ HEADERS = """
 #include <bpf/libbpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf_version.h>
+#include <gelf.h>
 """
 
 
@@ -159,6 +163,61 @@ def cdef_text(text: str, version: tuple[int, int]) -> str:
     return "\n".join(parts)
 
 
+def _resolved(include_dirs: list[str], header: str) -> str:
+    """The file the compiler takes for ``#include <header>`` with these include dirs (cc -M)."""
+    cc = os.environ.get("CC", "cc").split()
+    with tempfile.NamedTemporaryFile("w", suffix=".c") as src:
+        src.write(f"#include <{header}>\n")
+        src.flush()
+        res = subprocess.run([*cc, "-M", *(f"-I{d}" for d in include_dirs), src.name], capture_output=True, text=True)
+    found = [d for d in res.stdout.replace("\\\n", " ").split() if d.endswith("/" + header)]
+    return found[0] if found else header
+
+
+def _owner(path: str) -> str:
+    """'package version' of the Debian package that installed path, when dpkg knows it."""
+    try:
+        pkg = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True, check=True).stdout
+        name = pkg.split(":")[0].strip()
+        ver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True,
+                             check=True).stdout
+        return f"{name} {ver}"
+    except (OSError, subprocess.CalledProcessError, IndexError):
+        return ""
+
+
+MISSING_MEMBER = re.compile(r"error: '?((?:struct|union) \w+)'? has no member named '(\w+)'")
+
+
+def check_uapi(cdef: str, source: str, include_dirs: list[str]) -> None:
+    """Compile cffi's C source once for syntax only; members our declarations use but the headers lack mean the
+    uapi headers (<linux/bpf.h>, not libbpf's <bpf/*.h>) are too old. Refuse then, naming the header file, its
+    package and the members, instead of failing with one compiler error per member later."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c_file = Path(tmp) / "_ffi_probe.c"
+        probe = FFI()
+        probe.cdef(cdef)
+        probe.set_source("_ffi_probe", source)
+        with contextlib.redirect_stdout(io.StringIO()):  # cffi says "generating ..."
+            probe.emit_c_code(str(c_file))
+        cc = os.environ.get("CC", "cc").split()
+        args = [*cc, "-fsyntax-only", "-w", f"-I{sysconfig.get_paths()['include']}",
+                *(f"-I{d}" for d in include_dirs), str(c_file)]
+        # LC_ALL=C: ASCII quotes in the messages
+        res = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    missing = sorted({f"{m.group(1)}.{m.group(2)}" for m in MISSING_MEMBER.finditer(res.stderr)})
+    if not missing:
+        return  # other errors, if any, show in the real build with the full compiler output
+    header = _resolved(include_dirs, "linux/bpf.h")
+    owner = _owner(header)
+    raise BuildError(
+        f"the kernel uapi header {header}{f' ({owner})' if owner else ''} is older than bpflink's declarations: "
+        f"it lacks {', '.join(missing)}. Install newer kernel uapi headers (Debian bookworm: "
+        "apt-get install -t bookworm-backports linux-libc-dev, 6.12) or build against the bundled libbpf, whose "
+        "own uapi copy is used (BPFLINK_LIBBPF=bundled in a git checkout)"
+    )
+
+
 def make_ffi() -> FFI:
     config = libbpf_config()
     text = preprocess(config["include_dirs"])
@@ -170,13 +229,15 @@ def make_ffi() -> FFI:
             "(Debian bookworm: apt-get install -t bookworm-backports libbpf-dev)" % (*version, *MIN_SYSTEM_LIBBPF)
         )
     ffi = FFI()
-    ffi.cdef(cdef_text(text, version))
+    cdef = cdef_text(text, version)
+    ffi.cdef(cdef)
     source = (
         HEADERS
         + f'\nstatic const char *const bpflink_build_version = "{_version()}";\n'
         + (INCLUDE / "shims.c").read_text()
         + (INCLUDE / "ringbuf.c").read_text()
     )
+    check_uapi(cdef, source, config["include_dirs"])
     ffi.set_source(
         "bpflink._ffi",
         source,

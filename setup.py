@@ -15,8 +15,14 @@ FDOWNER = Extension(
     py_limited_api=STABLE_ABI, define_macros=[("Py_LIMITED_API", "0x03090000")] if STABLE_ABI else [],
 )
 
+# cffi runs build_ffi.py (which finds, or builds, libbpf and preprocesses its headers) as soon as setup() sees
+# cffi_modules, whatever the command. Producing an sdist or metadata must compile nothing and need no libbpf,
+# so the cffi module is declared only for the commands that build or install the extension.
+BUILD_COMMANDS = {"build", "build_ext", "bdist_wheel", "bdist_egg", "install", "develop", "editable_wheel"}
+BUILDS = bool(BUILD_COMMANDS & set(sys.argv[1:]))
+
 setup(
-    cffi_modules=["build_ffi.py:ffibuilder"],
+    cffi_modules=["build_ffi.py:ffibuilder"] if BUILDS else [],
     ext_modules=[FDOWNER],
     options={"bdist_wheel": {"py_limited_api": "cp39"}} if STABLE_ABI else {},
 )

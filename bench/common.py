@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import itertools
 import os
 import platform
 import statistics
@@ -22,8 +20,6 @@ BENCH = ROOT / "bench"
 BUILD = ROOT / "build" / "bench"
 LIBBPF = ROOT / "build" / "libbpf"
 CGROUP2 = Path(os.environ.get("BPFLINK_CGROUP2", "/sys/fs/cgroup/unified"))
-CLONE_NEWNET = 0x40000000
-_counter = itertools.count()
 
 
 def median(values: Sequence[float]) -> float:
@@ -56,60 +52,42 @@ def run_baseline(exe: Path, args: Sequence[object], fds: Sequence[int] = ()) -> 
 
 @contextmanager
 def cgroups(count: int) -> Iterator[list[Path]]:
-    """``count`` sibling cgroup v2 directories (no processes in them), removed afterwards."""
+    """``count`` sibling cgroup v2 directories (no processes in them), removed afterwards (bpflink.testing's
+    ``Cgroup``)."""
+    from bpflink.testing import Cgroup
+
     if not (CGROUP2 / "cgroup.procs").exists():
         CGROUP2.mkdir(parents=True, exist_ok=True)
         subprocess.run(["mount", "-t", "cgroup2", "none", str(CGROUP2)], check=True)
-    paths = [CGROUP2 / f"bpflink-bench-{os.getpid()}-{next(_counter)}" for _ in range(count)]
-    for p in paths:
-        p.mkdir()
+    made: list[Cgroup] = []
     try:
-        yield paths
+        for _ in range(count):
+            made.append(Cgroup.create("bench", parent=CGROUP2))
+        yield [cg.path for cg in made]
     finally:
-        for p in paths:
-            p.rmdir()
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
+        for cg in made:
+            cg.close()
 
 
 @contextmanager
 def private_netns(tag: str) -> Iterator[str]:
-    """``ip netns add bpflink-bench-<tag>-<pid>`` with a veth pair veth0/veth1 (up); the calling process enters
-    it for the ``with`` body and returns to its own netns after. Yields the /run/netns path.
+    """A ``bpflink.testing.Netns`` with a veth pair veth0/veth1 (up); the calling thread enters it for the ``with``
+    body and returns to its own netns after. Yields the /run/netns path.
 
-    The bench is single-threaded, so entering with setns(2) moves the whole process: ifindexes resolve and
-    tcx links attach there, never on the host's interfaces.
+    The bench is single-threaded, so entering moves the whole process: ifindexes resolve and tcx links attach
+    there, never on the host's interfaces.
     """
-    name = f"bpflink-bench-{tag}-{os.getpid()}-{next(_counter)}"
+    from bpflink.testing import Netns
 
-    def ip(*args: str) -> None:
-        subprocess.run(["ip", "-n", name, *args], check=True, capture_output=True)
-
-    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
-    home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    ns = Netns(tag).create()
     try:
-        ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
-        ip("link", "set", "veth0", "up")
-        ip("link", "set", "veth1", "up")
-        target = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
-        try:
-            yield f"/run/netns/{name}"
-        finally:
-            _setns(home)
+        ns.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
+        ns.ip("link", "set", "veth0", "up")
+        ns.ip("link", "set", "veth1", "up")
+        with ns:
+            yield ns.path
     finally:
-        os.close(home)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        ns.close()
 
 
 def machine() -> dict[str, str]:

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bpflink.errors import NotSupportedError
-from bpflink.features import FEATURES
-from features import unsupported
+from bpflink.testing import Cgroup
 from netns import netns  # noqa: F401  (fixture: a private netns with a veth pair that carries traffic)
 
 HERE = Path(__file__).resolve().parent
@@ -25,6 +23,8 @@ CGROUP2 = Path(os.environ.get("BPFLINK_CGROUP2", "/sys/fs/cgroup/unified"))
 BPFFS = Path("/sys/fs/bpf")
 TRACEFS = Path("/sys/kernel/tracing")
 _counter = itertools.count()
+# a sample user project of bpflink.testing, run by tests/test_plugin.py in its own pytest process
+collect_ignore = ["sample_project"]
 
 
 def _mounted(path: Path) -> bool:
@@ -50,15 +50,10 @@ def _kernel_filesystems() -> None:
 
 @pytest.fixture
 def cgroup() -> Iterator[Path]:
-    """A fresh cgroup v2 directory, removed afterwards."""
-    path = CGROUP2 / f"bpflink-test-{os.getpid()}-{next(_counter)}"
-    path.mkdir()
-    try:
-        yield path
-    finally:
-        for proc in (path / "cgroup.procs").read_text().split():
-            (CGROUP2 / "cgroup.procs").write_text(proc)
-        path.rmdir()
+    """A fresh cgroup v2 directory under ``CGROUP2``, removed afterwards (bpflink.testing's ``Cgroup``, as the
+    plugin's ``bpf_cgroup`` fixture; this one yields the path the suite's tests take)."""
+    with Cgroup.create("test", parent=CGROUP2) as cg:
+        yield cg.path
 
 
 def run_in_cgroup(cgroup: Path, code: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -143,16 +138,3 @@ def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    """A ``NotSupportedError`` (bpflink's probe found the feature missing) goes through the same honest-skip rule
-    as ``features.unsupported``: a skip only when the kernel is too old or lacks the config option, else a failure."""
-    outcome = yield
-    exc = outcome.excinfo[1] if outcome.excinfo else None
-    if isinstance(exc, NotSupportedError) and exc.feature in FEATURES:
-        try:
-            unsupported(exc.feature, exc)
-        except (pytest.skip.Exception, pytest.fail.Exception) as verdict:
-            outcome.force_exception(verdict)

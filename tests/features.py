@@ -1,6 +1,7 @@
 """Honest skips. A test that hits a refusal calls ``unsupported(feature, exc)``: it skips only when the
 kernel is older than the feature's minimum or its config option is off (the probed reason is in the skip
-message); otherwise the refusal is a bug and the test fails."""
+message); otherwise the refusal is a bug and the test fails. The rule is bpflink.testing's (``bpf_strict``, on
+for this suite in pyproject.toml), applied here to refusals a test catches itself."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from typing import NoReturn
 
 import pytest
 
-from bpflink.errors import errno_name
-from bpflink.features import FEATURES, explain
+from bpflink.testing._require import honest_verdict
 
 
 def unsupported(feature: str, exc: BaseException, *, extra_reason: str | None = None) -> NoReturn:
@@ -18,11 +18,7 @@ def unsupported(feature: str, exc: BaseException, *, extra_reason: str | None = 
     ``extra_reason``: another detected cause (e.g. "kernel lockdown refuses tracing program loads"), given only
     when the test established it by probing.
     """
-    code = errno_name(exc.errno) if isinstance(exc, OSError) and exc.errno else type(exc).__name__
-    why = explain(feature) or extra_reason
-    if why:
-        pytest.skip(f"{feature} not available here: {why} (kernel answered {code})")
-    pytest.fail(
-        f"{feature} refused ({code}: {exc}) although the kernel is >= {FEATURES[feature].min_kernel_str} "
-        "and its config options are on: the probe or bpflink is wrong"
-    )
+    kind, reason = honest_verdict(feature, exc, strict=True, extra_reason=extra_reason)
+    if kind == "skip":
+        pytest.skip(reason)
+    pytest.fail(reason)

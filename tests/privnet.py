@@ -10,50 +10,36 @@ GC) stays the one being measured. The host's interfaces and the root netns's ``l
 
 from __future__ import annotations
 
-import ctypes
-import itertools
-import os
 import queue
-import subprocess
 import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from bpflink.testing import Netns
+
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-_counter = itertools.count()
-
-
-def setns_thread(name: str) -> None:
-    """Move the calling thread into ``/run/netns/<name>``."""
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        if _libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, f"setns({name}): {os.strerror(err)}")
-    finally:
-        os.close(fd)
 
 
 class PrivateNetns:
-    """``ip netns add bpflink-<tag>-<pid>-<n>`` with ``lo`` up and ``veth0``/``veth1`` (10.77.0.1/24, .2/24).
+    """A ``bpflink.testing.Netns`` (``bpflink-<worker>-<pid>-<n>-<tag>``, ``lo`` up) with ``veth0``/``veth1``
+    (10.77.0.1/24, .2/24) and one worker thread that stays inside it.
 
-    ``call(fn, *args)`` runs ``fn`` in the namespace's worker thread and returns its result (or raises).
+    ``call(fn, *args)`` runs ``fn`` in that thread and returns its result (or raises): the same thread every
+    time, so the soak and GIL tests measure link calls, not thread creation (``Netns.run`` makes a thread per call).
     """
 
     def __init__(self, tag: str) -> None:
-        self.name = f"bpflink-{tag}-{os.getpid()}-{next(_counter)}"
+        self._ns = Netns(tag)
+        self.name = self._ns.name
         self._jobs: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], queue.Queue[Any]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def ip(self, *args: str) -> None:
-        subprocess.run(["ip", "-n", self.name, *args], check=True, capture_output=True)
+        self._ns.ip(*args)
 
     def __enter__(self) -> PrivateNetns:
-        subprocess.run(["ip", "netns", "add", self.name], check=True, capture_output=True)
+        self._ns.create()
         try:
-            self.ip("link", "set", "lo", "up")
             self.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
             self.ip("addr", "add", "10.77.0.1/24", "dev", "veth0")
             self.ip("addr", "add", "10.77.0.2/24", "dev", "veth1")
@@ -71,18 +57,22 @@ class PrivateNetns:
         return self
 
     def _serve(self, ready: queue.Queue[BaseException | None]) -> None:
+        entered = self._ns.entered()
         try:
-            setns_thread(self.name)
+            entered.__enter__()
         except BaseException as exc:
             ready.put(exc)
             return
-        ready.put(None)
-        while (job := self._jobs.get()) is not None:
-            fn, args, reply = job
-            try:
-                reply.put((True, fn(*args)))
-            except BaseException as exc:
-                reply.put((False, exc))
+        try:  # the thread's whole life inside the namespace; its fds are closed before __exit__'s join returns
+            ready.put(None)
+            while (job := self._jobs.get()) is not None:
+                fn, args, reply = job
+                try:
+                    reply.put((True, fn(*args)))
+                except BaseException as exc:
+                    reply.put((False, exc))
+        finally:
+            entered.__exit__(None, None, None)
 
     def call(self, fn: Callable[..., T], *args: Any) -> T:
         reply: queue.Queue[Any] = queue.Queue()
@@ -102,4 +92,4 @@ class PrivateNetns:
             self._jobs.put(None)
             self._thread.join(timeout=30)
             self._thread = None
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        self._ns.close()

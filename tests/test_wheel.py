@@ -96,7 +96,7 @@ def test_wheel_is_abi3_manylinux_with_libbpf_hidden(dist: Path, tmp_path: Path) 
     assert re.search(rf"^Version: {re.escape(VERSION)}$", meta, re.M)  # the one version, from _version.py
     assert re.search(r"^Requires-Dist: cffi>=1\.16$", meta, re.M)
     assert any(re.fullmatch(r"bpflink\.libs/libelf[-.\w]*\.so[.\d]*", n) for n in names), names
-    assert not any("libbpf" in n for n in names)
+    assert not any("libbpf" in n for n in names if ".dist-info/licenses/" not in n)  # only its license text
     (ext,) = (tmp_path / "bpflink").glob("_ffi.abi3.so")
     exported = subprocess.run(["nm", "-D", "--defined-only", str(ext)], check=True, capture_output=True,
                               text=True).stdout.split()[2::3]
@@ -122,6 +122,83 @@ def test_wheel_links_a_cgroup_in_a_clean_debian_root(dist: Path) -> None:
     assert str(ROOT / "build" / "wheel-root") not in Path("/proc/mounts").read_text()  # mounts cleaned up
 
 
+LICENSE_FILES = ("LICENSE", "THIRD_PARTY_NOTICES.md", "licenses/libbpf-BSD-2-Clause.txt",
+                 "licenses/libelf-LGPL-3.0.txt", "licenses/libelf-GPL-3.0.txt")
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_wheel_and_sdist_carry_the_license_texts(dist: Path) -> None:
+    """PEP 639: the texts in .dist-info/licenses/ and License-File entries; the sdist has them at its root."""
+    with zipfile.ZipFile(_wheel(dist)) as zf:
+        names = set(zf.namelist())
+        meta = zf.read(f"bpflink-{VERSION}.dist-info/METADATA").decode()
+        for name in LICENSE_FILES:
+            assert f"bpflink-{VERSION}.dist-info/licenses/{name}" in names, name
+            assert zf.read(f"bpflink-{VERSION}.dist-info/licenses/{name}") == (ROOT / name).read_bytes()
+        # what the notices say the wheel bundles is what it bundles
+        assert any(n.startswith("bpflink.libs/libelf") for n in names)
+        assert not any(n.startswith("bpflink.libs/libz") for n in names)
+    assert re.search(r"^Metadata-Version: 2\.[4-9]$", meta, re.M)
+    assert re.search(r"^License-Expression: MIT AND BSD-2-Clause AND \(LGPL-3\.0-or-later OR GPL-2\.0-or-later\)$",
+                     meta, re.M)
+    assert sorted(re.findall(r"^License-File: (.+)$", meta, re.M)) == sorted(LICENSE_FILES)
+    with tarfile.open(dist / f"bpflink-{VERSION}.tar.gz") as tf:
+        for name in LICENSE_FILES:
+            member = tf.extractfile(f"bpflink-{VERSION}/{name}")
+            assert member is not None and member.read() == (ROOT / name).read_bytes(), name
+    notices = (ROOT / "THIRD_PARTY_NOTICES.md").read_text()
+    assert "libbpf 1.7.0" in notices and "BSD-2-Clause terms" in notices and "LGPL-3.0-or-later" in notices
+    assert "Copyright (c) 2015 The Libbpf Authors" in (ROOT / "licenses/libbpf-BSD-2-Clause.txt").read_text()
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_twine_check_passes_on_wheel_and_sdist(dist: Path) -> None:
+    """What PyPI checks on upload: the long description renders, the metadata fields are valid."""
+    twine = [sys.executable, "-m", "twine"]
+    res = subprocess.run([*twine, "check", "--strict", str(_wheel(dist)), str(dist / f"bpflink-{VERSION}.tar.gz")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.count("PASSED") == 2, res.stdout
+
+
+@pytest.mark.hostonly
+def test_metadata_classifiers_are_pypis() -> None:
+    """Every classifier is one PyPI accepts; Python 3.9-3.14 named; no License classifier beside the PEP 639
+    expression (setuptools and PyPI refuse both)."""
+    import tomllib  # 3.11+; this test runs in .venv
+    from trove_classifiers import classifiers as known
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert set(project["classifiers"]) <= known, set(project["classifiers"]) - known
+    assert [c for c in project["classifiers"] if c.startswith("Programming Language :: Python :: 3.")] == [
+        f"Programming Language :: Python :: 3.{m}" for m in range(9, 15)]
+    assert not any(c.startswith("License ::") for c in project["classifiers"])
+    assert project["requires-python"] == ">=3.9"
+    for pattern in project["license-files"]:
+        assert list(ROOT.glob(pattern)), pattern
+    assert {"Development Status :: 4 - Beta", "Operating System :: POSIX :: Linux"} <= set(project["classifiers"])
+    assert project["keywords"] and project["urls"]
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_wheel_on_the_newest_debian_python(dist: Path) -> None:
+    """The one cp39-abi3 wheel installed and run on Debian forky's CPython (3.14 when this was written): a clean
+    minbase root again, a cgroup link drops and counts there."""
+    res = subprocess.run([str(ROOT / "scripts" / "test-wheel-chroot"), "--suite", "forky", str(_wheel(dist))],
+                         capture_output=True, text=True, timeout=1200)
+    print(res.stdout[-3000:], res.stderr[-3000:])
+    assert res.returncode == 0, res.stderr
+    python = re.search(r"^absent: cc gcc clang ld libbpf libelf \(python (3\.(\d+))", res.stdout, re.M)
+    assert python and int(python.group(2)) >= 14, res.stdout
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["version"] == VERSION and result["libbpf"] == "1.7"
+    assert result["module"].startswith(f"/usr/local/lib/python{python.group(1)}/")
+    assert result["before"] == 5 and result["during"] == 0 and result["counted"] >= 5 and result["after"] == 5
+
+
 # --- the sdist --------------------------------------------------------------------------------------------------
 
 
@@ -141,7 +218,7 @@ def test_sdist_ships_sources_not_build_or_scripts(dist: Path) -> None:
 def sdist_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("sdist-venv")
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "setuptools>=64", "cffi>=1.16", "wheel"],
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "setuptools>=77", "cffi>=1.16", "wheel"],
                    check=True, capture_output=True)
     return venv
 
@@ -237,6 +314,87 @@ def test_sdist_with_libbpf_older_than_1_4_fails_early(dist: Path, sdist_venv: Pa
     assert "_ffi.c" not in out
 
 
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_sdist_from_a_clean_clone_compiles_nothing(tmp_path: Path) -> None:
+    """python -m build --sdist needs no libbpf and no compiler: with CC=false and a libbpf prefix that does not
+    exist, any run of build_ffi.py (or of scripts/build-libbpf) would fail the build."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True, timeout=120)
+    python = TOOLS / "bin" / "python"  # the tools venv scripts/build-wheel made (build, setuptools >= 77)
+    env = {**os.environ, "CC": "false", "BPFLINK_LIBBPF": str(tmp_path / "no-libbpf")}
+    res = subprocess.run([str(python), "-m", "build", "--sdist", "--no-isolation", "--outdir", str(tmp_path / "out"),
+                          str(clone)], env=env, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "out" / f"bpflink-{VERSION}.tar.gz").exists()
+    assert "bpflink build:" not in res.stdout + res.stderr
+    built = [p for p in clone.rglob("*") if p.suffix in {".so", ".o", ".a"} or p.name == "_ffi.c"]
+    assert built == [] and not (clone / "build").exists(), built
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_sdist_builds_and_links_in_a_clean_bookworm_root(dist: Path) -> None:
+    """The packager's path: a debootstrapped bookworm root with only the README's build packages; pip builds the
+    sdist there (isolated) against libbpf-dev 1.4 and bookworm-backports' uapi headers; a cgroup link fires."""
+    res = subprocess.run([str(ROOT / "scripts" / "test-wheel-chroot"), "--sdist",
+                          str(dist / f"bpflink-{VERSION}.tar.gz")], capture_output=True, text=True, timeout=1200)
+    print(res.stdout[-3000:], res.stderr[-3000:])
+    assert res.returncode == 0, res.stderr
+    packages = dict(p.split("=", 1) for p in re.search(r"^packages: (.*)$", res.stdout, re.M).group(1).split())
+    assert packages["libbpf-dev"].startswith("1:1.4.") and "bpo12" in packages["linux-libc-dev"]
+    result = json.loads(res.stdout.strip().splitlines()[-1])
+    assert result["version"] == VERSION and result["libbpf"] == "1.4"  # the system's shared libbpf
+    assert result["module"].startswith("/venv/lib/python3")
+    assert result["link_type"] == "CGROUP"
+    assert result["before"] == 5 and result["during"] == 0 and result["counted"] >= 5 and result["after"] == 5
+    assert str(ROOT / "build" / "wheel-root") not in Path("/proc/mounts").read_text()
+
+
+def _deb_unpacked(package: str, version: str) -> Path:
+    """A Debian package unpacked (never installed) under build/wheel-root, fetched from the mirror apt's index
+    names, sha256-checked."""
+    root = ROOT / "build" / "wheel-root" / f"{package}-{version}"
+    if not root.exists():
+        show = subprocess.run(["apt-cache", "show", f"{package}={version}"], capture_output=True, text=True,
+                              check=True).stdout
+        filename = re.search(r"^Filename: (.+)$", show, re.M).group(1)
+        sha256 = re.search(r"^SHA256: (.+)$", show, re.M).group(1)
+        deb = root.parent / Path(filename).name
+        mirror = os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+        subprocess.run(["curl", "-fsSL", "--retry", "3", "-o", str(deb), f"{mirror}/{filename}"], check=True,
+                       timeout=300)
+        subprocess.run(["sha256sum", "-c", "--quiet", "-"], input=f"{sha256}  {deb}\n", text=True, check=True)
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(root)], check=True)
+        deb.unlink()
+    return root
+
+
+@pytest.mark.wheel
+@pytest.mark.slow
+def test_sdist_with_bookworm_uapi_headers_fails_early(dist: Path, sdist_venv: Path) -> None:
+    """bookworm's own linux-libc-dev (6.1) lacks bpf_link_info members bpflink declares: one clear refusal naming
+    the header, its package and the members, before the extension is compiled (not one error per member)."""
+    versions = subprocess.run(["apt-cache", "madison", "linux-libc-dev"], capture_output=True, text=True).stdout
+    # bookworm's release pocket (the security pocket lives on another mirror)
+    old = re.search(r"\|\s*(6\.1\.\d+-\d+)\s*\|\s*\S+/debian bookworm/main ", versions)
+    if not old:
+        pytest.fail("apt's index has no linux-libc-dev 6.1 (bookworm) to try")
+    headers = _deb_unpacked("linux-libc-dev", old.group(1)) / "usr" / "include"
+    # CPATH comes before /usr/include: <linux/bpf.h> and <asm/...> resolve to the 6.1 copies
+    env = {**{k: v for k, v in os.environ.items() if k != "BPFLINK_LIBBPF"},
+           "CPATH": f"{headers}:{headers / (platform.machine() + '-linux-gnu')}"}
+    res = subprocess.run([str(sdist_venv / "bin" / "pip"), "install", "--no-build-isolation", "--no-deps",
+                          "--force-reinstall", str(dist / f"bpflink-{VERSION}.tar.gz")],
+                         env=env, capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert re.search(r"bpflink build: the kernel uapi header \S+/linux/bpf\.h is older than bpflink's declarations: "
+                     r"it lacks .*struct bpf_link_info\.tcx", out), out
+    assert "apt-get install -t bookworm-backports linux-libc-dev" in out
+    assert out.count("has no member named") == 0  # no compiler wall
+
+
 # --- CI ---------------------------------------------------------------------------------------------------------
 
 
@@ -257,7 +415,7 @@ def test_wheels_workflow_is_valid() -> None:
 
     cibw = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["cibuildwheel"]
     assert cibw["manylinux-x86_64-image"] == cibw["manylinux-aarch64-image"] == "manylinux_2_28"
-    assert [f"cp3{m}-manylinux_*" for m in range(9, 14)] == cibw["build"].split()
+    assert [f"cp3{m}-manylinux_*" for m in range(9, 15)] == cibw["build"].split()
     assert cibw["environment"] == {"BPFLINK_LIBBPF": "/opt/libbpf"}
     commands = cibw["before-all"] + " " + cibw["test-command"]
     for path in re.findall(r"(?:\{project\}/)?((?:scripts|tests)/[\w./-]+)", commands):

@@ -19,29 +19,34 @@ from ._version import __version__
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy and IDEs read the imports below
 if TYPE_CHECKING:
     from . import asm, lowlevel, opts
+    from .attach.group import LinkGroup
+    from .cpus import possible_cpus
     from .create import link_create
     from .enums import AttachType, LinkType, MapType, MprogFlags, NfInetHook, NfProto, ProgType, XdpFlags
     from .errors import NotSupportedError, VerifierError
     from .info import LinkInfo
     from .link import Link
     from .listing import links
-    from .map import Map
+    from .map import Map, MapUpdateFlags
     from .object import Object
     from .perfbuf import PerfBuffer
     from .probe import ProbeResult, probe, supports
     from .program import Program
     from .query import HookEntry, HookQuery, query
     from .ringbuf import RingBuffer
+    from .usdt import attach_usdt
 
 #: public name -> the submodule defining it ("" for the submodules asm, lowlevel, opts themselves)
 _LAZY = {
     "asm": "", "lowlevel": "", "opts": "", "link_create": "create", "LinkInfo": "info", "Link": "link",
-    "links": "listing", "Map": "map", "Object": "object", "Program": "program",
+    "links": "listing", "LinkGroup": "attach.group", "Map": "map", "Object": "object", "Program": "program",
     **dict.fromkeys(("AttachType", "LinkType", "MapType", "MprogFlags", "NfInetHook", "NfProto", "ProgType",
                      "XdpFlags"), "enums"),
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
     **dict.fromkeys(("ProbeResult", "probe", "supports"), "probe"),
     **dict.fromkeys(("HookEntry", "HookQuery", "query"), "query"),
+    "attach_usdt": "usdt",
+    "possible_cpus": "cpus", "MapUpdateFlags": "map",
     "RingBuffer": "ringbuf", "PerfBuffer": "perfbuf",
 }
 
@@ -91,9 +96,9 @@ def libbpf_version() -> str:
 
 
 __all__ = [
-    "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
-    "NfInetHook", "NfProto", "NotSupportedError", "Object", "PerfBuffer", "ProbeResult", "ProgType", "Program",
-    "RingBuffer", "VerifierError",
-    "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
+    "AttachType", "HookEntry", "HookQuery", "Link", "LinkGroup", "LinkInfo", "LinkType", "Map", "MapType",
+    "MapUpdateFlags", "MprogFlags", "NfInetHook", "NfProto", "NotSupportedError", "Object", "PerfBuffer",
+    "ProbeResult", "ProgType", "Program", "RingBuffer", "VerifierError", "XdpFlags", "__version__", "asm",
+    "attach_usdt", "libbpf_version", "link_create", "links", "lowlevel", "opts", "possible_cpus", "probe", "query",
     "route_libbpf_print", "supports",
 ]

@@ -6,6 +6,7 @@
     bpflink pin ID PATH
     bpflink detach ID
     bpflink query (--dev IFNAME | --cgroup PATH) --attach tcx_ingress [--json]
+    bpflink usdt list (BINARY | --pid PID [BINARY]) [--json]
 
 Errors print one line (errno name, message, hint) and exit non-zero: 1 for a kernel refusal or when
 ``probe --require`` finds something missing (it names it), 2 for bad usage. ``--debug`` shows the traceback.
@@ -185,6 +186,13 @@ def cmd_query(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_vm(args: argparse.Namespace) -> int:
+    """``bpflink vm --kernel 6.12 -- CMD``: CMD as root in a QEMU guest booting that pinned kernel."""
+    from .testing.vm import main as vm_main
+
+    return vm_main(args.vm_args)
+
+
 # --- parser and main ----------------------------------------------------------------------------------------
 
 
@@ -227,6 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--attach", required=True, metavar="ATTACH_TYPE", help="e.g. tcx_ingress, cgroup_inet_egress")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_query)
+    from ._usdt_cli import add_usdt_parser  # usdt list: its own module (src/bpflink/_usdt_cli.py)
+    add_usdt_parser(sub, common)
+
+    p = sub.add_parser("vm", add_help=False, prefix_chars="\0", help="run a command in a QEMU guest booting "
+                       "another kernel (bpflink vm --kernel 6.12 -- CMD; bpflink.testing.vm)")
+    p.add_argument("vm_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_vm)
     return parser
 
 

@@ -256,6 +256,16 @@ class XdpFlags(enum.IntFlag):
     REPLACE = _flag("XDP_FLAGS_REPLACE")
 
 
+class MapUpdateFlags(enum.IntFlag):
+    """``flags`` of ``Map.update``: ``ANY`` (create or replace), ``NOEXIST`` (create only), ``EXIST`` (replace only),
+    ``LOCK`` (take the value's ``bpf_spin_lock``)."""
+
+    ANY = _flag("BPF_ANY")
+    NOEXIST = _flag("BPF_NOEXIST")
+    EXIST = _flag("BPF_EXIST")
+    LOCK = _flag("BPF_F_LOCK")
+
+
 class NfProto(enum.IntEnum):
     """Netfilter protocol families a BPF netfilter link accepts."""
 
@@ -273,4 +283,5 @@ class NfInetHook(enum.IntEnum):
     POST_ROUTING = _flag("NF_INET_POST_ROUTING")
 
 
-__all__ = ["AttachType", "LinkType", "MapType", "MprogFlags", "NfInetHook", "NfProto", "ProgType", "XdpFlags"]
+__all__ = ["AttachType", "LinkType", "MapType", "MapUpdateFlags", "MprogFlags", "NfInetHook", "NfProto", "ProgType",
+           "XdpFlags"]

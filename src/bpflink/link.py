@@ -173,6 +173,13 @@ class Link(FdOwner):
         link._id = int(raw_link_info(link.fd).id)
         return link
 
+    # --- what the link owns besides its fd (bpflink.attach) ---------------------------------------------------
+    @property
+    def perf_event(self) -> Any:
+        """The ``bpflink.perf.PerfEvent`` this link runs on and owns (None for links not built on one)."""
+        owned: tuple[Any, ...] = getattr(self, "_owned", ())
+        return next((r for r in owned if type(r).__name__ == "PerfEvent"), None)
+
     def __repr__(self) -> str:
         if self.closed:
             return "<Link closed>"
@@ -181,3 +188,25 @@ class Link(FdOwner):
 
     def __reduce__(self) -> Any:
         raise TypeError("a Link owns a file descriptor and cannot be pickled; pin it and use Link.from_pin()")
+
+
+class OwningLink(Link):
+    """A ``Link`` that also owns what it was built on (perf events, the links of other CPUs): ``close()`` closes
+    them after the link. Made by ``bpflink.attach``; plain ``Link``s keep the C fast path of ``close()``."""
+
+    def __init__(self, fd: int, *, attach_type: AttachType | int | None = None, owned: tuple[Any, ...] = ()) -> None:
+        super().__init__(fd, attach_type=attach_type)
+        self._owned = owned
+
+    def close(self) -> None:
+        """Close the link, then everything it owns (idempotent)."""
+        try:
+            Link.close(self)
+        finally:
+            for resource in self._owned:
+                resource.close()
+
+    @property
+    def perf_events(self) -> tuple[Any, ...]:
+        """Every perf event this link owns (one per CPU for a sampling link)."""
+        return tuple(r for r in self._owned if type(r).__name__ == "PerfEvent")

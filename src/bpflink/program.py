@@ -45,6 +45,9 @@ def _insn_bytes(insns: Insns) -> bytes:
 class Program(FdOwner):
     """A loaded BPF program. ``maps`` holds the maps of the object it came from (``from_object``)."""
 
+    #: the ELF section it came from (``Object.program``): ``bpflink.attach`` attaches by it
+    section_name: str | None = None
+
     def __init__(self, fd: int, *, prog_type: ProgType | int = ProgType.UNSPEC, name: str = "",
                  expected_attach_type: AttachType | int | None = None, maps: dict[str, Map] | None = None) -> None:
         super().__init__(fd)
@@ -92,7 +95,9 @@ class Program(FdOwner):
     def from_object(cls, path: str | os.PathLike[str], name: str) -> Program:
         """Load program ``name`` from a compiled BPF ELF object (only that program is loaded).
 
-        The object's maps stay alive through the program and are in ``program.maps``.
+        The object's maps stay alive through the program and are in ``program.maps``. Each call opens and
+        loads the file anew: two calls on one file make two separate copies of its maps, so programs that must
+        share a map should come from one ``bpflink.Object`` (``Object.open(path).program(name)``).
         """
         from .object import Object
 

@@ -35,9 +35,10 @@ _RETRIES = 8
 
 @dataclass(frozen=True)
 class HookEntry:
-    """One program on a hook. ``link_id`` is 0 when it was attached without a link (or the kernel does not
-    fill link ids for this hook: cgroups before 6.17 don't), None when the kernel's query has no link ids at
-    all (< 6.6); ``flags`` are the flags it was attached with."""
+    """One program on a hook. ``link_id`` is 0 when it was attached without a link or the kernel does not fill
+    link ids for this hook (cgroup hooks: 0 even for programs attached through links, measured up to 6.18 by
+    tests/test_cgroup_order.py; tcx/netkit fill them), None when the kernel's query has no link ids at all
+    (< 6.6); ``flags`` are the flags it was attached with."""
 
     prog_id: int
     link_id: int | None

@@ -1,7 +1,11 @@
 """Typed, validated builders for ``struct bpf_link_create_opts``: one per attach family.
 
-Each builder is a frozen, keyword-only dataclass; ``bpflink.link_create(prog, target, attach_type, opts)``
-checks it belongs to the attach type, then fills exactly its own member of the opts union.
+Each builder is a frozen dataclass that validates itself when made; ``bpflink.link_create(prog, target,
+attach_type, opts)`` checks it belongs to the attach type, then fills exactly its own member of the opts union.
+Builders are not keyword-only (``dataclass(kw_only=)`` needs Python 3.10, bpflink supports 3.9): the leading
+fields a builder names in its signature (``UprobeMulti(path, ...)``, ``Netfilter(pf, hooknum, ...)``) may be
+given by position; pass every other field by keyword, as the examples do, since positional order beyond those
+is not promised.
 """
 
 from ._anchor import Anchor, LinkId, ProgId

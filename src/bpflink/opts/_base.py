@@ -1,4 +1,4 @@
-"""What every opts builder is: a frozen, keyword-only description that validates itself, then fills one
+"""What every opts builder is: a frozen description (a dataclass) that validates itself, then fills one
 zeroed ``struct bpf_link_create_opts`` (only its own union member) for one attach type."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Opts for the multi-program hooks: ``Tcx``, ``Netkit`` and ``Cgroup`` share one anchor model.
 
+>>> from bpflink.opts import ProgId, Tcx
 >>> Tcx(before=ProgId(42), expected_revision=3)  # doctest: +ELLIPSIS
 Tcx(before=ProgId(id=42), after=None, anchor=None, expected_revision=3)
 """

@@ -1,0 +1,865 @@
+"""USDT probes: list a binary's ``.note.stapsdt`` probes and attach ``usdt`` programs to them.
+
+Programs use libbpf's BPF-side helpers unchanged (``<bpf/usdt.bpf.h>``: ``BPF_USDT``, ``bpf_usdt_arg``,
+``bpf_usdt_arg_cnt``, ``bpf_usdt_cookie``). Those read, per call site, a spec from the program's
+``__bpf_usdt_specs`` map, indexed by the BPF cookie of the uprobe that fired; this module fills that map exactly as
+libbpf's user-space USDT support does (same spec layout, same spec-id allocation and reuse) and attaches through
+bpflink's own links: one ``uprobe_multi`` link where the program was loaded for it (kernel 6.6+, libbpf decides at
+load), else one perf-event uprobe + ``perf_event`` link per call site. Either way the handle is one ``UsdtLink``.
+
+>>> for probe in probes("/usr/bin/python3.11"):  # doctest: +SKIP
+...     print(probe.provider, probe.name, len(probe.sites), probe.sites[0].arg_spec)
+python function__entry 1 8@%rbp 8@%r12 -4@%eax
+>>> link = attach_usdt(prog, "/usr/bin/python3.11", "python", "function__entry")  # doctest: +SKIP
+
+Why not libbpf's ``bpf_program__attach_usdt``: its link has no fd of its own (``bpf_link__fd`` is 0, the real
+links sit in a private struct), so ``Link.info()``/``id``/pinning could not work; and it keeps a pointer into
+its ``bpf_object``, which must then outlive every link, while bpflink's Programs outlive their Object.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import mmap
+import os
+import platform
+import re
+import struct
+import threading
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .enums import AttachType
+from .errors import NotSupportedError
+from .link import Link
+from .opts._check import S32_MAX, integer, u64
+
+if TYPE_CHECKING:
+    from .info import LinkInfo
+    from .map import Map
+    from .perf import PerfEvent
+    from .program import Program
+
+# --- ELF constants (System V gABI) ------------------------------------------------------------------------------
+_EM_X86_64, _EM_AARCH64 = 62, 183
+_MACHINES = {_EM_X86_64: "x86_64", _EM_AARCH64: "aarch64"}
+_ET_EXEC, _ET_DYN = 2, 3
+_PT_LOAD, _PF_X = 1, 1
+_SHT_NOTE = 7
+_NT_STAPSDT = 3
+_NOTE_SECTION, _BASE_SECTION = b".note.stapsdt", b".stapsdt.base"
+_MAX_SECTIONS = 1 << 16  # ELF files with more sections exist (SHN_XINDEX) but not among binaries with USDT notes
+_MAX_NOTES = 1 << 20  # a parsed note costs ~0.5 kB: caps what a crafted file can make us allocate
+
+
+# --- argument specs ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UsdtArg:
+    """One decoded argument of a probe's spec string, e.g. ``-4@-20(%rbp)``.
+
+    ``kind``: ``"const"`` (the value is ``offset``), ``"reg"`` (register ``reg``), ``"deref"`` (memory at
+    ``reg + offset``), ``"sib"`` (memory at ``reg + index_reg * scale + offset``, x86-64).
+
+    >>> decode_args("-4@-20(%rbp)", "x86_64")[0]
+    UsdtArg(spec='-4@-20(%rbp)', size=4, signed=True, kind='deref', reg='rbp', offset=-20, index_reg=None, scale=1)
+    """
+
+    spec: str
+    size: int
+    signed: bool
+    kind: str
+    reg: str | None = None
+    offset: int = 0
+    index_reg: str | None = None
+    scale: int = 1
+
+    def __str__(self) -> str:
+        ctype = f"{'s' if self.signed else 'u'}{self.size * 8}"
+        if self.kind == "const":
+            return f"{ctype} {self.offset}"
+        if self.kind == "reg":
+            return f"{ctype} {self.reg}"
+        where = self.reg if self.kind == "deref" else f"{self.reg} + {self.index_reg}*{self.scale}"
+        disp = f" {'-' if self.offset < 0 else '+'} {abs(self.offset)}" if self.offset else ""
+        return f"{ctype} [{where}{disp}]"
+
+
+# struct pt_regs (x86-64) / struct user_pt_regs (arm64): where the kernel saved each register at the uprobe
+_X86_64_REGS = {
+    "r15": 0, "r14": 8, "r13": 16, "r12": 24, "rbp": 32, "rbx": 40, "r11": 48, "r10": 56, "r9": 64, "r8": 72,
+    "rax": 80, "rcx": 88, "rdx": 96, "rsi": 104, "rdi": 112, "rip": 128, "rsp": 152,
+}
+# every name of a register's 64/32/16/8-bit forms -> its 64-bit name (the forms libbpf's table knows)
+_X86_64_ALIASES: dict[str, str] = {}
+for _r in ("ax", "bx", "cx", "dx"):
+    _X86_64_ALIASES.update({f"r{_r}": f"r{_r}", f"e{_r}": f"r{_r}", _r: f"r{_r}", f"{_r[0]}l": f"r{_r}"})
+for _r in ("si", "di", "bp", "sp"):
+    _X86_64_ALIASES.update({f"r{_r}": f"r{_r}", f"e{_r}": f"r{_r}", _r: f"r{_r}", f"{_r}l": f"r{_r}"})
+_X86_64_ALIASES.update({"rip": "rip", "eip": "rip"})
+for _n in range(8, 16):
+    _X86_64_ALIASES.update({f"r{_n}{s}": f"r{_n}" for s in ("", "d", "w", "b")})
+_AARCH64_REGS = {**{f"x{n}": 8 * n for n in range(31)}, "sp": 248}
+
+_TOKEN = re.compile(r"\s*([-+]?\d+)\s*@\s*(\[[^\]]*\]|[^\s(]*\([^)]*\)|\S+)")
+_INT = r"[-+]?\d+"
+_X86_CONST = re.compile(rf"\$({_INT})")
+_X86_REG = re.compile(r"%(\w+)")
+_X86_DEREF = re.compile(rf"({_INT})?\(\s*%(\w+)\s*\)")
+_X86_SIB = re.compile(rf"({_INT})?\(\s*%(\w+)\s*,\s*%(\w+)\s*(?:,\s*(\d+)\s*)?\)")
+_ARM_DEREF = re.compile(rf"\[\s*(\w+)\s*(?:,\s*#?({_INT})\s*)?\]")
+_ARM_CONST = re.compile(_INT)
+_ARM_REG = re.compile(r"[a-z0-9]+")
+
+
+def _x86_reg(name: str, spec: str) -> str:
+    full = _X86_64_ALIASES.get(name)
+    if full is None:
+        raise ValueError(f"USDT argument {spec!r}: unknown x86-64 register %{name}")
+    return full
+
+
+def _arm_reg(name: str, spec: str) -> str:
+    # w<n> is the low half of x<n>: the cast to the argument's size makes reading x<n> exact
+    full = "x" + name[1:] if re.fullmatch(r"w\d+", name) else name
+    if full not in _AARCH64_REGS:
+        raise ValueError(f"USDT argument {spec!r}: unknown arm64 register {name}")
+    return full
+
+
+def _decode_one(size_text: str, loc: str, spec: str, machine: str) -> UsdtArg:
+    size = int(size_text)
+    if abs(size) not in (1, 2, 4, 8):
+        raise ValueError(f"USDT argument {spec!r}: size {abs(size)} is not 1, 2, 4 or 8 bytes")
+    signed = size < 0
+    base = {"spec": spec, "size": abs(size), "signed": signed}
+    if machine == "x86_64":
+        if m := _X86_CONST.fullmatch(loc):
+            return UsdtArg(**base, kind="const", offset=int(m.group(1)))  # type: ignore[arg-type]
+        if m := _X86_REG.fullmatch(loc):
+            return UsdtArg(**base, kind="reg", reg=_x86_reg(m.group(1), spec))  # type: ignore[arg-type]
+        if m := _X86_DEREF.fullmatch(loc):
+            return UsdtArg(**base, kind="deref", reg=_x86_reg(m.group(2), spec),  # type: ignore[arg-type]
+                           offset=int(m.group(1) or 0))
+        if m := _X86_SIB.fullmatch(loc):
+            scale = int(m.group(4) or 1)
+            if scale not in (1, 2, 4, 8):
+                raise ValueError(f"USDT argument {spec!r}: scale {scale} is not 1, 2, 4 or 8")
+            return UsdtArg(**base, kind="sib", reg=_x86_reg(m.group(2), spec),  # type: ignore[arg-type]
+                           index_reg=_x86_reg(m.group(3), spec), scale=scale, offset=int(m.group(1) or 0))
+    elif machine == "aarch64":
+        if m := _ARM_DEREF.fullmatch(loc):
+            return UsdtArg(**base, kind="deref", reg=_arm_reg(m.group(1), spec),  # type: ignore[arg-type]
+                           offset=int(m.group(2) or 0))
+        if _ARM_CONST.fullmatch(loc):
+            return UsdtArg(**base, kind="const", offset=int(loc))  # type: ignore[arg-type]
+        if _ARM_REG.fullmatch(loc):
+            return UsdtArg(**base, kind="reg", reg=_arm_reg(loc, spec))  # type: ignore[arg-type]
+    else:
+        raise ValueError(f"USDT arguments of {machine} binaries are not decoded (x86_64 and aarch64 are)")
+    raise ValueError(f"USDT argument {spec!r} has a form bpflink does not decode for {machine}")
+
+
+@functools.lru_cache(maxsize=4096)  # call sites repeat a handful of spec strings; UsdtArg is frozen
+def _decode_cached(arg_spec: str, machine: str) -> tuple[UsdtArg, ...]:
+    args, pos = [], 0
+    text = arg_spec.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            raise ValueError(f"USDT argument spec {arg_spec!r}: cannot read {text[pos:].strip()!r}")
+        args.append(_decode_one(m.group(1), m.group(2), m.group(0).strip(), machine))
+        pos = m.end()
+    return tuple(args)
+
+
+def decode_args(arg_spec: str, machine: str | None = None) -> tuple[UsdtArg, ...]:
+    """Decode a note's argument string (``"8@%rdi -4@-20(%rbp)"``, arm64 ``"8@x0 -4@[sp, 16]"``).
+
+    ``machine``: ``"x86_64"`` or ``"aarch64"`` (default: this machine). ``ValueError`` for a form the BPF-side
+    helpers cannot read (as libbpf refuses it at attach).
+
+    >>> [str(a) for a in decode_args("8@x0 -4@[sp, 16] 4@5", "aarch64")]
+    ['u64 x0', 's32 [sp + 16]', 'u32 5']
+    """
+    return _decode_cached(arg_spec, machine or platform.machine())
+
+
+# --- the notes ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UsdtSite:
+    """One call site of a probe: ``address`` (virtual, prelink-adjusted as libbpf does), ``offset`` (the file
+    offset a uprobe takes), the semaphore's address and file offset (``ref_ctr_offset``; 0 when none), the raw
+    ``arg_spec`` and its decoding (``args``; None when this machine's forms cannot read it, see ``args_error``)."""
+
+    address: int
+    offset: int | None
+    semaphore: int
+    semaphore_offset: int
+    arg_spec: str
+    args: tuple[UsdtArg, ...] | None
+    args_error: str | None = None
+
+
+@dataclass(frozen=True)
+class UsdtProbe:
+    """A USDT probe of one binary: ``provider:name`` and its call sites (one per expansion of the macro)."""
+
+    path: str
+    provider: str
+    name: str
+    sites: tuple[UsdtSite, ...]
+
+    @property
+    def semaphore(self) -> int:
+        """The semaphore's address (0: the probe has none; all sites of a probe share it)."""
+        return next((s.semaphore for s in self.sites if s.semaphore), 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "provider": self.provider, "name": self.name, "semaphore": self.semaphore,
+            "sites": [{"address": s.address, "offset": s.offset, "semaphore": s.semaphore,
+                       "semaphore_offset": s.semaphore_offset, "args": s.arg_spec,
+                       "decoded": None if s.args is None else [str(a) for a in s.args],
+                       **({"args_error": s.args_error} if s.args_error else {})} for s in self.sites],
+        }
+
+
+@dataclass(frozen=True)
+class _Note:
+    provider: str
+    name: str
+    loc: int
+    base: int
+    sema: int
+    args: str
+
+
+@dataclass(frozen=True)
+class _Elf:
+    path: str
+    machine: str
+    elf_type: int
+    is64: bool
+    little: bool
+    segments: tuple[tuple[int, int, int, bool], ...]  # PT_LOAD: vaddr, memsz, file offset, executable
+    base_addr: int  # sh_addr of .stapsdt.base (0 when absent)
+    notes: tuple[_Note, ...]
+
+
+class _Reader:
+    """Bounds-checked reads of one ELF image; every failure is a ValueError naming the file."""
+
+    def __init__(self, data: Any, path: str, little: bool) -> None:
+        self.data, self.path, self.end = data, path, "<" if little else ">"
+
+    def fail(self, what: str) -> ValueError:
+        return ValueError(f"{self.path}: malformed ELF ({what})")
+
+    def unpack(self, fmt: str, offset: int, what: str) -> tuple[int, ...]:
+        size = struct.calcsize(self.end + fmt)
+        if offset < 0 or offset + size > len(self.data):
+            raise self.fail(f"{what} at {offset:#x} lies outside the file")
+        return struct.unpack_from(self.end + fmt, self.data, offset)
+
+    def bytes(self, offset: int, size: int, what: str) -> bytes:
+        if offset < 0 or size < 0 or offset + size > len(self.data):
+            raise self.fail(f"{what} [{offset:#x}, +{size:#x}) lies outside the file")
+        return bytes(self.data[offset:offset + size])
+
+
+_NHDR = {"<": struct.Struct("<III"), ">": struct.Struct(">III")}
+
+
+def _parse_notes(raw: bytes, path: str, is64: bool, little: bool, align: int) -> list[_Note]:
+    end = "<" if little else ">"
+    nhdr, addrs = _NHDR[end], struct.Struct(end + ("QQQ" if is64 else "III"))
+    notes: list[_Note] = []
+    off, size, mask = 0, len(raw), align - 1
+    while off + 12 <= size:  # each note advances off by >= 12: at most size / 12 iterations
+        namesz, descsz, ntype = nhdr.unpack_from(raw, off)
+        name_off = off + 12
+        desc_off = name_off + ((namesz + mask) & ~mask)
+        nxt = desc_off + ((descsz + mask) & ~mask)
+        if nxt > size:
+            raise ValueError(f"{path}: malformed ELF (note at {off:#x} runs past the end of "
+                             f"{_NOTE_SECTION.decode()})")
+        note_at, off = off, nxt
+        if ntype != _NT_STAPSDT or raw[name_off:name_off + namesz].rstrip(b"\0") != b"stapsdt":
+            continue
+        desc = raw[desc_off:desc_off + descsz]
+        if len(desc) < addrs.size + 3:
+            raise ValueError(f"{path}: malformed ELF (stapsdt note at {note_at:#x} is too short: {len(desc)} bytes)")
+        loc, base, sema = addrs.unpack_from(desc, 0)
+        strings = desc[addrs.size:].split(b"\0", 3)
+        if len(strings) < 3 or not strings[1]:
+            raise ValueError(f"{path}: malformed ELF (stapsdt note at {note_at:#x} lacks provider, name or "
+                             "argument strings)")
+        if len(notes) >= _MAX_NOTES:
+            raise ValueError(f"{path}: more than {_MAX_NOTES} USDT notes: not a binary bpflink attaches to")
+        args = strings[2].decode("utf-8", "replace")
+        notes.append(_Note(strings[0].decode("utf-8", "replace"), strings[1].decode("utf-8", "replace"),
+                           loc, base, sema, "" if args.startswith(":") else args))
+    return notes
+
+
+def _parse_elf(data: Any, path: str) -> _Elf:
+    if len(data) < 16 or bytes(data[:4]) != b"\x7fELF":
+        raise ValueError(f"{path}: not an ELF file")
+    ei_class, ei_data = data[4], data[5]
+    if ei_class not in (1, 2) or ei_data not in (1, 2):
+        raise ValueError(f"{path}: malformed ELF (class {ei_class}, data encoding {ei_data})")
+    is64, little = ei_class == 2, ei_data == 1
+    rd = _Reader(data, path, little)
+    if is64:
+        e_type, e_machine, _, _, e_phoff, e_shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx = rd.unpack(
+            "HHIQQQIHHHHHH", 16, "ELF header")
+        ph_fmt, sh_fmt = "IIQQQQQQ", "IIQQQQIIQQ"
+    else:
+        e_type, e_machine, _, _, e_phoff, e_shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx = rd.unpack(
+            "HHIIIIIHHHHHH", 16, "ELF header")
+        ph_fmt, sh_fmt = "IIIIIIII", "IIIIIIIIII"
+    if (phnum and phentsize < struct.calcsize(ph_fmt)) or (shnum and shentsize < struct.calcsize(sh_fmt)):
+        raise rd.fail("program or section header entries are too small")
+    segments = []
+    for i in range(phnum):  # e_phnum is 16 bits: at most 65535 reads, each bounds-checked
+        entry = rd.unpack(ph_fmt, e_phoff + i * phentsize, f"program header {i}")
+        if is64:
+            p_type, p_flags, p_offset, p_vaddr, _, _, p_memsz, _ = entry
+        else:
+            p_type, p_offset, p_vaddr, _, _, p_memsz, p_flags, _ = entry
+        if p_type == _PT_LOAD:
+            segments.append((p_vaddr, p_memsz, p_offset, bool(p_flags & _PF_X)))
+    sections = []
+    if e_shoff:
+        if shnum == 0:  # SHN_XINDEX-style count: the real one is section 0's sh_size
+            shnum = rd.unpack(sh_fmt, e_shoff, "section header 0")[5]
+        if shnum > _MAX_SECTIONS or shnum * shentsize > len(data):
+            raise rd.fail(f"{shnum} section headers do not fit in the file")
+        sections = [rd.unpack(sh_fmt, e_shoff + i * shentsize, f"section header {i}") for i in range(shnum)]
+        if shstrndx == 0xFFFF and sections:
+            shstrndx = sections[0][6]
+    notes: list[_Note] = []
+    base_addr, notes_seen = 0, False
+    if sections:
+        if shstrndx >= len(sections):
+            raise rd.fail(f"section name table index {shstrndx} >= {len(sections)} sections")
+        strtab = sections[shstrndx]
+        str_off, str_size = strtab[4], strtab[5]
+        names = rd.bytes(str_off, str_size, "section name table")
+        for sh in sections:
+            sh_name, sh_type, _, sh_addr, sh_offset, sh_size, _, _, sh_addralign, _ = sh
+            end = names.find(b"\0", sh_name) if sh_name < len(names) else -1
+            name = names[sh_name:end] if end >= 0 else b""
+            if name == _BASE_SECTION:
+                base_addr = sh_addr
+            elif name == _NOTE_SECTION and not notes_seen:  # the first one only, as libbpf
+                notes_seen = True
+                if sh_type != _SHT_NOTE:
+                    raise rd.fail(f"{_NOTE_SECTION.decode()} is not a SHT_NOTE section")
+                raw = rd.bytes(sh_offset, sh_size, _NOTE_SECTION.decode())
+                notes = _parse_notes(raw, path, is64, little, 8 if sh_addralign == 8 else 4)
+    return _Elf(path, _MACHINES.get(e_machine, f"machine {e_machine}"), e_type, is64, little, tuple(segments),
+                base_addr, tuple(notes))
+
+
+_ELF_CACHE: dict[tuple[str, int, int, int, int], _Elf] = {}
+_ELF_CACHE_SIZE = 16
+_ELF_LOCK = threading.Lock()
+
+
+def _read_elf(path: str) -> _Elf:
+    """The parsed file, cached by (path, device, inode, size, mtime): attaching many probes of one binary parses
+    it once; a rebuilt or replaced file is parsed again."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            cached = _ELF_CACHE.get(key)
+            if cached is not None:
+                return cached
+            if st.st_size == 0:
+                raise ValueError(f"{path}: not an ELF file (empty)")
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                view = memoryview(mm)
+                try:
+                    elf = _parse_elf(view, path)
+                finally:
+                    view.release()
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not an ELF file") from None
+    with _ELF_LOCK:
+        if len(_ELF_CACHE) >= _ELF_CACHE_SIZE:
+            _ELF_CACHE.pop(next(iter(_ELF_CACHE)))
+        _ELF_CACHE[key] = elf
+    return elf
+
+
+def _segment(elf: _Elf, addr: int) -> tuple[int, int, int, bool] | None:
+    return next((s for s in elf.segments if s[0] <= addr < s[0] + s[1]), None)
+
+
+def _sites(elf: _Elf, note: _Note) -> UsdtSite:
+    abs_ip = note.loc
+    if elf.base_addr and note.base:  # prelink moved the text: shift by how far .stapsdt.base moved
+        abs_ip = (abs_ip + elf.base_addr - note.base) & ((1 << 64) - 1)
+    seg = _segment(elf, abs_ip)
+    offset = None if seg is None or not seg[3] else abs_ip - seg[0] + seg[2]
+    sema_off = 0
+    if note.sema:
+        sseg = _segment(elf, note.sema)
+        sema_off = 0 if sseg is None or sseg[3] else note.sema - sseg[0] + sseg[2]
+    try:
+        args: tuple[UsdtArg, ...] | None = decode_args(note.args, elf.machine)
+        error = None
+    except ValueError as exc:
+        args, error = None, str(exc)
+    return UsdtSite(abs_ip, offset, note.sema, sema_off, note.args, args, error)
+
+
+def _group(elf: _Elf) -> list[UsdtProbe]:
+    grouped: dict[tuple[str, str], list[UsdtSite]] = {}
+    for note in elf.notes:
+        grouped.setdefault((note.provider, note.name), []).append(_sites(elf, note))
+    return [UsdtProbe(elf.path, p, n, tuple(sites)) for (p, n), sites in grouped.items()]
+
+
+def probes(binary: str | os.PathLike[str], *, pid: int | None = None) -> list[UsdtProbe]:
+    """Every USDT probe of ``binary`` (as process ``pid`` sees it, when given), in note order.
+
+    ``ValueError`` naming the file for anything that is not a readable ELF file with sane headers; a binary
+    without notes gives ``[]``.
+
+    >>> [f"{p.provider}:{p.name}" for p in probes("/usr/bin/python3.11")][:2]  # doctest: +SKIP
+    ['python:audit', 'python:gc__done']
+    """
+    return _group(_read_elf(_resolve(binary, pid)))
+
+
+list_probes = probes
+
+
+# --- where a binary is, as a process sees it (to be replaced by bpflink.targets) ---------------------------------
+_LIB_DIRS = {"x86_64": "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu",
+             "aarch64": "/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu"}
+
+
+def _search(name: str) -> str:
+    """libbpf's rule for a bare name: libraries (``*.so``, ``*.so.*``) in LD_LIBRARY_PATH and the library
+    directories, anything else in PATH then /usr/bin:/usr/sbin."""
+    if name.endswith(".so") or ".so." in name:
+        dirs = [os.environ.get("LD_LIBRARY_PATH", ""), "/usr/lib64:/usr/lib", _LIB_DIRS.get(platform.machine(), "")]
+        mode = os.R_OK
+    else:
+        dirs, mode = [os.environ.get("PATH", ""), "/usr/bin:/usr/sbin"], os.R_OK | os.X_OK
+    for d in ":".join(dirs).split(":"):
+        if d and os.access(f"{d}/{name}", mode, effective_ids=True):
+            return f"{d}/{name}"
+    raise FileNotFoundError(errno.ENOENT, f"{name!r} is in none of the search directories ({':'.join(dirs)})", name)
+
+
+def _mapped(pid: int, name: str) -> str | None:
+    """The path (in pid's mount namespace) of a file pid mapped whose base name is ``name`` (or starts with
+    ``name.`` / ``name-`` for a short library name such as ``libc``)."""
+    found = None
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            parts = line.split(None, 5)
+            if len(parts) < 6 or not parts[5].startswith("/"):
+                continue
+            mapped = parts[5].rstrip("\n").removesuffix(" (deleted)")
+            base = mapped.rsplit("/", 1)[-1]
+            if base == name:
+                return mapped
+            if found is None and (base.startswith(name + ".") or base.startswith(name + "-")):
+                found = mapped
+    return found
+
+
+def _resolve(binary: str | os.PathLike[str], pid: int | None) -> str:
+    """``binary`` as a path this process can open: through ``/proc/PID/root`` for a pid (its mount namespace),
+    bare names from pid's mappings, else libbpf's search rule."""
+    if isinstance(binary, os.PathLike):
+        binary = os.fspath(binary)
+    if isinstance(binary, bytes):
+        binary = os.fsdecode(binary)
+    if not isinstance(binary, str):
+        raise TypeError(f"binary must be a path (str or os.PathLike), not {type(binary).__name__}")
+    if not binary or "\0" in binary:
+        raise ValueError(f"binary must be a non-empty path without NUL, got {binary!r}")
+    if pid is None:
+        path = binary if "/" in binary else _search(binary)
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, f"no binary {path}", path)
+        return path
+    p = integer("pid", pid, 1, S32_MAX)
+    proc = f"/proc/{p}"
+    try:
+        if "/" in binary:
+            inner = binary if binary.startswith("/") else os.path.join(os.readlink(f"{proc}/cwd"), binary)
+        else:
+            mapped = _mapped(p, binary)
+            if mapped is None:
+                raise FileNotFoundError(errno.ENOENT, f"process {p} maps no file named {binary!r} "
+                                        f"(see {proc}/maps)", binary)
+            inner = mapped
+        path = f"{proc}/root{inner}"
+        os.stat(path)
+    except FileNotFoundError as exc:
+        if not os.path.exists(proc):
+            raise ProcessLookupError(errno.ESRCH, f"process {p} does not exist (resolving {binary!r})") from None
+        if exc.filename == binary:
+            raise
+        raise FileNotFoundError(errno.ENOENT, f"{binary!r} does not exist in the mount namespace of process {p} "
+                                f"(looked at {proc}/root{binary if binary.startswith('/') else ''})",
+                                binary) from None
+    except PermissionError:
+        raise PermissionError(errno.EACCES, f"no permission to read process {p}'s root ({proc}/root) to resolve "
+                              f"{binary!r}: needs ptrace read access to the process", binary) from None
+    return path
+
+
+# --- spec encoding (the layout <bpf/usdt.bpf.h> reads) ------------------------------------------------------------
+_ARG_CONST, _ARG_REG, _ARG_REG_DEREF, _ARG_SIB = 0, 1, 2, 3
+_MAX_ARGS = 12
+# struct __bpf_usdt_arg_spec: u64 val_off; arg_type:8; (pad); idx_reg_off:12 + scale_bitshift:4 in a u16 at 10;
+# __reserved:8 at 12; short reg_off at 14; bool arg_signed at 16; char arg_bitshift at 17; 24 bytes
+_ARG_FMT = struct.Struct("<QBxHBxhBb6x")
+# struct __bpf_usdt_spec: args[12]; u64 usdt_cookie; short arg_cnt; 304 bytes
+_SPEC_TAIL = struct.Struct("<Qh6x")
+SPEC_SIZE = _MAX_ARGS * _ARG_FMT.size + _SPEC_TAIL.size
+
+
+def encode_spec(args: Sequence[UsdtArg], cookie: int = 0, machine: str | None = None) -> bytes:
+    """``struct __bpf_usdt_spec`` for these arguments and ``cookie``, as libbpf's user space writes it.
+
+    >>> len(encode_spec(decode_args("8@%rdi -4@$5", "x86_64"), 7, "x86_64"))
+    304
+    """
+    machine = machine or platform.machine()
+    regs = {"x86_64": _X86_64_REGS, "aarch64": _AARCH64_REGS}.get(machine)
+    if regs is None:
+        raise ValueError(f"USDT specs for {machine} are not encoded (x86_64 and aarch64 are)")
+    if len(args) > _MAX_ARGS:
+        raise ValueError(f"USDT probe has {len(args)} arguments; the BPF side reads at most {_MAX_ARGS}")
+    out = bytearray(SPEC_SIZE)
+    for i, a in enumerate(args):
+        kind = {"const": _ARG_CONST, "reg": _ARG_REG, "deref": _ARG_REG_DEREF, "sib": _ARG_SIB}[a.kind]
+        reg_off = 0 if a.reg is None else regs[a.reg]
+        idx = 0 if a.index_reg is None else regs[a.index_reg] | (a.scale.bit_length() - 1) << 12
+        val = 0 if a.kind == "reg" else a.offset & ((1 << 64) - 1)
+        _ARG_FMT.pack_into(out, i * _ARG_FMT.size, val, kind, idx, 0, reg_off, a.signed, 64 - a.size * 8)
+    _SPEC_TAIL.pack_into(out, _MAX_ARGS * _ARG_FMT.size, cookie, len(args))
+    return bytes(out)
+
+
+class _SpecIds:
+    """Spec ids of one ``__bpf_usdt_specs`` map (by kernel map id), shared by every link filling it: as libbpf's
+    USDT manager, ids freed by a closed link are reused first, new ones count up to the map's max_entries."""
+
+    _lock = threading.Lock()
+    _by_map: ClassVar[dict[int, _SpecIds]] = {}
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.next, self.free, self.users = capacity, 0, list[int](), 0
+
+    @classmethod
+    def take(cls, map_id: int, capacity: int, count: int) -> list[int]:
+        with cls._lock:
+            ids = cls._by_map.get(map_id) or cls(capacity)
+            reused = min(count, len(ids.free))
+            if count - reused > ids.capacity - ids.next:
+                raise ValueError(f"USDT spec map (id {map_id}) holds {ids.capacity} specs and this attach needs "
+                                 f"{count} more than are free: raise BPF_USDT_MAX_SPEC_CNT in the BPF program")
+            taken = [ids.free.pop() for _ in range(reused)]
+            taken += range(ids.next, ids.next + count - reused)
+            ids.next += count - reused
+            ids.users += 1
+            cls._by_map[map_id] = ids
+            return taken
+
+    @classmethod
+    def give_back(cls, map_id: int, taken: list[int]) -> None:
+        with cls._lock:
+            ids = cls._by_map.get(map_id)
+            if ids is None:
+                return
+            ids.free.extend(taken)
+            ids.users -= 1
+            if ids.users <= 0:  # every id free again: forget the map rather than keep an entry per map id
+                del cls._by_map[map_id]
+
+
+# --- attaching ------------------------------------------------------------------------------------------------
+_REF_CTR_FORMAT = Path("/sys/bus/event_source/devices/uprobe/format/ref_ctr_offset")
+_NOP_COMBO = b"\x90\x0f\x1f\x44\x00\x00"  # nop; nop5: a uprobe on the nop5 is optimized where uprobe() exists
+_uprobe_syscall: bool | None = None
+
+
+def _has_uprobe_syscall() -> bool:
+    """x86-64 kernels with the uprobe() syscall (6.11+) answer ENXIO when it is called outside a uprobe."""
+    global _uprobe_syscall
+    if _uprobe_syscall is None:
+        _uprobe_syscall = False
+        if platform.machine() == "x86_64":
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            _uprobe_syscall = libc.syscall(336) < 0 and ctypes.get_errno() == errno.ENXIO
+    return _uprobe_syscall
+
+
+class UsdtLink(Link):
+    """The link of one USDT attach: ``mode`` says how it was made.
+
+    ``"uprobe_multi"``: one kernel uprobe_multi link over every call site (its fd is this Link's fd).
+    ``"perf_event"``: kernels or programs without uprobe_multi; one perf-event uprobe + ``perf_event`` link per
+    call site; this Link's fd is the first site's link, ``links`` holds them all and ``info()`` decodes the first.
+    ``close()`` detaches every site and returns the spec ids to the program's spec map.
+    """
+
+    mode: str
+    binary: str
+    provider: str
+    name: str
+    #: the Program (with the spec maps) that ``Object.attach`` took from its object for this link
+    _program: Program | None = None
+    sites: tuple[UsdtSite, ...]
+
+    def __init__(self, fd: int, *, attach_type: AttachType) -> None:
+        super().__init__(fd, attach_type=attach_type)
+        self._parts: list[Link | PerfEvent] = []
+        self._closing = threading.Lock()
+        self._release: Any = None
+
+    @property
+    def links(self) -> list[Link]:
+        """The kernel links behind this attach: one (uprobe_multi) or one per call site (perf_event)."""
+        return [self, *(p for p in self._parts if isinstance(p, Link))]
+
+    def infos(self) -> list[LinkInfo]:
+        """``info()`` of every kernel link of this attach."""
+        return [link.info() if link is not self else Link.info(self) for link in self.links]
+
+    def pin(self, path: str | os.PathLike[str]) -> None:
+        """Pin the uprobe_multi link (its spec ids stay taken while this process lives; another process attaching
+        the same program's spec map does not know them). A perf_event-mode attach is one link per site: refused."""
+        if self.mode != "uprobe_multi":
+            raise ValueError(f"this USDT attach is {len(self.links)} perf_event links (one per call site), not one "
+                             "link: pin each of link.links if you must")
+        super().pin(path)
+
+    def close(self) -> None:
+        with self._closing:
+            super().close()
+            for part in self._parts:
+                part.close()
+            if self._release is not None:
+                self._release()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"fd={self._fd}"
+        return (f"<UsdtLink {self.provider}:{self.name} in {self.binary} {self.mode} "
+                f"{len(self.sites)} site(s) {state}>")
+
+
+def _check_name(what: str, value: object) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    if not value or "\0" in value or ":" in value:
+        raise ValueError(f"{what} must be a non-empty name without NUL or ':', got {value!r}")
+    return value.encode()
+
+
+def _spec_maps(prog: Program) -> Map:
+    maps = getattr(prog, "maps", None) or {}
+    specs: Map | None = maps.get("__bpf_usdt_specs")
+    if specs is None:
+        raise ValueError(f"program {prog.name!r} has no __bpf_usdt_specs map: include <bpf/usdt.bpf.h> in the BPF "
+                         "program and load it with Program.from_object/Object.open (its maps come with it)")
+    if specs.value_size != SPEC_SIZE:
+        raise ValueError(f"__bpf_usdt_specs of {prog.name!r} has {specs.value_size}-byte values; libbpf 1.7's "
+                         f"<bpf/usdt.bpf.h> layout is {SPEC_SIZE} bytes")
+    return specs
+
+
+def _map_info(m: Map) -> tuple[int, int]:
+    """The map's kernel id and max_entries, from its fdinfo (the kernel's text; no struct layout needed)."""
+    with open(f"/proc/self/fdinfo/{m.fd}") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    try:
+        return int(fields["map_id"]), int(fields["max_entries"])
+    except (KeyError, ValueError):
+        raise ValueError(f"fd {m.fd} ({m.name or 'map'}) is not a BPF map: /proc/self/fdinfo has no map_id") from None
+
+
+def _targets(elf: _Elf, provider: str, name: str) -> list[tuple[int, int, UsdtSite]]:
+    """(file offset, semaphore file offset, site) of every call site, with libbpf's checks."""
+    out = []
+    for note in elf.notes:
+        if note.provider != provider or note.name != name:
+            continue
+        site = _sites(elf, note)
+        if site.offset is None:
+            raise ValueError(f"{elf.path}: {provider}:{name} at {site.address:#x} is in no executable segment")
+        if site.semaphore and not site.semaphore_offset:
+            raise ValueError(f"{elf.path}: the semaphore of {provider}:{name} at {site.semaphore:#x} is in no "
+                             "writable loaded segment")
+        if site.args is None:
+            raise ValueError(f"{elf.path}: {provider}:{name}: {site.args_error}")
+        out.append((site.offset, site.semaphore_offset, site))
+    return out
+
+
+def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, name: str, *,
+                pid: int | None = None, cookie: int = 0) -> UsdtLink:
+    """Attach ``usdt`` program ``prog`` to every call site of ``provider:name`` in ``binary``.
+
+    ``binary``: a path or a bare name (a library the process ``pid`` mapped, or libbpf's search rule); with
+    ``pid`` it is the path as that process sees it (resolved through ``/proc/PID/root``) and only that process
+    fires the program. ``cookie``: what ``bpf_usdt_cookie()`` returns. Semaphores (``*_ENABLED()``) are raised
+    by the kernel while the link lives.
+
+    >>> prog = Program.from_object("usdt.bpf.o", "py_entry")  # doctest: +SKIP
+    >>> with attach_usdt(prog, "/usr/bin/python3.11", "python", "function__entry") as link:  # doctest: +SKIP
+    ...     print(link.mode, link.info().type.name)
+    uprobe_multi UPROBE_MULTI
+    """
+    from .create import link_create
+    from .opts import PerfEvent as PerfEventOpts
+    from .opts import UprobeMulti
+    from .perf import open_uprobe
+    from .program import Program
+
+    if not isinstance(prog, Program):
+        raise TypeError(f"prog must be a bpflink Program (with its object's maps), not {type(prog).__name__}")
+    _check_name("provider", provider)
+    _check_name("name", name)
+    cookie = u64("cookie", cookie)
+    if pid is not None:
+        integer("pid", pid, 1, S32_MAX)
+    specs = _spec_maps(prog)
+    path = _resolve(binary, pid)
+    elf = _read_elf(path)
+    if elf.machine != platform.machine() or not elf.is64 or not elf.little:
+        raise ValueError(f"{path} is a {elf.machine} {'64' if elf.is64 else '32'}-bit ELF; this is "
+                         f"{platform.machine()}")
+    if elf.elf_type not in (_ET_EXEC, _ET_DYN):
+        raise ValueError(f"{path}: only executables and shared objects carry attachable USDT probes")
+    targets = _targets(elf, provider, name)
+    if not targets:
+        have = sorted({f"{n.provider}:{n.name}" for n in elf.notes})
+        raise ValueError(f"{path} has no USDT probe {provider}:{name}" + (f"; it has {', '.join(have)}" if have
+                                                                           else " (no .note.stapsdt notes)"))
+    if any(sema for _, sema, _ in targets) and not _REF_CTR_FORMAT.exists():
+        raise NotSupportedError("USDT semaphores", f"the uprobe PMU has no ref_ctr_offset ({_REF_CTR_FORMAT})")
+    if _has_uprobe_syscall():
+        with open(path, "rb") as f:
+            for i, (off, sema, site) in enumerate(targets):
+                f.seek(off)
+                if f.read(len(_NOP_COMBO)) == _NOP_COMBO:
+                    targets[i] = (off + 1, sema, site)
+    # one spec id per distinct argument string, as libbpf (identical specs of one attach share an id)
+    distinct: dict[str, UsdtSite] = {}
+    for _, _, site in targets:
+        distinct.setdefault(site.arg_spec, site)
+    map_id, capacity = _map_info(specs)
+    ids = _SpecIds.take(map_id, capacity, len(distinct))
+    released = [False]
+
+    def release() -> None:
+        if not released[0]:
+            released[0] = True
+            _SpecIds.give_back(map_id, ids)
+
+    id_of = dict(zip(distinct, ids))
+    parts: list[Any] = []
+    try:
+        for spec_str, spec_id in id_of.items():
+            args = distinct[spec_str].args
+            assert args is not None  # _targets refused undecodable sites
+            specs.update(spec_id, encode_spec(args, cookie))
+        offsets = [off for off, _, _ in targets]
+        refs = [sema for _, sema, _ in targets]
+        cookies = [id_of[site.arg_spec] for _, _, site in targets]
+        eat = prog.expected_attach_type
+        # libbpf loads SEC("usdt") programs for uprobe_multi where the kernel has it, and such a program is refused
+        # on perf events (EINVAL); a program of unknown load type (Program.from_id) tries uprobe_multi first
+        modes = (["uprobe_multi"] if eat == AttachType.TRACE_UPROBE_MULTI else
+                 ["perf_event"] if eat is not None else ["uprobe_multi", "perf_event"])
+        for mode in modes:
+            try:
+                if mode == "uprobe_multi":
+                    built = UprobeMulti(path, offsets=offsets, ref_ctr_offsets=refs if any(refs) else None,
+                                        cookies=cookies, pid=pid)
+                    first = link_create(prog, None, AttachType.TRACE_UPROBE_MULTI, built)
+                    link = UsdtLink(first.detach_fd(), attach_type=AttachType.TRACE_UPROBE_MULTI)
+                else:
+                    for off, sema, spec_id in zip(offsets, refs, cookies):
+                        event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
+                        parts.append(event)
+                        parts.append(link_create(prog, event, AttachType.PERF_EVENT, PerfEventOpts(cookie=spec_id)))
+                    first = parts.pop(1)  # its perf event stays in parts: the link holds the event while it lives
+                    link = UsdtLink(first.detach_fd(), attach_type=AttachType.PERF_EVENT)
+                break
+            except OSError as exc:
+                if mode == modes[-1] or exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
+                    raise
+    except BaseException:
+        for part in reversed(parts):
+            part.close()
+        release()
+        raise
+    link.mode = mode
+    link.binary, link.provider, link.name = path, provider, name
+    link.sites = tuple(site for _, _, site in targets)
+    link._parts = parts
+    link._release = weakref.finalize(link, release)  # returned by close(), or when the Link is collected
+    return link
+
+
+def attach_section(prog: Program, section_name: str, *, pid: int | None = None,
+                   cookie: int = 0) -> UsdtLink | None:
+    """Attach by section name, as libbpf's auto-attach: ``usdt/BINARY:PROVIDER:NAME`` (also ``usdt.s/...``).
+
+    Plain ``SEC("usdt")`` carries no target: returns None (as libbpf, which skips it). ``ValueError`` for any
+    other malformed name.
+
+    >>> attach_section(prog, "usdt//usr/bin/python3.11:python:function__entry")  # doctest: +SKIP
+    <UsdtLink python:function__entry in /usr/bin/python3.11 uprobe_multi 1 site(s) fd=7>
+    """
+    if not isinstance(section_name, str):
+        raise TypeError(f"section_name must be a str, not {type(section_name).__name__}")
+    kind, sep, target = section_name.partition("/")
+    if kind not in ("usdt", "usdt.s"):
+        raise ValueError(f"section {section_name!r} is not a usdt section")
+    if not sep:
+        return None
+    parts = target.split(":")
+    if len(parts) != 3 or not all(parts):
+        raise ValueError(f"invalid section {section_name!r}, expected usdt/<path>:<provider>:<name>")
+    return attach_usdt(prog, parts[0], parts[1], parts[2], pid=pid, cookie=cookie)
+
+
+def describe(found: Iterable[UsdtProbe]) -> str:
+    """A ``readelf -n``-like text of probes (what ``bpflink usdt list`` prints)."""
+    lines = []
+    for p in found:
+        sema = f" semaphore {p.semaphore:#x}" if p.semaphore else ""
+        lines.append(f"{p.provider}:{p.name} ({len(p.sites)} site{'s' if len(p.sites) != 1 else ''}){sema}")
+        for s in p.sites:
+            where = f"offset {s.offset:#x}" if s.offset is not None else "no executable segment"
+            sema_off = f" ref_ctr_offset {s.semaphore_offset:#x}" if s.semaphore_offset else ""
+            lines.append(f"  {s.address:#x} ({where}){sema_off}  args: {s.arg_spec or '(none)'}")
+            if s.args is not None and s.args:
+                lines.append("    " + ", ".join(str(a) for a in s.args))
+            elif s.args_error:
+                lines.append(f"    ({s.args_error})")
+    return "\n".join(lines)
+
+
+__all__ = ["SPEC_SIZE", "UsdtArg", "UsdtLink", "UsdtProbe", "UsdtSite", "attach_section", "attach_usdt",
+           "decode_args", "describe", "encode_spec", "list_probes", "probes"]

@@ -1,0 +1,275 @@
+"""bpflink.attach on the running kernel: Object.attach/attach_all by section name, the single-call helpers, every
+perf-event-based link owning its event, LinkGroup all-or-nothing and parallel close, sampling on every CPU."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import platform
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import bpflink
+from bpflink import AttachType, Link, Object
+from bpflink.attach import LinkGroup, perf_sample, raw_tracepoint, tracepoint, uprobe
+from bpflink.errors import NotSupportedError
+from conftest import open_fds
+from features import unsupported
+
+_GETPPID = {"x86_64": 110, "aarch64": 173}
+TP, RAW, UPROBE, URET_MULTI, ITER, SAMPLE, XDP, EGRESS = 1, 2, 3, 4, 5, 6, 7, 8
+BASIC = ["on_tp", "on_raw_tp", "on_uprobe", "on_iter"]
+
+
+def _perf_fds() -> int:
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[perf_event]"
+    return n
+
+
+@pytest.fixture
+def sections(bpf_objects: dict[str, Path]) -> Path:
+    return bpf_objects["attach_sections"]
+
+
+def _open(path: Path, programs: list[str] | None = None) -> Object:
+    obj = Object.open(path, programs=programs)
+    cfg = obj.map("cfg")
+    cfg.update(0, os.getpid())
+    cfg.update(1, _GETPPID.get(platform.machine(), 0))
+    cfg.close()
+    return obj
+
+
+def _hits(obj: Object) -> dict[int, int]:
+    m = obj.map("hits")
+    try:
+        return {k: m.lookup_int(k) for k in range(32)}
+    finally:
+        m.close()
+
+
+def test_attach_all_fires_each_and_close_stops_them(sections: Path) -> None:
+    """The proof: tracepoint, raw_tp, uprobe (library name), uretprobe.multi (glob) and iter from one object."""
+    gc.collect()  # what earlier tests left to the collector must not close during the fd count
+    perf_before, fds_before = _perf_fds(), open_fds()
+    with _open(sections, [*BASIC, "on_uretprobe_multi"]) as obj:
+        try:
+            links = obj.attach_all()
+        except (NotSupportedError, OSError) as exc:
+            unsupported("uprobe_multi", exc)
+        assert sorted(links) == sorted([*BASIC, "on_uretprobe_multi"])
+        assert all(isinstance(ln, Link) for ln in links.values())
+        assert _perf_fds() == perf_before + 2  # tracepoint and uprobe run on perf events the links own
+        assert links["on_tp"].perf_event is not None and links["on_uprobe"].perf_event is not None
+        for _ in range(5):
+            os.getppid()
+        links["on_iter"].read_iter()
+        h = _hits(obj)
+        assert h[TP] == 5 and h[UPROBE] == 5 and h[URET_MULTI] == 5
+        if platform.machine() in _GETPPID:
+            assert h[RAW] == 5
+        assert h[ITER] > 1  # one run per task, plus the end-of-walk call
+        for link in links.values():
+            link.close()
+        assert _perf_fds() == perf_before and links["on_tp"].perf_event.closed
+        for _ in range(5):
+            os.getppid()
+        assert {k: v for k, v in _hits(obj).items() if k != ITER} == {k: v for k, v in h.items() if k != ITER}
+    assert open_fds() == fds_before
+
+
+def test_attach_one_by_name_and_the_link_outlives_the_object(sections: Path) -> None:
+    obj = _open(sections, BASIC)
+    hits = obj.map("hits")
+    link = obj.attach("on_tp")
+    obj.close()
+    try:
+        os.getppid()
+        os.getppid()
+        assert hits.lookup_int(TP) == 2
+    finally:
+        link.close()
+        hits.close()
+
+
+def test_target_needing_sections_say_what_to_pass(sections: Path, cgroup: Path) -> None:
+    with _open(sections) as obj:
+        with pytest.raises(ValueError, match=r"on_xdp.*SEC\(\"xdp\"\).*target=.*network device"):
+            obj.attach("on_xdp")
+        with pytest.raises(ValueError, match=r"on_egress.*cgroup v2 directory"):
+            obj.attach("on_egress")
+        with pytest.raises(ValueError, match=r"on_sample.*perf event"):
+            obj.attach("on_sample")
+        with pytest.raises(ValueError, match=r"on_bare_kprobe.*target='FUNC'"):
+            obj.attach("on_bare_kprobe")
+        with pytest.raises(ValueError, match=r"on_bare_uprobe.*BINARY:FUNCTION"):
+            obj.attach("on_bare_uprobe")
+        with pytest.raises(ValueError, match=r"need a target: .*on_xdp.*targets=\{'on_xdp'"):
+            obj.attach_all()
+        with pytest.raises(TypeError, match="do not apply"):
+            obj.attach("on_tp", pid=1)
+        with obj.attach("on_egress", str(cgroup)) as egress:
+            assert egress.info().attach_type == AttachType.CGROUP_INET_EGRESS
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.close()
+        # a bare section takes its argument from target=
+        with obj.attach("on_bare_tp", "syscalls:sys_enter_getppid"), \
+                obj.attach("on_bare_uprobe", "libc.so.6:getppid"):
+            os.getppid()
+            h = _hits(obj)
+            assert h[10] == 1 and h[11] == 1
+
+
+def test_xdp_with_target_fires(sections: Path) -> None:
+    with _open(sections) as obj:
+        try:
+            link = obj.attach("on_xdp", "lo")
+        except OSError as exc:
+            unsupported("xdp", exc)
+        with link:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.sendto(b"x", ("127.0.0.1", 9))
+            s.close()
+            assert _hits(obj)[XDP] >= 1
+
+
+def test_attach_all_with_targets_and_skip(sections: Path, cgroup: Path) -> None:
+    with _open(sections, [*BASIC, "on_xdp", "on_egress", "on_sample"]) as obj:
+        links = obj.attach_all({"on_egress": cgroup, "on_sample": {"event": "cpu-clock", "freq": 1000}},
+                               skip_untargeted=True)
+        try:
+            assert "on_xdp" not in links and {"on_egress", "on_sample", "on_tp"} <= set(links)
+            assert len(links["on_sample"].perf_events) == len(bpflink.attach.online_cpus())
+            t = time.monotonic() + 0.2
+            while time.monotonic() < t:
+                pass
+            assert _hits(obj)[SAMPLE] > 0
+        finally:
+            LinkGroup(links).close()
+
+
+def test_all_or_nothing_names_the_failing_one(sections: Path) -> None:
+    gc.collect()
+    perf_before, fds_before = _perf_fds(), open_fds()
+    want = r"attaching 'bad'.*2 link\(s\) attached before it were closed.*no tracepoint"
+    with _open(sections, BASIC) as obj, obj.program("on_tp") as prog, pytest.raises(FileNotFoundError, match=want):
+        LinkGroup.attach({"a": lambda: tracepoint(prog, "syscalls:sys_enter_getppid"),
+                              "b": lambda: tracepoint(prog, "syscalls:sys_enter_getpid"),
+                              "bad": lambda: tracepoint(prog, "syscalls:bpflink_no_such_tp")})
+    assert _perf_fds() == perf_before and open_fds() == fds_before
+
+
+def test_group_close_is_parallel_and_complete(sections: Path) -> None:
+    names = sorted(p.name for p in bpflink.perf.tracefs().joinpath("events/syscalls").glob("sys_enter_*"))
+    names = [*[n for n in names if n != "sys_enter_getppid"][:19], "sys_enter_getppid"]
+    with _open(sections, ["on_bare_tp"]) as obj, obj.program("on_bare_tp") as prog:
+        group = LinkGroup.attach({n: (lambda n=n: tracepoint(prog, f"syscalls:{n}")) for n in names})
+        assert len(group) == 20 and group["sys_enter_getppid"].perf_event.name == "syscalls:sys_enter_getppid"
+        before = _hits(obj)[10]
+        os.getppid()
+        assert _hits(obj)[10] > before
+        links = list(group)
+        group.close()
+        assert all(ln.closed and ln.perf_event.closed for ln in links)
+        group.close()  # idempotent
+        before = _hits(obj)[10]
+        os.getppid()
+        assert _hits(obj)[10] == before
+
+
+def test_helpers_by_name_raw_tp_cookie_and_uprobe_by_library(sections: Path) -> None:
+    with _open(sections, BASIC) as obj, obj.program("on_raw_tp") as raw, obj.program("on_uprobe") as up:
+        with raw_tracepoint(raw, "sys_enter"), uprobe(up, "c", "getppid"), \
+                uprobe(up, None, "getppid@libc.so.6", pid=os.getpid()):
+            os.getppid()
+            h = _hits(obj)
+            assert h[UPROBE] == 2
+            if platform.machine() in _GETPPID:
+                assert h[RAW] == 1
+        with pytest.raises(FileNotFoundError, match="no library 'bpflink_nolib'"):
+            uprobe(up, "bpflink_nolib", "f")
+
+
+def test_attach_program_from_its_section_name(sections: Path) -> None:
+    from bpflink.attach import attach_program
+
+    with _open(sections, BASIC) as obj, obj.program("on_tp") as prog:
+        assert prog.section_name == "tracepoint/syscalls/sys_enter_getppid"
+        with attach_program(prog, cookie=3) as link:
+            os.getppid()
+            assert _hits(obj)[TP] == 1
+            info = link.info()
+            if info.reported:  # the kernel names the event and its cookie from 6.6
+                assert (info.name, info.cookie) == ("sys_enter_getppid", 3)
+        with pytest.raises(ValueError, match="carries no section name"):
+            attach_program(prog.fd)
+        with attach_program(prog.fd, section="tp/syscalls/sys_enter_getppid"):
+            os.getppid()
+            assert _hits(obj)[TP] == 2
+
+
+@pytest.mark.hostonly
+def test_sections_that_cannot_attach_say_why() -> None:
+    from bpflink.attach import attach_program, section_types
+    from bpflink.enums import ProgType
+
+    assert section_types("uprobe.multi/libc.so.6:mall*")[0] == ProgType.KPROBE
+    r, w = os.pipe()
+    try:
+        with pytest.raises(ValueError, match=r"struct_ops callback.*through its struct_ops map"):
+            attach_program(r, section="struct_ops/ssthresh")
+        with pytest.raises(ValueError, match=r"no link attach type.*tcx/ingress"):
+            attach_program(r, section="tc")
+        with pytest.raises(ValueError, match="libbpf knows no section"):
+            attach_program(r, section="bpflink_nonsense/x")
+        with pytest.raises(ValueError, match=r"opts=bpflink.opts.Netfilter"):
+            attach_program(r, section="netfilter")
+        with pytest.raises(ValueError, match=r"on_x|fd \d+.*BINARY:FUNCTION"):
+            attach_program(r, section="uprobe/nocolon")
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_tp_btf_section(sections: Path) -> None:
+    if platform.machine() not in _GETPPID:
+        pytest.skip("the getppid syscall number of this architecture is not in the test's table")
+    with _open(sections, ["on_tp_btf"]) as obj:
+        try:
+            link = obj.attach("on_tp_btf")
+        except OSError as exc:
+            unsupported("tracing", exc)
+        with link:
+            os.getppid()
+            os.getppid()
+            assert _hits(obj)[17] == 2
+        os.getppid()
+        assert _hits(obj)[17] == 2
+
+
+def test_sampling_per_task(sections: Path) -> None:
+    with _open(sections, ["on_sample"]) as obj, obj.program("on_sample") as prog:
+        with perf_sample(prog, "task-clock", period=100_000, pid=os.getpid()) as link:
+            assert len(link.perf_events) == 1
+            t = time.monotonic() + 0.2
+            while time.monotonic() < t:
+                pass
+            assert _hits(obj)[SAMPLE] > 0
+        assert link.perf_event.closed
+        with pytest.raises(ValueError, match="exactly one of freq"):
+            perf_sample(prog, "cpu-clock")
+
+
+@pytest.fixture
+def _no_leak() -> Iterator[None]:
+    before = open_fds()
+    yield
+    assert open_fds() == before

@@ -1,0 +1,120 @@
+"""kprobe, kretprobe, ksyscall and kprobe.multi sections through Object.attach, the kprobe doctor and best-effort
+kprobe_multi. The host (6.18, locked down) lacks kprobes and fprobe: these skip there with the probed reason and
+run in the 6.12 and 7.3 guests (scripts/vmtest --kernel 6.12 --pytest tests/test_attach_kprobe.py)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bpflink import Object
+from bpflink.attach import kprobe, kprobe_multi, ksyscall, resolve, syscall_prefix
+from bpflink.perf import tracefs
+from features import unsupported
+
+KPROBE, KRETPROBE, KSYSCALL, MULTI, MULTI_BARE = 12, 13, 14, 15, 16
+N = 4
+
+
+@pytest.fixture
+def obj(bpf_objects: dict[str, Path]) -> Iterator[Object]:
+    o = Object.open(bpf_objects["attach_sections"], programs=["on_kprobe", "on_kretprobe", "on_ksyscall",
+                                                             "on_kprobe_multi", "on_kprobe_multi_bare"])
+    with o:
+        with o.map("cfg") as cfg:
+            cfg.update(0, os.getpid())
+        yield o
+
+
+def _hits(obj: Object, key: int) -> int:
+    with obj.map("hits") as m:
+        return m.lookup_int(key)
+
+
+def _getpgid(n: int = N) -> None:
+    for _ in range(n):
+        os.getpgid(os.getpid())  # getpgid(0) skips security_task_getpgid: a pid must be looked up
+
+
+@pytest.mark.parametrize(("prog", "key"), [("on_kprobe", KPROBE), ("on_kretprobe", KRETPROBE),
+                                           ("on_ksyscall", KSYSCALL)])
+def test_kprobe_sections_fire(obj: Object, prog: str, key: int) -> None:
+    with obj:
+        try:
+            link = obj.attach(prog)
+        except OSError as exc:
+            unsupported("kprobe_perf_event", exc)
+        with link:
+            assert link.perf_event is not None
+            _getpgid()
+            assert _hits(obj, key) == N
+        assert link.perf_event.closed
+        _getpgid()
+        assert _hits(obj, key) == N
+
+
+def test_ksyscall_prefix_and_kretprobe_maxactive(obj: Object) -> None:
+    with obj, obj.program("on_kretprobe") as prog:
+        try:
+            link = kprobe(prog, "security_task_getpgid", retprobe=True, maxactive=8)
+        except OSError as exc:
+            unsupported("kprobe_perf_event", exc)
+        events = tracefs() / "kprobe_events"
+        with link:
+            assert "bpflink" in events.read_text()
+            _getpgid()
+            assert _hits(obj, KRETPROBE) == N
+        assert f"r{os.getpid()}_" not in events.read_text()  # the tracefs event went with the link
+    if os.uname().machine == "x86_64":
+        assert syscall_prefix() == "__x64_"
+    with pytest.raises(ValueError, match="syscall name"):
+        ksyscall(prog, "get pid")
+
+
+def test_kprobe_multi_glob_section(obj: Object) -> None:
+    with obj:
+        try:
+            link = obj.attach("on_kprobe_multi")
+        except OSError as exc:
+            unsupported("kprobe_multi", exc)
+        with link:
+            _getpgid()
+            assert _hits(obj, MULTI) == N
+        with pytest.raises(ValueError, match=r"on_kprobe_multi_bare.*target= a glob"):
+            obj.attach("on_kprobe_multi_bare")
+
+
+def test_doctor_and_best_effort(obj: Object) -> None:
+    try:
+        names = [ln.split()[0] for ln in (tracefs() / "available_filter_functions").read_text().splitlines()]
+    except OSError as exc:
+        unsupported("kprobe_multi", exc)
+    with open("/proc/kallsyms") as f:
+        text_syms = {p[2] for p in (ln.split() for ln in f) if len(p) >= 3 and p[1] in "tT"}
+    traceable = set(names)
+    notrace = next(s for s in sorted(text_syms) if s not in traceable and "." not in s and s.startswith("__"))
+    variant = next((n for n in sorted(traceable) if ".isra." in n and n.split(".")[0] not in traceable
+                    and sum(1 for m in traceable if m.startswith(n.split(".")[0] + ".")) == 1), None)
+    asked = ["security_task_getpgid", "bpflink_no_such_fn", notrace] + ([variant.split(".")[0]] if variant else [])
+    report = resolve(asked)
+    v = {x.name: x for x in report.verdicts}
+    assert v["security_task_getpgid"].status == "attached"
+    assert v["bpflink_no_such_fn"].status == "skipped" and "not in kallsyms" in v["bpflink_no_such_fn"].reason
+    assert v[notrace].status == "skipped" and "not traceable" in v[notrace].reason
+    if variant:
+        base = variant.split(".")[0]
+        assert v[base].status == "attached" and v[base].symbols == (variant,), v[base]
+    with obj, obj.program("on_kprobe_multi_bare") as prog:
+        with pytest.raises(ValueError, match="bpflink_no_such_fn: no such kernel function"):
+            kprobe_multi(prog, ["security_task_getpgid", "bpflink_no_such_fn"])
+        try:
+            link, rep = kprobe_multi(prog, ["security_task_getpgid", "bpflink_no_such_fn"], best_effort=True)
+        except OSError as exc:
+            unsupported("kprobe_multi", exc)
+        with link:
+            assert rep.attached == ["security_task_getpgid"] and list(rep.skipped) == ["bpflink_no_such_fn"]
+            _getpgid()
+            assert _hits(obj, MULTI_BARE) == N

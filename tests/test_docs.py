@@ -1,0 +1,145 @@
+"""The documentation: the Sphinx site builds with warnings as errors and documents every public name, the
+tutorial runs exactly as written (its code blocks are extracted and executed in order, its printed numbers
+checked), and every docstring example of the package runs (those that need a kernel object are marked
+``# doctest: +SKIP``)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import os
+import pkgutil
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import bpflink
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+HTML = ROOT / "build" / "docs-html"  # scripts/test builds here (after mypy); reused when newer than the sources
+
+
+def _newest_source() -> float:
+    files = [*DOCS.rglob("*"), *(ROOT / "src" / "bpflink").rglob("*.py"), ROOT / "README.md",
+             ROOT / "CHANGELOG.md", ROOT / "THIRD_PARTY_NOTICES.md", ROOT / "bench" / "README.md"]
+    return max(f.stat().st_mtime for f in files if f.is_file())
+
+
+def build_docs(out: Path) -> subprocess.CompletedProcess[str]:
+    """The same command as scripts/test: fresh environment (-E), warnings are errors (-W), all reported."""
+    return subprocess.run([sys.executable, "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html",
+                           "-d", str(out / ".doctrees"), str(DOCS), str(out)],
+                          capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def html() -> Path:
+    inv = HTML / "objects.inv"
+    if not inv.exists() or inv.stat().st_mtime < _newest_source():
+        res = build_docs(HTML)
+        assert res.returncode == 0, res.stdout + res.stderr
+    return HTML
+
+
+def _public_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(bpflink.__path__, "bpflink.")
+                  if not m.name.rsplit(".", 1)[1].startswith("_") and m.name != "bpflink.__main__")
+
+
+@pytest.mark.hostonly
+def test_api_reference_covers_every_public_name(html: Path) -> None:
+    """bpflink.__all__ under bpflink.NAME; every other module's __all__ under its module or re-exported."""
+    from sphinx.util.inventory import InventoryFile
+
+    with open(html / "objects.inv", "rb") as f:
+        inv = InventoryFile.load(f, "", lambda base, uri: uri)
+    documented = {name for kind, entries in inv.items() if kind.startswith("py:") for name in entries}
+    missing = [f"bpflink.{n}" for n in bpflink.__all__ if f"bpflink.{n}" not in documented
+               and not isinstance(getattr(bpflink, n), type(sys)) and n != "__version__"]
+    top = set(bpflink.__all__)
+    for modname in _public_modules():
+        mod = importlib.import_module(modname)
+        for name in getattr(mod, "__all__", ()):
+            if f"{modname}.{name}" not in documented and not (name in top and f"bpflink.{name}" in documented):
+                missing.append(f"{modname}.{name}")
+    assert missing == [], f"not in the API reference (add to docs/api/): {missing}"
+    pages = {p.name for p in html.glob("*.html")}
+    assert {"tutorial.html", "families.html", "kernel-matrix.html", "security.html", "architecture.html",
+            "reliability.html", "benchmarks.html", "testing.html"} <= pages
+    families = (html / "families.html").read_text()
+    assert "kprobe_multi" in families and "opts.UprobeMulti" in families  # the README's table, included
+    assert "pass 26/26" in (html / "kernel-matrix.html").read_text()
+
+
+# --- the tutorial -------------------------------------------------------------------------------------------------
+
+BLOCK = re.compile(r"^```(\{code-block\} *)?(\w+)\n((?::\w+: [^\n]*\n)*)\n?(.*?)^```\n", re.M | re.S)
+
+
+def tutorial_blocks(text: str) -> list[tuple[str, dict[str, str], str]]:
+    """(language, options, body) of each fenced block of a MyST page, in order."""
+    out = []
+    for m in BLOCK.finditer(text):
+        opts = dict(re.findall(r"^:(\w+): ([^\n]*)$", m.group(3), re.M))
+        out.append((m.group(2), opts, m.group(4)))
+    return out
+
+
+@pytest.mark.hostonly  # cgroup links on every kernel the guests run are test_core's; this checks the text
+def test_tutorial_runs_as_written(cgroup: Path, tmp_path: Path) -> None:
+    """Each block of docs/tutorial.md in order: C blocks written to their caption's file name, sh blocks run by
+    bash in that directory, pycon blocks run as one doctest session there (their outputs are checked)."""
+    blocks = tutorial_blocks((DOCS / "tutorial.md").read_text())
+    assert [lang for lang, _, _ in blocks][:3] == ["c", "sh", "pycon"], blocks
+    env = {**os.environ, "BPFLINK_CGROUP2": str(cgroup)}  # the tutorial's cgroup goes below a fresh one
+    parser, globs = doctest.DocTestParser(), {"__name__": "tutorial"}
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    old_cwd, old_env = os.getcwd(), dict(os.environ)
+    os.chdir(tmp_path)
+    os.environ.update(env)
+    try:
+        for n, (lang, opts, body) in enumerate(blocks):
+            if lang == "c":
+                (tmp_path / opts["caption"]).write_text(body)
+            elif lang == "sh":
+                res = subprocess.run(["bash", "-euo", "pipefail", "-c", body], capture_output=True, text=True,
+                                     timeout=120)
+                assert res.returncode == 0, f"block {n} ({body.strip()}):\n{res.stderr}"
+            elif lang == "pycon":
+                test = parser.get_doctest(body, globs, f"tutorial block {n}", str(DOCS / "tutorial.md"), 0)
+                test.globs = globs  # one session across blocks (get_doctest copies the dict)
+                result = runner.run(test, out=sys.stdout.write, clear_globs=False)
+                assert result.failed == 0, f"tutorial block {n} failed (output above)"
+            else:
+                pytest.fail(f"block {n}: no runner for language {lang!r}")
+    finally:
+        os.chdir(old_cwd)
+        os.environ.clear()
+        os.environ.update(old_env)
+        for owner in ("link", "egress", "prog", "obj"):  # a failed run must not leave a link on the cgroup
+            if owner in globs:
+                globs[owner].close()
+        leftover = cgroup / "bpflink-tutorial"
+        if leftover.exists():
+            leftover.rmdir()
+    assert runner.tries >= 20  # every pycon example ran
+
+
+# --- docstring examples --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.hostonly
+def test_docstring_examples_run() -> None:
+    """Every ``>>>`` example in the package: run, or marked +SKIP (they need a kernel object or this machine)."""
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    names = ["bpflink", *_public_modules()]
+    names += sorted(m.name for m in pkgutil.iter_modules(bpflink.opts.__path__, "bpflink.opts."))
+    for name in names:
+        for test in finder.find(importlib.import_module(name), name):
+            runner.run(test, out=sys.stdout.write)
+    assert runner.failures == 0, "a docstring example failed (output above)"
+    assert runner.tries > 20

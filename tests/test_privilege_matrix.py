@@ -1,0 +1,165 @@
+"""Measured: what a process running as ``nobody`` can do with a given capability set, when a privileged process
+hands it BPF program fds (as an agent handing work to a less privileged helper does), and what it can do alone.
+
+The privileged side (this test, root) loads one program per family and opens the perf event, creates a cgroup,
+a bpffs directory owned by nobody and a private network namespace; the helper runs under ``setpriv`` in that
+namespace with only the listed capabilities (ambient) and the fds inherited, tries each link and reports
+``ok`` or the errno. ``python tests/test_privilege_matrix.py`` prints the table the README's Security section
+shows; the test checks the README's table is exactly what this kernel answers (host only: kernels differ).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+pytestmark = pytest.mark.hostonly
+
+CAP_SETS = ([], ["net_admin"], ["perfmon"], ["bpf"], ["bpf", "net_admin"], ["bpf", "perfmon"])
+ROWS = ("load CGROUP_SKB", "map array", "map sockmap", "link cgroup", "link tcx", "link xdp", "link netfilter",
+        "link sk_lookup", "link perf_event", "link uprobe_multi", "pin a link (own bpffs dir)")
+
+HELPER = r"""
+import json, os, sys
+from bpflink import AttachType as A, Link, Map, MapType, Program, ProgType, asm, link_create, opts
+from bpflink.opts import Netfilter
+from bpflink import NfInetHook, NfProto
+fds, cgroup, pindir = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3]
+out, made = {}, []
+def step(name, fn):
+    try:
+        value = fn()
+        out[name] = "ok"
+        return value
+    except OSError as exc:
+        out[name] = exc.__class__.__name__ + ":" + (os.strerror(exc.errno) if exc.errno else "?")
+p = fds.__getitem__  # plain int fds: a Program would own (and close) them
+step("load CGROUP_SKB", lambda: Program.load(ProgType.CGROUP_SKB, asm.return_imm(1),
+                                             expected_attach_type=A.CGROUP_INET_EGRESS).close())
+step("map array", lambda: Map.array().close())
+step("map sockmap", lambda: Map.create(MapType.SOCKMAP, key_size=4, value_size=4, max_entries=1).close())
+made.append(step("link cgroup", lambda: link_create(p("cgroup"), cgroup, A.CGROUP_INET_EGRESS)))
+made.append(step("link tcx", lambda: link_create(p("tcx"), 1, A.TCX_INGRESS)))
+made.append(step("link xdp", lambda: link_create(p("xdp"), 1, A.XDP)))
+nf = Netfilter(pf=NfProto.IPV4, hooknum=NfInetHook.LOCAL_IN, priority=-50)
+made.append(step("link netfilter", lambda: link_create(p("netfilter"), None, A.NETFILTER, nf)))
+made.append(step("link sk_lookup", lambda: link_create(p("sk_lookup"), "/proc/self/ns/net", A.SK_LOOKUP)))
+made.append(step("link perf_event", lambda: link_create(p("perf_event"), fds["perf_event_fd"], A.PERF_EVENT)))
+um = opts.UprobeMulti(path=fds["uprobe_path"], offsets=[fds["uprobe_offset"]])
+made.append(step("link uprobe_multi", lambda: link_create(p("uprobe_multi"), None, A.TRACE_UPROBE_MULTI, um)))
+link = next((m for m in made if m is not None), None)
+if link is None:
+    out["pin a link (own bpffs dir)"] = "n/a (no link)"
+else:
+    step("pin a link (own bpffs dir)", lambda: link.pin(os.path.join(pindir, "l")))
+for m in made:
+    if m is not None:
+        m.close()
+print(json.dumps(out))
+"""
+
+
+@contextmanager
+def handed_programs() -> Iterator[dict[str, Any]]:
+    """Root loads one program per family and opens a tracepoint perf event; the fds stay open (inheritable)."""
+    from bpflink import AttachType as A
+    from bpflink import Program, ProgType, asm, perf, symbols
+
+    with ExitStack() as stack:
+        def load(key: str, ptype: ProgType, ret: int, at: A) -> int:
+            prog = stack.enter_context(Program.load(ptype, asm.return_imm(ret), expected_attach_type=at))
+            os.set_inheritable(prog.fd, True)
+            return prog.fd
+
+        fds: dict[str, Any] = {
+            "cgroup": load("cgroup", ProgType.CGROUP_SKB, 1, A.CGROUP_INET_EGRESS),
+            "tcx": load("tcx", ProgType.SCHED_CLS, 0, A.TCX_INGRESS),
+            "xdp": load("xdp", ProgType.XDP, 2, A.XDP),
+            "netfilter": load("netfilter", ProgType.NETFILTER, 1, A.NETFILTER),
+            "sk_lookup": load("sk_lookup", ProgType.SK_LOOKUP, 1, A.SK_LOOKUP),
+            "perf_event": load("perf_event", ProgType.TRACEPOINT, 0, A.PERF_EVENT),
+            "uprobe_multi": load("uprobe_multi", ProgType.KPROBE, 0, A.TRACE_UPROBE_MULTI),
+        }
+        ev = stack.enter_context(perf.open_tracepoint("syscalls:sys_enter_getpid"))
+        os.set_inheritable(ev.fd, True)
+        fds["perf_event_fd"] = ev.fd
+        libc = Path("/lib") / f"{os.uname().machine}-linux-gnu" / "libc.so.6"
+        fds["uprobe_path"] = str(libc)
+        fds["uprobe_offset"] = symbols.symbol_offset(libc, "getpid")
+        yield fds
+
+
+def measure(cgroup: Path) -> dict[str, dict[str, str]]:
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv is missing (util-linux)")
+    results: dict[str, dict[str, str]] = {}
+    os.chmod(cgroup, 0o755)  # as cgroups are made by default: the helper may open it, not write it
+    with handed_programs() as fds, tempfile.TemporaryDirectory(dir="/sys/fs/bpf") as pinroot:
+        pins = Path(pinroot) / "nobody"
+        pins.mkdir()
+        shutil.chown(pins, "nobody", "nogroup")
+        os.chmod(pinroot, 0o755)
+        pass_fds = [v for k, v in fds.items() if k not in ("uprobe_path", "uprobe_offset")]
+        for caps in CAP_SETS:
+            inh = ",".join(["-all", *(f"+{c}" for c in caps)])
+            cmd = ["unshare", "--net", setpriv, "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                   f"--inh-caps={inh}", *(["--ambient-caps=" + ",".join(f"+{c}" for c in caps)] if caps else []),
+                   sys.executable, "-c", HELPER, json.dumps(fds), str(cgroup), str(pins)]
+            env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT / "src")}
+            res = subprocess.run(cmd, pass_fds=pass_fds, capture_output=True, text=True, timeout=120, env=env,
+                                 cwd="/")
+            assert res.returncode == 0, res.stderr
+            results["+".join(caps) or "none"] = json.loads(res.stdout.strip().splitlines()[-1])
+            for leftover in pins.iterdir():
+                leftover.unlink()
+    return results
+
+
+def table(results: dict[str, dict[str, str]]) -> str:
+    cols = list(results)
+    def cell(v: str) -> str:
+        return "yes" if v == "ok" else v.split(":", 1)[-1].replace("Operation not permitted", "EPERM") \
+            .replace("Permission denied", "EACCES").replace("Invalid argument", "EINVAL")
+    head = "| as nobody, handed program fds by root | " + " | ".join(
+        c.replace("net_admin", "CAP_NET_ADMIN").replace("perfmon", "CAP_PERFMON").replace("bpf", "CAP_BPF")
+        .replace("+", " + ").replace("none", "no capability") for c in cols) + " |"
+    lines = [head, "|---" * (len(cols) + 1) + "|"]
+    for row in ROWS:
+        lines.append(f"| {row} | " + " | ".join(cell(results[c].get(row, "?")) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def test_readme_privilege_table_is_what_this_kernel_answers(cgroup: Path) -> None:
+    if Path("/proc/sys/kernel/unprivileged_bpf_disabled").read_text().strip() == "0":
+        pytest.skip("kernel.unprivileged_bpf_disabled=0: the table is for 1/2 (the distributions' default)")
+    measured = table(measure(cgroup))
+    print(measured)
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"<!-- privileges:begin -->\n(.*?)\n<!-- privileges:end -->", readme, re.S)
+    assert found, "README has no privileges table markers"
+    assert found.group(1).strip() == measured.strip(), "re-measured table differs from the README's:\n" + measured
+
+
+if __name__ == "__main__":
+    from conftest import CGROUP2
+
+    cg = Path(tempfile.mkdtemp(prefix="bpflink-priv-", dir=CGROUP2))
+    try:
+        print(table(measure(cg)))
+    finally:
+        cg.rmdir()
