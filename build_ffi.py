@@ -31,7 +31,7 @@ MIN_SYSTEM_LIBBPF = (1, 4)
 ENUMS = ("bpf_attach_type", "bpf_prog_type", "bpf_link_type", "bpf_map_type")
 # order matters: later files use the types and enums declared by earlier ones
 CDEF_FILES = ("types.h", "<enums>", "constants.h", "info.h", "iter.h", "link.h", "prog.h", "map.h", "object.h",
-              "perf.h", "attach.h", "elf.h")
+              "perf.h", "attach.h", "elf.h", "ringbuf.h")
 HEADERS = """
 #include <stdbool.h>
 #include <unistd.h>
@@ -235,6 +235,7 @@ def make_ffi() -> FFI:
         HEADERS
         + f'\nstatic const char *const bpflink_build_version = "{_version()}";\n'
         + (INCLUDE / "shims.c").read_text()
+        + (INCLUDE / "ringbuf.c").read_text()
     )
     check_uapi(cdef, source, config["include_dirs"])
     ffi.set_source(

@@ -29,9 +29,11 @@ if TYPE_CHECKING:
     from .listing import links
     from .map import Map, MapUpdateFlags
     from .object import Object
+    from .perfbuf import PerfBuffer
     from .probe import ProbeResult, probe, supports
     from .program import Program
     from .query import HookEntry, HookQuery, query
+    from .ringbuf import RingBuffer
     from .usdt import attach_usdt
 
 #: public name -> the submodule defining it ("" for the submodules asm, lowlevel, opts themselves)
@@ -45,6 +47,7 @@ _LAZY = {
     **dict.fromkeys(("HookEntry", "HookQuery", "query"), "query"),
     "attach_usdt": "usdt",
     "possible_cpus": "cpus", "MapUpdateFlags": "map",
+    "RingBuffer": "ringbuf", "PerfBuffer": "perfbuf",
 }
 
 
@@ -94,7 +97,8 @@ def libbpf_version() -> str:
 
 __all__ = [
     "AttachType", "HookEntry", "HookQuery", "Link", "LinkGroup", "LinkInfo", "LinkType", "Map", "MapType",
-    "MapUpdateFlags", "MprogFlags", "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult",
-    "ProgType", "Program", "VerifierError", "XdpFlags", "__version__", "asm", "attach_usdt", "libbpf_version",
-    "link_create", "links", "lowlevel", "opts", "possible_cpus", "probe", "query", "route_libbpf_print", "supports",
+    "MapUpdateFlags", "MprogFlags", "NfInetHook", "NfProto", "NotSupportedError", "Object", "PerfBuffer",
+    "ProbeResult", "ProgType", "Program", "RingBuffer", "VerifierError", "XdpFlags", "__version__", "asm",
+    "attach_usdt", "libbpf_version", "link_create", "links", "lowlevel", "opts", "possible_cpus", "probe", "query",
+    "route_libbpf_print", "supports",
 ]

@@ -1,0 +1,479 @@
+"""Ring buffer and perf buffer consumers: C (libbpf), bpflink's callback, iteration and batch paths, and a naive
+ctypes reader, against one producer in the kernel at full speed (``BPF_PROG_TEST_RUN`` with ``repeat`` on
+tests/bpf/ringbuf_emit.bpf.c's socket filters, one 16 B or 256 B record per run).
+
+    .venv/bin/python -m bench.ringbuf [--quick]      # table on stdout, bench/results/ringbuf.json
+
+Also imported by tests/test_ringbuf.py and tests/test_perfbuf.py for ``test_run`` (the producer).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bpflink._fd import as_fd
+from bpflink._native import ffi, lib
+
+# at least ETH_HLEN bytes: BPF_PROG_TEST_RUN builds an skb from them for the socket filter
+PACKET = bytes(64)
+
+
+def test_run(prog: Any, repeat: int) -> int:
+    """Run ``prog`` ``repeat`` times in the kernel (one record each); the kernel's duration per run in ns."""
+    retval = ffi.new("__u32 *")
+    duration = ffi.new("__u32 *")
+    err = lib.bpflink_test_run_repeat(as_fd(prog, "prog"), repeat, PACKET, len(PACKET), retval, duration)
+    if err < 0:
+        raise OSError(-err, f"BPF_PROG_TEST_RUN(repeat={repeat}) failed: errno {-err}")
+    return int(duration[0])
+
+
+test_run.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the benchmark
+import argparse  # noqa: E402
+import ctypes  # noqa: E402
+import json  # noqa: E402
+import mmap  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from .common import BENCH, BUILD, LIBBPF, ROOT, machine, median  # noqa: E402
+
+RING_BYTES = 32 << 20
+PRODUCER_CPU = 0  # consumers (this process's main thread, the C child) run on the other CPUs
+SOURCE = ROOT / "tests" / "bpf" / "ringbuf_emit.bpf.c"
+SIZES = {16: ("ring16", "perf16"), 256: ("ring256", "perf256")}
+
+
+def build(out_dir: Path = BUILD) -> tuple[Path, Path]:
+    """The emitter object (RINGBUF_BYTES=32 MiB) and the C consumer, built against build/libbpf."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    obj, exe = out_dir / "ringbuf_emit.bpf.o", out_dir / "ringbuf"
+    triplet = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
+    clang = shutil.which("clang") or "clang"
+    steps = [
+        [clang, "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-DRINGBUF_BYTES={RING_BYTES}",
+         f"-I{LIBBPF / 'include'}", f"-I/usr/include/{triplet}", "-c", str(SOURCE), "-o", str(obj)],
+        ["gcc", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{LIBBPF / 'include'}", "-o", str(exe),
+         str(BENCH / "c" / "ringbuf.c"), str(LIBBPF / "lib" / "libbpf.a"), "-lelf", "-lz"],
+    ]
+    for cmd in steps:
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{res.stderr}")
+    return obj, exe
+
+
+class Setup:
+    def __init__(self, obj_path: Path) -> None:
+        from bpflink import Object
+
+        self.obj = Object.open(obj_path)
+        self.events = self.obj.map("events")
+        self.perf = self.obj.map("perf")
+        self.state = self.obj.map("state")
+        self.progs = {name: self.obj.program(name) for names in SIZES.values() for name in names}
+
+    def dropped(self, perf: bool) -> int:
+        return self.state.lookup_int(2 if perf else 1)
+
+    def close(self) -> None:
+        for p in self.progs.values():
+            p.close()
+        for m in (self.events, self.perf, self.state):
+            m.close()
+        self.obj.close()
+
+
+# --- the naive ctypes readers (bench-only: the baseline a user without bpflink would write) -----------------------
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.syscall.restype = ctypes.c_long
+_libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong]
+
+
+def _mmap(fd: int, length: int, prot: int, offset: int) -> int:
+    addr = _libc.mmap(None, length, prot, mmap.MAP_SHARED, fd, offset)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap")
+    return int(addr)
+
+
+class CtypesRing:
+    """Walks a BPF ring buffer in Python: consumer page (rw), producer page + data mapped twice (ro)."""
+
+    BUSY, DISCARD = 1 << 31, 1 << 30
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.page = mmap.PAGESIZE
+        self.size = size
+        self.cons = _mmap(fd, self.page, mmap.PROT_READ | mmap.PROT_WRITE, 0)
+        self.prod = _mmap(fd, self.page + 2 * size, mmap.PROT_READ, self.page)
+        self.data = self.prod + self.page
+
+    def consume(self, cb: Callable[[bytes], object]) -> int:
+        n = 0
+        cons = ctypes.c_ulong.from_address(self.cons)
+        c = cons.value
+        p = ctypes.c_ulong.from_address(self.prod).value
+        mask = self.size - 1
+        while c < p:
+            hdr = ctypes.c_uint32.from_address(self.data + (c & mask)).value
+            if hdr & self.BUSY:
+                break
+            length = hdr & ~(self.BUSY | self.DISCARD)
+            if not hdr & self.DISCARD:
+                cb(ctypes.string_at(self.data + (c & mask) + 8, length))
+                n += 1
+            c += (length + 8 + 7) & ~7
+            cons.value = c
+        return n
+
+    def close(self) -> None:
+        _libc.munmap(self.cons, self.page)
+        _libc.munmap(self.prod, self.page + 2 * self.size)
+
+
+class CtypesPerf:
+    """Opens one BPF_OUTPUT perf event per CPU itself, puts them into the map and walks their rings in Python."""
+
+    def __init__(self, map_: object, pages: int) -> None:
+        self.page = mmap.PAGESIZE
+        self.length = self.page * (1 + pages)
+        self.bufs: list[tuple[int, int]] = []
+        self.lost = 0
+        attr = bytearray(128)
+        # type SOFTWARE, size, config BPF_OUTPUT, sample_period 1, sample_type RAW, wakeup_events 1
+        struct.pack_into("<IIQQQ", attr, 0, 1, 128, 10, 1, 1 << 10)
+        struct.pack_into("<I", attr, 48, 1)
+        cattr = ctypes.create_string_buffer(bytes(attr), 128)
+        for cpu in range(os.cpu_count() or 1):
+            fd = _libc.syscall(298, cattr, -1, cpu, -1, 8)
+            if fd < 0:
+                raise OSError(ctypes.get_errno(), "perf_event_open")
+            addr = _mmap(fd, self.length, mmap.PROT_READ | mmap.PROT_WRITE, 0)
+            _libc.ioctl(fd, 0x2400, 0)  # PERF_EVENT_IOC_ENABLE
+            map_.update(cpu, fd)  # type: ignore[attr-defined]
+            self.bufs.append((fd, addr))
+
+    def consume(self, cb: Callable[[bytes], object]) -> int:
+        n = 0
+        size = self.length - self.page
+        for _, base in self.bufs:
+            head = ctypes.c_uint64.from_address(base + 1024).value
+            tail_ref = ctypes.c_uint64.from_address(base + 1032)
+            tail = tail_ref.value
+            data = base + self.page
+            while tail < head:
+                at = tail % size
+                hdr = ctypes.string_at(data + at, 8) if at + 8 <= size else \
+                    ctypes.string_at(data + at, size - at) + ctypes.string_at(data, 8 - (size - at))
+                rtype, _misc, rsize = struct.unpack("<IHH", hdr)
+                if at + rsize <= size:
+                    rec = ctypes.string_at(data + at, rsize)
+                else:
+                    rec = ctypes.string_at(data + at, size - at) + ctypes.string_at(data, rsize - (size - at))
+                if rtype == 9:  # PERF_RECORD_SAMPLE: u32 size + raw data
+                    raw = struct.unpack_from("<I", rec, 8)[0]
+                    cb(rec[12:12 + raw])
+                    n += 1
+                elif rtype == 2:  # PERF_RECORD_LOST: u64 id, u64 lost
+                    self.lost += struct.unpack_from("<Q", rec, 16)[0]
+                tail += rsize
+            tail_ref.value = tail
+        return n
+
+    def close(self) -> None:
+        for fd, addr in self.bufs:
+            _libc.munmap(addr, self.length)
+            os.close(fd)
+
+
+# --- consumers -----------------------------------------------------------------------------------------------------
+PY_VARIANTS = ("callback", "iteration", "list", "batch", "numpy", "ctypes")
+DTYPE16 = [("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")]
+
+
+def _dtype(size: int) -> list[tuple[str, str]]:
+    return DTYPE16 if size == 16 else [*DTYPE16, ("payload", "V240")]
+
+
+def _python_consumer(kind: str, variant: str, setup: Setup, size: int, pages: int) -> tuple[Any, Callable[[], int]]:
+    """(reader to close, consume-once function returning records taken) for one variant."""
+    from bpflink import PerfBuffer, RingBuffer
+
+    perf = kind == "pb"
+    sink: list[Any] = []
+    if variant == "ctypes":
+        if perf:
+            reader: Any = CtypesPerf(setup.perf, pages)
+        else:
+            reader = CtypesRing(setup.events.fd, RING_BYTES)
+        counter = [0]
+
+        def cb(rec: bytes) -> None:
+            counter[0] += 1
+
+        return reader, lambda: reader.consume(cb)
+    if variant == "callback":
+        counter = [0]
+        if perf:
+            def pcb(cpu: int, rec: bytes) -> None:
+                counter[0] += 1
+
+            reader = PerfBuffer(setup.perf, pages=pages, callback=pcb)
+        else:
+            def rcb(rec: bytes) -> None:
+                counter[0] += 1
+
+            reader = RingBuffer(setup.events, callback=rcb)
+
+        def once() -> int:
+            before = counter[0]
+            reader.poll(0)
+            return counter[0] - before
+
+        return reader, once
+    reader = PerfBuffer(setup.perf, pages=pages) if perf else RingBuffer(setup.events)
+    if variant == "list":
+        return reader, lambda: len(reader.poll(0))
+    if variant == "batch":
+        return reader, lambda: len(reader.poll_batch(0))
+    if variant == "numpy":
+        dt = _dtype(size)
+        return reader, lambda: len(reader.poll_batch(0, dtype=dt).array)
+    if variant == "iteration":
+        it = iter(reader)
+
+        def take() -> int:
+            # iteration blocks for the next record; the driver only calls this while records are due
+            next(it)
+            return 1
+
+        sink.append(it)
+        return reader, take
+    raise ValueError(variant)
+
+
+def _c_consumer(exe: Path, kind: str, fd: int, n: int, pages: int, mode: str) -> subprocess.Popen[str]:
+    args = [str(exe), kind, str(fd), *([str(pages)] if kind == "pb" else []), str(n), mode]
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            pass_fds=(fd,), text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()
+    if line != "ready":
+        raise RuntimeError(f"C consumer: {line} {proc.stderr.read() if proc.stderr else ''}")
+    return proc
+
+
+def _produce(setup: Setup, kind: str, size: int, n: int) -> tuple[int, float]:
+    """Run the producer n times; (records it could not store, wall seconds)."""
+    prog = setup.progs[SIZES[size][kind == "pb"]]
+    before = setup.dropped(kind == "pb")
+    home = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {PRODUCER_CPU})  # this thread only: perf samples all land in one CPU's buffer
+    try:
+        t0 = time.perf_counter()
+        left = n
+        while left:  # test_run's repeat is an int; chunks also keep one call from holding a CPU for seconds
+            step = min(left, 1 << 20)
+            test_run(prog, step)
+            left -= step
+        elapsed = time.perf_counter() - t0
+    finally:
+        os.sched_setaffinity(0, home)
+    return setup.dropped(kind == "pb") - before, elapsed
+
+
+def drain(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, variant: str) -> dict[str, Any]:
+    """Fill the ring with n records (no consumer running), then time one consumer taking them all."""
+    if variant in ("c", "c-copy"):
+        proc = _c_consumer(exe, kind, (setup.perf if kind == "pb" else setup.events).fd, n, pages,
+                           "drain" if variant == "c" else "drain-copy")
+        dropped, _ = _produce(setup, kind, size, n)
+        if dropped:
+            proc.kill()
+            return {"error": f"{dropped} records did not fit"}
+        out, _ = proc.communicate("go\n", timeout=120)
+        count, lost, ns, cpu = map(int, out.split())
+        return {"records": count, "lost": lost, "seconds": ns / 1e9, "rate": count / (ns / 1e9),
+                "cpu_rate": count / max(cpu / 1e9, 1e-9)}
+    reader, once = _python_consumer(kind, variant, setup, size, pages)
+    try:
+        dropped, _ = _produce(setup, kind, size, n)
+        if dropped:
+            return {"error": f"{dropped} records did not fit"}
+        got = 0
+        c0 = time.thread_time()
+        t0 = time.perf_counter()
+        while got < n:
+            got += once()
+        dt = time.perf_counter() - t0
+        cpu = time.thread_time() - c0
+    finally:
+        reader.close()
+    return {"records": got, "lost": 0, "seconds": dt, "rate": got / dt, "cpu_rate": got / max(cpu, 1e-9)}
+
+
+def live(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, variant: str) -> dict[str, Any]:
+    """The producer at full speed (another thread/process) while the consumer runs: records/s and losses."""
+    perf = kind == "pb"
+    if variant == "c":
+        proc = _c_consumer(exe, kind, (setup.perf if perf else setup.events).fd, n, pages, "live")
+        t0 = time.monotonic_ns()
+        dropped, produce_s = _produce(setup, kind, size, n)
+        out, _ = proc.communicate(f"done {n - dropped}\n", timeout=300)
+        count, lost, last = map(int, out.split())
+        return {"records": count, "dropped": dropped, "lost_reported": lost, "seconds": (last - t0) / 1e9,
+                "rate": count / max((last - t0) / 1e9, 1e-9), "produce_s": produce_s}
+    if variant == "iteration":
+        variant = "list"  # the live loop needs a non-blocking take; iteration's cost is in the drain figures
+    reader, once = _python_consumer(kind, variant, setup, size, pages)
+    result: dict[str, Any] = {}
+
+    def producer() -> None:
+        result["dropped"], result["produce_s"] = _produce(setup, kind, size, n)
+
+    try:
+        t = threading.Thread(target=producer)
+        t0 = time.monotonic_ns()
+        t.start()
+        got, last = 0, t0
+        while True:
+            done = not t.is_alive()
+            k = once()
+            if k:
+                got += k
+                last = time.monotonic_ns()
+            elif done and got >= n - result["dropped"]:
+                break
+            elif done and time.monotonic_ns() - last > 2e9:
+                break  # records lost on the consumer side (the ctypes perf reader counts them as lost)
+            elif not k:
+                select_wait(reader)
+        t.join()
+    finally:
+        reader.close()
+    return {"records": got, "dropped": result["dropped"], "seconds": (last - t0) / 1e9,
+            "rate": got / max((last - t0) / 1e9, 1e-9), "produce_s": result["produce_s"]}
+
+
+def select_wait(reader: Any) -> None:
+    if hasattr(reader, "fileno"):
+        import select
+
+        select.select([reader], [], [], 0.01)
+    else:
+        time.sleep(0.0005)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    import numpy  # noqa: F401  (imported here, not inside the first timed numpy round)
+
+    obj, exe = build()
+    setup = Setup(obj)
+    others = os.sched_getaffinity(0) - {PRODUCER_CPU}
+    if others:
+        os.sched_setaffinity(0, others)  # inherited by the C consumers; _produce moves its thread to PRODUCER_CPU
+    load = os.getloadavg()
+    r: dict[str, Any] = {"machine": machine(), "loadavg_before": load, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                         "quick": quick, "ring_bytes": RING_BYTES}
+    rounds = 2 if quick else 3
+    counts = {16: 200_000 if quick else 1_000_000, 256: 40_000 if quick else 100_000}
+    pages = 4096  # 16 MiB per CPU: a drained perf buffer holds the whole run
+    variants = ("c", "c-copy", *PY_VARIANTS)
+    try:
+        for kind in ("rb", "pb"):
+            for size in SIZES:
+                n = counts[size] if kind == "rb" else min(counts[size], (pages * mmap.PAGESIZE) // (size + 24))
+                key = f"{kind}{size}"
+                runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
+                for rnd in range(rounds):
+                    order = variants[rnd % len(variants):] + variants[:rnd % len(variants)]
+                    for v in order:
+                        runs[v].append(drain(exe, setup, kind, size, n, pages, v))
+                r[f"drain_{key}"] = _summary(runs, n)
+                live_variants = ("c", *PY_VARIANTS)
+                live_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in live_variants}
+                ln = n // 2
+                live_pages = 64
+                for rnd in range(rounds):
+                    order = live_variants[rnd % len(live_variants):] + live_variants[:rnd % len(live_variants)]
+                    for v in order:
+                        live_runs[v].append(live(exe, setup, kind, size, ln, live_pages, v))
+                r[f"live_{key}"] = _summary(live_runs, ln, live=True)
+                print(_table_part(key, r[f"drain_{key}"], r[f"live_{key}"]), flush=True)
+    finally:
+        setup.close()
+    r["loadavg_after"] = os.getloadavg()
+    return r
+
+
+def _summary(runs: dict[str, list[dict[str, Any]]], n: int, live: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {"n": n}
+    # "x C" compares with the counting-only C consumer; the c-copy row shows what copying each record costs C
+    c_rate = median([x["rate"] for x in runs["c"] if "rate" in x] or [0.0])
+    ct_rate = median([x["rate"] for x in runs["ctypes"] if "rate" in x] or [0.0])
+    c_cpu = median([x.get("cpu_rate", 0.0) for x in runs["c"] if "rate" in x] or [0.0])
+    ct_cpu = median([x.get("cpu_rate", 0.0) for x in runs["ctypes"] if "rate" in x] or [0.0])
+    for v, xs in runs.items():
+        ok = [x for x in xs if "rate" in x]
+        if not ok:
+            out[v] = {"error": xs[0].get("error") if xs else "no run"}
+            continue
+        rate = median([x["rate"] for x in ok])
+        out[v] = {"rate": rate, "x_c": rate / c_rate if c_rate else None,
+                  "x_ctypes": rate / ct_rate if ct_rate else None,
+                  "records": [x["records"] for x in ok]}
+        if not live:
+            cpu = median([x["cpu_rate"] for x in ok])
+            out[v]["cpu_rate"] = cpu
+            out[v]["cpu_x_c"] = cpu / c_cpu if c_cpu else None
+            out[v]["cpu_x_ctypes"] = cpu / ct_cpu if ct_cpu else None
+        if live:
+            out[v]["dropped"] = [x["dropped"] for x in ok]
+    return out
+
+
+def _table_part(key: str, d: dict[str, Any], lv: dict[str, Any]) -> str:
+    lines = [f"\n{key}: drain {d['n']} records / live {lv['n']} records (median records/s)",
+             f"  {'variant':10} {'drain rec/s':>13} {'x C':>6} {'x ctypes':>9} {'CPU-time x C':>13} "
+             f"{'x ctypes':>9}   {'live rec/s':>12} {'x C':>6} {'dropped (per round)':>20}"]
+    for v in d:
+        if v == "n":
+            continue
+        a, b = d[v], lv.get(v, {})
+        if "rate" not in a:
+            lines.append(f"  {v:10} {a.get('error')}")
+            continue
+        lines.append(f"  {v:10} {a['rate']:13,.0f} {a['x_c']:6.2f} {a['x_ctypes']:9.1f} {a['cpu_x_c']:13.2f} "
+                     f"{a['cpu_x_ctypes']:9.1f}   "
+                     f"{b.get('rate', 0):12,.0f} {b.get('x_c') or 0:6.2f} {b.get('dropped')!s:>20}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.ringbuf")
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    r = run(args.quick)
+    out = BENCH / "results" / "ringbuf.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(r, indent=1) + "\n")
+    print(f"\nload average before {r['loadavg_before']}, after {r['loadavg_after']}; wrote {out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""``PerfBuffer``: read a ``BPF_MAP_TYPE_PERF_EVENT_ARRAY`` through libbpf's ``perf_buffer__*``.
+
+libbpf opens one ``PERF_COUNT_SW_BPF_OUTPUT`` event per CPU with ``pages`` pages of ring each, stores their fds in
+the map and walks the rings; bpflink hands over copies. Records carry their CPU (``PerfRecord(cpu, data)``);
+the kernel pads each raw sample so that its 4-byte size plus the data is a multiple of 8, so ``data`` may be up
+to 4 bytes longer than what the program passed to ``bpf_perf_event_output`` (as in C). Samples the kernel
+could not store (the ring was full) are counted: ``lost``, ``lost_per_cpu`` and ``lost_callback(cpu, count)``,
+reported after the consume that read the kernel's lost record (the kernel writes it when space frees up,
+before the next sample that fits).
+
+The rest is ``RingBuffer``'s surface: ``poll``/``consume``, a callback form (``callback(cpu, data)``),
+iteration, ``poll_batch``/``consume_batch`` (one C loop copying every waiting record; numpy with ``dtype=``),
+``fileno()``, ``poll_async``/``async for``, and a close that is safe while another thread polls.
+
+>>> with PerfBuffer(obj.map("events"), pages=64) as pb:  # doctest: +SKIP
+...     for rec in pb.poll(timeout=1.0):
+...         print(rec.cpu, rec.data[:8])
+>>> pb.lost  # doctest: +SKIP
+0
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple, Optional
+
+from ._native import ffi, lib
+from .errors import error
+from .ringbuf import RecordBatch, _check_map, _Reader
+
+PerfCallback = Callable[[int, bytes], Optional[object]]
+LostCallback = Callable[[int, int], Optional[object]]
+
+
+class PerfRecord(NamedTuple):
+    """One sample: the CPU whose buffer held it and its raw bytes (a copy)."""
+
+    cpu: int
+    data: bytes
+
+    def __bytes__(self) -> bytes:
+        return self.data
+
+
+# tuple.__new__(PerfRecord, (cpu, data)) bound in C: NamedTuple's own __new__ and _make are Python functions,
+# a call per record
+_make_record = partial(tuple.__new__, PerfRecord)
+
+
+class PerfBuffer(_Reader):
+    """A reader of a perf event array over libbpf's ``perf_buffer``: one ring of ``pages`` pages (a power of
+    two) per possible CPU (at most the map's ``max_entries``).
+
+    ``callback(cpu, data)`` receives every sample instead of ``poll()``; ``lost_callback(cpu, count)`` the
+    samples the kernel dropped. The map's fd is duplicated: closing the ``Map`` afterwards is fine.
+
+    >>> pb = PerfBuffer(obj.map("events"), pages=8, lost_callback=lambda cpu, n: print("lost", n))
+    ... # doctest: +SKIP
+    """
+
+    _kind = "PerfBuffer"
+
+    def __init__(self, map: Any, pages: int = 64, *, callback: PerfCallback | None = None,
+                 lost_callback: LostCallback | None = None) -> None:
+        self._pb: Any = None
+        self._fd = -1
+        self._setup()
+        if type(pages) is not int:
+            raise TypeError(f"pages must be an int, not {type(pages).__name__}")
+        if pages <= 0 or pages & (pages - 1):
+            raise ValueError(f"pages must be a power of two (pages per CPU buffer), got {pages}")
+        for name, cb in (("callback", callback), ("lost_callback", lost_callback)):
+            if cb is not None and not callable(cb):
+                raise TypeError(f"{name} must be callable, not {type(cb).__name__}")
+        from .enums import MapType
+
+        fd = _check_map(map, "perf event array", int(MapType.PERF_EVENT_ARRAY), "PerfBuffer")
+        self._callback = callback
+        self._lost_callback = lost_callback
+        self._lost_seen: list[int] = []
+        self.pages = pages
+        ncpu = lib.libbpf_num_possible_cpus()
+        if ncpu <= 0:
+            raise error(-ncpu if ncpu < 0 else errno.EINVAL, "libbpf_num_possible_cpus")
+        own = os.dup(fd)
+        try:
+            # the lost array must exist before libbpf can call bpflink_perf_lost
+            self._lost_seen = [0] * ncpu
+            pb = lib.perf_buffer__new(own, pages, ffi.addressof(lib, "bpflink_perf_sample"),
+                                      ffi.addressof(lib, "bpflink_perf_lost"), self._state, ffi.NULL)
+            if pb == ffi.NULL:
+                raise error(ffi.errno or errno.EINVAL, f"perf_buffer__new(map fd {fd}, pages={pages})",
+                            hint="the map must be a BPF_MAP_TYPE_PERF_EVENT_ARRAY; each CPU's buffer is locked "
+                                 "memory (lower pages or raise RLIMIT_MEMLOCK / perf_event_mlock_kb)")
+            self._pb = pb
+            self._fd = own
+            err = lib.bpflink_reader_init(self._state, lib.perf_buffer__epoll_fd(pb), ncpu)
+            if err < 0:
+                raise error(-err, "PerfBuffer: epoll set")
+        except BaseException:
+            if self._fd < 0:
+                os.close(own)
+            self.close()
+            raise
+
+    def _free(self) -> None:
+        if self._pb is not None:
+            lib.perf_buffer__free(self._pb)
+            self._pb = None
+        lib.bpflink_reader_release(self._state)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    @property
+    def buffer_count(self) -> int:
+        """How many per-CPU buffers libbpf opened (``perf_buffer__buffer_cnt``)."""
+        self._enter()
+        try:
+            return int(lib.perf_buffer__buffer_cnt(self._pb))
+        finally:
+            self._leave()
+
+    @property
+    def lost(self) -> int:
+        """Samples the kernel reported lost so far (every CPU)."""
+        return sum(self._lost_seen)
+
+    @property
+    def lost_per_cpu(self) -> dict[int, int]:
+        """{cpu: samples lost} for the CPUs that lost any."""
+        return {cpu: n for cpu, n in enumerate(self._lost_seen) if n}
+
+    def _after_consume(self) -> int:
+        return self._report_lost()
+
+    def _report_lost(self) -> int:
+        """Take libbpf's lost counts into ``lost``; call ``lost_callback`` per CPU with the new losses."""
+        st = self._state
+        new = 0
+        if st.lost_total != sum(self._lost_seen):
+            for cpu in range(len(self._lost_seen)):
+                delta = int(st.lost[cpu]) - self._lost_seen[cpu]
+                if delta:
+                    self._lost_seen[cpu] += delta
+                    new += delta
+                    if self._lost_callback is not None:
+                        self._lost_callback(cpu, delta)
+        return new
+
+    def _consume_into(self, max_records: int, index: int | None = None) -> None:
+        # perf buffers have no "stop after n": a consume reads everything the rings hold when it starts
+        pb = self._pb
+        ret = lib.perf_buffer__consume(pb) if index is None else lib.perf_buffer__consume_buffer(pb, index)
+        if ret < 0 and not self._state.batch.error:
+            raise error(-ret, "perf_buffer__consume")
+
+    def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[PerfRecord]:
+        cpus = srcs if srcs is not None else [0] * len(recs)
+        cb = self._callback
+        if cb is None:
+            return list(map(_make_record, zip(cpus, recs)))  # tuple.__new__ in a C loop: no Python __new__
+        i = 0
+        try:
+            for cpu, rec in zip(cpus, recs):
+                i += 1
+                ret = cb(cpu, rec)
+                if ret is not None and type(ret) is int and ret < 0:  # _stopped(), inlined: the hot loop
+                    break
+        finally:
+            self._keep(cpus[i:], recs[i:])  # after a raise or a stop, the rest comes with the next call
+        return []
+
+    def poll(self, timeout: float | None = None) -> list[PerfRecord]:
+        """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``) and return the samples
+        as ``PerfRecord(cpu, data)`` (``[]`` with a callback: they went to it). Exceptions from callbacks
+        propagate from here."""
+        return self._take(timeout)
+
+    def consume(self) -> list[PerfRecord]:
+        """Every sample waiting in every CPU's buffer, without waiting (``perf_buffer__consume``)."""
+        return self._take(0)
+
+    def consume_buffer(self, index: int) -> list[PerfRecord]:
+        """The samples waiting in buffer ``index`` only (``perf_buffer__consume_buffer``; index in
+        ``range(buffer_count)``, not a CPU number when some CPUs are offline)."""
+        if type(index) is not int:
+            raise TypeError(f"index must be an int, not {type(index).__name__}")
+        count = self.buffer_count
+        if not 0 <= index < count:
+            raise IndexError(f"buffer index {index} out of range (this PerfBuffer has {count})")
+        return self._take(0, index=index)
+
+    def poll_batch(self, timeout: float | None = None, *, max_records: int | None = None,
+                   dtype: Any = None) -> RecordBatch:
+        """Like ``RingBuffer.poll_batch``; ``batch.cpus`` gives each record's CPU and ``batch.lost`` the samples
+        reported lost meanwhile. A perf consume reads all it finds, so ``max_records`` is not a cap here."""
+        return self._batch(timeout, max_records, dtype)
+
+    def __repr__(self) -> str:
+        return f"<PerfBuffer {'closed' if self.closed else f'pages={self.pages}'}>"
+
+
+__all__ = ["PerfBuffer", "PerfRecord"]

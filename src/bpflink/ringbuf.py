@@ -1,0 +1,783 @@
+"""``RingBuffer``: read ``BPF_MAP_TYPE_RINGBUF`` maps through libbpf's own ring buffer (``ring_buffer__*``).
+
+libbpf walks the rings; bpflink adds three ways to receive what it hands over, all of them copies (no view into
+the ring outlives the consumer position):
+
+- ``poll(timeout)`` / ``consume()`` return the records as a list of ``bytes``; ``for rec in rb`` iterates them;
+- ``RingBuffer(map, callback=fn)`` calls ``fn(record)`` per record (a negative return value stops the poll, as in
+  libbpf; records already copied out then wait for the next call, so nothing is lost);
+- ``poll_batch()`` / ``consume_batch()`` return a ``RecordBatch`` (``bytes`` + lengths, offsets on demand, or a
+  numpy structured array with ``dtype=``): one Python call per batch instead of one per record.
+
+Every path runs the same C loop: libbpf's ``ring_buffer__consume_n`` calls a C callback that copies each record
+into one growing buffer; Python then takes that buffer in one copy. (A cffi ``extern "Python"`` callback per
+record measured 1.25 µs a record here, mostly the GIL taken and given back around each call: the batch, then a
+plain Python loop over it, costs a fifth of that; bench/README.md.)
+
+Waiting happens on ``fileno()``, an epoll set holding libbpf's epoll fd and an eventfd that ``close()`` writes,
+so closing from another thread wakes the poller (which returns what it has; later calls raise ``ValueError``).
+``poll()`` waits in slices of at most ``SLICE`` seconds and a signal ends ``epoll_wait`` early, so Ctrl-C raises
+``KeyboardInterrupt`` promptly.
+
+>>> rb = RingBuffer(obj.map("events"))  # doctest: +SKIP
+>>> for record in rb.poll(timeout=1.0):  # doctest: +SKIP
+...     seq = int.from_bytes(record[:8], "little")
+>>> batch = rb.poll_batch(timeout=1.0, dtype=np.dtype([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")]))
+...     # doctest: +SKIP
+>>> batch.array["seq"]  # doctest: +SKIP
+array([0, 1, 2, ...], dtype=uint64)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, NamedTuple, Optional
+
+from ._fd import as_fd
+from ._native import ffi, lib
+from .errors import error
+
+#: the longest single wait inside ``poll()``: the upper bound on how late a signal raised in another thread
+#: (or a deferred handler) is noticed
+SLICE = 0.1
+#: the most records one consume takes by default (libbpf's ``ring_buffer__consume_n``)
+DEFAULT_BATCH = 65536
+#: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused
+#: warm (fresh pages cost more than the copy on a VM: bench/README.md)
+BATCH_BYTES = 1 << 20
+# Small hand-overs: the records are new small objects, and a call's worth should fit in memory the allocator
+# reuses (arenas freed and mapped again cost page faults, a lot of them on a VM).
+#: the most records one ``poll()``/``consume()`` returns (or gives to callbacks); the rest come with the next calls
+HAND_OVER = 8192
+#: about how many bytes of records one ``poll()``/``consume()`` hands over
+HAND_OVER_BYTES = 128 << 10
+_INT_MAX = 0x7FFFFFFF
+
+RingCallback = Callable[[bytes], Optional[int]]
+
+
+def _map_fdinfo(fd: int) -> dict[str, str]:
+    """``/proc/self/fdinfo/FD`` of a BPF map (map_type, max_entries, ...); empty for anything else."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return {}
+    info = dict(line.split(":", 1) for line in lines if ":" in line)
+    return {k.strip(): v.strip() for k, v in info.items()} if "map_type" in info else {}
+
+
+def _check_map(obj: object, what: str, want_type: int, want_name: str) -> int:
+    """The fd of ``obj`` after checking (through fdinfo, no bpf() call) that it is a map of ``want_type``."""
+    if isinstance(obj, (str, bytes, os.PathLike)):
+        raise TypeError(f"{what} must be a Map, an int fd or have fileno(), not {type(obj).__name__} (open a pinned "
+                        "map with Map.from_pin first)")
+    fd = as_fd(obj, what)
+    info = _map_fdinfo(fd)
+    if not info:
+        raise ValueError(f"{what} (fd {fd}) is not a BPF map")
+    if int(info["map_type"]) != want_type:
+        from .enums import MapType
+
+        try:
+            got = MapType(int(info["map_type"])).name
+        except ValueError:
+            got = info["map_type"]
+        raise ValueError(f"{what} (fd {fd}) is a {got} map; {want_name} needs a {MapType(want_type).name} map")
+    return fd
+
+
+class RecordBatch:
+    """Records copied out in one C loop. ``data`` holds them all, ``lengths[i]`` is record ``i``'s size and
+    ``offsets[i]`` where it starts (records follow each other at 8-byte aligned offsets); ``sources[i]`` is its
+    ring index (``RingBuffer``) or CPU (``PerfBuffer``). With a numpy ``dtype``, record ``i`` fills ``array[i]``
+    (cut or zero-padded to ``dtype.itemsize``; ``lengths`` keeps the real sizes) and sits at ``i * itemsize``.
+
+    >>> batch = rb.consume_batch()  # doctest: +SKIP
+    >>> len(batch), batch[0], list(batch)[:2]  # doctest: +SKIP
+    """
+
+    __slots__ = ("_offsets", "_same", "_sources", "array", "data", "lengths", "lost", "stride")
+
+    def __init__(self, data: bytes, lengths: memoryview, sources: memoryview | None = None, *, stride: int = 0,
+                 array: Any = None, lost: int = 0, same_length: int = 0) -> None:
+        self.data = data
+        self._same = same_length  # all records this long (0: unknown or mixed): records() takes a faster path
+        self.lengths = lengths
+        self._sources = sources
+        self._offsets: memoryview | None = None
+        self.stride = stride
+        self.array = array
+        #: perf buffers: samples the kernel reported lost while this batch was read
+        self.lost = lost
+
+    @property
+    def sources(self) -> memoryview:
+        """Each record's ring index (``RingBuffer``; all 0 with one ring) or CPU (``PerfBuffer``)."""
+        if self._sources is None:
+            self._sources = memoryview(bytes(4 * len(self.lengths))).cast("i")
+        return self._sources
+
+    @property
+    def cpus(self) -> memoryview:
+        """``sources`` under its perf buffer name."""
+        return self.sources
+
+    @property
+    def offsets(self) -> memoryview:
+        """Where each record starts in ``data`` (computed on first use)."""
+        if self._offsets is None:
+            from array import array
+
+            if self.stride:
+                offs = array("Q", range(0, len(self.lengths) * self.stride, self.stride))
+            else:
+                offs = array("Q", bytes(8 * len(self.lengths)))
+                at = 0
+                for i, n in enumerate(self.lengths):
+                    offs[i] = at
+                    at += (n + 7) & ~7
+            self._offsets = memoryview(offs)
+        return self._offsets
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> bytes:
+        off = self.offsets[i]
+        n = self.lengths[i]
+        return self.data[off:off + (min(n, self.stride) if self.stride else n)]
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.records())
+
+    def slice(self, start: int, stop: int) -> list[bytes]:
+        """Records ``start`` to ``stop`` as ``bytes``."""
+        if self._same:
+            step = self.stride or (self._same + 7) & ~7
+            n = min(self._same, step)
+            data = self.data
+            return [data[o:o + n] for o in range(start * step, stop * step, step)]
+        data = self.data
+        lengths = self.lengths[start:stop]
+        if self.stride:
+            stride = self.stride
+            return [data[o:o + min(n, stride)] for o, n in zip(range(start * stride, stop * stride, stride), lengths)]
+        return [data[o:o + n] for o, n in zip(self.offsets[start:stop], lengths)]
+
+    def records(self) -> list[bytes]:
+        """Every record as its own ``bytes`` (with a dtype: each cut to ``itemsize``)."""
+        data = self.data
+        stride = self.stride
+        same = self._same
+        if same:
+            step = stride or (same + 7) & ~7
+            n = min(same, step)
+            return [data[o:o + n] for o in range(0, step * len(self.lengths), step)]
+        if stride:
+            return [data[o:o + min(n, stride)] for o, n in zip(range(0, len(data), stride), self.lengths)]
+        out: list[bytes] = []
+        append = out.append
+        at = 0
+        for n in self.lengths:
+            append(data[at:at + n])
+            at += (n + 7) & ~7
+        return out
+
+    def __repr__(self) -> str:
+        return f"<RecordBatch {len(self)} records, {len(self.data)} bytes>"
+
+
+def _empty_batch(array: Any = None) -> RecordBatch:
+    return RecordBatch(b"", memoryview(b"").cast("I"), memoryview(b"").cast("i"), array=array)
+
+
+def _numpy_dtype(dtype: Any) -> Any:
+    try:
+        import numpy as np
+    except ImportError as exc:  # pragma: no cover - numpy is optional
+        raise ImportError("dtype= needs numpy (pip install numpy)") from exc
+    dt = np.dtype(dtype)
+    if dt.itemsize <= 0:
+        raise ValueError(f"dtype {dt} has no size")
+    return dt
+
+
+class _Reader:
+    """The lifecycle both readers share: an idempotent, thread-safe close that never frees what a poller in
+    another thread (or an asyncio waiter) is still using, and one consumer at a time."""
+
+    _kind = "reader"
+    _consume_lock: threading.Lock
+
+    def _setup(self) -> None:
+        self._lock = threading.Lock()  # guards _closed, _busy, _freed
+        self._consume_lock = threading.Lock()  # one thread inside libbpf's consume at a time
+        self._consumer: int | None = None  # thread id inside a poll (callbacks calling back in: an error)
+        self._busy = 0
+        self._closed = False
+        self._freed = False
+        self._state = ffi.new("struct bpflink_reader *")
+        self._state.wait_fd = self._state.wake_fd = -1
+        # records copied out of the rings but not handed over yet: beyond HAND_OVER in one call, or after a
+        # callback raised or stopped the poll. _rest_src is None when every source is 0 (one ring)
+        self._rest_rec: list[bytes] = []
+        self._rest_src: list[int] | None = None
+        # the batch a poll is handing over, sliced into records only as they are handed over
+        self._pending: RecordBatch | None = None
+        self._cursor = 0
+        self._chunk = 4096  # records per consume when the caller sets no limit: BATCH_BYTES / average record
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def _enter(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"I/O operation on closed {self._kind}")
+            self._busy += 1
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            free = self._closed and self._busy == 0 and not self._freed
+            if free:
+                self._freed = True
+        if free:
+            self._free()
+
+    def close(self) -> None:
+        """Free libbpf's reader and the fds. Idempotent and thread-safe: a ``poll()`` running in another thread
+        is woken and returns what it has; the memory goes when the last poller has left libbpf."""
+        with self._lock:
+            if getattr(self, "_closed", True):
+                return
+            self._closed = True
+            if self._state.wake_fd >= 0:
+                lib.bpflink_reader_wake(self._state)
+            free = self._busy == 0 and not self._freed
+            if free:
+                self._freed = True
+        if free:
+            self._free()
+
+    def _free(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_closed", True)
+
+    def fileno(self) -> int:
+        """An fd that is readable when records are waiting (or the reader was closed): for ``select``/``epoll``
+        and event loops. Valid until ``close()``. It may wake once with nothing to read (a perf event reports each
+        wake-up once, even after a consume took its samples): ``poll(0)`` then returns ``[]``."""
+        if self.closed:
+            raise ValueError(f"I/O operation on closed {self._kind}")
+        return int(self._state.wait_fd)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def __copy__(self) -> Any:
+        raise TypeError(f"{self._kind} cannot be copied (it owns libbpf's reader and fds)")
+
+    def __deepcopy__(self, memo: object) -> Any:
+        raise TypeError(f"{self._kind} cannot be copied (it owns libbpf's reader and fds)")
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"{self._kind} cannot be pickled")
+
+    # --- consuming ---------------------------------------------------------------------------------------------
+    def _consume_into(self, max_records: int, index: int | None = None) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _after_consume(self) -> int:
+        """Bookkeeping after each consume (perf: lost counts); returns how many events it reported."""
+        return 0
+
+    def _with_source(self) -> bool:
+        return True
+
+    def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[Any]:  # pragma: no cover
+        """Give records to callbacks or return them; on a raise or stop, keep the rest with ``_keep``."""
+        raise NotImplementedError
+
+    def _keep(self, srcs: list[int] | None, recs: list[bytes]) -> None:
+        """Put records back in front of the rest (they come first with the next call)."""
+        if not recs:
+            return
+        if srcs is None and self._rest_src is None:
+            self._rest_rec = recs + self._rest_rec
+            return
+        old = self._rest_src if self._rest_src is not None else [0] * len(self._rest_rec)
+        self._rest_src = (srcs if srcs is not None else [0] * len(recs)) + old
+        self._rest_rec = recs + self._rest_rec
+
+    def _rest_batch(self, limit: int, stride: int) -> RecordBatch:
+        """The records left from earlier polls, as a batch laid out as ``_collect`` lays one out."""
+        from array import array
+
+        self._materialize()
+        srcs, recs = self._rest_src, self._rest_rec
+        self._rest_rec, self._rest_src = recs[limit:], None if srcs is None else srcs[limit:]
+        recs = recs[:limit]
+        if self._rest_src is not None and not self._rest_rec:
+            self._rest_src = None
+        if stride:
+            data = b"".join(r[:stride].ljust(stride, b"\0") for r in recs)
+        else:
+            data = b"".join(r.ljust((len(r) + 7) & ~7, b"\0") for r in recs)
+        sources = None if srcs is None else memoryview(array("i", srcs[:limit]))
+        return RecordBatch(data, memoryview(array("I", map(len, recs))), sources, stride=stride)
+
+    def _materialize(self) -> None:
+        """Move what is left of the pending batch into the rest lists."""
+        batch, start = self._pending, self._cursor
+        if batch is None:
+            return
+        self._pending = None
+        recs = batch.records()[start:]
+        srcs = None if batch._sources is None else batch._sources[start:].tolist()
+        if srcs is None and self._rest_src is None:
+            self._rest_rec += recs
+        else:
+            old = self._rest_src if self._rest_src is not None else [0] * len(self._rest_rec)
+            self._rest_src = old + (srcs if srcs is not None else [0] * len(recs))
+            self._rest_rec += recs
+
+    def _has_rest(self) -> bool:
+        return bool(self._rest_rec) or self._pending is not None
+
+    def _next_records(self) -> tuple[list[int] | None, list[bytes]]:
+        """Records to hand over now: those put back first, else the next slice of the pending batch."""
+        if self._rest_rec:
+            recs, self._rest_rec = self._rest_rec[:HAND_OVER], self._rest_rec[HAND_OVER:]
+            srcs = None
+            if self._rest_src is not None:
+                srcs, self._rest_src = self._rest_src[:HAND_OVER], self._rest_src[HAND_OVER:]
+                if not self._rest_rec:
+                    self._rest_src = None
+            return srcs, recs
+        batch = self._pending
+        assert batch is not None
+        start = self._cursor
+        total = len(batch.lengths)
+        step = batch._same or max(1, len(batch.data) // max(total, 1))
+        stop = min(total, start + max(1, min(HAND_OVER, HAND_OVER_BYTES // (step + 40))))
+        recs = batch.slice(start, stop)
+        srcs = None if batch._sources is None else batch._sources[start:stop].tolist()
+        if stop >= total:
+            self._pending = None
+        else:
+            self._cursor = stop
+        return srcs, recs
+
+    def _locked(self) -> _Consuming:
+        if self._consumer == threading.get_ident():
+            raise RuntimeError(f"{self._kind}: poll/consume called from inside one of its own callbacks")
+        return _Consuming(self)
+
+    def _collect(self, max_records: int, stride: int, index: int | None = None) -> RecordBatch | None:
+        """Consume up to ``max_records`` into the C batch and copy it out: None when nothing arrived."""
+        st = self._state
+        batch_ptr = ffi.addressof(st, "batch")
+        lib.bpflink_batch_reset(batch_ptr, stride, 1 if self._with_source() else 0)
+        self._consume_into(max_records, index)
+        b = st.batch
+        count = int(b.count)
+        if b.error:
+            dropped = int(b.dropped)
+            lib.bpflink_batch_reset(batch_ptr, 0, 0)
+            raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped} records lost, {count} kept)")
+        if not count:
+            return None
+        used = count * stride if stride else int(b.used)
+        self._chunk = max(64, min(DEFAULT_BATCH, BATCH_BYTES * count // max(used, 1)))
+        data = ffi.buffer(b.data, used)[:]
+        lengths = memoryview(ffi.buffer(b.length, 4 * count)[:]).cast("I")
+        sources = memoryview(ffi.buffer(b.source, 4 * count)[:]).cast("i") if b.with_source else None
+        same = int(b.same_length)
+        return RecordBatch(data, lengths, sources, stride=stride, same_length=0 if same == 0xFFFFFFFF else same)
+
+    def _wait(self, deadline: float | None) -> bool:
+        """Wait for records until ``deadline`` (monotonic; None: forever) in slices; False once the deadline
+        passed or the reader was closed."""
+        while True:
+            if self._closed:
+                return False
+            if deadline is None:
+                ms = int(SLICE * 1000)
+            else:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                ms = max(0, min(int(left * 1000 + 0.999), int(SLICE * 1000)))
+            ret = lib.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
+            if ret == lib.BPFLINK_WOKEN:
+                return False
+            if ret > 0:
+                return True
+            if ret < 0 and ret != -errno.EINTR:
+                raise error(-ret, f"{self._kind}.poll: epoll_wait")
+            # timeout or EINTR: back in Python, where pending signal handlers run (Ctrl-C raises here)
+
+    @staticmethod
+    def _deadline(timeout: float | None) -> float | None:
+        if timeout is None:
+            return None
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+            raise TypeError(f"timeout must be a number of seconds or None, not {type(timeout).__name__}")
+        if timeout != timeout:
+            raise ValueError("timeout must not be NaN")
+        return time.monotonic() + max(0.0, float(timeout))
+
+    @staticmethod
+    def _check_max(max_records: int) -> int:
+        if type(max_records) is not int:
+            raise TypeError(f"max_records must be an int, not {type(max_records).__name__}")
+        if not 1 <= max_records <= _INT_MAX:
+            raise ValueError(f"max_records must be in 1..{_INT_MAX}, got {max_records}")
+        return max_records
+
+    def _take(self, timeout: float | None, index: int | None = None) -> list[Any]:
+        """The poll loop behind ``poll``/``consume``/iteration: records for the caller (the rest went to
+        callbacks); returns as soon as anything was handed over, after the timeout, or when closed."""
+        deadline = self._deadline(timeout)
+        self._enter()
+        try:
+            with self._locked():
+                while not self._closed:
+                    if self._has_rest():
+                        return self._hand_over(*self._next_records())
+                    batch = self._collect(self._chunk, 0, index)
+                    reported = self._after_consume()
+                    if batch is not None:
+                        self._pending, self._cursor = batch, 0
+                        return self._hand_over(*self._next_records())
+                    if reported:
+                        return []
+                    if deadline is not None and deadline <= time.monotonic():
+                        break
+                    if not self._wait(deadline):
+                        if self._closed:
+                            break
+                        deadline = time.monotonic()  # one last look after the deadline
+                return []
+        finally:
+            self._leave()
+
+    def _batch(self, timeout: float | None, max_records: int | None, dtype: Any) -> RecordBatch:
+        deadline = self._deadline(timeout)
+        if max_records is not None:
+            self._check_max(max_records)
+        dt = None if dtype is None else _numpy_dtype(dtype)
+        stride = 0 if dt is None else dt.itemsize
+        self._enter()
+        try:
+            with self._locked():
+                while not self._closed:
+                    batch: RecordBatch | None
+                    if self._has_rest():  # records a poll() left for later come first
+                        batch = self._rest_batch(max_records or DEFAULT_BATCH, stride)
+                    else:
+                        batch = self._collect(self._chunk if max_records is None else max_records, stride)
+                    lost = self._after_consume()
+                    if batch is not None:
+                        batch.lost = lost
+                        if dt is not None:
+                            import numpy as np
+
+                            batch.array = np.frombuffer(batch.data, dtype=dt, count=len(batch))
+                        return batch
+                    if deadline is not None and deadline <= time.monotonic():
+                        break
+                    if not self._wait(deadline):
+                        if self._closed:
+                            break
+                        deadline = time.monotonic()
+        finally:
+            self._leave()
+        if dt is not None:
+            import numpy as np
+
+            return _empty_batch(np.empty(0, dtype=dt))
+        return _empty_batch()
+
+    def poll_batch(self, timeout: float | None = None, *, max_records: int | None = None,
+                   dtype: Any = None) -> RecordBatch:
+        """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``) and copy up to
+        ``max_records`` records out in one C loop (default: about ``BATCH_BYTES`` worth, at most
+        ``DEFAULT_BATCH``). An empty batch after a timeout or a close. Callbacks are
+        bypassed: every record is in the batch.
+
+        With ``dtype`` (anything ``numpy.dtype`` accepts, e.g. a structured dtype matching the C struct),
+        ``batch.array`` is a read-only numpy array with one element per record.
+        """
+        return self._batch(timeout, max_records, dtype)
+
+    def consume_batch(self, *, max_records: int | None = None, dtype: Any = None) -> RecordBatch:
+        """``poll_batch`` without waiting: what is in the rings now (up to ``max_records``)."""
+        return self._batch(0, max_records, dtype)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Every record as it arrives, forever; the loop ends when the reader is closed (from another thread,
+        a signal handler or a callback)."""
+        while not self._closed:
+            try:
+                records = self._take(None)
+            except ValueError:
+                if self._closed:
+                    return
+                raise
+            yield from records
+
+    async def poll_async(self, timeout: float | None = None) -> list[Any]:
+        """``poll()`` for asyncio: waits on ``fileno()`` through the running loop (``add_reader``), never
+        blocking it. Returns [] after a timeout or when the reader is closed meanwhile."""
+        deadline = self._deadline(timeout)
+        while True:
+            records = self._take(0)
+            if records or self._closed:
+                return records
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return records
+            await self._readable(left)
+            if self._closed:  # closed while waiting: the waiter returns, the next call raises
+                return []
+
+    async def _readable(self, timeout: float | None) -> None:
+        loop = asyncio.get_running_loop()
+        self._enter()  # an asyncio waiter keeps the fds alive: close() defers freeing them until it is gone
+        fd = int(self._state.wait_fd)
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        loop.add_reader(fd, ready)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            loop.remove_reader(fd)
+            self._leave()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._aiter()
+
+    async def _aiter(self) -> AsyncIterator[Any]:
+        while not self._closed:
+            for record in await self.poll_async(None):
+                yield record
+
+
+class _Consuming:
+    """``with self._locked():`` one consumer at a time, its thread remembered (callbacks must not re-enter)."""
+
+    __slots__ = ("reader",)
+
+    def __init__(self, reader: _Reader) -> None:
+        self.reader = reader
+
+    def __enter__(self) -> None:
+        self.reader._consume_lock.acquire()
+        self.reader._consumer = threading.get_ident()
+
+    def __exit__(self, *exc: object) -> None:
+        self.reader._consumer = None
+        self.reader._consume_lock.release()
+
+
+def _stopped(ret: object) -> bool:
+    """A callback's return value asks to stop the poll (libbpf's rule: a negative int)."""
+    return ret is not None and type(ret) is int and ret < 0
+
+
+class RingInfo(NamedTuple):
+    """One ring's positions as libbpf reads them (``ring__*``): bytes produced/consumed since creation."""
+
+    map_fd: int
+    size: int
+    consumer_pos: int
+    producer_pos: int
+    avail: int
+
+
+class RingBuffer(_Reader):
+    """A reader of one or more ``BPF_MAP_TYPE_RINGBUF`` maps over libbpf's ``ring_buffer``.
+
+    ``maps``: a ``Map`` (or int fd, or anything with ``fileno()``), or a sequence of them. ``callback``: called
+    with each record (``bytes``) of these maps; records of rings without a callback are returned by
+    ``poll()``/``consume()``. The maps' fds are duplicated: closing the ``Map`` afterwards is fine.
+
+    >>> with RingBuffer(obj.map("events")) as rb:  # doctest: +SKIP
+    ...     records = rb.poll(timeout=1.0)
+    >>> rb = RingBuffer([m1, m2], callback=print)  # doctest: +SKIP
+    >>> rb.poll()  # doctest: +SKIP
+    []
+    """
+
+    _kind = "RingBuffer"
+
+    def __init__(self, maps: Any, callback: RingCallback | None = None) -> None:
+        self._rb: Any = None
+        self._fds: list[int] = []
+        self._sources: list[Any] = []
+        self._callbacks: list[RingCallback | None] = []
+        self._setup()
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        items = list(maps) if isinstance(maps, (list, tuple)) else [maps]
+        if not items:
+            raise ValueError("RingBuffer needs at least one map")
+        from .enums import MapType
+
+        fds = [_check_map(m, "ring buffer map", int(MapType.RINGBUF), "RingBuffer") for m in items]
+        try:
+            for fd in fds:
+                self._add(fd, callback)
+        except BaseException:
+            self.close()
+            raise
+
+    def add(self, map: Any, callback: RingCallback | None = None) -> int:
+        """Add another ring buffer map (``ring_buffer__add``); returns its ring index."""
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        from .enums import MapType
+
+        fd = _check_map(map, "ring buffer map", int(MapType.RINGBUF), "RingBuffer")
+        self._enter()
+        try:
+            with self._locked():
+                return self._add(fd, callback)
+        finally:
+            self._leave()
+
+    def _add(self, fd: int, callback: RingCallback | None) -> int:
+        index = len(self._fds)
+        own = os.dup(fd)  # libbpf keeps the fd number: ours, so the caller may close its Map
+        src = ffi.new("struct bpflink_source *")
+        src.reader = self._state
+        src.index = index
+        sample = ffi.addressof(lib, "bpflink_ring_sample")
+        try:
+            if self._rb is None:
+                rb = lib.ring_buffer__new(own, sample, src, ffi.NULL)
+                if rb == ffi.NULL:
+                    raise error(ffi.errno or errno.EINVAL, f"ring_buffer__new(map fd {fd})",
+                                hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
+                self._rb = rb
+                err = lib.bpflink_reader_init(self._state, lib.ring_buffer__epoll_fd(rb), 0)
+                if err < 0:
+                    raise error(-err, "RingBuffer: epoll set")
+            else:
+                err = lib.ring_buffer__add(self._rb, own, sample, src)
+                if err < 0:
+                    raise error(-err, f"ring_buffer__add(map fd {fd})",
+                                hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
+        except BaseException:
+            os.close(own)
+            raise
+        self._fds.append(own)
+        self._sources.append(src)
+        self._callbacks.append(callback)
+        return index
+
+    def _free(self) -> None:
+        if self._rb is not None:
+            lib.ring_buffer__free(self._rb)
+            self._rb = None
+        lib.bpflink_reader_release(self._state)
+        for fd in self._fds:
+            os.close(fd)
+        self._fds = []
+
+    @property
+    def ring_count(self) -> int:
+        return len(self._fds)
+
+    def ring_info(self, index: int = 0) -> RingInfo:
+        """libbpf's view of ring ``index`` (``ring__size``, ``ring__consumer_pos``, ...)."""
+        self._enter()
+        try:
+            if type(index) is not int or not 0 <= index < len(self._fds):
+                raise IndexError(f"ring index {index!r} out of range (this RingBuffer has {len(self._fds)})")
+            r = lib.ring_buffer__ring(self._rb, index)
+            return RingInfo(int(lib.ring__map_fd(r)), int(lib.ring__size(r)), int(lib.ring__consumer_pos(r)),
+                            int(lib.ring__producer_pos(r)), int(lib.ring__avail_data_size(r)))
+        finally:
+            self._leave()
+
+    def _with_source(self) -> bool:
+        return len(self._fds) > 1
+
+    def _consume_into(self, max_records: int, index: int | None = None) -> None:
+        ret = lib.ring_buffer__consume_n(self._rb, max_records)
+        if ret < 0 and not self._state.batch.error:
+            raise error(-ret, "ring_buffer__consume_n")
+
+    def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[bytes]:
+        callbacks = self._callbacks
+        if srcs is None:  # one ring
+            cb = callbacks[0]
+            if cb is None:
+                return recs
+            i = 0
+            try:
+                for rec in recs:
+                    i += 1
+                    ret = cb(rec)
+                    if ret is not None and type(ret) is int and ret < 0:  # _stopped(), inlined: the hot loop
+                        break
+            finally:
+                self._keep(None, recs[i:])  # after a raise or a stop, the rest comes with the next call
+            return []
+        out: list[bytes] = []
+        out_src: list[int] = []
+        i = 0
+        try:
+            for src, rec in zip(srcs, recs):
+                i += 1
+                cb = callbacks[src]
+                if cb is None:
+                    out.append(rec)
+                    out_src.append(src)
+                elif _stopped(cb(rec)):
+                    break
+        except BaseException:
+            self._keep(out_src + srcs[i:], out + recs[i:])  # what was meant for the caller comes next time
+            raise
+        self._keep(srcs[i:], recs[i:])
+        return out
+
+    def poll(self, timeout: float | None = None) -> list[bytes]:
+        """Wait up to ``timeout`` seconds (None: until records arrive or ``close()``), then return the records
+        that arrived (``bytes``, copies). Records of rings with a callback went to it instead. An exception
+        raised by a callback propagates from here; the records after it come with the next call."""
+        return self._take(timeout)
+
+    def consume(self) -> list[bytes]:
+        """The records in the rings now, without waiting (libbpf's ``ring_buffer__consume``)."""
+        return self._take(0)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{len(self._fds)} ring(s)"
+        return f"<RingBuffer {state}>"
+
+
+__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "SLICE", "RecordBatch", "RingBuffer",
+           "RingInfo"]

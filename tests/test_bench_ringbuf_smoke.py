@@ -1,0 +1,39 @@
+"""bench/ringbuf.py's pieces run with a small count (no timing asserted): the C consumer builds against
+build/libbpf and counts every record, and each bpflink and ctypes consumer takes exactly the records produced."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT))
+from bench import ringbuf as bench
+
+# building the C consumer and the bench's object is host work (the guests skip tests/test_bench_smoke.py too);
+# the consumers' behaviour on each kernel is covered by tests/test_ringbuf.py and tests/test_perfbuf.py
+pytestmark = pytest.mark.hostonly
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return bench.build(tmp_path_factory.mktemp("ringbuf-bench"))
+
+
+@pytest.mark.parametrize("kind", ["rb", "pb"])
+def test_every_consumer_takes_every_record(built: tuple[Path, Path], kind: str) -> None:
+    pytest.importorskip("numpy")
+    obj, exe = built
+    setup = bench.Setup(obj)
+    try:
+        for variant in ("c", "c-copy", *bench.PY_VARIANTS):
+            res = bench.drain(exe, setup, kind, 16, 300, 64, variant)
+            assert res["records"] == 300 and res["lost"] == 0, (variant, res)
+        for variant in ("c", "batch", "ctypes"):
+            res = bench.live(exe, setup, kind, 256, 200, 64, variant)
+            assert res["records"] + res["dropped"] == 200, (variant, res)
+    finally:
+        setup.close()

@@ -1,0 +1,442 @@
+"""RingBuffer on the real kernel: a socket filter run N times by BPF_PROG_TEST_RUN (tests/bpf/ringbuf_emit.bpf.c)
+emits one record per run with a sequence number; exactly those N records arrive through every path (poll,
+consume, callback, iteration, batch, numpy, several rings, select, asyncio). Closing under a poller and Ctrl-C
+during poll() run in child processes."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import pickle
+import select
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bpflink
+from bpflink import Map, MapType, Object, RingBuffer
+from conftest import ROOT, open_fds
+
+sys.path.insert(0, str(ROOT))
+from bench.ringbuf import test_run
+
+TAG = 0xB9F11A2B
+REC16 = struct.Struct("<QII")
+
+
+class Emitter:
+    """The loaded producer object: its programs, rings and state counters."""
+
+    def __init__(self, obj: Object) -> None:
+        self.obj = obj
+        self.events = obj.map("events")
+        self.second = obj.map("second")
+        self.perf = obj.map("perf")
+        self.state = obj.map("state")
+        self.progs = {name: obj.program(name) for name in ("ring16", "ring256", "ring_pair", "perf16", "perf256")}
+
+    def seq(self) -> int:
+        return self.state.lookup_int(0)
+
+    def dropped(self, ring: bool = True) -> int:
+        return self.state.lookup_int(1 if ring else 2)
+
+    def run(self, prog: str, n: int) -> range:
+        """Emit n records; the sequence numbers they carry."""
+        first = self.seq()
+        test_run(self.progs[prog], n)
+        return range(first, first + n)
+
+    def close(self) -> None:
+        for p in self.progs.values():
+            p.close()
+        for m in (self.events, self.second, self.perf, self.state):
+            m.close()
+        self.obj.close()
+
+
+@pytest.fixture
+def emitter(bpf_objects: dict[str, Path]) -> Iterator[Emitter]:
+    em = Emitter(Object.open(bpf_objects["ringbuf_emit"]))
+    try:
+        yield em
+    finally:
+        em.close()
+
+
+def seqs(records: Any) -> list[int]:
+    out = []
+    for rec in records:
+        seq, _cpu, tag = REC16.unpack_from(rec)
+        assert tag == TAG
+        out.append(seq)
+    return out
+
+
+def test_poll_returns_exactly_the_records_emitted(emitter: Emitter) -> None:
+    with RingBuffer(emitter.events) as rb:
+        want = emitter.run("ring16", 1000)
+        records = rb.poll(timeout=2)
+        assert all(type(r) is bytes and len(r) == 16 for r in records)
+        assert seqs(records) == list(want)
+        assert emitter.dropped() == 0
+        info = rb.ring_info()
+        assert info.consumer_pos == info.producer_pos == 1000 * (16 + 8) and info.avail == 0
+        assert info.size == 256 * 1024
+        big = emitter.run("ring256", 300)
+        records = rb.poll(timeout=2)
+        assert [len(r) for r in records] == [256] * 300
+        assert seqs(records) == list(big)
+        assert all(r[16:] == b"\xab" * 240 for r in records)
+
+
+def test_consume_does_not_wait(emitter: Emitter) -> None:
+    with RingBuffer(emitter.events) as rb:
+        t0 = time.monotonic()
+        assert rb.consume() == []
+        assert rb.poll(timeout=0) == []
+        assert time.monotonic() - t0 < 0.5
+        t0 = time.monotonic()
+        assert rb.poll(timeout=0.2) == []
+        assert 0.15 < time.monotonic() - t0 < 2
+        want = emitter.run("ring16", 500)
+        assert seqs(rb.consume()) == list(want)
+        assert rb.consume() == []
+
+
+def test_callback_gets_every_record_and_its_exception_propagates(emitter: Emitter) -> None:
+    got: list[bytes] = []
+    with RingBuffer(emitter.events, callback=got.append) as rb:
+        want = emitter.run("ring16", 400)
+        assert rb.poll(timeout=2) == []  # records went to the callback
+        assert seqs(got) == list(want)
+
+    class Boom(Exception):
+        pass
+
+    seen: list[bytes] = []
+
+    def fussy(rec: bytes) -> None:
+        seen.append(rec)
+        if len(seen) == 10:
+            raise Boom("tenth")
+
+    with RingBuffer(emitter.events, callback=fussy) as rb:
+        want = emitter.run("ring16", 100)
+        with pytest.raises(Boom, match="tenth"):
+            rb.poll(timeout=2)
+        assert len(seen) == 10
+        rb.consume()  # the records after the raising one were kept for the next call
+        assert seqs(seen) == list(want)
+
+
+def test_negative_callback_return_stops_the_consume(emitter: Emitter) -> None:
+    seen: list[bytes] = []
+
+    def one_at_a_time(rec: bytes) -> int:
+        seen.append(rec)
+        return -1
+
+    with RingBuffer(emitter.events, callback=one_at_a_time) as rb:
+        want = emitter.run("ring16", 5)
+        for i in range(1, 6):
+            rb.consume()
+            assert len(seen) == i
+        assert seqs(seen) == list(want)
+
+
+def test_iteration_yields_records_until_closed(emitter: Emitter) -> None:
+    rb = RingBuffer(emitter.events)
+    want = emitter.run("ring16", 300)
+    got = []
+    for rec in rb:
+        got.append(rec)
+        if len(got) == 300:
+            break
+    assert seqs(got) == list(want)
+    # a reader thread iterating ends when another thread closes the buffer
+    done = threading.Event()
+    tail: list[bytes] = []
+
+    def reader() -> None:
+        tail.extend(rb)
+        done.set()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    more = emitter.run("ring16", 50)
+    deadline = time.monotonic() + 5
+    while len(tail) < 50 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rb.close()
+    assert done.wait(5)
+    t.join()
+    assert seqs(tail) == list(more)
+
+
+def test_batch_and_numpy(emitter: Emitter) -> None:
+    np = pytest.importorskip("numpy")
+    with RingBuffer(emitter.events) as rb:
+        want = emitter.run("ring16", 2000)
+        batch = rb.consume_batch(max_records=500)
+        assert len(batch) == 500 and seqs(batch) == list(want[:500])
+        assert batch.lengths.tolist() == [16] * 500 and batch.sources.tolist() == [0] * 500
+        assert batch[499] == bytes(list(batch)[499])
+        batch = rb.poll_batch(timeout=2)
+        assert len(batch) == 1500 and seqs(batch.records()) == list(want[500:])
+        assert len(rb.consume_batch()) == 0
+        dt = np.dtype([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])
+        want = emitter.run("ring16", 3000)
+        arr = rb.poll_batch(timeout=2, dtype=dt).array
+        assert arr.dtype == dt and arr["seq"].tolist() == list(want) and (arr["tag"] == TAG).all()
+        # a dtype shorter than the record: each row holds the record's start, lengths the real size
+        want = emitter.run("ring256", 100)
+        b = rb.poll_batch(timeout=2, dtype=dt)
+        assert b.array["seq"].tolist() == list(want) and b.lengths.tolist() == [256] * 100
+        assert len(rb.consume_batch(dtype=dt).array) == 0
+
+
+def test_several_rings_in_one_reader(emitter: Emitter) -> None:
+    with RingBuffer([emitter.events, emitter.second]) as rb:
+        assert rb.ring_count == 2
+        want = emitter.run("ring_pair", 200)
+        batch = rb.poll_batch(timeout=2)
+        assert len(batch) == 400
+        by_ring: dict[int, list[bytes]] = {0: [], 1: []}
+        for src, rec in zip(batch.sources, batch):
+            by_ring[src].append(rec)
+        assert seqs(by_ring[0]) == seqs(by_ring[1]) == list(want)
+    # add() with its own callback: ring 0's records are returned, ring 1's go to the callback
+    side: list[bytes] = []
+    with RingBuffer(emitter.events) as rb:
+        assert rb.add(emitter.second, callback=side.append) == 1
+        want = emitter.run("ring_pair", 50)
+        got: list[bytes] = []
+        deadline = time.monotonic() + 5
+        while (len(got) < 50 or len(side) < 50) and time.monotonic() < deadline:
+            got += rb.poll(timeout=0.5)
+        assert seqs(got) == seqs(side) == list(want)
+
+
+def test_fileno_works_with_select(emitter: Emitter) -> None:
+    with RingBuffer(emitter.events) as rb:
+        assert select.select([rb], [], [], 0)[0] == []
+        emitter.run("ring16", 3)
+        assert select.select([rb], [], [], 2)[0] == [rb]
+        assert len(rb.consume()) == 3
+        assert select.select([rb], [], [], 0)[0] == []
+        ep = select.epoll()
+        ep.register(rb.fileno(), select.EPOLLIN)
+        emitter.run("ring16", 1)
+        assert ep.poll(2) and len(rb.consume()) == 1
+        ep.close()
+
+
+def test_asyncio(emitter: Emitter) -> None:
+    async def main() -> tuple[list[bytes], list[bytes], float]:
+        rb = RingBuffer(emitter.events)
+        loop = asyncio.get_running_loop()
+        t0 = time.monotonic()
+        assert await rb.poll_async(timeout=0.1) == []
+        waited = time.monotonic() - t0
+        producer = loop.run_in_executor(None, emitter.run, "ring16", 500)
+        got = []
+        async for rec in rb:
+            got.append(rec)
+            if len(got) == 500:
+                break
+        await producer
+        # a waiter is woken by close() and gets [] (closing under it is safe)
+        waiter = asyncio.ensure_future(rb.poll_async())
+        await asyncio.sleep(0.05)
+        rb.close()
+        tail = await asyncio.wait_for(waiter, 5)
+        return got, tail, waited
+
+    got, tail, waited = asyncio.run(main())
+    assert len(got) == 500 and seqs(got) == sorted(seqs(got))
+    assert tail == [] and 0.05 < waited < 2
+
+
+def test_maps_outlive_the_callers_map_and_no_fd_leaks(emitter: Emitter) -> None:
+    before = open_fds()
+    for _ in range(20):
+        with emitter.obj.map("events") as m:  # a Map of its own, closed before the reader is used
+            rb = RingBuffer(m)
+        want = emitter.run("ring16", 2)  # the caller's Map is closed: the reader holds its own fd
+        assert seqs(rb.consume()) == list(want)
+        rb.close()
+    assert open_fds() == before
+
+
+@pytest.mark.hostonly
+def test_bad_input_is_refused_before_any_syscall(tmp_path: Path) -> None:
+    with Map.array(1) as arr, Map.create(MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096) as ring:
+        with pytest.raises(ValueError, match="is a ARRAY map; RingBuffer needs a RINGBUF map"):
+            RingBuffer(arr)
+        with pytest.raises(ValueError, match="not a BPF map"):
+            RingBuffer(0)
+        with pytest.raises(TypeError, match=r"Map\.from_pin"):
+            RingBuffer(str(tmp_path))
+        with pytest.raises(TypeError, match="callback must be callable"):
+            RingBuffer(ring, callback=3)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="at least one map"):
+            RingBuffer([])
+        rb = RingBuffer(ring)
+        with pytest.raises(TypeError, match="timeout"):
+            rb.poll("1")  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="max_records"):
+            rb.consume_batch(max_records=0)
+        with pytest.raises(IndexError):
+            rb.ring_info(1)
+        for attempt in (lambda: copy.copy(rb), lambda: copy.deepcopy(rb), lambda: pickle.dumps(rb)):
+            with pytest.raises(TypeError):
+                attempt()
+        rb.close()
+        rb.close()
+        assert rb.closed and "closed" in repr(rb)
+        for call in (rb.poll, rb.consume, rb.consume_batch, rb.fileno, lambda: rb.add(ring), rb.ring_info):
+            with pytest.raises(ValueError, match=r"^I/O operation on closed RingBuffer$"):
+                call()
+        assert bpflink.RingBuffer is RingBuffer
+
+
+# --- in a child process: a hang or crash fails the test instead of killing the run ----------------------------
+CHILD_PRELUDE = """
+import os, sys, threading, time, signal
+sys.path.insert(0, {root!r})
+from bpflink import Object, RingBuffer, PerfBuffer
+from bench.ringbuf import test_run
+obj = Object.open({obj!r})
+events, perf = obj.map("events"), obj.map("perf")
+progs = {{n: obj.program(n) for n in ("ring16", "perf16")}}
+"""
+
+CLOSE_WHILE_POLLING = """
+def make():
+    return RingBuffer(events) if {kind!r} == "ring" else PerfBuffer(perf, pages=4)
+prog = progs["ring16" if {kind!r} == "ring" else "perf16"]
+for i in range(60):
+    rb = make()
+    out = {{}}
+    def poller():
+        t0 = time.monotonic()
+        got = 0
+        try:
+            while True:
+                got += len(rb.poll())
+        except ValueError as exc:
+            out["exc"] = str(exc)
+        out["got"] = got
+    threads = [threading.Thread(target=poller) for _ in range(2)]
+    for t in threads:
+        t.start()
+    if i % 2:
+        test_run(prog, 200)        # records arriving while the pollers run
+    time.sleep(0.002 * (i % 5))
+    rb.close()
+    for t in threads:
+        t.join(5)
+        assert not t.is_alive(), "a poller did not return after close()"
+    assert out["exc"].startswith("I/O operation on closed"), out
+    rb.close()
+print("ok")
+"""
+
+SIGINT_DURING_POLL = """
+rb = RingBuffer(events) if {kind!r} == "ring" else PerfBuffer(perf, pages=4)
+print("ready", flush=True)
+t0 = time.monotonic()
+try:
+    if {how!r} == "poll":
+        rb.poll()
+    else:
+        for _ in rb:
+            pass
+except KeyboardInterrupt:
+    print("interrupted", time.monotonic() - t0, flush=True)
+rb.close()
+"""
+
+
+def child(bpf_objects: dict[str, Path], body: str, **fmt: str) -> subprocess.Popen[str]:
+    code = CHILD_PRELUDE.format(root=str(ROOT), obj=str(bpf_objects["ringbuf_emit"])) + body.format(**fmt)
+    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("kind", ["ring", "perf"])
+def test_close_while_other_threads_poll(bpf_objects: dict[str, Path], kind: str) -> None:
+    proc = child(bpf_objects, CLOSE_WHILE_POLLING, kind=kind)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.strip() == "ok", err
+
+
+@pytest.mark.parametrize(("kind", "how"), [("ring", "poll"), ("ring", "iter"), ("perf", "poll")])
+def test_ctrl_c_interrupts_poll(bpf_objects: dict[str, Path], kind: str, how: str) -> None:
+    proc = child(bpf_objects, SIGINT_DURING_POLL, kind=kind, how=how)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.3)  # inside epoll_wait by now
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        latency = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert out.split()[0] == "interrupted", (out, err)
+    assert latency < 5  # the child's exit included; in the child, poll() returned right after the signal
+
+
+def test_big_polls_hand_over_in_slices_and_batches_keep_the_order(emitter: Emitter,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import bpflink.ringbuf
+
+    monkeypatch.setattr(bpflink.ringbuf, "HAND_OVER", 1000)
+    with RingBuffer(emitter.events) as rb:
+        want = emitter.run("ring16", 5000)
+        first = rb.poll(timeout=2)  # takes more than HAND_OVER from the ring, hands over HAND_OVER
+        second = rb.poll(timeout=2)
+        assert len(first) == len(second) == 1000
+        rest = rb.consume_batch()  # the records the polls kept come first, in order
+        assert len(rest) > 0 and [len(r) for r in rest] == [16] * len(rest)
+        got = first + second + list(rest)
+        while len(got) < 5000:
+            more = rb.consume()
+            assert more
+            got += more
+        assert seqs(got) == list(want)
+
+
+def test_callback_may_close_but_not_poll_its_reader(emitter: Emitter) -> None:
+    seen: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def closing(rec: bytes) -> None:
+        seen.append(rec)
+        if len(seen) == 1:
+            try:
+                rb.poll(0)
+            except RuntimeError as exc:
+                errors.append(exc)
+        if len(seen) == 3:
+            rb.close()  # freed once the poll running this callback has left libbpf
+
+    rb = RingBuffer(emitter.events, callback=closing)
+    emitter.run("ring16", 10)
+    assert rb.poll(timeout=2) == []
+    assert len(errors) == 1 and "inside one of its own callbacks" in str(errors[0])
+    assert len(seen) == 10 and rb.closed  # the records already copied out were still handed over
+    with pytest.raises(ValueError, match="closed RingBuffer"):
+        rb.poll()
