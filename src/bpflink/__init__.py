@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from .enums import AttachType, LinkType, MapType, MprogFlags, NfInetHook, NfProto, ProgType, XdpFlags
     from .errors import NotSupportedError, VerifierError
     from .info import LinkInfo
+    from .lifecycle import ensure_group
     from .link import Link
     from .listing import links
     from .map import Map
     from .object import Object
+    from .owners import owners
     from .probe import ProbeResult, probe, supports
     from .program import Program
     from .query import HookEntry, HookQuery, query
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "asm": "", "lowlevel": "", "opts": "", "link_create": "create", "LinkInfo": "info", "Link": "link",
     "links": "listing", "Map": "map", "Object": "object", "Program": "program",
+    "owners": "owners", "ensure_group": "lifecycle",
     **dict.fromkeys(("AttachType", "LinkType", "MapType", "MprogFlags", "NfInetHook", "NfProto", "ProgType",
                      "XdpFlags"), "enums"),
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
@@ -74,7 +77,7 @@ class _Package(type(sys)):  # type: ignore[misc]
     """
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name in ("probe", "query") and isinstance(value, type(sys)):
+        if name in ("probe", "query", "owners") and isinstance(value, type(sys)):
             value = getattr(value, name)
         super().__setattr__(name, value)
 
@@ -90,6 +93,7 @@ def libbpf_version() -> str:
 __all__ = [
     "AttachType", "HookEntry", "HookQuery", "Link", "LinkInfo", "LinkType", "Map", "MapType", "MprogFlags",
     "NfInetHook", "NfProto", "NotSupportedError", "Object", "ProbeResult", "ProgType", "Program", "VerifierError",
-    "XdpFlags", "__version__", "asm", "libbpf_version", "link_create", "links", "lowlevel", "opts", "probe", "query",
+    "XdpFlags", "__version__", "asm", "ensure_group", "libbpf_version", "link_create", "links", "lowlevel", "opts",
+    "owners", "probe", "query",
     "route_libbpf_print", "supports",
 ]
