@@ -216,7 +216,7 @@ def _open_pin(path: str) -> Link | None:
         kind = os.readlink(f"/proc/self/fd/{fd}")
     except OSError:
         kind = "anon_inode:bpf-link"
-    if kind != "anon_inode:bpf-link":
+    if kind not in ("anon_inode:bpf-link", "anon_inode:bpf_link"):  # by id or pin / by link_create
         os.close(fd)
         raise PinMismatchError(path, f"a {kind.removeprefix('anon_inode:bpf-')}, not a link")
     return Link(fd)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from . import lowlevel as ll
 
-_LINK_INODE = "anon_inode:bpf-link"
+# a link's fd reads "bpf-link" when opened by id or pin, "bpf_link" from link_create on recent kernels
+_LINK_INODES = frozenset({"anon_inode:bpf-link", "anon_inode:bpf_link"})
 #: upper bound on directory entries visited over all bpffs mounts, per walk
 MAX_ENTRIES = 200_000
 
@@ -88,7 +89,7 @@ def fd_holders(link_ids: Iterable[int] | None = None) -> tuple[dict[int, list[Ho
         comm: str | None = None
         for fd in fds:
             try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") != _LINK_INODE:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") not in _LINK_INODES:
                     continue
                 link_id = _fdinfo_link_id(f"/proc/{pid}/fdinfo/{fd}")
             except (OSError, ValueError):
@@ -175,7 +176,7 @@ def pin_index(link_ids: Iterable[int] | None = None, *, roots: Iterable[str] | N
                 walk.skipped += 1
             continue
         try:
-            if os.readlink(f"/proc/self/fd/{fd}") != _LINK_INODE:
+            if os.readlink(f"/proc/self/fd/{fd}") not in _LINK_INODES:
                 continue
             link_id = _fdinfo_link_id(f"/proc/self/fdinfo/{fd}")
         except (OSError, ValueError):
