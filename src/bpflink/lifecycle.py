@@ -264,8 +264,8 @@ def ensure(pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_t
     new = prog_identity(prog_fd)
     key = _target_key(target, at)
     link = _open_pin(path)
-    _step("read")
     if link is None:
+        _step("read")  # decided: create
         created = link_create(prog, target, at, opts)
         _step("created")
         ret = ll.bpf_obj_pin(created.fd, path.encode())
@@ -297,6 +297,7 @@ def ensure(pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_t
             old = prog_identity(old_fd)
             if old.same_program(new):
                 return link, UNCHANGED
+            _step("read")  # decided: swap old for new
             opts_u = ll.new_link_update_opts()
             opts_u.flags = ll.lib.BPF_F_REPLACE
             opts_u.old_prog_fd = old_fd
