@@ -311,3 +311,14 @@ def test_fast_decoder_equals_info_for_every_kind(tmp_path: Path, cgroup: Path) -
         for link in made:
             link.close()
         os.close(pfd)
+
+
+@pytest.mark.hostonly
+def test_json_writer_matches_json_dumps() -> None:
+    from bpflink.cli import _json
+
+    samples: list[Any] = [[], {}, [1, 2], {"a": [1, 2, 3], "b": None, "c": True, "d": "x\"\u00e9\n", "f": 1.5,
+                                       "e": [{"x": 1}, {"y": []}], "g": False, "h": -(2**63)},
+                          [{"id": 1, "type": "cgroup", "offsets": list(range(5))}]]
+    for value in samples:
+        assert _json(value) == json.dumps(value, indent=2)

@@ -152,29 +152,38 @@ def _details(d: dict[str, Any]) -> str:
     return " ".join(f"{k}={_value(v)}" for k, v in d.items() if k not in ("id", "type", "prog_id") and v is not None)
 
 
+_KEYS: dict[str, str] = {}  # a dict key -> its JSON string (keys repeat for every link)
+
+
 def _json(value: Any, indent: str = "") -> str:
     """``json.dumps(value, indent=2)`` for the JSON types, without importing json (its pure-Python indenting
     encoder is also slower than this for 10,000 links)."""
+    from _json import encode_basestring_ascii as enc
+
+    t = type(value)
+    if t is int:
+        return int.__repr__(value)
+    if t is str:
+        return str(enc(value))
     if value is None:
         return "null"
     if value is True:
         return "true"
     if value is False:
         return "false"
-    if isinstance(value, int):
-        return int.__repr__(value)
-    if isinstance(value, str):
-        from _json import encode_basestring_ascii
-
-        return str(encode_basestring_ascii(value))
     inner = indent + "  "
     if isinstance(value, dict):
         if not value:
             return "{}"
-        from _json import encode_basestring_ascii as enc
-
-        items = (f"{inner}{enc(str(k))}: {_json(v, inner)}" for k, v in value.items())
-        return "{\n" + ",\n".join(items) + "\n" + indent + "}"
+        parts = []
+        for k, v in value.items():
+            key = _KEYS.get(k)
+            if key is None:
+                key = _KEYS[k] = f"{enc(str(k))}: "
+            tv = type(v)
+            parts.append(inner + key + (int.__repr__(v) if tv is int else str(enc(v)) if tv is str
+                                        else "null" if v is None else _json(v, inner)))
+        return "{\n" + ",\n".join(parts) + "\n" + indent + "}"
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
@@ -182,6 +191,10 @@ def _json(value: Any, indent: str = "") -> str:
             sep = ",\n" + inner
             return "[\n" + inner + sep.join(map(int.__repr__, value)) + "\n" + indent + "]"
         return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + "\n" + indent + "]"
+    if isinstance(value, int):  # bool handled above; int subclasses print as ints (json does the same)
+        return int.__repr__(value)
+    if isinstance(value, str):
+        return str(enc(value))
     if isinstance(value, float):
         return repr(value)
     raise TypeError(f"not JSON: {type(value).__name__}")
