@@ -158,7 +158,7 @@ def test_show_pin_detach_on_a_live_link(cgroup: Path) -> None:
         with sock:
             assert run_in_cgroup(cgroup, UDP_SEND.format(n=2, port=port)).returncode == 0
             assert drain(sock) == 0  # attached: dropped
-            assert cli("detach", str(link.id)).returncode == 0  # only this (the test's) process holds it
+            assert cli("detach", str(link.id)).returncode == 0  # held by this test, the command's parent
             assert run_in_cgroup(cgroup, UDP_SEND.format(n=2, port=port)).returncode == 0
             assert drain(sock) == 2  # detached by the CLI: delivered
         assert link.info().cgroup_id == 0  # type: ignore[attr-defined]

@@ -25,8 +25,8 @@ HOLDER = "import sys, time; print('ready', flush=True); sys.stdin.readline()"
 
 @pytest.fixture
 def held(cgroup: Path) -> Iterator[tuple[Link, subprocess.Popen[str], int, Path, Map]]:
-    """A counting egress link held by a child process (fd ``child_fd`` there) and pinned; this process's fd
-    is closed, so only the child and the pin keep it."""
+    """A counting egress link held by this process, by a child process (fd ``child_fd`` there) and a pin.
+    The CLI counts this process (its parent) as the caller's own; the child is someone else's."""
     pin = BPFFS / f"bpflink-owners-{os.getpid()}-{time.monotonic_ns()}"
     with Map.array() as counter, Program.load(ProgType.CGROUP_SKB, asm.count_and_return(counter.fd, 1),
                                               expected_attach_type=EGRESS) as prog:

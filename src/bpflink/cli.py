@@ -13,7 +13,9 @@
 Errors print one line (``bpflink VERB: ENAME: message``) and exit non-zero: 1 for a kernel refusal or when
 ``probe --require`` finds something missing (it names it), 2 for bad usage. With ``--json`` the error is
 also printed as ``{"error": ..., "errno": ...}`` on stdout. ``--debug`` shows the traceback. Writing into a
-closed pipe (``bpflink list | head -1``) ends the command quietly, as Unix tools do.
+closed pipe (``bpflink list | head -1``) ends the command quietly, as Unix tools do. ``detach`` refuses (EBUSY,
+naming them) while processes other than the command's own ancestors hold the link; ``--force`` detaches it
+for every holder (the kernel has no per-holder detach) and names them.
 
 Commands are registered in one table (``command(...)`` below): the same entry feeds a small hand-written
 parser, which runs every well-formed command line without importing ``argparse``, and the ``argparse``
@@ -542,7 +544,7 @@ def cmd_unpin(args: Args) -> int:
 
 
 @command("detach", "detach a link from its hook", arg("id", type=_link_id),
-         flag("--force", help="detach even while other processes hold the link (they are named)"))
+         flag("--force", help="detach even while processes other than this command's ancestors hold the link"))
 def cmd_detach(args: Args) -> int:
     from ._native import lib
 
@@ -559,8 +561,11 @@ def cmd_detach(args: Args) -> int:
         held = owners(args.id)
         others = held.others()
         named = ", ".join(f"pid {h.pid} ({h.comm}) fd {h.fd}" for h in others)
-        if others and not args.force:
-            raise CliError(_EBUSY, f"link {args.id} is held by {named}; detaching stops it for them "
+        mine = _ancestors()
+        foreign = [h for h in others if h.pid not in mine]
+        if foreign and not args.force:
+            names = ", ".join(f"pid {h.pid} ({h.comm}) fd {h.fd}" for h in foreign)
+            raise CliError(_EBUSY, f"link {args.id} is held by {names}; detaching stops it for them "
                                    "too: use --force")
         ret = int(lib.bpf_link_detach(fd))
         if ret < 0:
@@ -576,6 +581,22 @@ def cmd_detach(args: Args) -> int:
         also.append(f"still pinned at {', '.join(held.pins)} (bpflink unpin PATH releases it)")
     print(f"detached link {args.id}" + (f" ({'; '.join(also)})" if also else ""))
     return EXIT_OK
+
+
+def _ancestors() -> set[int]:
+    """This command's parent, its parent... (not init): links they hold are the caller's own, detaching
+    them needs no --force (a script or test that made the link and runs ``bpflink detach``)."""
+    found: set[int] = set()
+    pid = os.getppid()
+    while pid > 1 and pid not in found and len(found) < 64:
+        found.add(pid)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                stat = f.read()
+            pid = int(stat[stat.rindex(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return found
 
 
 def _ifindex_for(dev: str) -> int:
