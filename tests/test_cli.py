@@ -322,3 +322,22 @@ def test_json_writer_matches_json_dumps() -> None:
                           [{"id": 1, "type": "cgroup", "offsets": list(range(5))}]]
     for value in samples:
         assert _json(value) == json.dumps(value, indent=2)
+
+
+@pytest.mark.hostonly
+def test_cli_benchmark_runs_on_a_small_count(tmp_path: Path) -> None:
+    """bench/cli.py end to end on ~150 links of every kind it makes (no timing assertions: bench/README.md)."""
+    from conftest import ROOT
+
+    out = tmp_path / "cli.json"
+    res = subprocess.run([sys.executable, "-m", "bench.cli", "--links", "150", "--rounds", "1", "--offsets", "300",
+                          "--tcx", "4", "--netns", "2", "--perf", "2", "--uprobes", "1", "--uprobe-offsets", "20",
+                          "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["population"]["total"] == 150
+    assert data["population"]["made"] == {"uprobe_multi": 2, "perf_event": 2, "tcx": 4, "netns": 2, "cgroup": 140}
+    assert data["scale"]["bpflink.links()"]["links"] >= 150 and data["scale"]["C loop"]["links"] >= 150
+    assert {"bpflink list --json", "python -c pass", "bpflink probe --json"} <= data["cold"].keys()
+    assert "show uprobe_multi 300" in data["big"] and "query 64" in data["big"]
+    assert "bpflink.links()" in res.stdout

@@ -183,8 +183,14 @@ def _iter(fd: int, i: object, d: dict[str, object]) -> None:
              tid=int(it.task.tid) if is_task else None, pid=int(it.task.pid) if is_task else None)
 
 
+class Ints(list):  # type: ignore[type-arg]
+    """A list known to hold only ints (an array the kernel filled): the JSON writer prints it in one step."""
+
+    __slots__ = ()
+
+
 def _unpack(buf: object, n: int) -> list[int]:
-    return list(ffi.unpack(buf, n)) if n else []
+    return Ints(ffi.unpack(buf, n)) if n else Ints()
 
 
 def _kprobe_multi(fd: int, i: object, d: dict[str, object]) -> None:
@@ -199,8 +205,8 @@ def _kprobe_multi(fd: int, i: object, d: dict[str, object]) -> None:
         _call(fd, full)
         km = full.kprobe_multi  # type: ignore[attr-defined]
     n = min(count, int(km.count))
-    d.update(addrs=_unpack(addrs, n) if addrs is not None else [],
-             cookies=_unpack(cookies, n) if cookies is not None else [], count=int(km.count), flags=int(km.flags),
+    d.update(addrs=_unpack(addrs, n) if addrs is not None else Ints(),
+             cookies=_unpack(cookies, n) if cookies is not None else Ints(), count=int(km.count), flags=int(km.flags),
              missed=int(km.missed))
 
 
@@ -218,7 +224,7 @@ def _uprobe_multi(fd: int, i: object, d: dict[str, object]) -> None:
     _call(fd, full)
     um = full.uprobe_multi  # type: ignore[attr-defined]
     n = min(count, int(um.count))
-    offs, refs, cookies = (_unpack(a, n) for a in arrays) if count else ([], [], [])
+    offs, refs, cookies = (_unpack(a, n) for a in arrays) if count else (Ints(), Ints(), Ints())
     d.update(path=_str(path), offsets=offs, ref_ctr_offsets=refs, cookies=cookies, count=int(um.count),
              flags=int(um.flags), pid=int(um.pid))
 

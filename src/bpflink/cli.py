@@ -157,6 +157,12 @@ def _details(d: dict[str, Any]) -> str:
 _KEYS: dict[str, str] = {}  # a dict key -> its JSON string (keys repeat for every link)
 
 
+def _ints() -> type:
+    from ._rawinfo import Ints
+
+    return Ints
+
+
 def _json(value: Any, indent: str = "") -> str:
     """``json.dumps(value, indent=2)`` for the JSON types, without importing json (its pure-Python indenting
     encoder is also slower than this for 10,000 links)."""
@@ -189,9 +195,9 @@ def _json(value: Any, indent: str = "") -> str:
     if isinstance(value, (list, tuple)):
         if not value:
             return "[]"
-        if all(type(v) is int for v in value):  # offsets, addresses, cookies: one join, no call per element
-            sep = ",\n" + inner
-            return "[\n" + inner + sep.join(map(int.__repr__, value)) + "\n" + indent + "]"
+        if type(value) is _ints() or all(type(v) is int for v in value):
+            # offsets, addresses, cookies: the list's C repr, its separators replaced (no call per element)
+            return "[\n" + inner + list.__repr__(value)[1:-1].replace(", ", ",\n" + inner) + "\n" + indent + "]"
         return "[\n" + ",\n".join(inner + _json(v, inner) for v in value) + "\n" + indent + "]"
     if isinstance(value, int):  # bool handled above; int subclasses print as ints (json does the same)
         return int.__repr__(value)
