@@ -322,6 +322,21 @@ def test_json_writer_matches_json_dumps() -> None:
                           [{"id": 1, "type": "cgroup", "offsets": list(range(5))}]]
     for value in samples:
         assert _json(value) == json.dumps(value, indent=2)
+    # the list writer's C-encoder path, and its fallback when a string could be mistaken for a separator
+    import contextlib
+    import io
+
+    from bpflink.cli import _stream_json_list
+
+    items = [{"id": i, "type": "cgroup", "name": n, "x": None} for i, n in
+             enumerate(["plain", 'a, "b', "ends with, ", "\u00e9[{", ""])]
+    items.append({"id": 9, "offsets": [1, 2], "nested": {"k": "v"}})
+    for count in (0, 1, len(items), 3000):
+        rows = (items * 500)[:count]
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            _stream_json_list(iter(rows))
+        assert out.getvalue() == json.dumps(rows, indent=2) + "\n"
 
 
 @pytest.mark.hostonly
@@ -341,3 +356,25 @@ def test_cli_benchmark_runs_on_a_small_count(tmp_path: Path) -> None:
     assert {"bpflink list --json", "python -c pass", "bpflink probe --json"} <= data["cold"].keys()
     assert "show uprobe_multi 300" in data["big"] and "query 64" in data["big"]
     assert "bpflink.links()" in res.stdout
+
+
+def test_explain_is_a_dry_run_that_agrees_with_the_kernel_facts() -> None:
+    from bpflink.features import FEATURES, kernel_config
+
+    data = cli_json("explain", "tcx_ingress")
+    assert data["attach_type"] == "tcx_ingress" and data["family"] == "tcx" and "BPF_LINK_CREATE" in data["mechanism"]
+    assert data["kernel"] == {"running": "%d.%d" % kernel_version(), "needs": FEATURES["tcx"].min_kernel_str,
+                              "ok": kernel_version() >= FEATURES["tcx"].min_kernel}
+    config = kernel_config()
+    if config is not None:
+        assert data["config"] == {"CONFIG_NET_XGRESS": config.get("CONFIG_NET_XGRESS", "not set")}
+    caps = data["capabilities"]
+    assert caps["needed"] == ["CAP_BPF", "CAP_NET_ADMIN"]
+    status = Path("/proc/self/status").read_text()
+    eff = int(next(ln.split()[1] for ln in status.splitlines() if ln.startswith("CapEff:")), 16)
+    assert ("CAP_NET_ADMIN" in caps["held"]) == bool(eff >> 12 & 1) and caps["missing"] == []  # root here
+    assert data["quirks"] and data["lockdown"]
+    text = cli("explain", "perf_event").stdout
+    assert "kretprobe on a missing symbol" in text and "caps        needs CAP_BPF + CAP_PERFMON" in text
+    bad = cli("explain", "no_such_type")
+    assert bad.returncode == 2 and "EINVAL" in bad.stderr and "no_such_type" in bad.stderr

@@ -212,14 +212,61 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(_json(data) + "\n")
 
 
+_c_encoder: Any = None  # CPython's C JSON encoder (compact), False where it is missing or differs
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _compact(d: dict[str, Any]) -> str | None:
+    """``json.dumps(d)`` through the interpreter's C encoder, without importing json (and re)."""
+    global _c_encoder
+    if _c_encoder is None:
+        try:
+            import _json
+
+            enc = _json.make_encoder(None, _not_json, _json.encode_basestring_ascii, None, ": ", ", ", False,
+                                     False, True)
+            _c_encoder = enc if "".join(enc({"a": 1, "b": "x", "c": None}, 0)) == \
+                '{"a": 1, "b": "x", "c": null}' else False
+        except Exception:  # another interpreter's internals: the Python writer does it all
+            _c_encoder = False
+    if _c_encoder is False:
+        return None
+    return "".join(_c_encoder(d, 0))
+
+
+def _item_json(d: dict[str, Any]) -> str:
+    """A flat dict as an element of an indented top-level list: exactly ``_json(d, "  ")``.
+
+    The C encoder's compact text becomes the indented one by replacing its item separators, which is
+    only safe when ``, "`` occurs nowhere else (no string holds it) and nothing is nested; otherwise the
+    Python writer runs.
+    """
+    s = _compact(d)
+    if s is not None and s.count(', "') == len(d) - 1 and "[" not in s and s.find("{", 1) < 0:
+        return "{\n    " + s[1:-1].replace(', "', ',\n    "') + "\n  }"
+    return _json(d, "  ")
+
+
 def _stream_json_list(items: Iterable[Any]) -> None:
-    """A JSON list written item by item: memory stays flat in the number of items."""
+    """A JSON list written in ~64 KiB chunks as items come: memory stays flat in the number of items."""
     write = sys.stdout.write
-    first = True
+    chunk: list[str] = []
+    size = 0
+    lead = "[\n  "
     for item in items:
-        write(("[\n  " if first else ",\n  ") + _json(item, "  "))
-        first = False
-    write("[]\n" if first else "\n]\n")
+        text = _item_json(item) if type(item) is dict else _json(item, "  ")
+        chunk.append(text)
+        size += len(text)
+        if size > 65536:
+            write(lead + ",\n  ".join(chunk))
+            lead, chunk, size = ",\n  ", [], 0
+    if chunk:
+        write(lead + ",\n  ".join(chunk))
+        lead = ",\n  "
+    write("[]\n" if lead == "[\n  " else "\n]\n")
 
 
 # --- kernel access without the heavy modules ----------------------------------------------------------------
