@@ -8,6 +8,8 @@ Only the command line's import time and the per-link cost of listing thousands o
 
 from __future__ import annotations
 
+import os
+
 from ._native import ffi, lib
 
 TYPE_CHECKING = False  # typing's costs milliseconds of CLI start-up
@@ -308,6 +310,36 @@ def link_ids_and_fds(skip: tuple[int, ...] = (-_ENOENT, -_EAGAIN)) -> Iterator[t
         if fd < 0:
             raise InfoError(-fd)
         yield current, fd
+
+
+def walk(batch: int = 256) -> Iterator[tuple[object, int]]:
+    """``(first-call info, fd or -1)`` of every link, from ``bpflink_link_walk`` (include/shims.c) in batches.
+
+    The fd is open for the link types whose info may need a second call (the caller closes it) and -1 for
+    the others (closed in C). Each info lives in a batch buffer: use it before the next item. Raises
+    ``InfoError`` when the walk fails (EPERM without CAP_SYS_ADMIN).
+    """
+    infos = ffi.new("struct bpf_link_info[]", batch)
+    fds = ffi.new("int[]", batch)
+    last, done = ffi.new("__u32 *"), ffi.new("int *")
+    start = 0
+    while True:
+        n = int(lib.bpflink_link_walk(start, infos, fds, batch, last, done))
+        if n < 0:
+            raise InfoError(-n)
+        i = 0
+        try:
+            while i < n:
+                fd = fds[i]
+                yield infos[i], fd
+                i += 1
+        finally:
+            for j in range(i + 1, n):  # a consumer that stops early leaks none of the batch's open fds
+                if fds[j] >= 0:
+                    os.close(fds[j])
+        if done[0]:
+            return
+        start = int(last[0])
 
 
 __all__ = ["ATTACH_NAMES", "LINK_NAMES", "InfoError", "attach_name", "is_detached", "link_dict", "link_type_name"]

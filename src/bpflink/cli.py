@@ -438,25 +438,26 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
 
 
 def _all_links() -> Iterable[dict[str, Any]]:
-    from ._rawinfo import InfoError, link_dict, link_ids_and_fds
+    from ._rawinfo import InfoError, link_dict, walk
 
-    walk = link_ids_and_fds()
+    links = walk()
     while True:
         try:
-            link_id, fd = next(walk)
+            info, fd = next(links)
         except StopIteration:
             return
         except InfoError as exc:
             raise _os_error(exc.err, "list links (BPF_LINK_GET_NEXT_ID/GET_FD_BY_ID)",
                             hint=_GET_FD_HINT.get(exc.err) if exc.err == _EPERM else None) from None
         try:
-            d = link_dict(fd)
+            d = link_dict(fd, info)
         except InfoError as exc:
-            if exc.err in (_ENOENT,):
+            if exc.err == _ENOENT:
                 continue
-            raise _os_error(exc.err, f"link {link_id}: get info") from None
+            raise _os_error(exc.err, f"link {int(info.id)}: get info") from None  # type: ignore[attr-defined]
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         yield d
 
 
