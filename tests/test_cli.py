@@ -378,3 +378,34 @@ def test_explain_is_a_dry_run_that_agrees_with_the_kernel_facts() -> None:
     assert "kretprobe on a missing symbol" in text and "caps        needs CAP_BPF + CAP_PERFMON" in text
     bad = cli("explain", "no_such_type")
     assert bad.returncode == 2 and "EINVAL" in bad.stderr and "no_such_type" in bad.stderr
+
+
+def test_batch_walk_leaks_no_fd_when_stopped_early() -> None:
+    from bpflink._rawinfo import walk
+    from conftest import open_fds
+    from test_info import perf_event_open_tracepoint
+
+    names = ("sys_enter_getppid", "sys_enter_getpid", "sys_enter_getuid")
+    pfds = [perf_event_open_tracepoint("syscalls", n) for n in names]
+    try:
+        with Program.load(ProgType.TRACEPOINT, asm.return_imm(0)) as prog:
+            made = [link_create(prog, pfd, AttachType.PERF_EVENT) for pfd in pfds]
+            try:
+                ids = {link.id for link in made}
+                before = open_fds()
+                seen = [(int(info.id), fd) for info, fd in walk(batch=2) if int(info.id) in ids  # type: ignore
+                        and (fd < 0 or os.close(fd) is None)]
+                assert {i for i, _ in seen} == ids and all(fd >= 0 for _, fd in seen)  # perf_event: fd kept
+                assert open_fds() == before
+                gen = walk(batch=64)
+                _, fd = next(gen)  # the rest of this batch holds open fds of perf_event links...
+                if fd >= 0:
+                    os.close(fd)
+                gen.close()  # ...closed when the consumer stops
+                assert open_fds() == before
+            finally:
+                for link in made:
+                    link.close()
+    finally:
+        for pfd in pfds:
+            os.close(pfd)
