@@ -393,8 +393,12 @@ def test_batch_walk_leaks_no_fd_when_stopped_early() -> None:
             try:
                 ids = {link.id for link in made}
                 before = open_fds()
-                seen = [(int(info.id), fd) for info, fd in walk(batch=2) if int(info.id) in ids  # type: ignore
-                        and (fd < 0 or os.close(fd) is None)]
+                seen = []
+                for info, fd in walk(batch=2):
+                    if int(info.id) in ids:  # type: ignore[attr-defined]
+                        seen.append((int(info.id), fd))  # type: ignore[attr-defined]
+                    if fd >= 0:
+                        os.close(fd)
                 assert {i for i, _ in seen} == ids and all(fd >= 0 for _, fd in seen)  # perf_event: fd kept
                 assert open_fds() == before
                 gen = walk(batch=64)
