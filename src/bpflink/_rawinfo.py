@@ -312,6 +312,30 @@ def link_ids_and_fds(skip: tuple[int, ...] = (-_ENOENT, -_EAGAIN)) -> Iterator[t
         yield current, fd
 
 
+_TEMPLATES = {
+    # the JSON list element ``_json(link_dict(...), "  ")`` prints for the fixed-size types most hosts carry
+    # thousands of, as one %-format (names come from the headers' enum tables: plain identifiers)
+    "cgroup": ('{\n    "id": %d,\n    "type": "cgroup",\n    "prog_id": %d,\n    "cgroup_id": %d,\n'
+               '    "attach_type": "%s"\n  }'),
+    "tcx": '{\n    "id": %d,\n    "type": "tcx",\n    "prog_id": %d,\n    "ifindex": %d,\n    "attach_type": "%s"\n  }',
+    "netkit": ('{\n    "id": %d,\n    "type": "netkit",\n    "prog_id": %d,\n    "ifindex": %d,\n'
+               '    "attach_type": "%s"\n  }'),
+    "netns": ('{\n    "id": %d,\n    "type": "netns",\n    "prog_id": %d,\n    "netns_ino": %d,\n'
+              '    "attach_type": "%s"\n  }'),
+}
+
+
+def list_item(info: object) -> str | None:
+    """The list element text for a link of a fixed-size type (exactly what the dict path prints), or None."""
+    t = LINK_NAMES.get(int(info.type))  # type: ignore[attr-defined]
+    template = _TEMPLATES.get(t) if t is not None else None
+    if template is None or t is None:
+        return None
+    part = getattr(info, t)
+    first = part.cgroup_id if t == "cgroup" else part.netns_ino if t == "netns" else part.ifindex
+    return template % (info.id, info.prog_id, first, attach_name(int(part.attach_type)))  # type: ignore[attr-defined]
+
+
 def walk(batch: int = 256) -> Iterator[tuple[object, int]]:
     """``(first-call info, fd or -1)`` of every link, from ``bpflink_link_walk`` (include/shims.c) in batches.
 

@@ -251,13 +251,15 @@ def _item_json(d: dict[str, Any]) -> str:
 
 
 def _stream_json_list(items: Iterable[Any]) -> None:
-    """A JSON list written in ~64 KiB chunks as items come: memory stays flat in the number of items."""
+    """A JSON list written in ~64 KiB chunks as items come: memory stays flat in the number of items.
+    An item that is a ``str`` is already the element's text (``_rawinfo.list_item``)."""
     write = sys.stdout.write
     chunk: list[str] = []
     size = 0
     lead = "[\n  "
     for item in items:
-        text = _item_json(item) if type(item) is dict else _json(item, "  ")
+        t = type(item)
+        text = item if t is str else _item_json(item) if t is dict else _json(item, "  ")
         chunk.append(text)
         size += len(text)
         if size > 65536:
@@ -437,8 +439,9 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
     return wanted
 
 
-def _all_links() -> Iterable[dict[str, Any]]:
-    from ._rawinfo import InfoError, link_dict, walk
+def _all_links(text_items: bool = False) -> Iterable[Any]:
+    """Every link's dict; with ``text_items`` the list element text instead where a template has it."""
+    from ._rawinfo import InfoError, link_dict, list_item, walk
 
     links = walk()
     while True:
@@ -449,6 +452,13 @@ def _all_links() -> Iterable[dict[str, Any]]:
         except InfoError as exc:
             raise _os_error(exc.err, "list links (BPF_LINK_GET_NEXT_ID/GET_FD_BY_ID)",
                             hint=_GET_FD_HINT.get(exc.err) if exc.err == _EPERM else None) from None
+        if text_items:
+            item = list_item(info)
+            if item is not None:
+                if fd >= 0:
+                    os.close(fd)
+                yield item
+                continue
         try:
             d = link_dict(fd, info)
         except InfoError as exc:
@@ -482,7 +492,7 @@ def _with_owners(d: dict[str, Any], holders: dict[int, list[Any]], pins: dict[in
 def cmd_list(args: Args) -> int:
     owners = args.owners
     if args.json and not owners:
-        _stream_json_list(_all_links())
+        _stream_json_list(_all_links(text_items=True))
         return EXIT_OK
     holders, pins = _ownership() if owners else ({}, {})
     if args.json:
