@@ -60,17 +60,19 @@ def build_linkwalk(out_dir: Path = BUILD) -> Path:
 
 
 def wall(cmd: list[str], *, check: bool = True) -> tuple[float, int]:
-    """(wall ms, ru_maxrss KiB: not the child's own, see peak_rss) of one fresh process, output discarded."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = (time.perf_counter() - t0) * 1e3
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0 and check:
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-    if proc.stderr:
-        proc.stderr.close()
-    return elapsed, int(usage.ru_maxrss)
+    """(wall ms, ru_maxrss KiB: not the child's own, see peak_rss) of one fresh process, output discarded.
+
+    A failed run is repeated (up to 5 times): bpftool aborts its walk when another process's link is still
+    being set up (EAGAIN), which other users of this machine cause at any moment."""
+    for _ in range(5):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = (time.perf_counter() - t0) * 1e3
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode == 0 or not check:
+            return elapsed, int(usage.ru_maxrss)
+    raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode} five times")
 
 
 def peak_rss(cmd: list[str]) -> int:
