@@ -224,6 +224,7 @@ def test_debug_shows_the_traceback() -> None:
     assert res.returncode != 0 and "Traceback" in res.stderr
 
 
+@pytest.mark.hostonly
 def test_version_names_bpflink_and_libbpf() -> None:
     for cmd in ([str(SCRIPT), "--version"], [sys.executable, "-m", "bpflink", "--version"]):
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -231,6 +232,7 @@ def test_version_names_bpflink_and_libbpf() -> None:
         assert res.returncode == 0 and res.stdout == want, res
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("command", ["probe --json", "explain tcx_ingress --json", "list"])
 def test_closed_pipe_ends_quietly(command: str) -> None:
     # the reader is gone before we write: Unix tools die of SIGPIPE without a word
@@ -239,6 +241,7 @@ def test_closed_pipe_ends_quietly(command: str) -> None:
     assert res.stderr == "" and res.stdout.strip() in ("0", "141"), (res.stdout, res.stderr)
 
 
+@pytest.mark.hostonly
 def test_list_into_head_is_quiet(cgroup: Path) -> None:
     subs = [cgroup / f"sub{i}" for i in range(6)]
     links: list[Link] = []
@@ -364,6 +367,7 @@ def test_cli_benchmark_runs_on_a_small_count(tmp_path: Path) -> None:
     assert "bpflink.links()" in res.stdout
 
 
+@pytest.mark.hostonly
 def test_explain_is_a_dry_run_that_agrees_with_the_kernel_facts() -> None:
     from bpflink.features import FEATURES, kernel_config
 
