@@ -65,6 +65,9 @@ struct bpf_prog_info {
     __u32 id;
     char name[...];
     __u32 btf_id;
+    unsigned char tag[8];
+    __u32 nr_map_ids;
+    __u64 map_ids;
     ...;
 };
 int bpf_prog_get_info_by_fd(int prog_fd, struct bpf_prog_info *info, __u32 *info_len);

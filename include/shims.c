@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdarg.h>
 #include <errno.h>
+#include <string.h>
+#include <unistd.h>
 
 #define BPFLINK_LIBBPF_AT_LEAST(maj, min) \
     (LIBBPF_MAJOR_VERSION > (maj) || (LIBBPF_MAJOR_VERSION == (maj) && LIBBPF_MINOR_VERSION >= (min)))
@@ -156,4 +158,65 @@ int bpflink_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int 
 int bpflink_link_create_noopts(int prog_fd, int target_fd, int attach_type)
 {
     return bpf_link_create(prog_fd, target_fd, (enum bpf_attach_type)attach_type, NULL);
+}
+
+/* One batch of the link walk `bpflink list` makes (the per-link syscalls stay the kernel's; the per-link
+ * crossings between Python and C go): from start_id, up to `max` links are opened by id and their info read
+ * once into infos[i] (zeroed first). Links of the types whose first info call tells everything and that
+ * every supported uapi header names are closed here (fds[i] = -1); for the others fds[i] is the open fd
+ * (a second call may be needed for names or arrays) and the caller closes it. Ids released or still being
+ * set up (ENOENT/EAGAIN on open, ENOENT on info) are skipped. *last_id gets the last id visited, *done 1 at
+ * the end of the walk. Returns the number of entries filled, or -errno of the first other failure. */
+int bpflink_link_walk(__u32 start_id, struct bpf_link_info *infos, int *fds, int max, __u32 *last_id, int *done)
+{
+    __u32 id = start_id, next;
+    int n = 0;
+
+    *done = 0;
+    while (n < max) {
+        int err = bpf_link_get_next_id(id, &next);
+        if (err) {
+            if (err == -ENOENT) {
+                *done = 1;
+                break;
+            }
+            *last_id = id;
+            return n ? n : err;
+        }
+        id = next;
+        int fd = bpf_link_get_fd_by_id(id);
+        if (fd < 0) {
+            if (fd == -ENOENT || fd == -EAGAIN)
+                continue;
+            *last_id = id - 1;
+            return n ? n : fd;
+        }
+        struct bpf_link_info *info = &infos[n];
+        __u32 len = sizeof(*info);
+        memset(info, 0, sizeof(*info));
+        err = bpf_link_get_info_by_fd(fd, info, &len);
+        if (err) {
+            close(fd);
+            if (err == -ENOENT)
+                continue;
+            *last_id = id - 1;
+            return n ? n : err;
+        }
+        switch (info->type) {
+        /* one info call tells all (the types every supported uapi header names; the caller closes the rest) */
+        case BPF_LINK_TYPE_CGROUP:
+        case BPF_LINK_TYPE_NETNS:
+        case BPF_LINK_TYPE_XDP:
+        case BPF_LINK_TYPE_TRACING:
+        case BPF_LINK_TYPE_STRUCT_OPS:
+            close(fd);
+            fds[n] = -1;
+            break;
+        default:
+            fds[n] = fd;
+        }
+        n++;
+    }
+    *last_id = id;
+    return n;
 }

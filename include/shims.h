@@ -13,3 +13,6 @@ void bpflink_route_libbpf_print(int enable);
 /* bpf_link_create(prog_fd, target_fd, attach_type, NULL): link_create's no-opts hot path, called through its
    address by bpflink._fdowner (include/fdowner.c) */
 int bpflink_link_create_noopts(int prog_fd, int target_fd, int attach_type);
+
+/* a batch of the link walk of `bpflink list` (include/shims.c) */
+int bpflink_link_walk(__u32 start_id, struct bpf_link_info *infos, int *fds, int max, __u32 *last_id, int *done);

@@ -94,14 +94,16 @@ SURFACE: dict[str, dict[str, Call]] = {
         "open_iter": lambda o, e: o.open_iter().close(),
         "read_iter": lambda o, e: o.read_iter(),
         "pin": lambda o, e: (o.pin(e.pin_path()), o.unpin()),
+        "owners": lambda o, e: o.owners(),
     },
     "Program": {**_FD_OWNER, "id": lambda o, e: o.id},
     "PerfEvent": dict(_FD_OWNER),
     "BuiltOpts": {"ptr": lambda o, e: o.ptr},
 }
 DATA: dict[str, set[str]] = {
-    "Link": {"attach_type", "pinned_path", "closed", "close", "unpin"},  # unpin: ValueError "not pinned"
-    "Program": {"name", "prog_type", "expected_attach_type", "maps", "closed", "close"},
+    # unpin: ValueError "not pinned"; ensure: a classmethod (tests/test_lifecycle.py); perf_event: None here
+    "Link": {"attach_type", "pinned_path", "closed", "close", "unpin", "ensure", "perf_event"},
+    "Program": {"name", "prog_type", "expected_attach_type", "maps", "closed", "close", "section_name"},
     "PerfEvent": {"kind", "name", "closed", "close"},
     "BuiltOpts": {"keepalive", "closed", "close"},
 }

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
     from .enums import AttachType, LinkType, MapType, MprogFlags, NfInetHook, NfProto, ProgType, XdpFlags
     from .errors import NotSupportedError, VerifierError
     from .info import LinkInfo
+    from .lifecycle import ensure_group
     from .link import Link
     from .listing import links
     from .map import Map, MapUpdateFlags
     from .object import Object
+    from .owners import owners
     from .perfbuf import PerfBuffer
     from .probe import ProbeResult, probe, supports
     from .program import Program
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "asm": "", "lowlevel": "", "opts": "", "link_create": "create", "LinkInfo": "info", "Link": "link",
     "links": "listing", "LinkGroup": "attach.group", "Map": "map", "Object": "object", "Program": "program",
+    "owners": "owners", "ensure_group": "lifecycle",
     **dict.fromkeys(("AttachType", "LinkType", "MapType", "MprogFlags", "NfInetHook", "NfProto", "ProgType",
                      "XdpFlags"), "enums"),
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
@@ -82,7 +85,7 @@ class _Package(type(sys)):  # type: ignore[misc]
     """
 
     def __setattr__(self, name: str, value: object) -> None:
-        if name in ("probe", "query") and isinstance(value, type(sys)):
+        if name in ("probe", "query", "owners") and isinstance(value, type(sys)):
             value = getattr(value, name)
         super().__setattr__(name, value)
 
@@ -99,6 +102,6 @@ __all__ = [
     "AttachType", "HookEntry", "HookQuery", "Link", "LinkGroup", "LinkInfo", "LinkType", "Map", "MapType",
     "MapUpdateFlags", "MprogFlags", "NfInetHook", "NfProto", "NotSupportedError", "Object", "PerfBuffer",
     "ProbeResult", "ProgType", "Program", "RingBuffer", "VerifierError", "XdpFlags", "__version__", "asm",
-    "attach_usdt", "libbpf_version", "link_create", "links", "lowlevel", "opts", "possible_cpus", "probe", "query",
-    "route_libbpf_print", "supports",
+    "attach_usdt", "ensure_group", "libbpf_version", "link_create", "links", "lowlevel", "opts", "owners",
+    "possible_cpus", "probe", "query", "route_libbpf_print", "supports",
 ]

@@ -238,6 +238,20 @@ class Link(FdOwner):
         """The ``bpflink.perf.PerfEvent`` this link runs on and owns (None for links not built on one)."""
         owned: tuple[Any, ...] = getattr(self, "_owned", ())
         return next((r for r in owned if type(r).__name__ == "PerfEvent"), None)
+    # --- lifecycle (bpflink.lifecycle, bpflink.owners) --------------------------------------------------------
+    @classmethod
+    def ensure(cls, pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_type: AttachType | int | str,
+               opts: Any = None) -> tuple[Link, str]:
+        """Idempotent pinned link: ``(link, "created" | "updated" | "unchanged")`` (see ``bpflink.lifecycle``)."""
+        from .lifecycle import ensure
+
+        return ensure(pin_path, prog, target, attach_type, opts)
+
+    def owners(self) -> Any:
+        """The processes holding an fd of this link and the pins referring to it (``bpflink.owners``)."""
+        from .owners import owners
+
+        return owners(self.id)
 
     def __repr__(self) -> str:
         if self.closed:

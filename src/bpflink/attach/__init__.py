@@ -12,22 +12,20 @@ Section names (``obj.attach(name)``, ``obj.attach_all()``, ``attach_program(prog
 
 Single-call helpers (``prog`` is a ``Program`` or an fd):
 
-==========================================================  ================================================
-``tracepoint(prog, "sched:sched_process_exec", cookie=0)``  perf-event tracepoint
-``raw_tracepoint(prog, "sched_switch", cookie=0)``          ``BPF_RAW_TRACEPOINT_OPEN`` (``None``: tp_btf...)
-``kprobe(prog, func, offset=0, cookie=0, retprobe=False,    kprobe/kretprobe through the kprobe PMU
-maxactive=0)``, ``kretprobe(prog, func, ...)``
-``ksyscall(prog, "openat", retprobe=False)``                the arch's syscall wrapper (prefix by trial)
-``kprobe_multi(prog, "tcp_*" | [names], best_effort=...)``  globs over available_filter_functions
-``resolve(patterns)``                                       the kprobe doctor: attached/skipped and why
-``uprobe(prog, binary, func=None, offset=0, pid=None,       uprobe/uretprobe; ``binary`` a path or a library
-cookie=0, ref_ctr_offset=0)``, ``uretprobe(...)``            name, ``func`` may be ``FUNC@LIB``/versioned
-``uprobe_multi(prog, binary, "glob" | [names], ...)``       one uprobe_multi link (kernel >= 6.6)
-``uprobe_in(prog, binary, func, pids)``                     per container: once per distinct (dev, inode)
-``perf_sample(prog, "cpu-clock", freq=99 | period=N,        sampling perf events on every CPU (or a task)
-pid=-1, cpus=None)``                                        as one Link owning them
-``LinkGroup.attach({name: maker})``, ``group.close()``      all-or-nothing attach, parallel close
-==========================================================  ================================================
+- ``tracepoint(prog, "sched:sched_process_exec", cookie=0)``: a perf-event tracepoint.
+- ``raw_tracepoint(prog, "sched_switch", cookie=0)``: ``BPF_RAW_TRACEPOINT_OPEN`` (``None`` for tp_btf...).
+- ``kprobe(prog, func, offset=0, cookie=0, retprobe=False, maxactive=0)``, ``kretprobe(prog, func, ...)``:
+  kprobe/kretprobe through the kprobe PMU.
+- ``ksyscall(prog, "openat", retprobe=False)``: the architecture's syscall wrapper (prefix found by trial).
+- ``kprobe_multi(prog, "tcp_*" | [names], best_effort=...)``: globs over available_filter_functions.
+- ``resolve(patterns)``: the kprobe doctor, attached/skipped and why for every name.
+- ``uprobe(prog, binary, func=None, offset=0, pid=None, cookie=0, ref_ctr_offset=0)``, ``uretprobe(...)``:
+  ``binary`` a path or a library name, ``func`` may be ``FUNC@LIB`` or versioned.
+- ``uprobe_multi(prog, binary, "glob" | [names], ...)``: one uprobe_multi link (kernel >= 6.6).
+- ``uprobe_in(prog, binary, func, pids)``: per container, once per distinct (dev, inode).
+- ``perf_sample(prog, "cpu-clock", freq=99 | period=N, pid=-1, cpus=None)``: sampling perf events on every
+  CPU (or a task) as one Link owning them.
+- ``LinkGroup.attach({name: maker})``, ``group.close()``: all-or-nothing attach, parallel close.
 
 A link built on a perf event owns it: ``link.perf_event`` (``link.perf_events`` for every CPU) is closed with
 the link. Binary and library names resolve through ``bpflink.targets`` (also inside other mount namespaces).
