@@ -91,8 +91,9 @@ def tutorial_blocks(text: str) -> list[tuple[str, dict[str, str], str]]:
 
 @pytest.mark.hostonly  # cgroup links on every kernel the guests run are test_core's; this checks the text
 def test_tutorial_runs_as_written(cgroup: Path, tmp_path: Path) -> None:
-    """Each block of docs/tutorial.md in order: C blocks written to their caption's file name, sh blocks run by
-    bash in that directory, pycon blocks run as one doctest session there (their outputs are checked)."""
+    """Each block of docs/tutorial.md in order: C and Python blocks written to their caption's file name, sh
+    blocks run by bash in that directory, pycon blocks run as one doctest session there (their outputs are
+    checked; the last one runs the tutorial's pytest file in a child pytest with the plugin)."""
     blocks = tutorial_blocks((DOCS / "tutorial.md").read_text())
     assert [lang for lang, _, _ in blocks][:3] == ["c", "sh", "pycon"], blocks
     env = {**os.environ, "BPFLINK_CGROUP2": str(cgroup)}  # the tutorial's cgroup goes below a fresh one
@@ -103,7 +104,7 @@ def test_tutorial_runs_as_written(cgroup: Path, tmp_path: Path) -> None:
     os.environ.update(env)
     try:
         for n, (lang, opts, body) in enumerate(blocks):
-            if lang == "c":
+            if lang in ("c", "python"):
                 (tmp_path / opts["caption"]).write_text(body)
             elif lang == "sh":
                 res = subprocess.run(["bash", "-euo", "pipefail", "-c", body], capture_output=True, text=True,
@@ -120,13 +121,14 @@ def test_tutorial_runs_as_written(cgroup: Path, tmp_path: Path) -> None:
         os.chdir(old_cwd)
         os.environ.clear()
         os.environ.update(old_env)
-        for owner in ("link", "egress", "prog", "obj"):  # a failed run must not leave a link on the cgroup
+        for owner in ("link", "rb", "events", "bytes_sent", "sizes", "obj"):  # no link left on the cgroup
             if owner in globs:
                 globs[owner].close()
         leftover = cgroup / "bpflink-tutorial"
         if leftover.exists():
             leftover.rmdir()
-    assert runner.tries >= 20  # every pycon example ran
+    assert runner.tries >= 30  # every pycon example ran
+    assert [lang for lang, _, _ in blocks].count("python") == 1  # the pytest file, run by the last pycon block
 
 
 # --- docstring examples --------------------------------------------------------------------------------------------
