@@ -621,3 +621,30 @@ def test_listing_a_directory_or_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         probes(tmp_path / "missing")
     assert probes("/bin/true") == [] or all(p.provider for p in probes("/bin/true"))
+
+
+@pytest.mark.hostonly
+def test_pid_paths_resolve_symlinks_inside_the_process_root(tmp_path: Path, bins: Bins) -> None:
+    """A binary path given with pid= follows an absolute symlink inside that process's root, not ours."""
+    busybox = shutil.which("busybox")
+    if busybox is None or os.geteuid() != 0:
+        pytest.skip("needs root and busybox-static (scripts/setup installs it) for a chroot'ed process")
+    root = tmp_path / "root"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    (root / "opt").mkdir()
+    probe = root / "opt" / "only-in-root"
+    shutil.copy(bins.exe, probe)  # a binary with probes that exists only under the chroot
+    (root / "app").symlink_to("/opt/only-in-root")  # absolute: the kernel would resolve it against our root
+    with subprocess.Popen(["chroot", str(root), "/bin/busybox", "sleep", "30"]) as proc:
+        try:
+            for _ in range(100):  # until the child has chroot'ed (its root is no longer ours)
+                if os.readlink(f"/proc/{proc.pid}/root") != "/":
+                    break
+                threading.Event().wait(0.02)
+            assert not os.path.exists(f"/proc/{proc.pid}/root/app")  # the kernel's walk leaves the root
+            found = probes("/app", pid=proc.pid)
+            assert [(p.provider, p.name) for p in found] == [("bpflinkt", "site"), ("bpflinkt", "guarded")]
+            assert {p.path for p in found} == {f"/proc/{proc.pid}/root/opt/only-in-root"}
+        finally:
+            proc.kill()

@@ -38,6 +38,7 @@ from .enums import AttachType
 from .errors import NotSupportedError
 from .link import Link
 from .opts._check import S32_MAX, integer, u64
+from .targets import _in_root
 
 if TYPE_CHECKING:
     from .info import LinkInfo
@@ -507,7 +508,8 @@ def _resolve(binary: str | os.PathLike[str], pid: int | None) -> str:
                 raise FileNotFoundError(errno.ENOENT, f"process {p} maps no file named {binary!r} "
                                         f"(see {proc}/maps)", binary)
             inner = mapped
-        path = f"{proc}/root{inner}"
+        # symlinks resolved under the process's root: the kernel would resolve an absolute one against ours
+        path = _in_root(f"{proc}/root", inner)
         os.stat(path)
     except FileNotFoundError as exc:
         if not os.path.exists(proc):
