@@ -45,6 +45,9 @@ from .errors import error
 #: the longest single wait inside ``poll()``: the upper bound on how late a signal raised in another thread
 #: (or a deferred handler) is noticed
 SLICE = 0.1
+#: ``ring_buffer__consume_n`` is libbpf 1.5's; with an older system libbpf (sdist builds) a consume takes every
+#: record there is
+_CONSUME_N: Any = getattr(lib, "ring_buffer__consume_n", None)
 #: the most records one consume takes by default (libbpf's ``ring_buffer__consume_n``)
 DEFAULT_BATCH = 65536
 #: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused
@@ -726,9 +729,12 @@ class RingBuffer(_Reader):
         return len(self._fds) > 1
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
-        ret = lib.ring_buffer__consume_n(self._rb, max_records)
+        if _CONSUME_N is not None:
+            ret = _CONSUME_N(self._rb, max_records)
+        else:  # what the C callback copies past max_records waits in order for the next call (_keep)
+            ret = lib.ring_buffer__consume(self._rb)
         if ret < 0 and not self._state.batch.error:
-            raise error(-ret, "ring_buffer__consume_n")
+            raise error(-ret, "ring_buffer__consume")
 
     def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[bytes]:
         callbacks = self._callbacks
