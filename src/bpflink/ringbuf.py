@@ -729,10 +729,8 @@ class RingBuffer(_Reader):
         return len(self._fds) > 1
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
-        if _CONSUME_N is not None:
-            ret = _CONSUME_N(self._rb, max_records)
-        else:  # what the C callback copies past max_records waits in order for the next call (_keep)
-            ret = lib.ring_buffer__consume(self._rb)
+        # without consume_n, what the C callback copies past max_records waits in order for the next call (_keep)
+        ret = _CONSUME_N(self._rb, max_records) if _CONSUME_N is not None else lib.ring_buffer__consume(self._rb)
         if ret < 0 and not self._state.batch.error:
             raise error(-ret, "ring_buffer__consume")
 
