@@ -31,6 +31,7 @@ int perf_buffer__poll(struct perf_buffer *pb, int timeout_ms);
 int perf_buffer__consume(struct perf_buffer *pb);
 int perf_buffer__consume_buffer(struct perf_buffer *pb, size_t buf_idx);
 size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
+int perf_buffer__buffer_fd(const struct perf_buffer *pb, size_t buf_idx);
 int libbpf_num_possible_cpus(void);
 
 /* A batch of records copied out of the rings by C (one Python call hands over many records). Record i is

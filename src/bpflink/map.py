@@ -352,6 +352,7 @@ class Map(FdOwner):
 
     def set_types(self, key_type: Any = None, value_type: Any = None) -> None:
         """Decode keys/values with these codecs from now on (None keeps the current one)."""
+        self.fd  # noqa: B018  -- a closed Map says so before anything else
         if key_type is not None:
             self._key_codec = Codec(key_type, self.key_size, "key")
             self._key_fast = self._key_codec.fmt in ("B", "H", "I", "Q")
@@ -419,6 +420,7 @@ class Map(FdOwner):
         return parts if self._value_codec is None else [self._value_codec.decode(p) for p in parts]
 
     def _check_keyed(self, op: str) -> None:
+        self.fd  # noqa: B018  -- a closed Map says so before anything else
         if self.map_type in KEYLESS_TYPES:
             use = ("a RingBuffer" if self.map_type in _RINGS else "mmap (an arena is memory shared with programs)"
                    if self.map_type == MapType.ARENA else "push()/pop()/peek()/may_contain()")
@@ -472,6 +474,7 @@ class Map(FdOwner):
 
     def sum(self, key: KeyLike, default: int = 0) -> int:
         """A per-CPU counter added over every CPU (the value must decode to an int)."""
+        self.fd  # noqa: B018  -- a closed Map says so before anything else
         if not self.percpu:
             raise TypeError(f"{self._what} is not a per-CPU map: use lookup()")
         values = self.lookup(key)
@@ -693,6 +696,7 @@ class Map(FdOwner):
 
     def may_contain(self, value: Any) -> bool:
         """Bloom filter: False if ``value`` was surely never pushed."""
+        self.fd  # noqa: B018  -- a closed Map says so before anything else
         if self.map_type != MapType.BLOOM_FILTER:
             raise TypeError(f"{self._what} is not a bloom filter")
         vraw = self._one_value(value)
@@ -703,6 +707,7 @@ class Map(FdOwner):
         return True
 
     def _check_valued(self, op: str, bloom: bool = True) -> None:
+        self.fd  # noqa: B018  -- a closed Map says so before anything else
         ok = {MapType.QUEUE, MapType.STACK} | ({MapType.BLOOM_FILTER} if bloom else set())
         if self.map_type not in ok:
             raise TypeError(f"{self._what}: {op}() is for queue/stack{'/bloom filter' if bloom else ''} maps")

@@ -62,6 +62,7 @@ class PerfBuffer(_Reader):
     """
 
     _kind = "PerfBuffer"
+    _inherited_by_fork = False
 
     def __init__(self, map: Any, pages: int = 64, *, callback: PerfCallback | None = None,
                  lost_callback: LostCallback | None = None) -> None:
@@ -107,6 +108,16 @@ class PerfBuffer(_Reader):
             raise
 
     def _free(self) -> None:
+        if self._pb is not None and os.getpid() != self._pid:
+            # a fork()ed child: perf_buffer__free would disable the perf events the parent shares (same open
+            # files) and unmap rings the child never had; close the child's copies of the fds, and leave
+            # libbpf's small bookkeeping (the child's copy of the parent's heap) alone
+            for i in range(int(lib.perf_buffer__buffer_cnt(self._pb))):
+                fd = lib.perf_buffer__buffer_fd(self._pb, i)
+                if fd >= 0:
+                    os.close(fd)
+            os.close(lib.perf_buffer__epoll_fd(self._pb))
+            self._pb = None
         if self._pb is not None:
             lib.perf_buffer__free(self._pb)
             self._pb = None

@@ -217,6 +217,8 @@ class _Reader:
 
     _kind = "reader"
     _consume_lock: threading.Lock
+    #: whether the rings stay mapped in a fork()ed child (BPF ring buffer maps do; perf rings do not)
+    _inherited_by_fork = True
 
     def _setup(self) -> None:
         self._lock = threading.Lock()  # guards _closed, _busy, _freed
@@ -225,6 +227,7 @@ class _Reader:
         self._busy = 0
         self._closed = False
         self._freed = False
+        self._pid = os.getpid()
         self._state = ffi.new("struct bpflink_reader *")
         self._state.wait_fd = self._state.wake_fd = -1
         # records copied out of the rings but not handed over yet: beyond HAND_OVER in one call, or after a
@@ -241,6 +244,9 @@ class _Reader:
         with self._lock:
             if self._closed:
                 raise ValueError(f"I/O operation on closed {self._kind}")
+            if not self._inherited_by_fork and os.getpid() != self._pid:
+                raise ValueError(f"this {self._kind} was made before fork(): the kernel does not map its rings "
+                                 f"into the child (VM_DONTCOPY); make a new {self._kind} in the child")
             self._busy += 1
 
     def _leave(self) -> None:

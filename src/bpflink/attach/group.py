@@ -39,6 +39,7 @@ class LinkGroup:
     def __init__(self, links: Mapping[str, Link] | Iterable[Link] = ()) -> None:
         self._links: dict[str, Link] = {}
         self._lock = threading.Lock()
+        self._closed = False
         items = links.items() if isinstance(links, Mapping) else ((str(i), ln) for i, ln in enumerate(links))
         for name, link in items:
             self.add(link, name)
@@ -68,6 +69,7 @@ class LinkGroup:
         if not isinstance(link, Link):
             raise TypeError(f"a LinkGroup holds bpflink.Link objects, not {type(link).__name__}")
         with self._lock:
+            self._check_open()
             key = str(len(self._links)) if name is None else name
             if key in self._links:
                 raise KeyError(f"the group already has a link named {key!r}")
@@ -86,14 +88,21 @@ class LinkGroup:
     def __len__(self) -> int:
         return len(self._links)
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("I/O operation on closed LinkGroup")
+
     def items(self) -> list[tuple[str, Link]]:
+        self._check_open()
         return list(self._links.items())
 
     def names(self) -> list[str]:
+        self._check_open()
         return list(self._links)
 
     def as_dict(self) -> dict[str, Link]:
         """The links by name (the group still closes them)."""
+        self._check_open()
         return dict(self._links)
 
     def close(self, *, parallel: bool = True, max_threads: int | None = None) -> None:
@@ -101,6 +110,7 @@ class LinkGroup:
 
         The first error is re-raised after every link has been closed."""
         with self._lock:
+            self._closed = True
             links = list(self._links.values())
             self._links.clear()
         if not links:
@@ -125,7 +135,7 @@ class LinkGroup:
 
     @property
     def closed(self) -> bool:
-        return not self._links
+        return self._closed
 
     def __enter__(self) -> LinkGroup:
         return self
