@@ -105,7 +105,8 @@ def _arg(spec: ProgSpec, target: Any, what: str) -> str:
 
 def _tracepoint(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     name = _arg(spec, target, "'category:name' (e.g. 'sched:sched_switch')")
-    return tracing.tracepoint(spec.fd, name.replace("/", ":", 1), cookie=o.pop("cookie", 0))
+    return tracing.tracepoint(spec.fd, name.replace("/", ":", 1), cookie=o.pop("cookie", 0),
+                              mode=o.pop("mode", "auto"))
 
 
 def _raw_tp(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -117,7 +118,7 @@ def _kprobe(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     func, off = tracing.parse_func_offset(_arg(spec, target, "'FUNC' or 'FUNC+OFFSET'"))
     ret = spec.kind == "kretprobe"
     return tracing.kprobe(spec.fd, func, off + o.pop("offset", 0), cookie=o.pop("cookie", 0), retprobe=ret,
-                          maxactive=o.pop("maxactive", 0))
+                          maxactive=o.pop("maxactive", 0), mode=o.pop("mode", "auto"))
 
 
 def _kprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -126,7 +127,8 @@ def _kprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
         raise _need(spec, "target= a glob or list of kernel function names")
     out = tracing.kprobe_multi(spec.fd, patterns, retprobe=spec.kind == "kretprobe.multi",
                                session=spec.kind == "kprobe.session", cookies=o.pop("cookies", None),
-                               unique_match=o.pop("unique_match", False), best_effort=o.pop("best_effort", False))
+                               unique_match=o.pop("unique_match", False), best_effort=o.pop("best_effort", False),
+                               mode=o.pop("mode", "auto"))
     if isinstance(out, tuple):  # best_effort: the report rides on the link
         link, report = out
         link.report = report
@@ -136,7 +138,8 @@ def _kprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
 
 def _ksyscall(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     name = _arg(spec, target, "the syscall name (e.g. 'openat')")
-    return tracing.ksyscall(spec.fd, name, cookie=o.pop("cookie", 0), retprobe=spec.kind == "kretsyscall")
+    return tracing.ksyscall(spec.fd, name, cookie=o.pop("cookie", 0), retprobe=spec.kind == "kretsyscall",
+                            mode=o.pop("mode", "auto"))
 
 
 def _binary_func(spec: ProgSpec, target: Any, o: dict[str, Any]) -> tuple[str | None, str | None, int]:
@@ -161,7 +164,8 @@ def _binary_func(spec: ProgSpec, target: Any, o: dict[str, Any]) -> tuple[str | 
 def _uprobe(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     binary, func, off = _binary_func(spec, target, o)
     return uprobe.uprobe(spec.fd, binary, func, offset=off, pid=o.pop("pid", None), cookie=o.pop("cookie", 0),
-                         ref_ctr_offset=o.pop("ref_ctr_offset", 0), retprobe=spec.kind.startswith("uretprobe"))
+                         ref_ctr_offset=o.pop("ref_ctr_offset", 0), retprobe=spec.kind.startswith("uretprobe"),
+                         mode=o.pop("mode", "auto"))
 
 
 def _uprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -171,7 +175,7 @@ def _uprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     return uprobe.uprobe_multi(spec.fd, binary, pattern, pid=o.pop("pid", None), cookies=o.pop("cookies", None),
                                retprobe=spec.kind.startswith("uretprobe"),
                                session=spec.kind.startswith("uprobe.session"),
-                               unique_match=o.pop("unique_match", False))
+                               unique_match=o.pop("unique_match", False), mode=o.pop("mode", "auto"))
 
 
 def _usdt(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -264,6 +268,7 @@ def attach_program(prog: FdLike | ProgSpec, target: Any = None, *, section: str 
     """Attach ``prog`` as its section name says. ``target``: where sections that cannot say it attach (or the
     argument of a bare section: ``SEC("kprobe")`` + ``target="do_nanosleep"``). ``options``: ``cookie``,
     ``pid``, ``offset``, ``maxactive``, ``ref_ctr_offset``, ``cookies``, ``unique_match``, ``best_effort``,
+    ``mode`` (``"auto"``/``"link"``/``"legacy"``: tracepoint, kprobe, uprobe and multi-probe sections),
     ``binary``/``func`` (uprobes), ``event``/``freq``/``period``/``cpus`` (perf_event sampling), and ``opts``
     (a ``bpflink.opts`` builder for link_create-based sections).
 
