@@ -342,3 +342,17 @@ def test_uprobe_multi_as_single_probes(sections: Path, _no_leak: None) -> None:
             assert _hits(obj)[UPROBE] == 6  # two probes on the one function
         os.getppid()
         assert _hits(obj)[UPROBE] == 6
+
+
+def test_legacy_sampling_on_every_cpu(sections: Path, _no_leak: None) -> None:
+    perf_before = _perf_fds()
+    with _open(sections, ["on_sample"]) as obj, obj.program("on_sample") as prog:
+        with perf_sample(prog, "cpu-clock", freq=1000, mode="legacy") as link:
+            assert link.kind == "perf_event_ioctl" and len(link.perf_events) == len(bpflink.attach.online_cpus())
+            t = time.monotonic() + 0.2
+            while time.monotonic() < t:
+                pass
+            assert _hits(obj)[SAMPLE] > 0
+        assert all(ev.closed for ev in link.perf_events) and _perf_fds() == perf_before
+        with pytest.raises(NotSupportedError, match="cookie"):
+            perf_sample(prog, "cpu-clock", freq=1000, cookie=1, mode="legacy")

@@ -124,6 +124,15 @@ class LegacyLink(OwningLink):
         ``single_probes`` (each probe is in ``owned``)."""
         return _EventView(self) if self._kind == "perf_event_ioctl" else None
 
+    @property
+    def perf_events(self) -> tuple[Any, ...]:
+        """The perf events this handle holds (one per CPU for sampling; each probe's for ``single_probes``)."""
+        subs = tuple(r.perf_event for r in self._owned if isinstance(r, LegacyLink) and r.perf_event is not None)
+        if subs:
+            return subs
+        ev = self.perf_event
+        return (ev,) if ev is not None else ()
+
     def __repr__(self) -> str:
         if self.closed:
             return f"<LegacyLink {self._kind} closed>"

@@ -221,7 +221,7 @@ def _perf_event(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
         if "event" in o or "freq" in o or "period" in o:
             return perf_sample(spec.fd, o.pop("event", "cpu-clock"), freq=o.pop("freq", None),
                                period=o.pop("period", None), pid=o.pop("pid", -1), cpus=o.pop("cpus", None),
-                               cookie=o.pop("cookie", 0))
+                               cookie=o.pop("cookie", 0), mode=o.pop("mode", "auto"))
         raise _need(spec, f"target= {_TARGETS['perf_event']}")
     cookie = o.pop("cookie", 0)
     return link_create(spec.fd, target, AttachType.PERF_EVENT, _opts.PerfEvent(cookie=cookie) if cookie else None)
