@@ -356,3 +356,23 @@ def test_legacy_sampling_on_every_cpu(sections: Path, _no_leak: None) -> None:
         assert all(ev.closed for ev in link.perf_events) and _perf_fds() == perf_before
         with pytest.raises(NotSupportedError, match="cookie"):
             perf_sample(prog, "cpu-clock", freq=1000, cookie=1, mode="legacy")
+
+
+def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, _no_leak: None) -> None:
+    """BPF_PROG_ATTACH (what auto uses before cgroup links, 5.7), forced with mode="legacy": exact counts."""
+    from conftest import run_in_cgroup
+
+    send = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+           "for _ in range(3): s.sendto(b'x', ('127.0.0.1', 9))\n"
+    with _open(sections, ["on_egress"]) as obj:
+        with obj.map("cfg") as cfg:
+            cfg.update(0, 0)  # the egress program counts every packet of the cgroup
+        with obj.attach("on_egress", cgroup, mode="legacy") as link:
+            assert link.kind == "prog_attach" and link.legacy and link.info().min_kernel_for_link == "5.7"
+            with pytest.raises(NotSupportedError, match=r"Linux >= 5\.7"):
+                link.pin("/sys/fs/bpf/bpflink_prog_attach")
+            assert run_in_cgroup(cgroup, send).returncode == 0
+            assert _hits(obj)[EGRESS] == 3
+        assert run_in_cgroup(cgroup, send).returncode == 0
+        assert _hits(obj)[EGRESS] == 3  # close detached it
+        link.close()  # idempotent

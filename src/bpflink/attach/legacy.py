@@ -16,12 +16,15 @@ what needs a kernel link object (``id``, ``pin``, ``update``, ``detach``, ``from
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from .. import lowlevel as ll
 from .._fd import FdLike, FdOwner, PathArg, as_fd
 from ..enums import AttachType
 from ..errors import NotSupportedError, error
@@ -32,7 +35,7 @@ PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
 MODES = ("auto", "link", "legacy")
 #: the kernel where each mechanism's kernel link appears (what a legacy handle lacks)
-MIN_KERNEL = {"perf_event_ioctl": "5.15", "single_probes": "5.18"}
+MIN_KERNEL = {"perf_event_ioctl": "5.15", "single_probes": "5.18", "prog_attach": "5.7"}
 
 
 def check_mode(mode: object) -> str:
@@ -139,6 +142,57 @@ class LegacyLink(OwningLink):
         return f"<LegacyLink {self._kind} {', '.join(self._events[:3])}{'...' if len(self._events) > 3 else ''}>"
 
 
+class ProgAttachLink(LegacyLink):
+    """A cgroup program attached with ``BPF_PROG_ATTACH`` (``BPF_F_ALLOW_MULTI``), before cgroup links (5.7).
+    Its fd is the cgroup's (a duplicate); ``close()`` detaches with ``BPF_PROG_DETACH`` and closes it."""
+
+    def __init__(self, cgroup_fd: int, prog_fd: int, attach_type: AttachType, name: str) -> None:
+        super().__init__(cgroup_fd, kind="prog_attach", events=(name,), attach_type=attach_type)
+        self._prog_fd = prog_fd
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Detach (``BPF_PROG_DETACH``), then close the cgroup and program fds (idempotent)."""
+        with self._lock:
+            if self._prog_fd < 0:
+                return
+            prog_fd, self._prog_fd = self._prog_fd, -1
+            try:
+                ret = ll.bpf_prog_detach2(prog_fd, self.fileno(), int(self.attach_type or 0))
+            finally:
+                os.close(prog_fd)
+                OwningLink.close(self)
+        if ret < 0 and -ret != errno.ENOENT:  # ENOENT: someone detached it already
+            raise error(-ret, f"prog_detach({self._events[0]})", family="cgroup")
+
+
+def prog_attach(prog: FdLike, cgroup: str | os.PathLike[str] | int, attach_type: AttachType) -> ProgAttachLink:
+    """``BPF_PROG_ATTACH`` of ``prog`` to ``cgroup`` (a cgroup v2 directory or an fd) with ``BPF_F_ALLOW_MULTI``,
+    as libbpf does for cgroups without links."""
+    prog_fd = as_fd(prog, "prog")
+    if isinstance(cgroup, int) and not isinstance(cgroup, bool):
+        cg_fd, name = os.dup(cgroup), f"cgroup fd {cgroup}"
+    elif isinstance(cgroup, (str, os.PathLike)):
+        name = os.fspath(cgroup)
+        cg_fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    else:
+        raise TypeError(f"cgroup must be a path or an fd, not {type(cgroup).__name__}")
+    own_prog = -1
+    try:
+        own_prog = os.dup(prog_fd)  # detach names the program: keep it alive as long as the handle
+        ret = ll.bpf_prog_attach(own_prog, cg_fd, int(attach_type), ll.lib.BPF_F_ALLOW_MULTI)
+        if ret < 0:
+            raise error(-ret, f"prog_attach({attach_type.name}, {name})", family="cgroup",
+                        hint="the program's expected attach type must match, and the path be a cgroup v2 "
+                             "directory")
+    except BaseException:
+        os.close(cg_fd)
+        if own_prog >= 0:
+            os.close(own_prog)
+        raise
+    return ProgAttachLink(cg_fd, own_prog, attach_type, f"{attach_type.name.lower()}:{name}")
+
+
 class _EventView:
     """The perf event a ``perf_event_ioctl`` handle holds as its own fd."""
 
@@ -196,5 +250,6 @@ def single_probes(makers: Sequence[Callable[[], Any]], names: Sequence[str]) -> 
                       attach_type=None)
 
 
-__all__ = ["MODES", "LegacyLink", "LegacyLinkInfo", "attach_ioctl", "check_mode", "refuse_cookie",
+__all__ = ["MODES", "LegacyLink", "LegacyLinkInfo", "ProgAttachLink", "attach_ioctl", "check_mode", "prog_attach",
+           "refuse_cookie",
            "single_probes"]

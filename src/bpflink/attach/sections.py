@@ -19,9 +19,11 @@ from .. import opts as _opts
 from .._fd import FdLike, as_fd
 from ..create import link_create
 from ..enums import AttachType, ProgType
+from ..errors import NotSupportedError
 from ..families import family_of
 from ..link import Link
 from . import tracing, uprobe
+from .legacy import check_mode, prog_attach
 from .perf import perf_sample
 
 #: what target= means, per family of the program's expected attach type
@@ -213,7 +215,13 @@ def _tracing(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     cookie = o.pop("cookie", 0)
     if spec.prog_type == ProgType.EXT or spec.attach_type in (None, AttachType.TRACE_RAW_TP):
         return tracing.raw_tracepoint(spec.fd, None, cookie=cookie)  # tp_btf and freplace: RAW_TRACEPOINT_OPEN
-    return link_create(spec.fd, None, spec.attach_type, _opts.Tracing(cookie=cookie) if cookie else None)
+    try:
+        return link_create(spec.fd, None, spec.attach_type, _opts.Tracing(cookie=cookie) if cookie else None)
+    except NotSupportedError:
+        if cookie:  # fentry/fexit/lsm cookies need the 5.19 link
+            raise
+        # before 5.19 LINK_CREATE knows no fentry/fexit/fmod_ret/lsm: RAW_TRACEPOINT_OPEN (a kernel link too)
+        return tracing.raw_tracepoint(spec.fd, None)
 
 
 def _perf_event(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -305,7 +313,18 @@ def _generic(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
         raise _need(spec, f"target= {_TARGETS['cgroup']}")
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
-    return link_create(spec.fd, target, at, opts)
+    is_cgroup = family == "cgroup" or at.name.startswith("CGROUP_")
+    mode = check_mode(o.pop("mode", "auto")) if is_cgroup else "link"
+    if mode == "legacy":
+        if opts is not None:
+            raise TypeError(f"{spec.where()}: opts= does not apply to mode='legacy' (BPF_PROG_ATTACH)")
+        return prog_attach(spec.fd, target, at)
+    try:
+        return link_create(spec.fd, target, at, opts)
+    except NotSupportedError:
+        if mode == "link" or opts is not None:
+            raise
+        return prog_attach(spec.fd, target, at)  # before cgroup links (5.7)
 
 
 __all__ = ["ProgSpec", "attach_all", "attach_program", "auto_attachable", "section_types", "spec_of"]
