@@ -142,7 +142,10 @@ def _load_refused(at: AttachType, prog_type: ProgType, err: int, log: str) -> Ve
 def _link_refused(at: AttachType, err: int, what: str = "link_create refused") -> Verdict:
     feature = FEATURE[at.name]
     family = "cgroup" if at.name == "LSM_CGROUP" else "struct_ops" if at.name == "STRUCT_OPS" else "tracing"
-    why = explain(feature) or hint_for(err, family) or strerror(err)
+    why = explain(feature)
+    if not why and at.name == "LSM_MAC":  # link_create of an lsm program with a cookie (as probed) came in 5.19
+        why = explain("tracing_cookie")
+    why = why or hint_for(err, family) or strerror(err)
     return False, err, f"{errno_name(err)}: {what}: {why}"
 
 
