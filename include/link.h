@@ -36,6 +36,8 @@ struct bpf_link_update_opts {
 int bpf_link_create(int prog_fd, int target_fd, enum bpf_attach_type attach_type,
                     const struct bpf_link_create_opts *opts);
 int bpf_link_detach(int link_fd);
+int bpf_prog_attach(int prog_fd, int attachable_fd, enum bpf_attach_type type, unsigned int flags);
+int bpf_prog_detach2(int prog_fd, int attachable_fd, enum bpf_attach_type type);
 int bpf_link_update(int link_fd, int new_prog_fd, const struct bpf_link_update_opts *opts);
 int bpf_iter_create(int link_fd);
 int bpf_link_get_next_id(__u32 start_id, __u32 *next_id);

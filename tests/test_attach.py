@@ -16,8 +16,9 @@ import pytest
 
 import bpflink
 from bpflink import AttachType, Link, Object
-from bpflink.attach import LinkGroup, perf_sample, raw_tracepoint, tracepoint, uprobe
+from bpflink.attach import LegacyLink, LinkGroup, perf_sample, raw_tracepoint, tracepoint, uprobe, uprobe_multi
 from bpflink.errors import NotSupportedError
+from bpflink.features import FEATURES, kernel_version
 from conftest import open_fds
 from features import unsupported
 
@@ -67,7 +68,9 @@ def test_attach_all_fires_each_and_close_stops_them(sections: Path) -> None:
             unsupported("uprobe_multi", exc)
         assert sorted(links) == sorted([*BASIC, "on_uretprobe_multi"])
         assert all(isinstance(ln, Link) for ln in links.values())
-        assert _perf_fds() == perf_before + 2  # tracepoint and uprobe run on perf events the links own
+        multi = links["on_uretprobe_multi"]  # before 6.6: single uretprobes, each a perf event (+ the handle's dup)
+        extra = len(multi.info().events) + 1 if multi.legacy else 0
+        assert _perf_fds() == perf_before + 2 + extra  # tracepoint and uprobe run on perf events the links own
         assert links["on_tp"].perf_event is not None and links["on_uprobe"].perf_event is not None
         for _ in range(5):
             os.getppid()
@@ -273,3 +276,103 @@ def _no_leak() -> Iterator[None]:
     before = open_fds()
     yield
     assert open_fds() == before
+
+
+# --- fallbacks without a kernel link (bpflink.attach.legacy): forced with mode="legacy" on any kernel ---------------
+def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections: Path, _no_leak: None) -> None:
+    perf_before = _perf_fds()
+    with _open(sections, BASIC) as obj, obj.program("on_tp") as tp, obj.program("on_uprobe") as up:
+        with tracepoint(tp, "syscalls:sys_enter_getppid", mode="legacy") as lt, \
+                uprobe(up, "libc.so.6", "getppid", mode="legacy") as lu:
+            for link in (lt, lu):
+                assert link.legacy and link.kind == "perf_event_ioctl" and isinstance(link, LegacyLink)
+                info = link.info()
+                assert info.kind == "perf_event_ioctl" and info.legacy and info.min_kernel_for_link == "5.15"
+            assert lt.info().events == ("tracepoint:syscalls:sys_enter_getppid",)
+            assert _perf_fds() == perf_before + 2  # the handle's fd is the perf event itself
+            for _ in range(5):
+                os.getppid()
+            h = _hits(obj)
+            assert h[TP] == 5 and h[UPROBE] == 5
+            for call in (lambda: lt.pin("/sys/fs/bpf/bpflink_legacy"), lambda: lt.id, lambda: lt.update(tp),
+                         lt.detach):
+                with pytest.raises(NotSupportedError, match=r"no kernel link object.*Linux >= 5\.15"):
+                    call()
+        assert lt.closed and lt.perf_event.closed and _perf_fds() == perf_before
+        for _ in range(5):
+            os.getppid()
+        assert _hits(obj)[TP] == 5 and _hits(obj)[UPROBE] == 5  # closing detached both
+
+
+def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections: Path, _no_leak: None) -> None:
+    perf_before = _perf_fds()
+    with _open(sections, BASIC) as obj, obj.program("on_tp") as tp:
+        with pytest.raises(NotSupportedError, match=r"BPF cookies need a perf_event link.*Linux >= 5\.15"):
+            tracepoint(tp, "syscalls:sys_enter_getppid", cookie=7, mode="legacy")
+        assert _perf_fds() == perf_before  # the perf event opened for it is closed again
+        with pytest.raises(ValueError, match="mode must be one of"):
+            tracepoint(tp, "syscalls:sys_enter_getppid", mode="ioctl")
+        with obj.attach("on_tp", mode="legacy") as link:
+            assert link.kind == "perf_event_ioctl"
+            os.getppid()
+            assert _hits(obj)[TP] == 1
+        try:
+            auto = tracepoint(tp, "syscalls:sys_enter_getppid")
+        except NotSupportedError as exc:
+            unsupported("perf_event", exc)
+        with auto:
+            # auto: the perf_event link where the kernel has it, else (before 5.15) the ioctl
+            want = "perf_event_link" if kernel_version() >= FEATURES["perf_event"].min_kernel else "perf_event_ioctl"
+            assert auto.kind == want and auto.legacy == (want == "perf_event_ioctl")
+            os.getppid()
+            assert _hits(obj)[TP] == 2
+
+
+def test_uprobe_multi_as_single_probes(sections: Path, _no_leak: None) -> None:
+    # a plain uprobe program: one loaded for uprobe_multi (its expected attach type) is refused on perf events
+    # by kernels that know uprobe_multi; older ones (the fallback's case) do not check it
+    with _open(sections, BASIC) as obj, obj.program("on_uprobe") as up:
+        with uprobe_multi(up, "libc.so.6", ["getppid", "getppid"], mode="legacy") as link:
+            assert link.kind == "single_probes" and link.legacy
+            assert len(link.info().events) == 2 and all(e.startswith("uprobe:") for e in link.info().events)
+            with pytest.raises(NotSupportedError, match="no kernel link object"):
+                link.pin("/sys/fs/bpf/bpflink_legacy_multi")
+            for _ in range(3):
+                os.getppid()
+            assert _hits(obj)[UPROBE] == 6  # two probes on the one function
+        os.getppid()
+        assert _hits(obj)[UPROBE] == 6
+
+
+def test_legacy_sampling_on_every_cpu(sections: Path, _no_leak: None) -> None:
+    perf_before = _perf_fds()
+    with _open(sections, ["on_sample"]) as obj, obj.program("on_sample") as prog:
+        with perf_sample(prog, "cpu-clock", freq=1000, mode="legacy") as link:
+            assert link.kind == "perf_event_ioctl" and len(link.perf_events) == len(bpflink.attach.online_cpus())
+            t = time.monotonic() + 0.2
+            while time.monotonic() < t:
+                pass
+            assert _hits(obj)[SAMPLE] > 0
+        assert all(ev.closed for ev in link.perf_events) and _perf_fds() == perf_before
+        with pytest.raises(NotSupportedError, match="cookie"):
+            perf_sample(prog, "cpu-clock", freq=1000, cookie=1, mode="legacy")
+
+
+def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, _no_leak: None) -> None:
+    """BPF_PROG_ATTACH (what auto uses before cgroup links, 5.7), forced with mode="legacy": exact counts."""
+    from conftest import run_in_cgroup
+
+    send = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" \
+           "for _ in range(3): s.sendto(b'x', ('127.0.0.1', 9))\n"
+    with _open(sections, ["on_egress"]) as obj:
+        with obj.map("cfg") as cfg:
+            cfg.update(0, 0)  # the egress program counts every packet of the cgroup
+        with obj.attach("on_egress", cgroup, mode="legacy") as link:
+            assert link.kind == "prog_attach" and link.legacy and link.info().min_kernel_for_link == "5.7"
+            with pytest.raises(NotSupportedError, match=r"Linux >= 5\.7"):
+                link.pin("/sys/fs/bpf/bpflink_prog_attach")
+            assert run_in_cgroup(cgroup, send).returncode == 0
+            assert _hits(obj)[EGRESS] == 3
+        assert run_in_cgroup(cgroup, send).returncode == 0
+        assert _hits(obj)[EGRESS] == 3  # close detached it
+        link.close()  # idempotent

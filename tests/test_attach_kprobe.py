@@ -12,6 +12,7 @@ import pytest
 
 from bpflink import Object
 from bpflink.attach import kprobe, kprobe_multi, ksyscall, resolve, syscall_prefix
+from bpflink.errors import NotSupportedError
 from bpflink.perf import tracefs
 from features import unsupported
 
@@ -46,7 +47,7 @@ def test_kprobe_sections_fire(obj: Object, prog: str, key: int) -> None:
         try:
             link = obj.attach(prog)
         except OSError as exc:
-            unsupported("kprobe_perf_event", exc)
+            unsupported("kprobe", exc)  # auto mode: the perf event ioctl before 5.15
         with link:
             assert link.perf_event is not None
             _getpgid()
@@ -61,7 +62,7 @@ def test_ksyscall_prefix_and_kretprobe_maxactive(obj: Object) -> None:
         try:
             link = kprobe(prog, "security_task_getpgid", retprobe=True, maxactive=8)
         except OSError as exc:
-            unsupported("kprobe_perf_event", exc)
+            unsupported("kprobe", exc)  # auto mode: the perf event ioctl before 5.15
         events = tracefs() / "kprobe_events"
         with link:
             assert "bpflink" in events.read_text()
@@ -118,3 +119,26 @@ def test_doctor_and_best_effort(obj: Object) -> None:
             assert rep.attached == ["security_task_getpgid"] and list(rep.skipped) == ["bpflink_no_such_fn"]
             _getpgid()
             assert _hits(obj, MULTI_BARE) == N
+
+
+def test_kprobe_legacy_ioctl_and_kprobe_multi_as_single_probes(obj: Object) -> None:
+    """The fallbacks forced with mode="legacy" (what auto picks before 5.15 / 5.18): exact counts."""
+    with obj, obj.program("on_kprobe") as prog:
+        try:
+            link = kprobe(prog, "security_task_getpgid", mode="legacy")
+        except OSError as exc:
+            unsupported("kprobe", exc)
+        with link:
+            assert link.kind == "perf_event_ioctl" and link.legacy
+            _getpgid()
+            assert _hits(obj, KPROBE) == N
+        _getpgid()
+        assert _hits(obj, KPROBE) == N
+        with pytest.raises(NotSupportedError, match=r"BPF cookies need a perf_event link.*Linux >= 5\.15"):
+            kprobe(prog, "security_task_getpgid", cookie=3, mode="legacy")
+        with kprobe_multi(prog, ["security_task_getpgid"], mode="legacy") as multi:
+            assert multi.kind == "single_probes" and multi.info().events == ("kprobe:security_task_getpgid",)
+            _getpgid()
+            assert _hits(obj, KPROBE) == 2 * N
+        _getpgid()
+        assert _hits(obj, KPROBE) == 2 * N

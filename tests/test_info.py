@@ -274,7 +274,10 @@ def test_iter_info_target_and_task_filter(bpf_objects: dict[str, Path]) -> None:
             fd = lowlevel.bpf_iter_create(link.fd)
             assert fd >= 0
             with os.fdopen(fd, "rb") as out:
-                assert struct.unpack("<I", out.read()) == (os.getpid(),)  # the iterator ran, on our thread only
+                data = out.read()
+            if len(data) != 4:  # kernels before 6.1 ignore the task iterator's tid filter: every task runs
+                unsupported("iter_task_filter", ValueError(f"the task iterator ran {len(data) // 4} times"))
+            assert struct.unpack("<I", data) == (os.getpid(),)  # the iterator ran, on our thread only
             info = link.info()
             assert isinstance(info, IterLinkInfo)
             assert (info.target_name, info.tid, info.pid, info.map_id) == ("task", os.getpid(), 0, None)

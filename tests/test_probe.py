@@ -180,7 +180,8 @@ def refused_as_probed(result: bpflink.ProbeResult, exc: BaseException) -> None:
 
 def test_iter_verdict_matches_an_iterator_that_reads_output(bpf_objects: dict[str, Path]) -> None:
     result = probe_mod.probe_attach_type(AttachType.TRACE_ITER)
-    with Object.open(bpf_objects["iter_dump"]) as obj, obj.program("dump_task") as prog:
+    # only the task iterator: the file's cgroup iterator needs 6.1 (its load would fail the whole object)
+    with Object.open(bpf_objects["iter_dump"], programs=["dump_task"]) as obj, obj.program("dump_task") as prog:
         try:
             link = link_create(prog, None, AttachType.TRACE_ITER)
         except OSError as exc:

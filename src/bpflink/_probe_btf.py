@@ -142,7 +142,10 @@ def _load_refused(at: AttachType, prog_type: ProgType, err: int, log: str) -> Ve
 def _link_refused(at: AttachType, err: int, what: str = "link_create refused") -> Verdict:
     feature = FEATURE[at.name]
     family = "cgroup" if at.name == "LSM_CGROUP" else "struct_ops" if at.name == "STRUCT_OPS" else "tracing"
-    why = explain(feature) or hint_for(err, family) or strerror(err)
+    why = explain(feature)
+    if not why and at.name == "LSM_MAC":  # link_create of an lsm program with a cookie (as probed) came in 5.19
+        why = explain("tracing_cookie")
+    why = why or hint_for(err, family) or strerror(err)
     return False, err, f"{errno_name(err)}: {what}: {why}"
 
 
@@ -206,7 +209,7 @@ def _btf_target(at: AttachType, cgroup_fd: Callable[[], int], stack: ExitStack) 
         link = ll.bpf_link_create(prog, 0, int(at), _cookie_opts())
     if link < 0:
         if at == AttachType.TRACE_RAW_TP and -link == _errno.EINVAL:
-            return _raw_tp_fallback(at, prog)
+            return _raw_tp_fallback(at, prog, btf_id, stack)
         return _link_refused(at, -link)
     stack.callback(os.close, link)
     if at == AttachType.TRACE_ITER:
@@ -245,15 +248,16 @@ def _raw_tp_cookie(btf_id: int, stack: ExitStack) -> str:
             f"({errno_name(-fd)}) and the kernel ignores tracing.cookie")
 
 
-def _raw_tp_fallback(at: AttachType, prog: int) -> Verdict:
-    """Kernels whose link_create does not know tp_btf: libbpf retries without opts through RAW_TRACEPOINT_OPEN."""
+def _raw_tp_fallback(at: AttachType, prog: int, btf_id: int, stack: ExitStack) -> Verdict:
+    """Kernels whose link_create does not know tp_btf (before 6.10 where the cookie opts are refused, e.g. 5.10):
+    libbpf retries without opts through RAW_TRACEPOINT_OPEN, so ``link_create`` without opts works."""
     link = ll.bpf_link_create(prog, 0, int(at), None)  # no opts: libbpf may fall back
     if link < 0:
         return False, _errno.EINVAL, ("EINVAL: link_create refused tp_btf; BPF_RAW_TRACEPOINT_OPEN failed too "
                                       f"({errno_name(-link)})")
     os.close(link)
-    return False, _errno.EINVAL, ("EINVAL: link_create refused tp_btf on this kernel; a link without opts (no "
-                                  "cookie) works through libbpf's BPF_RAW_TRACEPOINT_OPEN fallback")
+    return True, None, ("link_create with a cookie was refused (EINVAL); a link without opts was created "
+                        "through libbpf's BPF_RAW_TRACEPOINT_OPEN fallback" + _raw_tp_cookie(btf_id, stack))
 
 
 # --- struct_ops --------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("cgroup", (5, 7), ("CONFIG_CGROUP_BPF",)),
     Feature("netns", (5, 8)),
     Feature("iter", (5, 8)),
+    Feature("iter_task_filter", (6, 1)),  # union bpf_iter_link_info .task (tid/pid/pid_fd) for task iterators
     Feature("xdp", (5, 9)),
     Feature("freplace", (5, 10), ("CONFIG_DEBUG_INFO_BTF",)),
     Feature("tracing", (5, 5), ("CONFIG_DEBUG_INFO_BTF", "CONFIG_FUNCTION_TRACER")),
@@ -43,6 +44,10 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("lsm_cgroup", (6, 0), ("CONFIG_BPF_LSM", "CONFIG_CGROUP_BPF")),
     Feature("fsession", (7, 0), ("CONFIG_DEBUG_INFO_BTF", "CONFIG_FUNCTION_TRACER")),
     Feature("perf_event", (5, 15)),
+    Feature("bpf_cookie", (5, 15)),  # bpf_get_attach_cookie(): set through a link, so no cookie without one
+    # a program on a kprobe/uprobe perf event (the PMUs): bpflink.attach uses the perf event ioctl before 5.15
+    Feature("kprobe", (4, 17), ("CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS")),
+    Feature("uprobe", (4, 17), ("CONFIG_UPROBES", "CONFIG_UPROBE_EVENTS")),
     Feature("kprobe_perf_event", (5, 15), ("CONFIG_KPROBES", "CONFIG_KPROBE_EVENTS")),
     Feature("kprobe_multi", (5, 18), ("CONFIG_FPROBE",)),
     Feature("netfilter", (6, 4), ("CONFIG_NETFILTER_BPF_LINK",)),

@@ -232,6 +232,20 @@ class Link(FdOwner):
         link._id = link_id
         return link
 
+    # --- the mechanism (bpflink.attach falls back to attaching without a link: attach.legacy.LegacyLink) -------
+    legacy = False
+
+    @property
+    def kind(self) -> str:
+        """How the program is attached: ``"perf_event_link"``, ``"multi_link"`` (kprobe/uprobe multi, sessions)
+        or ``"link"``; a ``LegacyLink`` says ``"perf_event_ioctl"`` or ``"single_probes"``."""
+        at = self.attach_type
+        if at is not None and at.name == "PERF_EVENT":
+            return "perf_event_link"
+        if at is not None and at.name.startswith(("TRACE_KPROBE_", "TRACE_UPROBE_")):
+            return "multi_link"
+        return "link"
+
     # --- what the link owns besides its fd (bpflink.attach) ---------------------------------------------------
     @property
     def perf_event(self) -> Any:

@@ -67,6 +67,16 @@ def bpf_link_detach(link_fd: int) -> int:
     return int(lib.bpf_link_detach(link_fd))
 
 
+def bpf_prog_attach(prog_fd: int, attachable_fd: int, attach_type: int, flags: int) -> int:
+    """``int bpf_prog_attach(int prog_fd, int attachable_fd, enum bpf_attach_type, unsigned int flags)``."""
+    return int(lib.bpf_prog_attach(prog_fd, attachable_fd, attach_type, flags))
+
+
+def bpf_prog_detach2(prog_fd: int, attachable_fd: int, attach_type: int) -> int:
+    """``int bpf_prog_detach2(int prog_fd, int attachable_fd, enum bpf_attach_type)``."""
+    return int(lib.bpf_prog_detach2(prog_fd, attachable_fd, attach_type))
+
+
 def bpf_iter_create(link_fd: int) -> int:
     """``int bpf_iter_create(int link_fd)``: an fd to read the iterator's output from."""
     return int(lib.bpf_iter_create(link_fd))

@@ -105,15 +105,24 @@ def _call(tgt: int, at: AttachType, opts: Any, link_ids: Any) -> int:
     EINVAL with them is asked again without: success then means the kernel predates them (it is remembered)."""
     global _mprog_fields
     if _mprog_fields is False:
-        return ll.bpf_prog_query_opts(tgt, int(at), opts)
-    opts.link_ids = link_ids
-    ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
-    if ret >= 0:
-        _mprog_fields = True
-    elif ret == -errno.EINVAL and _mprog_fields is None:
+        ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
+    else:
+        opts.link_ids = link_ids
+        ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
+        if ret >= 0:
+            _mprog_fields = True
+        elif ret == -errno.EINVAL and _mprog_fields is None:
+            opts.link_ids = ll.ffi.NULL
+            ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
+            if ret >= 0:  # else EINVAL for another reason: the newer fields are not to blame
+                _mprog_fields = False
+    if ret == -errno.EINVAL and _mprog_fields is not True and opts.prog_attach_flags != ll.ffi.NULL:
+        # before 6.0 the query has no per-program attach flags either (prog_attach_flags must be zero there):
+        # asked again without, the entries' flags stay 0 (such kernels keep one attach_flags per hook)
+        opts.prog_attach_flags = ll.ffi.NULL
         opts.link_ids = ll.ffi.NULL
         ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
-        if ret >= 0:  # else EINVAL for another reason: the newer fields are not to blame
+        if ret >= 0:
             _mprog_fields = False
     return ret
 

@@ -36,6 +36,7 @@ the link. Binary and library names resolve through ``bpflink.targets`` (also ins
 """
 
 from .group import LinkGroup
+from .legacy import MODES, LegacyLink, LegacyLinkInfo
 from .perf import EVENTS, online_cpus, perf_sample
 from .sections import ProgSpec, attach_program, auto_attachable, section_types, spec_of
 from .tracing import (
@@ -53,7 +54,8 @@ from .tracing import (
 )
 from .uprobe import resolve_probe, uprobe, uprobe_in, uprobe_multi, uretprobe
 
-__all__ = ["EVENTS", "KprobeReport", "LinkGroup", "ProbeVerdict", "ProgSpec", "attach_program", "auto_attachable",
+__all__ = ["EVENTS", "MODES", "KprobeReport", "LegacyLink", "LegacyLinkInfo",
+           "LinkGroup", "ProbeVerdict", "ProgSpec", "attach_program", "auto_attachable",
            "kprobe", "kprobe_multi", "kretprobe", "ksyscall", "online_cpus", "perf_link", "perf_sample",
            "raw_tracepoint", "resolve", "resolve_probe", "section_types", "spec_of", "syscall_prefix",
            "tracepoint", "uprobe", "uprobe_in", "uprobe_multi", "uretprobe"]

@@ -8,15 +8,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Union
 
 from .. import lowlevel as ll
 from ..create import link_create
 from ..enums import AttachType
-from ..errors import check
+from ..errors import NotSupportedError, check
 from ..link import Link, OwningLink
 from ..opts._check import S32_MAX, integer, u64
 from ..perf import PerfEvent
+from .legacy import LegacyLink, attach_ioctl, check_mode, refuse_cookie
 
 _lib = ll.lib
 #: event name -> (perf type, config), the names ``perf list`` uses
@@ -84,29 +86,50 @@ def open_sampling(event: Event, *, cpu: int, pid: int = -1, freq: int | None = N
 
 
 def perf_sample(prog: Any, event: Event = "cpu-clock", *, freq: int | None = None, period: int | None = None,
-                pid: int = -1, cpus: list[int] | None = None, cookie: int = 0) -> Link:
+                pid: int = -1, cpus: list[int] | None = None, cookie: int = 0, mode: str = "auto") -> Link:
     """Run PERF_EVENT program ``prog`` on sampling ``event`` on every online CPU (``cpus``: those), or, with
     ``pid``, for that task on any CPU. One ``Link`` handle: it owns the per-CPU links and perf events
-    (``link.perf_events``) and closing it closes them all."""
+    (``link.perf_events``) and closing it closes them all.
+
+    ``mode``: ``"link"`` perf_event links (5.15+), ``"legacy"`` the perf event ioctl (a ``LegacyLink``, no
+    cookie), ``"auto"`` the links where the kernel has them.
+    """
     pid = integer("pid", pid, -1, S32_MAX)
     if pid == 0:
         raise ValueError("pid must be -1 (every task) or a process id")
+    check_mode(mode)
+    if mode == "legacy":
+        refuse_cookie(cookie, f"sampling {event}")
     where = [-1] if pid > 0 and cpus is None else (online_cpus() if cpus is None else list(cpus))
     from .. import opts as _opts
 
+    legacy = mode == "legacy"
     owned: list[Any] = []
     try:
         links: list[Link] = []
         for cpu in where:
             ev = open_sampling(event, cpu=cpu, pid=pid, freq=freq, period=period)
             owned.append(ev)
-            links.append(link_create(prog, ev, AttachType.PERF_EVENT,
-                                     _opts.PerfEvent(cookie=cookie) if cookie else None))
-            owned.append(links[-1])
+            if not legacy:
+                try:
+                    links.append(link_create(prog, ev, AttachType.PERF_EVENT,
+                                             _opts.PerfEvent(cookie=cookie) if cookie else None))
+                    owned.append(links[-1])
+                    continue
+                except NotSupportedError:
+                    if mode == "link" or links:
+                        raise
+                    legacy = True
+                    refuse_cookie(cookie, f"sampling {event} (this kernel has no perf_event links)")
+            owned.pop()
+            owned.append(attach_ioctl(prog, ev))  # closes ev if it fails
     except BaseException:
         for r in reversed(owned):
             r.close()
         raise
+    if legacy:
+        return LegacyLink(os.dup(owned[0].fileno()), kind="perf_event_ioctl",
+                          events=[e for h in owned for e in h.events], owned=tuple(owned))
     first = links[0]
     rest = tuple(r for r in owned if r is not first)
     return OwningLink(first.detach_fd(), attach_type=AttachType.PERF_EVENT, owned=rest)

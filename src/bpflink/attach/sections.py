@@ -19,9 +19,11 @@ from .. import opts as _opts
 from .._fd import FdLike, as_fd
 from ..create import link_create
 from ..enums import AttachType, ProgType
+from ..errors import NotSupportedError
 from ..families import family_of
 from ..link import Link
 from . import tracing, uprobe
+from .legacy import check_mode, prog_attach
 from .perf import perf_sample
 
 #: what target= means, per family of the program's expected attach type
@@ -105,7 +107,8 @@ def _arg(spec: ProgSpec, target: Any, what: str) -> str:
 
 def _tracepoint(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     name = _arg(spec, target, "'category:name' (e.g. 'sched:sched_switch')")
-    return tracing.tracepoint(spec.fd, name.replace("/", ":", 1), cookie=o.pop("cookie", 0))
+    return tracing.tracepoint(spec.fd, name.replace("/", ":", 1), cookie=o.pop("cookie", 0),
+                              mode=o.pop("mode", "auto"))
 
 
 def _raw_tp(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -117,7 +120,7 @@ def _kprobe(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     func, off = tracing.parse_func_offset(_arg(spec, target, "'FUNC' or 'FUNC+OFFSET'"))
     ret = spec.kind == "kretprobe"
     return tracing.kprobe(spec.fd, func, off + o.pop("offset", 0), cookie=o.pop("cookie", 0), retprobe=ret,
-                          maxactive=o.pop("maxactive", 0))
+                          maxactive=o.pop("maxactive", 0), mode=o.pop("mode", "auto"))
 
 
 def _kprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -126,7 +129,8 @@ def _kprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
         raise _need(spec, "target= a glob or list of kernel function names")
     out = tracing.kprobe_multi(spec.fd, patterns, retprobe=spec.kind == "kretprobe.multi",
                                session=spec.kind == "kprobe.session", cookies=o.pop("cookies", None),
-                               unique_match=o.pop("unique_match", False), best_effort=o.pop("best_effort", False))
+                               unique_match=o.pop("unique_match", False), best_effort=o.pop("best_effort", False),
+                               mode=o.pop("mode", "auto"))
     if isinstance(out, tuple):  # best_effort: the report rides on the link
         link, report = out
         link.report = report
@@ -136,7 +140,8 @@ def _kprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
 
 def _ksyscall(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     name = _arg(spec, target, "the syscall name (e.g. 'openat')")
-    return tracing.ksyscall(spec.fd, name, cookie=o.pop("cookie", 0), retprobe=spec.kind == "kretsyscall")
+    return tracing.ksyscall(spec.fd, name, cookie=o.pop("cookie", 0), retprobe=spec.kind == "kretsyscall",
+                            mode=o.pop("mode", "auto"))
 
 
 def _binary_func(spec: ProgSpec, target: Any, o: dict[str, Any]) -> tuple[str | None, str | None, int]:
@@ -161,7 +166,8 @@ def _binary_func(spec: ProgSpec, target: Any, o: dict[str, Any]) -> tuple[str | 
 def _uprobe(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     binary, func, off = _binary_func(spec, target, o)
     return uprobe.uprobe(spec.fd, binary, func, offset=off, pid=o.pop("pid", None), cookie=o.pop("cookie", 0),
-                         ref_ctr_offset=o.pop("ref_ctr_offset", 0), retprobe=spec.kind.startswith("uretprobe"))
+                         ref_ctr_offset=o.pop("ref_ctr_offset", 0), retprobe=spec.kind.startswith("uretprobe"),
+                         mode=o.pop("mode", "auto"))
 
 
 def _uprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -171,7 +177,7 @@ def _uprobe_multi(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     return uprobe.uprobe_multi(spec.fd, binary, pattern, pid=o.pop("pid", None), cookies=o.pop("cookies", None),
                                retprobe=spec.kind.startswith("uretprobe"),
                                session=spec.kind.startswith("uprobe.session"),
-                               unique_match=o.pop("unique_match", False))
+                               unique_match=o.pop("unique_match", False), mode=o.pop("mode", "auto"))
 
 
 def _usdt(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -209,7 +215,13 @@ def _tracing(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     cookie = o.pop("cookie", 0)
     if spec.prog_type == ProgType.EXT or spec.attach_type in (None, AttachType.TRACE_RAW_TP):
         return tracing.raw_tracepoint(spec.fd, None, cookie=cookie)  # tp_btf and freplace: RAW_TRACEPOINT_OPEN
-    return link_create(spec.fd, None, spec.attach_type, _opts.Tracing(cookie=cookie) if cookie else None)
+    try:
+        return link_create(spec.fd, None, spec.attach_type, _opts.Tracing(cookie=cookie) if cookie else None)
+    except NotSupportedError:
+        if cookie:  # fentry/fexit/lsm cookies need the 5.19 link
+            raise
+        # before 5.19 LINK_CREATE knows no fentry/fexit/fmod_ret/lsm: RAW_TRACEPOINT_OPEN (a kernel link too)
+        return tracing.raw_tracepoint(spec.fd, None)
 
 
 def _perf_event(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
@@ -217,7 +229,7 @@ def _perf_event(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
         if "event" in o or "freq" in o or "period" in o:
             return perf_sample(spec.fd, o.pop("event", "cpu-clock"), freq=o.pop("freq", None),
                                period=o.pop("period", None), pid=o.pop("pid", -1), cpus=o.pop("cpus", None),
-                               cookie=o.pop("cookie", 0))
+                               cookie=o.pop("cookie", 0), mode=o.pop("mode", "auto"))
         raise _need(spec, f"target= {_TARGETS['perf_event']}")
     cookie = o.pop("cookie", 0)
     return link_create(spec.fd, target, AttachType.PERF_EVENT, _opts.PerfEvent(cookie=cookie) if cookie else None)
@@ -264,6 +276,7 @@ def attach_program(prog: FdLike | ProgSpec, target: Any = None, *, section: str 
     """Attach ``prog`` as its section name says. ``target``: where sections that cannot say it attach (or the
     argument of a bare section: ``SEC("kprobe")`` + ``target="do_nanosleep"``). ``options``: ``cookie``,
     ``pid``, ``offset``, ``maxactive``, ``ref_ctr_offset``, ``cookies``, ``unique_match``, ``best_effort``,
+    ``mode`` (``"auto"``/``"link"``/``"legacy"``: tracepoint, kprobe, uprobe and multi-probe sections),
     ``binary``/``func`` (uprobes), ``event``/``freq``/``period``/``cpus`` (perf_event sampling), and ``opts``
     (a ``bpflink.opts`` builder for link_create-based sections).
 
@@ -300,7 +313,18 @@ def _generic(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
         raise _need(spec, f"target= {_TARGETS['cgroup']}")
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
-    return link_create(spec.fd, target, at, opts)
+    is_cgroup = family == "cgroup" or at.name.startswith("CGROUP_")
+    mode = check_mode(o.pop("mode", "auto")) if is_cgroup else "link"
+    if mode == "legacy":
+        if opts is not None:
+            raise TypeError(f"{spec.where()}: opts= does not apply to mode='legacy' (BPF_PROG_ATTACH)")
+        return prog_attach(spec.fd, target, at)
+    try:
+        return link_create(spec.fd, target, at, opts)
+    except NotSupportedError:
+        if mode == "link" or opts is not None:
+            raise
+        return prog_attach(spec.fd, target, at)  # before cgroup links (5.7)
 
 
 __all__ = ["ProgSpec", "attach_all", "attach_program", "auto_attachable", "section_types", "spec_of"]

@@ -12,7 +12,7 @@ import itertools
 import os
 import platform
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -23,9 +23,10 @@ from .. import perf
 from .._fd import FdLike, FdOwner, as_fd
 from ..create import link_create
 from ..enums import AttachType
-from ..errors import check
+from ..errors import NotSupportedError, check
 from ..link import Link, OwningLink
 from ..opts._check import u64
+from .legacy import attach_ioctl, check_mode, refuse_cookie, single_probes
 
 _FUNC_OFF = re.compile(r"([A-Za-z_.$][\w.$]*)(?:\+(0x[0-9a-fA-F]+|\d+))?")
 _SYSCALL_PREFIXES = {"x86_64": "__x64_", "i386": "__ia32_", "i686": "__ia32_", "aarch64": "__arm64_",
@@ -34,10 +35,26 @@ _SYSCALL_PREFIXES = {"x86_64": "__x64_", "i386": "__ia32_", "i686": "__ia32_", "
 _counter = itertools.count()
 
 
-def perf_link(prog: FdLike, event: FdOwner, *, cookie: int = 0, extra: tuple[Any, ...] = ()) -> Link:
-    """Link ``prog`` to perf event ``event`` (``BPF_PERF_EVENT``); the Link owns the event (and ``extra``)."""
+def perf_link(prog: FdLike, event: FdOwner, *, cookie: int = 0, extra: tuple[Any, ...] = (),
+              mode: str = "auto") -> Link:
+    """Link ``prog`` to perf event ``event`` (``BPF_PERF_EVENT``); the Link owns the event (and ``extra``).
+
+    ``mode``: ``"link"`` a perf_event link (5.15+) or ``NotSupportedError``; ``"legacy"`` the perf event ioctl
+    (``PERF_EVENT_IOC_SET_BPF``, a ``LegacyLink``, no cookies); ``"auto"`` the link where the kernel has it.
+    """
     try:
-        link = link_create(prog, event, AttachType.PERF_EVENT, _opts.PerfEvent(cookie=cookie) if cookie else None)
+        mode = check_mode(mode)
+        if mode == "legacy":
+            refuse_cookie(cookie, f"perf event {getattr(event, 'name', '')}")
+            return attach_ioctl(prog, event, extra=extra)
+        try:
+            link = link_create(prog, event, AttachType.PERF_EVENT,
+                               _opts.PerfEvent(cookie=cookie) if cookie else None)
+        except NotSupportedError:
+            if mode == "link":
+                raise
+            refuse_cookie(cookie, f"perf event {getattr(event, 'name', '')} (this kernel has no perf_event links)")
+            return attach_ioctl(prog, event, extra=extra)
     except BaseException:
         event.close()
         for r in extra:
@@ -46,13 +63,16 @@ def perf_link(prog: FdLike, event: FdOwner, *, cookie: int = 0, extra: tuple[Any
     return OwningLink(link.detach_fd(), attach_type=AttachType.PERF_EVENT, owned=(event, *extra))
 
 
-def tracepoint(prog: FdLike, name: str, *, cookie: int = 0) -> Link:
+def tracepoint(prog: FdLike, name: str, *, cookie: int = 0, mode: str = "auto") -> Link:
     """Attach to tracepoint ``"category:name"`` (``"sched:sched_process_exec"``) through a perf event.
+
+    ``mode``: ``"auto"``, ``"link"`` or ``"legacy"`` (see ``perf_link``).
 
     >>> link = tracepoint(prog, "syscalls:sys_enter_getpid", cookie=7)  # doctest: +SKIP
     """
     u64("cookie", cookie)
-    return perf_link(prog, perf.open_tracepoint(name), cookie=cookie)
+    check_mode(mode)
+    return perf_link(prog, perf.open_tracepoint(name), cookie=cookie, mode=mode)
 
 
 def raw_tracepoint(prog: FdLike, name: str | None, *, cookie: int = 0) -> Link:
@@ -114,13 +134,15 @@ class _TracefsEvent:
 
 
 def kprobe(prog: FdLike, func: str, offset: int = 0, *, cookie: int = 0, retprobe: bool = False,
-           maxactive: int = 0) -> Link:
+           maxactive: int = 0, mode: str = "auto") -> Link:
     """A kprobe (``retprobe=True``: kretprobe) on kernel function ``func`` + ``offset`` through a perf event.
 
     ``maxactive``: how many return probes may be pending at once (kretprobes only): made through tracefs
     ``kprobe_events`` as the perf PMU has no field for it; the event is removed when the link closes.
+    ``mode``: ``"auto"``, ``"link"`` or ``"legacy"`` (see ``perf_link``).
     """
     _check_func(func)
+    check_mode(mode)
     off = u64("offset", offset)
     u64("cookie", cookie)
     if not isinstance(maxactive, int) or isinstance(maxactive, bool) or not 0 <= maxactive <= 4096:
@@ -128,7 +150,7 @@ def kprobe(prog: FdLike, func: str, offset: int = 0, *, cookie: int = 0, retprob
     if maxactive and not retprobe:
         raise ValueError("maxactive applies to return probes only (retprobe=True)")
     if not maxactive:
-        return perf_link(prog, perf.open_kprobe(func, off, retprobe), cookie=cookie)
+        return perf_link(prog, perf.open_kprobe(func, off, retprobe), cookie=cookie, mode=mode)
     group, name = "bpflink", f"r{os.getpid()}_{next(_counter)}_{re.sub(r'[^A-Za-z0-9_]', '_', func)}"[:60]
     event = _TracefsEvent(f"r{maxactive}:{group}/{name} {func}" + (f"+{off}" if off else ""), group, name)
     try:
@@ -136,12 +158,12 @@ def kprobe(prog: FdLike, func: str, offset: int = 0, *, cookie: int = 0, retprob
     except BaseException:
         event.close()
         raise
-    return perf_link(prog, ev, cookie=cookie, extra=(event,))
+    return perf_link(prog, ev, cookie=cookie, extra=(event,), mode=mode)
 
 
-def kretprobe(prog: FdLike, func: str, *, cookie: int = 0, maxactive: int = 0) -> Link:
+def kretprobe(prog: FdLike, func: str, *, cookie: int = 0, maxactive: int = 0, mode: str = "auto") -> Link:
     """A kretprobe on kernel function ``func`` (see ``kprobe``)."""
-    return kprobe(prog, func, 0, cookie=cookie, retprobe=True, maxactive=maxactive)
+    return kprobe(prog, func, 0, cookie=cookie, retprobe=True, maxactive=maxactive, mode=mode)
 
 
 @lru_cache(maxsize=1)
@@ -158,11 +180,11 @@ def syscall_prefix() -> str:
     return prefix
 
 
-def ksyscall(prog: FdLike, name: str, *, cookie: int = 0, retprobe: bool = False) -> Link:
+def ksyscall(prog: FdLike, name: str, *, cookie: int = 0, retprobe: bool = False, mode: str = "auto") -> Link:
     """A kprobe on system call ``name`` (``"openat"``) through the architecture's syscall wrapper."""
     if not isinstance(name, str) or not re.fullmatch(r"\w+", name or ""):
         raise ValueError(f"syscall name must be a word like 'openat', got {name!r}")
-    return kprobe(prog, f"{syscall_prefix()}sys_{name}", cookie=cookie, retprobe=retprobe)
+    return kprobe(prog, f"{syscall_prefix()}sys_{name}", cookie=cookie, retprobe=retprobe, mode=mode)
 
 
 def parse_func_offset(text: str) -> tuple[str, int]:
@@ -319,14 +341,18 @@ def resolve(patterns: str | Iterable[str], *, unique_match: bool = False) -> Kpr
 
 def kprobe_multi(prog: FdLike, patterns: str | Sequence[str], *, retprobe: bool = False, session: bool = False,
                  cookies: Sequence[int] | None = None, unique_match: bool = False,
-                 best_effort: bool = False) -> Any:
+                 best_effort: bool = False, mode: str = "auto") -> Any:
     """One kprobe_multi link on every function ``patterns`` names (globs expand against
     ``available_filter_functions``). Returns the ``Link``; with ``best_effort=True``, ``(link, report)``:
     what can be attached is attached and the ``KprobeReport`` says why the rest was skipped (without it, any
     skipped name is a ``ValueError`` carrying the report, before the syscall).
 
     ``cookies`` (one per name, explicit names only). ``session=True``: ``TRACE_KPROBE_SESSION``.
+    ``mode``: ``"link"`` one kprobe_multi link (5.18+); ``"legacy"`` one single kprobe per function (a
+    ``LegacyLink`` of kind ``"single_probes"``: one perf event, and one link or ioctl, per function); ``"auto"``
+    the multi link where the kernel has it.
     """
+    check_mode(mode)
     report = resolve(patterns, unique_match=unique_match)
     if report.skipped and not best_effort:
         raise ValueError("kprobe_multi: some names cannot be attached (pass best_effort=True to attach the "
@@ -352,8 +378,34 @@ def kprobe_multi(prog: FdLike, patterns: str | Sequence[str], *, retprobe: bool 
         built = _opts.KprobeMulti(addrs=[a for v in ok for a in v.addresses], cookies=cookie_list, **kw)
     else:
         built = _opts.KprobeMulti(syms=[v.symbols[0] for v in ok], cookies=cookie_list, **kw)
-    link = link_create(prog, None, at, built)
+    link: Link
+    if mode == "legacy":
+        link = _kprobes_single(prog, ok, retprobe=retprobe, session=session, cookies=cookie_list)
+    else:
+        try:
+            link = link_create(prog, None, at, built)
+        except NotSupportedError:
+            if mode == "link" or session:
+                raise
+            link = _kprobes_single(prog, ok, retprobe=retprobe, session=session, cookies=cookie_list)
     return (link, report) if best_effort else link
+
+
+def _kprobes_single(prog: FdLike, ok: list[ProbeVerdict], *, retprobe: bool, session: bool,
+                    cookies: list[int] | None) -> Link:
+    """kprobe_multi as one kprobe per function (kernels before 5.18, or mode="legacy")."""
+    if session:
+        raise NotSupportedError("kprobe.session as single probes", "a session needs the kprobe_multi link's "
+                                "entry/return pairing", min_kernel="6.10")
+    if any(len(v.symbols) > 1 for v in ok):
+        raise ValueError("kprobe_multi as single probes: duplicate names (attached by address) cannot be "
+                         "probed by name: " + ", ".join(v.name for v in ok if len(v.symbols) > 1))
+    syms = [v.symbols[0] for v in ok]
+    cks = cookies or [0] * len(syms)
+    def one(sym: str, ck: int) -> Callable[[], Link]:
+        return lambda: kprobe(prog, sym, cookie=ck, retprobe=retprobe)
+
+    return single_probes([one(s, c) for s, c in zip(syms, cks)], [f"kprobe:{s}" for s in syms])
 
 
 __all__ = ["KprobeReport", "ProbeVerdict", "kprobe", "kprobe_multi", "kretprobe", "ksyscall", "parse_func_offset",

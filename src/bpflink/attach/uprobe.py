@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .. import opts as _opts
@@ -19,11 +19,13 @@ from .. import perf
 from .._fd import FdLike
 from ..create import link_create
 from ..enums import AttachType
+from ..errors import NotSupportedError
 from ..link import Link
 from ..opts._check import S32_MAX, integer, u64
 from ..symbols import match_symbols, symbol_offset
 from ..targets import Target, resolve_binary, split_function
 from .group import LinkGroup
+from .legacy import check_mode, single_probes
 from .tracing import parse_func_offset, perf_link
 
 BinaryArg = "str | os.PathLike[str] | None"
@@ -55,19 +57,22 @@ def resolve_probe(binary: str | os.PathLike[str] | None, func: str | None = None
 
 
 def uprobe(prog: FdLike, binary: str | os.PathLike[str] | None, func: str | None = None, *, offset: int = 0,
-           pid: int | None = None, cookie: int = 0, ref_ctr_offset: int = 0, retprobe: bool = False) -> Link:
+           pid: int | None = None, cookie: int = 0, ref_ctr_offset: int = 0, retprobe: bool = False,
+           mode: str = "auto") -> Link:
     """A uprobe (``retprobe=True``: uretprobe) through a perf event; the Link owns it.
 
     ``pid``: only that process fires it, and ``binary`` is resolved as that process sees it (containers).
     ``ref_ctr_offset``: a USDT-style semaphore's file offset the kernel increments while probed.
+    ``mode``: ``"auto"``, ``"link"`` (perf_event link, 5.15+) or ``"legacy"`` (perf event ioctl, no cookie).
     """
+    check_mode(mode)
     if pid is not None:
         integer("pid", pid, 1, S32_MAX)
     u64("cookie", cookie)
     target, off = resolve_probe(binary, func, offset, pid=pid)
     ev = perf.open_uprobe(target.path, off, retprobe, pid=-1 if pid is None else pid,
                           ref_ctr_offset=ref_ctr_offset)
-    return perf_link(prog, ev, cookie=cookie)
+    return perf_link(prog, ev, cookie=cookie, mode=mode)
 
 
 def uretprobe(prog: FdLike, binary: str | os.PathLike[str] | None, func: str | None = None, **kw: Any) -> Link:
@@ -77,10 +82,14 @@ def uretprobe(prog: FdLike, binary: str | os.PathLike[str] | None, func: str | N
 
 def uprobe_multi(prog: FdLike, binary: str | os.PathLike[str], patterns: str | Sequence[str], *,
                  pid: int | None = None, cookies: Sequence[int] | None = None, retprobe: bool = False,
-                 session: bool = False, unique_match: bool = False) -> Link:
+                 session: bool = False, unique_match: bool = False, mode: str = "auto") -> Link:
     """One uprobe_multi link (kernel >= 6.6) on the functions of ``binary`` that ``patterns`` name: a glob over
     its ELF symbols (``"PyObject_Get*"``) or a list of names. ``unique_match``: a glob must match exactly one.
+
+    ``mode``: ``"link"`` the uprobe_multi link; ``"legacy"`` one single uprobe per function (a ``LegacyLink``
+    of kind ``"single_probes"``: one perf event and link/ioctl each); ``"auto"`` the link where the kernel has it.
     """
+    check_mode(mode)
     target = resolve_binary(binary, pid=pid)
     if isinstance(patterns, str):
         if any(c in patterns for c in "*?["):
@@ -93,7 +102,25 @@ def uprobe_multi(prog: FdLike, binary: str | os.PathLike[str], patterns: str | S
     built = _opts.UprobeMulti(target.path, offsets=offsets, cookies=cookies, pid=pid,
                               retprobe=retprobe if not session else False, session=session or None)
     at = AttachType.TRACE_UPROBE_SESSION if session else AttachType.TRACE_UPROBE_MULTI
-    return link_create(prog, None, at, built)
+    if mode != "legacy":
+        try:
+            return link_create(prog, None, at, built)
+        except NotSupportedError:
+            if mode == "link" or session:
+                raise
+    if session:
+        raise NotSupportedError("uprobe.session as single probes", "a session needs the uprobe_multi link's "
+                                "entry/return pairing", min_kernel="6.13")
+    cks = list(cookies) if cookies is not None else [0] * len(offsets)
+    if len(cks) != len(offsets):
+        raise ValueError(f"cookies: {len(cks)} given for {len(offsets)} functions")
+
+    def one(off: int, ck: int) -> Callable[[], Link]:
+        return lambda: perf_link(prog, perf.open_uprobe(target.path, off, retprobe, pid=-1 if pid is None else pid),
+                                 cookie=ck)
+
+    return single_probes([one(o, c) for o, c in zip(offsets, cks)],
+                         [f"uprobe:{target.path}+{o:#x}" for o in offsets])
 
 
 def uprobe_in(prog: FdLike, binary: str | os.PathLike[str], func: str | None, pids: Iterable[int], *,
