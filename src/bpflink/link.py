@@ -274,7 +274,8 @@ class Link(FdOwner):
         return f"<Link {at} fd={self._fd}>"
 
     def __reduce__(self) -> Any:
-        raise TypeError("a Link owns a file descriptor and cannot be pickled; pin it and use Link.from_pin()")
+        raise TypeError(f"a {type(self).__name__} owns a file descriptor and cannot be pickled or copied; pin it "
+                        "and use Link.from_pin()")
 
 
 class OwningLink(Link):

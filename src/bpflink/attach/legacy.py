@@ -92,6 +92,7 @@ class LegacyLink(OwningLink):
         return self._events
 
     def _refuse(self, what: str) -> NoReturn:
+        self.fd  # noqa: B018  -- a closed handle says so first
         need = MIN_KERNEL.get(self._kind, "5.15")
         raise NotSupportedError(f"{what} of a {self._kind} attachment", "there is no kernel link object (the "
                                 "program sits on perf events); attach with mode='link' on a kernel that has "
@@ -107,6 +108,7 @@ class LegacyLink(OwningLink):
 
     def info(self) -> LegacyLinkInfo:  # type: ignore[override]
         """The mechanism used, not ``struct bpf_link_info`` (there is no kernel link to ask)."""
+        self.fd  # noqa: B018  -- a closed handle says so
         return LegacyLinkInfo(self._kind, True, self._events, MIN_KERNEL.get(self._kind, "5.15"))
 
     def update(self, new_prog: FdLike, old_prog: FdLike | None = None) -> None:
