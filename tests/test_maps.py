@@ -281,8 +281,9 @@ def test_batches_with_numpy_in_and_out() -> None:
     with Map.create(MapType.HASH, key_size=4, value_size=8, max_entries=n) as m:
         assert m.update_batch(keys, values) == n
         k, v = m.lookup_batch().numpy("<u4", "<u8")
-        order = np.argsort(k)
-        assert (k[order] == keys).all() and (v[order] == values).all()
+        # compared as dicts, not through np.argsort: numpy's SIMD quicksort argsort returns wrong orders under
+        # QEMU TCG (the 6.1/6.12 guests; kind="stable" and Python's sort are right there)
+        assert dict(zip(k.tolist(), v.tolist())) == dict(zip(keys.tolist(), values.tolist()))
     with Map.create(MapType.PERCPU_HASH, key_size=4, value_size=8, max_entries=4) as pc:
         cpus = bpflink.possible_cpus()
         pc.update(1, list(range(cpus)))
