@@ -28,7 +28,7 @@ from .. import lowlevel as ll
 from .._fd import FdLike, FdOwner, PathArg, as_fd
 from ..enums import AttachType
 from ..errors import NotSupportedError, error
-from ..link import OwningLink
+from ..link import Link, OwningLink
 
 # <linux/perf_event.h>: _IO('$', 0) and _IOW('$', 8, __u32); the ioctl's argument is the program fd itself
 PERF_EVENT_IOC_ENABLE = 0x2400
@@ -132,7 +132,8 @@ class LegacyLink(OwningLink):
     @property
     def perf_events(self) -> tuple[Any, ...]:
         """The perf events this handle holds (one per CPU for sampling; each probe's for ``single_probes``)."""
-        subs = tuple(r.perf_event for r in self._owned if isinstance(r, LegacyLink) and r.perf_event is not None)
+        # single probes: sub-handles (ioctl, before 5.15) or perf_event links (5.15+), each on its own event
+        subs = tuple(r.perf_event for r in self._owned if isinstance(r, Link) and r.perf_event is not None)
         if subs:
             return subs
         ev = self.perf_event
