@@ -205,20 +205,17 @@ def _path(pin_path: str | bytes | os.PathLike[Any]) -> str:
 
 def _open_pin(path: str) -> Link | None:
     """The link pinned at ``path``; None when nothing is pinned there; PinMismatchError for a non-link."""
-    from .link import Link
+    from .link import Link, _kind_from_proc, is_link
 
     fd = ll.bpf_obj_get(path.encode())
     if fd == -errno.ENOENT:
         return None
     check(fd, f"ensure {path}: bpf_obj_get",
           hint="the pin path must be on a bpffs mount (mount -t bpf bpf /sys/fs/bpf)")
-    try:
-        kind = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        kind = "anon_inode:bpf-link"
-    if kind not in ("anon_inode:bpf-link", "anon_inode:bpf_link"):  # by id or pin / by link_create
+    if not is_link(fd):  # the kernel's answer, not /proc's
+        kind = _kind_from_proc(fd) or "BPF object"
         os.close(fd)
-        raise PinMismatchError(path, f"a {kind.removeprefix('anon_inode:bpf-')}, not a link")
+        raise PinMismatchError(path, f"a {kind.removeprefix('bpf-')}, not a link")
     return Link(fd)
 
 

@@ -37,13 +37,23 @@ def is_link_fd(fd: int) -> bool | None:
     return None
 
 
+#: a link's anon inode name: opened by id or pin / made by link_create (both seen on 6.18)
+_LINK_INODES = ("bpf-link", "bpf_link")
+
+
+def is_link(fd: int) -> bool:
+    """Whether ``fd`` is a BPF link: the kernel's answer (``is_link_fd``), else the anon inode's name where /proc
+    is mounted, else assumed (the kernel will refuse link operations on anything else)."""
+    kind = is_link_fd(fd)
+    if kind is None:
+        name = _kind_from_proc(fd)
+        return name is None or name in _LINK_INODES
+    return kind
+
+
 def _link_id_of(fd: int) -> int | None:
     """The link id of ``fd``, None when ``fd`` is not a link (asked of the kernel, /proc as a fallback)."""
-    kind = is_link_fd(fd)
-    if kind is None:  # the kernel did not say: the anon inode's name, where /proc is mounted
-        name = _kind_from_proc(fd)
-        kind = name is None or name == "bpf-link"
-    if not kind:
+    if not is_link(fd):
         return None
     from .info import raw_link_info  # lazy: info.py's dataclasses cost ~13 ms
 
