@@ -235,11 +235,11 @@ def test_bytes_cgroup_path_target(cgroup: Path) -> None:
 def test_fork_while_probing_does_not_hang() -> None:
     """A thread inside probe() held its lock at fork(): the child's supports() blocked forever."""
     res = run_child("""
-        import importlib, os, threading, bpflink
-        probe = importlib.import_module("bpflink.probe")  # bpflink.probe is also the function probe()
+        import os, threading, bpflink
+        from bpflink import kernel
         held, release = threading.Event(), threading.Event()
         def hold():
-            with probe._lock:  # what a thread in the middle of probe() holds
+            with kernel.trial_lock():  # what a thread in the middle of probe() holds
                 held.set()
                 release.wait()
         t = threading.Thread(target=hold, daemon=True)
@@ -256,19 +256,25 @@ def test_fork_while_probing_does_not_hang() -> None:
     assert res.returncode == 0 and res.stdout.strip() == "0", (res.stdout, res.stderr)
 
 
-def test_fork_forgets_kernel_facts() -> None:
-    res = run_child("""
-        import importlib, os, bpflink
+def test_fork_forgets_kernel_facts(cgroup: Path) -> None:
+    """Every fact learned by trial (probe verdicts, the query's fields, cgroup ordering) lives in bpflink.kernel,
+    which a forked child starts without."""
+    res = run_child(f"""
+        import os, bpflink
+        from bpflink import AttachType, kernel
         from bpflink.opts import mprog
-        probe = importlib.import_module("bpflink.probe")
-        query = importlib.import_module("bpflink.query")
         bpflink.supports("CGROUP_INET_EGRESS")
-        query._mprog_fields = True
+        bpflink.query({str(cgroup)!r}, AttachType.CGROUP_INET_EGRESS)
         mprog._kernel_orders_cgroups()
+        kernel.config()
+        learned = kernel.recall(("probe", AttachType.CGROUP_INET_EGRESS))
+        assert learned is not None and kernel.recall("prog_query_mprog_fields") is not None
+        assert kernel.recall("cgroup_revision") is not None
         pid = os.fork()
         if pid == 0:
-            ok = (not probe._cache and query._mprog_fields is None
-                  and mprog._kernel_orders_cgroups.cache_info().currsize == 0)
+            ok = (kernel.recall(("probe", AttachType.CGROUP_INET_EGRESS)) is None
+                  and kernel.recall("prog_query_mprog_fields") is None and kernel.recall("cgroup_revision") is None
+                  and kernel.recall("config") is None)
             os._exit(0 if ok else 4)
         _, status = os.waitpid(pid, 0)
         print(os.waitstatus_to_exitcode(status))
@@ -474,18 +480,20 @@ def test_probe_never_replaces_the_callers_error(cgroup: Path) -> None:
 
 def test_probe_verdict_when_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """A probe whose target cannot be set up says "not probed: <why>" instead of raising."""
-    import importlib
-
-    probe = importlib.import_module("bpflink.probe")
+    from bpflink import kernel, probing
+    from bpflink.probing._harness import Trial
 
     def refuse(self: object) -> int:
         raise PermissionError(errno.EACCES, "Permission denied", "/sys/fs/cgroup/bpflink-probe-x")
 
-    monkeypatch.setattr(probe._Trial, "cgroup_fd", refuse)
-    monkeypatch.setattr(probe, "_cache", {})
-    result = probe.probe_attach_type(EGRESS)
-    assert not result.supported and result.reason.startswith("not probed: PermissionError")
-    assert probe.not_supported_error(EGRESS, errno.EINVAL) is None  # the caller's EINVAL stands
+    monkeypatch.setattr(Trial, "cgroup_fd", refuse)
+    kernel.forget()
+    try:
+        result = probing.probe_attach_type(EGRESS)
+        assert not result.supported and result.reason.startswith("not probed: PermissionError")
+        assert probing.not_supported_error(EGRESS, errno.EINVAL) is None  # the caller's EINVAL stands
+    finally:
+        kernel.forget()  # later tests probe for real
 
 
 @pytest.mark.hostonly
@@ -546,7 +554,7 @@ def test_built_opts_outlive_their_builder_only_through_ptr() -> None:
 def test_cgroup_revision_zero_refuses_ordering(cgroup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel whose cgroup query reports revision 0 (< 6.17) ignores before/after: bpflink must refuse them.
     Injected through lowlevel (the real query, its revision zeroed) instead of needing an old kernel."""
-    from bpflink.opts import Cgroup, ProgId, mprog
+    from bpflink.opts import Cgroup, ProgId
 
     real = bpflink.lowlevel.bpf_prog_query_opts
 
@@ -557,14 +565,14 @@ def test_cgroup_revision_zero_refuses_ordering(cgroup: Path, monkeypatch: pytest
 
     with egress_prog() as prog:
         monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_query_opts", revision_zero)
-        mprog._kernel_orders_cgroups.cache_clear()
+        bpflink.kernel.forget("cgroup_revision")
         try:
             with pytest.raises(bpflink.NotSupportedError, match="revision"):
                 link_create(prog, os.fspath(cgroup), EGRESS, Cgroup(before=ProgId(prog.id)))
             with link_create(prog, os.fspath(cgroup), EGRESS, Cgroup()):  # plain multi-attach still works
                 assert sent_through(cgroup) == 4
         finally:
-            mprog._kernel_orders_cgroups.cache_clear()
+            bpflink.kernel.forget("cgroup_revision")
 
 
 def test_shutdown_time_failure_is_the_kernels_error(cgroup: Path) -> None:
@@ -708,10 +716,9 @@ def test_update_map_on_a_non_struct_ops_link_hints_struct_ops(cgroup: Path) -> N
 @pytest.mark.parametrize("at", [AttachType.XDP, AttachType.SK_LOOKUP])
 def test_probe_in_its_private_netns(at: AttachType) -> None:
     """The probes of network hooks run in a private network namespace: they are probed, never 'not probed'."""
-    import importlib
+    from bpflink import probing
 
-    probe = importlib.import_module("bpflink.probe")
-    result = probe.probe_attach_type(at)
+    result = probing.probe_attach_type(at)
     assert result.supported and not result.reason.startswith("not probed"), result
 
 

@@ -4,7 +4,6 @@ missing feature into NotSupportedError naming the feature and its minimum kernel
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import shutil
 import time
@@ -13,10 +12,23 @@ from pathlib import Path
 import pytest
 
 import bpflink
-from bpflink import AttachType, Map, NotSupportedError, Object, Program, ProgType, asm, link_create, lowlevel, opts
-from bpflink._probe_btf import lockdown_mode
+from bpflink import (
+    AttachType,
+    Map,
+    NotSupportedError,
+    Object,
+    Program,
+    ProgType,
+    asm,
+    kernel,
+    link_create,
+    lowlevel,
+    opts,
+)
+from bpflink import probing as probe_mod
 from bpflink.errors import VerifierError
 from bpflink.features import FEATURES, explain
+from bpflink.probing import _btf
 from bpflink.symbols import btf_id
 from conftest import open_fds, run_in_cgroup
 from privnet import PrivateNetns
@@ -25,8 +37,6 @@ from test_struct_ops import AVAILABLE, CC, ready_map
 from tracehelp import RETURN, hits, load
 
 ffi = lowlevel.ffi
-# the module, not the bpflink.probe() function that shadows it as a package attribute
-probe_mod = importlib.import_module("bpflink.probe")
 
 
 def prog_names() -> list[bytes]:
@@ -46,7 +56,7 @@ def prog_names() -> list[bytes]:
 
 
 def test_probe_is_cached_and_leaves_no_program_fd_or_cgroup_behind() -> None:
-    probe_mod._cache.clear()
+    kernel.forget()
     before = open_fds()
     results = bpflink.probe()
     assert open_fds() == before
@@ -55,7 +65,7 @@ def test_probe_is_cached_and_leaves_no_program_fd_or_cgroup_behind() -> None:
     while probe_mod.PROBE_PROG_NAME in prog_names() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert probe_mod.PROBE_PROG_NAME not in prog_names()
-    mount = probe_mod._cgroup2_mount()
+    mount = kernel.cgroup2_mount()
     assert mount is not None and not [p for p in os.listdir(mount) if p.startswith("bpflink-probe-")]
     assert not [cc for cc in AVAILABLE.read_text().split() if cc.startswith("bpflinkp")]  # struct_ops probe
     assert {r.attach_type for r in results} == set(probe_mod.probeable())
@@ -165,7 +175,7 @@ def test_probe_rejects_unprobeable_and_bad_names() -> None:
                                 "errno": None, "reason": result.reason}
 
 
-# --- attach types whose program names a BTF target at load (bpflink._probe_btf) ------------------------------
+# --- attach types whose program names a BTF target at load (bpflink.probing._btf) ------------------------------
 ME = os.getpid()  # getpgid(0) skips the security hook; an explicit pid goes through it
 
 
@@ -173,7 +183,7 @@ def refused_as_probed(result: bpflink.ProbeResult, exc: BaseException) -> None:
     """The real attempt failed: the probe must have said so, with the same errno and a specific reason."""
     assert isinstance(exc, OSError) and not result.supported, f"the probe said supported, but: {exc!r}"
     assert result.errno == exc.errno or isinstance(exc, NotSupportedError), (result, exc)
-    mode = lockdown_mode()
+    mode = kernel.lockdown()
     if exc.errno == errno.EPERM and mode and os.geteuid() == 0:
         assert "EPERM" in result.reason and f"lockdown ('{mode}')" in result.reason
 
@@ -330,10 +340,10 @@ def test_fsession_verdict_matches_a_real_link_that_fires() -> None:
 
 
 def test_probe_of_btf_targets_leaves_no_fd_program_or_congestion_control() -> None:
-    wanted = [at for at in probe_mod.probeable() if at.name in probe_mod._probe_btf.NAMES]
+    wanted = [at for at in probe_mod.probeable() if at.name in _btf.NAMES]
     assert {at.name for at in wanted} >= {"TRACE_ITER", "TRACE_FENTRY", "TRACE_RAW_TP", "STRUCT_OPS", "LSM_MAC"}
     for _ in range(3):  # no cache: each round loads, links and closes again
-        probe_mod._cache.clear()
+        kernel.forget()
         before = open_fds()
         results = bpflink.probe(wanted)
         assert open_fds() == before

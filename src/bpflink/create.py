@@ -80,7 +80,7 @@ def _ifindex(name: str) -> int:
 def _raise_if_unsupported(at: AttachType, err: int) -> None:
     """On EINVAL/EOPNOTSUPP/ENOTSUPP ask the (cached) probe whether this kernel lacks the attach type."""
     try:
-        from .probe import not_supported_error  # lazy: only failures pay for probing
+        from .probing import not_supported_error  # lazy: only failures pay for probing
     except ImportError:  # interpreter shutdown: the kernel's own error below
         return
     exc = not_supported_error(at, err)

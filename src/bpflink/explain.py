@@ -109,7 +109,7 @@ def explain_attach(attach_type: AttachType | str | int) -> dict[str, Any]:
         at = AttachType.parse(attach_type.removeprefix("bpf_").removeprefix("BPF_"))
     else:
         at = AttachType(attach_type)
-    from .probe import feature_of
+    from .probing import feature_of
 
     family = family_of(at)
     feature = FEATURES.get(feature_of(at)) or FEATURES.get(family)
