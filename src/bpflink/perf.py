@@ -13,10 +13,10 @@ from __future__ import annotations
 import errno
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import kernel
 from . import lowlevel as ll
 from ._fd import FdOwner
 from ._native import lib
@@ -24,12 +24,13 @@ from .errors import NotSupportedError, check
 from .opts._check import S32_MAX, integer, u64
 
 _PMU_DIR = Path("/sys/bus/event_source/devices")
-_TRACEFS_CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
-class PerfEvent(FdOwner):
+class PerfEventFd(FdOwner):
     """An open perf event fd (``kind``: ``"tracepoint"``, ``"kprobe"``, ``"uprobe"``; ``name``: what it probes).
+    Also importable as ``bpflink.perf.PerfEvent``, its first name (``bpflink.opts.PerfEvent`` is the opts
+    builder of the link made on it).
 
     Pass it as the target of ``link_create(prog, event, AttachType.PERF_EVENT, opts.PerfEvent(...))``.
     Keep it open while the link lives; closing both detaches the program.
@@ -42,20 +43,19 @@ class PerfEvent(FdOwner):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
-        return f"<PerfEvent {self.kind} {self.name!r} {state}>"
+        return f"<PerfEventFd {self.kind} {self.name!r} {state}>"
 
 
 def tracefs() -> Path:
-    """The tracefs mount point; mounts tracefs on /sys/kernel/tracing when none is mounted (needs root)."""
-    for path in _TRACEFS_CANDIDATES:
-        if (path / "events").is_dir():
-            return path
-    target = _TRACEFS_CANDIDATES[0]
-    res = subprocess.run(["mount", "-t", "tracefs", "nodev", str(target)], capture_output=True, text=True)
-    if res.returncode != 0 or not (target / "events").is_dir():
-        raise FileNotFoundError(errno.ENOENT, f"tracefs is not mounted and mounting it failed: {res.stderr.strip()}",
-                                str(target))
-    return target
+    """The tracefs mount point (``bpflink.kernel.tracefs_mount``); ``FileNotFoundError`` saying how to mount it
+    when it is not mounted. A library call never mounts file systems: that is the administrator's (or a test
+    fixture's) decision."""
+    found = kernel.tracefs_mount()
+    if found is None:
+        where = kernel.TRACEFS_PATHS[0]
+        raise FileNotFoundError(errno.ENOENT, f"tracefs is not mounted (as root: mount -t tracefs nodev {where})",
+                                where)
+    return Path(found)
 
 
 def tracepoint_id(tracepoint: str) -> int:
@@ -100,18 +100,18 @@ def _pid_cpu(pid: Any, cpu: Any) -> tuple[int, int]:
     return p, c
 
 
-def _open(attr: Any, pid: int, cpu: int, what: str, kind: str, name: str) -> PerfEvent:
+def _open(attr: Any, pid: int, cpu: int, what: str, kind: str, name: str) -> PerfEventFd:
     attr.size = ll.ffi.sizeof("struct perf_event_attr")
     fd = lib.bpflink_perf_event_open(attr, pid, cpu, -1, lib.PERF_FLAG_FD_CLOEXEC)
     check(fd, what, family="perf_event")
-    return PerfEvent(fd, kind=kind, name=name)
+    return PerfEventFd(fd, kind=kind, name=name)
 
 
-def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEvent:
+def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEventFd:
     """Open a perf event on tracepoint ``"category:name"`` (``PERF_TYPE_TRACEPOINT``).
 
     >>> open_tracepoint("sched:sched_process_exec")  # doctest: +SKIP
-    <PerfEvent tracepoint 'sched:sched_process_exec' fd=5>
+    <PerfEventFd tracepoint 'sched:sched_process_exec' fd=5>
     """
     p, c = _pid_cpu(pid, cpu)
     tp_id = tracepoint_id(tracepoint)
@@ -122,13 +122,13 @@ def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEven
     return _open(attr, p, c, f"perf_event_open(tracepoint {tracepoint})", "tracepoint", tracepoint)
 
 
-def open_kprobe(func: str, offset: int = 0, retprobe: bool = False, *, pid: int = -1, cpu: int = 0) -> PerfEvent:
+def open_kprobe(func: str, offset: int = 0, retprobe: bool = False, *, pid: int = -1, cpu: int = 0) -> PerfEventFd:
     """Open a kprobe (or kretprobe) perf event on kernel function ``func`` + ``offset`` via the kprobe PMU.
 
     ``NotSupportedError`` when the kernel has no kprobe PMU (``CONFIG_KPROBE_EVENTS``).
 
     >>> open_kprobe("do_nanosleep", retprobe=True)  # doctest: +SKIP
-    <PerfEvent kprobe 'do_nanosleep' fd=5>
+    <PerfEventFd kprobe 'do_nanosleep' fd=5>
     """
     if not isinstance(func, str) or not func or "\0" in func:
         raise (TypeError if not isinstance(func, str) else ValueError)(
@@ -151,14 +151,14 @@ def open_kprobe(func: str, offset: int = 0, retprobe: bool = False, *, pid: int 
 
 
 def open_uprobe(path: str | os.PathLike[str], offset: int, retprobe: bool = False, *, pid: int = -1,
-                cpu: int | None = None, ref_ctr_offset: int = 0) -> PerfEvent:
+                cpu: int | None = None, ref_ctr_offset: int = 0) -> PerfEventFd:
     """Open a uprobe (or uretprobe) perf event at file ``offset`` of ELF ``path`` via the uprobe PMU.
 
     ``offset`` is a file offset (``bpflink.symbols.symbol_offset``). ``pid``: only that process (-1: all).
     ``ref_ctr_offset``: a USDT semaphore's file offset, if the PMU supports it.
 
     >>> open_uprobe("/bin/true", symbol_offset("/bin/true", "main"))  # doctest: +SKIP
-    <PerfEvent uprobe '/bin/true+0x1234' fd=5>
+    <PerfEventFd uprobe '/bin/true+0x1234' fd=5>
     """
     spath = os.fsencode(path)
     if not spath or b"\0" in spath:
@@ -192,4 +192,6 @@ def open_uprobe(path: str | os.PathLike[str], offset: int, retprobe: bool = Fals
         del name
 
 
-__all__ = ["PerfEvent", "open_kprobe", "open_tracepoint", "open_uprobe", "tracefs", "tracepoint_id"]
+PerfEvent = PerfEventFd
+
+__all__ = ["PerfEvent", "PerfEventFd", "open_kprobe", "open_tracepoint", "open_uprobe", "tracefs", "tracepoint_id"]
