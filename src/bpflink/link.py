@@ -260,10 +260,8 @@ class Link(FdOwner):
     @property
     def perf_event(self) -> Any:
         """The ``bpflink.perf.PerfEventFd`` this link runs on and owns (None for links not built on one)."""
-        from .perf import PerfEventFd
-
         owned: tuple[Any, ...] = getattr(self, "_owned", ())
-        return next((r for r in owned if isinstance(r, PerfEventFd)), None)
+        return next((r for r in owned if type(r).__name__ == "PerfEventFd"), None)  # no import of perf (layers)
     # --- lifecycle (bpflink.lifecycle, bpflink.owners) --------------------------------------------------------
     @classmethod
     def ensure(cls, pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_type: AttachType | int | str,
@@ -309,6 +307,4 @@ class OwningLink(Link):
     @property
     def perf_events(self) -> tuple[Any, ...]:
         """Every perf event this link owns (one per CPU for a sampling link)."""
-        from .perf import PerfEventFd
-
-        return tuple(r for r in self._owned if isinstance(r, PerfEventFd))
+        return tuple(r for r in self._owned if type(r).__name__ == "PerfEventFd")
