@@ -34,8 +34,8 @@ _OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
 _BY_VALUE = {at._value_: at for at in AttachType if at._value_ >= 0}
 _FD_MAX = 0x7FFFFFFF
 
-# The hot path (bench/): in Python, checking the arguments, the cffi call and building the Link cost ~6k
-# instructions, 70 times what C spends. Without opts, bpflink._fdowner.link_create_fast (include/fdowner.c)
+# The hot path, in C so that a link costs what its syscalls cost (figures: bench/README.md). Without opts,
+# bpflink._fdowner.link_create_fast (include/fdowner.c)
 # checks the common arguments exactly as the code below does (Program or int fd, int or None target, an
 # AttachType member or int from _BY_VALUE), calls the C shim bpflink_link_create_noopts (bpf_link_create with
 # NULL opts, in bpflink._ffi: its address is handed over here, once) without the GIL, and returns the Link,
@@ -69,7 +69,7 @@ def _attach_type(value: object) -> AttachType:
 
 
 def _ifindex(name: str) -> int:
-    import socket  # lazy: ~1.5 ms of import time, needed only for device names
+    import socket  # deferred: only device names need it, and it is slow to import
 
     try:
         return socket.if_nametoindex(name)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import NoReturn
 
 # kernel-internal errnos that reach user space through bpf() but have no libc name
 ENOTSUPP = 524
@@ -312,10 +311,6 @@ def check(ret: int, what: str, *, family: str | None = None, hint: str | None = 
     if ret >= 0:
         return ret
     raise error(-ret, what, family=family, hint=hint, op=op)
-
-
-def raise_errno(err: int, what: str, *, family: str | None = None) -> NoReturn:
-    raise error(err, what, family=family)
 
 
 __all__ = ["ENOTSUPP", "NotSupportedError", "VerifierError", "check", "errno_name", "error", "hint_for",
