@@ -22,5 +22,5 @@ from .probing import (
 
 make_callable(__name__)
 
-__all__ = ["PROBE_PROG_NAME", "ProbeResult", "feature_of", "not_supported_error", "probe", "probe_attach_type",
+__all__ = ["ProbeResult", "feature_of", "not_supported_error", "probe", "probe_attach_type",
            "probeable", "supports"]
