@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ._callable import make_callable
 from .probing import (
-    PROBE_PROG_NAME,
+    PROBE_PROG_NAME,  # noqa: F401  (bpflink.probe.PROBE_PROG_NAME stays importable)
     ProbeResult,
     feature_of,
     not_supported_error,
