@@ -5,9 +5,11 @@ attribute ``probe`` cannot stay a plain function once ``bpflink.probe`` is impor
 callable instead: ``bpflink.probe(...)`` calls its function ``probe(...)``, while ``import bpflink.probe``,
 ``bpflink.probe.supports`` and ``from bpflink.probe import probe`` keep working, whichever runs first.
 
->>> import bpflink.query
+>>> import inspect, bpflink.query
 >>> bpflink.query.query is not bpflink.query and callable(bpflink.query)
 True
+>>> list(inspect.signature(bpflink.query).parameters)
+['target', 'attach_type']
 """
 
 from __future__ import annotations
@@ -22,6 +24,12 @@ class CallableModule(ModuleType):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.__dict__[self.__name__.rpartition(".")[2]](*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:  # inspect.signature(bpflink.query): the function's
+        import inspect
+
+        return inspect.signature(self.__dict__[self.__name__.rpartition(".")[2]])
 
 
 def make_callable(name: str) -> None:
