@@ -25,6 +25,7 @@ from .. import asm, kernel
 from .. import lowlevel as ll
 from ..enums import AttachType, MapType, MprogFlags, ProgType
 from ..errors import errno_name, hint_for, prog_load_eperm_hint, strerror
+from ..families import family_of
 from ..features import explain
 from ..symbols import BTF_KINDS
 from ._harness import PROBE_PROG_NAME
@@ -96,7 +97,7 @@ def _load_refused(at: AttachType, prog_type: ProgType, err: int, log: str) -> Ve
 
 def _link_refused(at: AttachType, err: int, what: str = "link_create refused") -> Verdict:
     feature = FEATURE[at.name]
-    family = "cgroup" if at.name == "LSM_CGROUP" else "struct_ops" if at.name == "STRUCT_OPS" else "tracing"
+    family = family_of(at)
     why = explain(feature)
     if not why and at.name == "LSM_MAC":  # link_create of an lsm program with a cookie (as probed) came in 5.19
         why = explain("tracing_cookie")
