@@ -43,7 +43,11 @@ class PerfEventFd(FdOwner):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
-        return f"<PerfEventFd {self.kind} {self.name!r} {state}>"
+        return f"<PerfEvent {self.kind} {self.name!r} {state}>"
+
+
+#: the first name of ``PerfEventFd``, used in this module and by callers
+PerfEvent = PerfEventFd
 
 
 def tracefs() -> Path:
@@ -100,18 +104,18 @@ def _pid_cpu(pid: Any, cpu: Any) -> tuple[int, int]:
     return p, c
 
 
-def _open(attr: Any, pid: int, cpu: int, what: str, kind: str, name: str) -> PerfEventFd:
+def _open(attr: Any, pid: int, cpu: int, what: str, kind: str, name: str) -> PerfEvent:
     attr.size = ll.ffi.sizeof("struct perf_event_attr")
     fd = lib.bpflink_perf_event_open(attr, pid, cpu, -1, lib.PERF_FLAG_FD_CLOEXEC)
     check(fd, what, family="perf_event")
-    return PerfEventFd(fd, kind=kind, name=name)
+    return PerfEvent(fd, kind=kind, name=name)
 
 
-def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEventFd:
+def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEvent:
     """Open a perf event on tracepoint ``"category:name"`` (``PERF_TYPE_TRACEPOINT``).
 
     >>> open_tracepoint("sched:sched_process_exec")  # doctest: +SKIP
-    <PerfEventFd tracepoint 'sched:sched_process_exec' fd=5>
+    <PerfEvent tracepoint 'sched:sched_process_exec' fd=5>
     """
     p, c = _pid_cpu(pid, cpu)
     tp_id = tracepoint_id(tracepoint)
@@ -122,13 +126,13 @@ def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEven
     return _open(attr, p, c, f"perf_event_open(tracepoint {tracepoint})", "tracepoint", tracepoint)
 
 
-def open_kprobe(func: str, offset: int = 0, retprobe: bool = False, *, pid: int = -1, cpu: int = 0) -> PerfEventFd:
+def open_kprobe(func: str, offset: int = 0, retprobe: bool = False, *, pid: int = -1, cpu: int = 0) -> PerfEvent:
     """Open a kprobe (or kretprobe) perf event on kernel function ``func`` + ``offset`` via the kprobe PMU.
 
     ``NotSupportedError`` when the kernel has no kprobe PMU (``CONFIG_KPROBE_EVENTS``).
 
     >>> open_kprobe("do_nanosleep", retprobe=True)  # doctest: +SKIP
-    <PerfEventFd kprobe 'do_nanosleep' fd=5>
+    <PerfEvent kprobe 'do_nanosleep' fd=5>
     """
     if not isinstance(func, str) or not func or "\0" in func:
         raise (TypeError if not isinstance(func, str) else ValueError)(
@@ -151,14 +155,14 @@ def open_kprobe(func: str, offset: int = 0, retprobe: bool = False, *, pid: int 
 
 
 def open_uprobe(path: str | os.PathLike[str], offset: int, retprobe: bool = False, *, pid: int = -1,
-                cpu: int | None = None, ref_ctr_offset: int = 0) -> PerfEventFd:
+                cpu: int | None = None, ref_ctr_offset: int = 0) -> PerfEvent:
     """Open a uprobe (or uretprobe) perf event at file ``offset`` of ELF ``path`` via the uprobe PMU.
 
     ``offset`` is a file offset (``bpflink.symbols.symbol_offset``). ``pid``: only that process (-1: all).
     ``ref_ctr_offset``: a USDT semaphore's file offset, if the PMU supports it.
 
     >>> open_uprobe("/bin/true", symbol_offset("/bin/true", "main"))  # doctest: +SKIP
-    <PerfEventFd uprobe '/bin/true+0x1234' fd=5>
+    <PerfEvent uprobe '/bin/true+0x1234' fd=5>
     """
     spath = os.fsencode(path)
     if not spath or b"\0" in spath:
@@ -191,7 +195,5 @@ def open_uprobe(path: str | os.PathLike[str], offset: int, retprobe: bool = Fals
     finally:
         del name
 
-
-PerfEvent = PerfEventFd
 
 __all__ = ["PerfEvent", "PerfEventFd", "open_kprobe", "open_tracepoint", "open_uprobe", "tracefs", "tracepoint_id"]
