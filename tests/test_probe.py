@@ -37,11 +37,13 @@ from test_struct_ops import AVAILABLE, CC, ready_map
 from tracehelp import RETURN, hits, load
 
 ffi = lowlevel.ffi
+OUR_CC = f"bpflinkp{os.getpid() % 10_000_000}"  # the struct_ops probe's name (other processes probe too)
 
 
-def prog_names() -> list[bytes]:
-    """The names of every loaded program (bpf_prog_get_next_id / get_fd_by_id / get_info_by_fd)."""
-    names, cur, nxt = [], 0, ffi.new("__u32 *")
+def prog_names(after: int = 0) -> list[bytes]:
+    """The names of every loaded program with an id above ``after`` (bpf_prog_get_next_id / get_fd_by_id /
+    get_info_by_fd)."""
+    names, cur, nxt = [], after, ffi.new("__u32 *")
     while lowlevel.lib.bpf_prog_get_next_id(cur, nxt) == 0:
         cur = int(nxt[0])
         fd = lowlevel.bpf_prog_get_fd_by_id(cur)
@@ -55,19 +57,31 @@ def prog_names() -> list[bytes]:
     return names
 
 
+def last_prog_id() -> int:
+    cur, nxt = 0, ffi.new("__u32 *")
+    while lowlevel.lib.bpf_prog_get_next_id(cur, nxt) == 0:
+        cur = int(nxt[0])
+    return cur
+
+
+def assert_no_probe_program_left(first: int) -> None:
+    """No probe program loaded since id ``first`` is left (closed, but netfilter links drop their program after an
+    RCU grace period: the kernel gets a moment). Older ones may be other processes' probes on a shared host."""
+    deadline = time.monotonic() + 5
+    while probe_mod.PROBE_PROG_NAME in prog_names(first) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert probe_mod.PROBE_PROG_NAME not in prog_names(first)
+
+
 def test_probe_is_cached_and_leaves_no_program_fd_or_cgroup_behind() -> None:
     kernel.forget()
-    before = open_fds()
+    before, first = open_fds(), last_prog_id()
     results = bpflink.probe()
     assert open_fds() == before
-    # closed, but netfilter links drop their program after an RCU grace period: give the kernel a moment
-    deadline = time.monotonic() + 5
-    while probe_mod.PROBE_PROG_NAME in prog_names() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert probe_mod.PROBE_PROG_NAME not in prog_names()
+    assert_no_probe_program_left(first)
     mount = kernel.cgroup2_mount()
     assert mount is not None and not [p for p in os.listdir(mount) if p.startswith("bpflink-probe-")]
-    assert not [cc for cc in AVAILABLE.read_text().split() if cc.startswith("bpflinkp")]  # struct_ops probe
+    assert OUR_CC not in AVAILABLE.read_text().split()  # the struct_ops probe's congestion control
     assert {r.attach_type for r in results} == set(probe_mod.probeable())
     again = bpflink.probe()
     assert all(a is b for a, b in zip(results, again))  # the same cached objects
@@ -342,14 +356,12 @@ def test_fsession_verdict_matches_a_real_link_that_fires() -> None:
 def test_probe_of_btf_targets_leaves_no_fd_program_or_congestion_control() -> None:
     wanted = [at for at in probe_mod.probeable() if at.name in _btf.NAMES]
     assert {at.name for at in wanted} >= {"TRACE_ITER", "TRACE_FENTRY", "TRACE_RAW_TP", "STRUCT_OPS", "LSM_MAC"}
+    first = last_prog_id()
     for _ in range(3):  # no cache: each round loads, links and closes again
         kernel.forget()
         before = open_fds()
         results = bpflink.probe(wanted)
         assert open_fds() == before
     assert all(r.reason for r in results)
-    deadline = time.monotonic() + 5
-    while probe_mod.PROBE_PROG_NAME in prog_names() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert probe_mod.PROBE_PROG_NAME not in prog_names()
-    assert not [cc for cc in AVAILABLE.read_text().split() if cc.startswith("bpflinkp")]
+    assert_no_probe_program_left(first)
+    assert OUR_CC not in AVAILABLE.read_text().split()
