@@ -193,3 +193,25 @@ def test_every_module_imports() -> None:
     code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
     res = subprocess.run([sys.executable, "-c", code, *names], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+def test_probe_query_owners_are_callable_whatever_is_imported_first() -> None:
+    """``import bpflink.probe`` used to leave ``bpflink.probe`` a function without ``.supports`` (the package's
+    __setattr__ swapped the module for it); now the modules themselves are callable, the package is a plain
+    module."""
+    code = """
+import types, sys
+import bpflink.probe, bpflink.query, bpflink.owners
+import bpflink
+assert type(sys.modules["bpflink"]) is types.ModuleType
+assert bpflink.probe.supports is bpflink.supports and bpflink.query.HookQuery is bpflink.HookQuery
+(result,) = bpflink.probe(["CGROUP_INET_EGRESS"])
+assert result is bpflink.probe.probe_attach_type("CGROUP_INET_EGRESS") and result.family == "cgroup"
+from bpflink import owners, probe, query
+from bpflink.query import query as query_function
+assert query is bpflink.query and callable(query) and callable(owners) and callable(probe)
+assert query_function.__name__ == "query" and callable(query_function)
+"""
+    for first in ("import bpflink", "from bpflink import probe, query, owners"):
+        res = subprocess.run([sys.executable, "-c", first + "\n" + code], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
