@@ -104,10 +104,44 @@ def require(name: str, feature: str, *, min_kernel: str | None = None) -> None:
                                 min_kernel=min_kernel)
 
 
-def constant(name: str) -> int | None:
-    """The value of C constant ``name`` (a ``#define``, an enumerator), or None when the headers lack it."""
+class Absent:
+    """What a constant the headers lacked is bound to: any use as a number (int(), a bit operation, a cffi field
+    assignment) raises ``NotSupportedError`` naming the header. In an enum class body it stays a plain attribute,
+    not a member (it is a descriptor), so it cannot alias a real member the way a placeholder 0 would."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: object, owner: object = None) -> Absent:
+        return self
+
+    def _refuse(self, *_: object) -> Any:
+        from .errors import NotSupportedError
+
+        reason = CONDITIONAL.get(self.name) or f"the compiled headers do not define {self.name}"
+        raise NotSupportedError(self.name, f"bpflink was compiled against headers without {self.name}: {reason}")
+
+    __int__ = __index__ = __invert__ = __neg__ = _refuse
+    __or__ = __ror__ = __and__ = __rand__ = __xor__ = __rxor__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse
+
+    def __eq__(self, other: object) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"<absent {self.name}>"
+
+
+def constant(name: str) -> int:
+    """The value of C constant ``name`` (a ``#define``, an enumerator); an ``Absent`` that refuses every use
+    when the headers lacked it (typed ``int``: callers that may meet one ask ``has(name)`` first)."""
     value = getattr(lib, name, None)
-    return None if value is None else int(value)
+    if value is None:
+        absent: Any = Absent(name)
+        return absent  # type: ignore[no-any-return]
+    return int(value)
 
 
-__all__ = ["ABSENT", "CONDITIONAL", "constant", "ffi", "has", "lib", "missing", "require"]
+__all__ = ["ABSENT", "Absent", "CONDITIONAL", "constant", "ffi", "has", "lib", "missing", "require"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from ._native import ffi, lib
+from ._native import constant, ffi, has, lib
 
 TYPE_CHECKING = False  # typing's costs milliseconds of CLI start-up
 if TYPE_CHECKING:
@@ -33,9 +33,9 @@ def _names(ctype: str, prefix: str) -> dict[int, str]:
 
 ATTACH_NAMES = _names("enum bpf_attach_type", "BPF_")
 LINK_NAMES = _names("enum bpf_link_type", "BPF_LINK_TYPE_")
-_PERF = {int(getattr(lib, f"BPF_PERF_EVENT_{n}")): n.lower()
+_PERF = {constant(f"BPF_PERF_EVENT_{n}"): n.lower()
          for n in ("UNSPEC", "UPROBE", "URETPROBE", "KPROBE", "KRETPROBE", "TRACEPOINT", "EVENT")
-         if hasattr(lib, f"BPF_PERF_EVENT_{n}")}
+         if has(f"BPF_PERF_EVENT_{n}")}
 
 
 def attach_name(value: int) -> str:
