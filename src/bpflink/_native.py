@@ -144,4 +144,4 @@ def constant(name: str) -> int:
     return int(value)
 
 
-__all__ = ["ABSENT", "Absent", "CONDITIONAL", "constant", "ffi", "has", "lib", "missing", "require"]
+__all__ = ["ABSENT", "CONDITIONAL", "Absent", "constant", "ffi", "has", "lib", "missing", "require"]

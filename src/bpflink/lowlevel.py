@@ -15,15 +15,23 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from ._native import constant
+from ._native import constant, has
 from ._native import ffi as ffi
 from ._native import lib as lib
 
-CData = Any  # a cffi pointer; cffi has no static types
+TYPE_CHECKING = False  # not typing's: `import bpflink` imports this module (through _log), typing costs ~2 ms
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    CData = Any  # a cffi pointer; cffi has no static types
 NULL = ffi.NULL
+
+
+def address_of(name: str) -> CData:
+    """``&name``: the address of a C function in the extension (a callback handed to libbpf, the no-opts
+    link_create handed to bpflink._fdowner)."""
+    return ffi.addressof(lib, name)
 
 
 def _new_opts(ctype: str) -> CData:
@@ -513,6 +521,12 @@ def ring_buffer__consume(rb: CData) -> int:
     return int(lib.ring_buffer__consume(rb))
 
 
+#: ``int ring_buffer__consume_n(struct ring_buffer *rb, size_t n)``: the C function itself (the reader's hot
+#: path), or None when the compiled libbpf lacks it (libbpf < 1.5; ``_native.has("ring_buffer__consume_n")``)
+ring_buffer__consume_n: Callable[[CData, int], int] | None = (
+    lib.ring_buffer__consume_n if has("ring_buffer__consume_n") else None)
+
+
 def ring_buffer__epoll_fd(rb: CData) -> int:
     """``int ring_buffer__epoll_fd(const struct ring_buffer *rb)``."""
     return int(lib.ring_buffer__epoll_fd(rb))
@@ -776,5 +790,5 @@ ELFCLASS64: int = constant("ELFCLASS64")
 PT_LOAD: int = constant("PT_LOAD")
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("Any", "Callable", "CData", "constant",
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("TYPE_CHECKING", "constant", "has",
                                                                               "annotations")]
