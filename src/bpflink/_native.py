@@ -9,7 +9,7 @@ Names the compiled headers may lack (a struct member, a function, a constant; ma
 extension carries the answer and the reason. ``has(name)`` is the one way to ask, in Python as in C
 (``BPFLINK_HAS_<name>``); ``require(name, feature)`` raises ``NotSupportedError`` naming what is missing:
 
->>> has("struct bpf_link_info.xdp")
+>>> has("BPF_F_REPLACE")
 True
 >>> has("struct bpf_link_info.no_such_member")
 Traceback (most recent call last):
