@@ -37,7 +37,7 @@ from . import lowlevel as ll
 from ._fd import FdLike, as_fd
 from .btf import CType, Reader
 from .enums import AttachType, ProgType
-from .errors import NotSupportedError, VerifierError, check, errno_name, error
+from .errors import NotSupportedError, VerifierError, check, errno_name, error, strerror
 from .map import Map
 from .program import Program
 
@@ -52,9 +52,7 @@ def _str(ptr: Any) -> str:
 def libbpf_error(err: int, what: str, *, hint: str | None = None) -> OSError:
     """``error()`` that also knows libbpf's own codes (4000 and up: "not an ELF file", "not a BPF object")."""
     if err >= 4000:
-        buf = ll.ffi.new("char[]", 256)
-        ll.libbpf_strerror(err, buf, 256)
-        text = ll.ffi.string(buf).decode(errors="replace")
+        text = strerror(err)  # libbpf's text for its own codes, from the one place that knows them
         message = f"{what}: {text} [LIBBPF_ERRNO {err}]" + (f"; {hint}" if hint else "")
         # errno EINVAL for the exception type: libbpf's codes are not errnos, and OSError(4001) would say so
         exc = OSError(errno.EINVAL, message)
