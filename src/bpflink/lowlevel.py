@@ -790,5 +790,8 @@ ELFCLASS64: int = constant("ELFCLASS64")
 PT_LOAD: int = constant("PT_LOAD")
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in ("TYPE_CHECKING", "constant", "has",
-                                                                              "annotations")]
+# the functions (and ffi, lib, NULL); the constants are plain attributes, listed in the sections above
+__all__ = [name for name, value in list(globals().items())
+           if name.isidentifier() and not name.startswith("_") and name not in ("TYPE_CHECKING", "annotations")
+           and (callable(value) or value is None or name in ("NULL", "ffi", "lib"))
+           and not isinstance(value, type) and name not in ("constant", "has")]
