@@ -4,6 +4,14 @@ The cdef is assembled from our declarations in ``include/*.h``; every size, offs
 comes from the real ``<bpf/bpf.h>``/``<linux/bpf.h>`` through the C compiler. Enumerator *names* are read
 from the preprocessed headers, so a header that lacks a name simply lacks it at run time.
 
+Names the headers may lack (``/*@if NAME*/ ... /*@end*/`` blocks and ``#define NAME ...`` lines of include/*.h:
+a struct member ``struct S.a.b``, a function, a constant) are decided here, once, by one syntax-only compile
+with a line per name (probe_presence). Absent ones are dropped from the cdef, reported by the build, defined
+as ``BPFLINK_HAS_<name> 0`` for C and recorded in the extension with the reason (the header file and its
+package) for ``bpflink._native.has()``: the features needing one raise ``NotSupportedError``. There is no
+libbpf-version condition besides the minimum system libbpf. The offsetof table that checks the members cffi
+lays out itself is generated from the same cdef (layout_rows).
+
 Which libbpf (``BPFLINK_LIBBPF``):
   bundled (default in a git checkout): libbpf 1.7.0 built statically by ``scripts/build-libbpf``
   system (default in an sdist):        the system's libbpf-dev >= 1.4, found with pkg-config
