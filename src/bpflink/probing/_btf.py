@@ -110,20 +110,20 @@ def _link_refused(at: AttachType, err: int, what: str = "link_create refused") -
 
 @contextmanager
 def _vmlinux_btf() -> Iterator[Any]:
-    btf = ll.lib.btf__load_vmlinux_btf()
-    err = ll.lib.libbpf_get_error(btf)
+    btf = ll.btf__load_vmlinux_btf()
+    err = ll.libbpf_get_error(btf)
     if err:
         raise _Refused((False, None, f"not probed: the kernel's BTF cannot be read ({errno_name(-err)}); "
                                      "these attach types need CONFIG_DEBUG_INFO_BTF"))
     try:
         yield btf
     finally:
-        ll.lib.btf__free(btf)
+        ll.btf__free(btf)
 
 
 def _find(btf: Any, target: BtfTarget) -> tuple[str, int]:
     for name in target.names:
-        tid = int(ll.lib.btf__find_by_name_kind(btf, name.encode(), BTF_KINDS[target.kind]))
+        tid = int(ll.btf__find_by_name_kind(btf, name.encode(), BTF_KINDS[target.kind]))
         if tid > 0:
             return name, tid
     raise _Refused((False, None, f"not probed: vmlinux BTF has no {target.kind} "
@@ -223,24 +223,24 @@ _CC_MEMBERS = ("ssthresh", "cong_avoid", "undo_cwnd")  # what tcp_congestion_ops
 
 def _load_tiny_btf(stack: ExitStack) -> int:
     """A user BTF fd (one ``int`` type): the kernel wants one beside a struct_ops map's vmlinux value type."""
-    btf = ll.lib.btf__new_empty()
-    if ll.lib.libbpf_get_error(btf):
+    btf = ll.btf__new_empty()
+    if ll.libbpf_get_error(btf):
         raise _Refused((False, None, "not probed: libbpf could not allocate a BTF"))
-    stack.callback(ll.lib.btf__free, btf)  # frees the BTF and closes its fd
-    if ll.lib.btf__add_int(btf, b"int", 4, 0) < 0:
+    stack.callback(ll.btf__free, btf)  # frees the BTF and closes its fd
+    if ll.btf__add_int(btf, b"int", 4, 0) < 0:
         raise _Refused((False, None, "not probed: libbpf could not write a BTF int type"))
-    err = ll.lib.btf__load_into_kernel(btf)
+    err = ll.btf__load_into_kernel(btf)
     if err < 0:
         raise _Refused((False, -err, f"not probed: loading a BTF for the struct_ops map failed ({errno_name(-err)})"))
-    return int(ll.lib.btf__fd(btf))
+    return int(ll.btf__fd(btf))
 
 
 def _struct_ops(at: AttachType, stack: ExitStack) -> Verdict:
     from ..struct_ops import _members, build_value
 
     btf = stack.enter_context(_vmlinux_btf())
-    ops_id = int(ll.lib.btf__find_by_name_kind(btf, b"tcp_congestion_ops", ll.lib.BTF_KIND_STRUCT))
-    value_id = int(ll.lib.btf__find_by_name_kind(btf, b"bpf_struct_ops_tcp_congestion_ops", ll.lib.BTF_KIND_STRUCT))
+    ops_id = int(ll.btf__find_by_name_kind(btf, b"tcp_congestion_ops", ll.BTF_KIND_STRUCT))
+    value_id = int(ll.btf__find_by_name_kind(btf, b"bpf_struct_ops_tcp_congestion_ops", ll.BTF_KIND_STRUCT))
     if ops_id < 0 or value_id < 0:
         return False, None, "not probed: vmlinux BTF has no tcp_congestion_ops struct_ops type (CONFIG_BPF_JIT?)"
     index = {name: i for i, (name, _, _) in enumerate(_members(btf, ops_id))}
