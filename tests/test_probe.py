@@ -366,3 +366,19 @@ def test_probe_of_btf_targets_leaves_no_fd_program_or_congestion_control() -> No
     assert all(r.reason for r in results)
     assert_no_probe_program_left(first)
     assert OUR_CC not in AVAILABLE.read_text().split()
+
+
+@pytest.mark.hostonly
+@pytest.mark.parametrize(("arg", "exc"), [(True, TypeError), (None, TypeError), (1.0, TypeError), (b"xdp", TypeError),
+                                          (10_000, ValueError), ("no_such_type", ValueError),
+                                          ("LIRC_MODE2", ValueError)])
+def test_bad_attach_types_are_refused_before_any_trial(arg: object, exc: type[Exception]) -> None:
+    with pytest.raises(exc):
+        probe_mod.probe_attach_type(arg)  # type: ignore[arg-type]
+
+
+@pytest.mark.hostonly
+def test_probe_takes_a_collection() -> None:
+    with pytest.raises(TypeError, match="probe_attach_type"):
+        bpflink.probe("tcx_ingress")  # type: ignore[arg-type]
+    assert bpflink.probe([]) == ()

@@ -161,6 +161,8 @@ def _probe_link(at: AttachType, recipe: Recipe, trial: Trial) -> ProbeResult:
 
 
 def _attach_type(value: AttachType | str | int) -> AttachType:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"an attach type is an AttachType, its name or its int value, not {type(value).__name__}")
     at = AttachType.parse(value) if isinstance(value, str) else AttachType(value)
     if not _has_probe(at):
         why = _NO_LINK.get(at.name, "bpflink does not know how to try it")
@@ -178,6 +180,9 @@ def probe(attach_types: Iterable[AttachType | str | int] | None = None) -> tuple
     >>> [r.attach_type.name for r in bpflink.probe() if not r.supported]  # doctest: +SKIP
     ['NETKIT_PRIMARY', 'NETKIT_PEER', 'TRACE_KPROBE_MULTI', 'TRACE_KPROBE_SESSION']
     """
+    if isinstance(attach_types, (str, bytes, int)):  # one attach type where a collection was meant
+        raise TypeError(f"probe() takes a collection of attach types (or None), not one {type(attach_types).__name__}"
+                        "; probe_attach_type() takes one")
     wanted = probeable() if attach_types is None else tuple(_attach_type(a) for a in attach_types)
     with kernel.trial_lock():
         found: dict[AttachType, ProbeResult] = {}
