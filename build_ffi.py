@@ -160,6 +160,7 @@ def cdef_text(text: str, version: tuple[int, int]) -> str:
                  if not (m := re.match(r"#define (\w+) \.\.\.", ln)) or m.group(1) in defined]
         parts.append("\n".join(lines))
     parts.append((INCLUDE / "shims.h").read_text())
+    parts.append((INCLUDE / "linkjson.h").read_text())
     return "\n".join(parts)
 
 
@@ -236,6 +237,7 @@ def make_ffi() -> FFI:
         + f'\nstatic const char *const bpflink_build_version = "{_version()}";\n'
         + (INCLUDE / "shims.c").read_text()
         + (INCLUDE / "ringbuf.c").read_text()
+        + (INCLUDE / "linkjson.c").read_text()
     )
     check_uapi(cdef, source, config["include_dirs"])
     ffi.set_source(

@@ -14,7 +14,7 @@ from ._native import ffi, lib
 
 TYPE_CHECKING = False  # typing's costs milliseconds of CLI start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 _INFO_SIZE = ffi.sizeof("struct bpf_link_info")
 _NAME_FALLBACK = 4096  # kernels before 6.13 report no perf_event name length (info.py: same rule)
@@ -312,28 +312,87 @@ def link_ids_and_fds(skip: tuple[int, ...] = (-_ENOENT, -_EAGAIN)) -> Iterator[t
         yield current, fd
 
 
-_TEMPLATES = {
-    # the JSON list element ``_json(link_dict(...), "  ")`` prints for the fixed-size types most hosts carry
-    # thousands of, as one %-format (names come from the headers' enum tables: plain identifiers)
-    "cgroup": ('{\n    "id": %d,\n    "type": "cgroup",\n    "prog_id": %d,\n    "cgroup_id": %d,\n'
-               '    "attach_type": "%s"\n  }'),
-    "tcx": '{\n    "id": %d,\n    "type": "tcx",\n    "prog_id": %d,\n    "ifindex": %d,\n    "attach_type": "%s"\n  }',
-    "netkit": ('{\n    "id": %d,\n    "type": "netkit",\n    "prog_id": %d,\n    "ifindex": %d,\n'
-               '    "attach_type": "%s"\n  }'),
-    "netns": ('{\n    "id": %d,\n    "type": "netns",\n    "prog_id": %d,\n    "netns_ino": %d,\n'
-              '    "attach_type": "%s"\n  }'),
-}
+def json_names(attach: dict[int, str], link: dict[int, str], perf: dict[int, str]) -> list[object]:
+    """``struct bpflink_json_names`` for ``bpflink_link_walk_json`` (first) and the buffers it points into."""
+    names = ffi.new("struct bpflink_json_names *")
+    keep: list[object] = [names]
+    longest = 0
+    for field, table in (("attach", attach), ("link", link), ("perf", perf)):
+        table = {v: n for v, n in table.items() if 0 <= v < 4096}  # enum values: small and dense
+        count = max(table, default=-1) + 1
+        arr = ffi.new("char *[]", max(count, 1))
+        for value, name in table.items():
+            text = ffi.new("char[]", name.encode())
+            keep.append(text)
+            arr[value] = text
+            longest = max(longest, len(name))
+        keep.append(arr)
+        setattr(names, field, arr)
+        setattr(names, "n_" + field, count)
+    names.name_max = longest
+    return keep
 
 
-def list_item(info: object) -> str | None:
-    """The list element text for a link of a fixed-size type (exactly what the dict path prints), or None."""
-    t = LINK_NAMES.get(int(info.type))  # type: ignore[attr-defined]
-    template = _TEMPLATES.get(t) if t is not None else None
-    if template is None or t is None:
-        return None
-    part = getattr(info, t)
-    first = part.cgroup_id if t == "cgroup" else part.netns_ino if t == "netns" else part.ifindex
-    return template % (info.id, info.prog_id, first, attach_name(int(part.attach_type)))  # type: ignore[attr-defined]
+_JSON_NAMES: list[object] = []  # built on first use from the tables the Python path names things with
+
+
+_JSON_BUFFER = 1 << 18
+
+
+def json_list(pending: Callable[[object, int], str | None], names: list[object] | None = None) -> Iterator[str]:
+    """The text of ``bpflink list --json`` in chunks (about 256 KiB each), formatted in C
+    (``bpflink_link_walk_json``, include/linkjson.c) exactly as the Python writer would.
+
+    ``pending(info, fd)`` gives the list element of a link the C code leaves to Python (a link type it does not
+    format, or a second info call that failed: the Python path reports that); None skips the link. The fd is
+    closed here. ``names``: ``json_names(...)`` other than the headers' (tests). Raises ``InfoError`` when the
+    walk itself fails (EPERM without CAP_SYS_ADMIN).
+    """
+    if names is None:
+        if not _JSON_NAMES:
+            _JSON_NAMES.extend(json_names(ATTACH_NAMES, LINK_NAMES, _PERF))
+        names = _JSON_NAMES
+    cnames = names[0]
+    st = ffi.new("struct bpflink_json_walk *")
+    st.first = 1
+    cap = _JSON_BUFFER
+    buf = ffi.new("char[]", cap)
+    walk_json, unpack = lib.bpflink_link_walk_json, ffi.unpack
+    while True:
+        n = walk_json(st, cnames, buf, cap)
+        if n < 0:
+            raise InfoError(-n)
+        if st.len:
+            yield unpack(buf, st.len).decode("ascii")
+        if st.need:  # one link's text alone outgrows the buffer: one as large as it says, for that link only
+            cap = st.need
+            buf = ffi.new("char[]", cap)
+            continue
+        if cap != _JSON_BUFFER and n:
+            cap = _JSON_BUFFER
+            buf = ffi.new("char[]", cap)
+        fd = st.pending_fd
+        if fd >= 0:
+            try:
+                text = pending(st.pending, fd)
+            finally:
+                os.close(fd)
+            if text is not None:
+                yield ("[\n  " if st.first else ",\n  ") + text
+                st.first = 0
+            continue
+        if st.done:
+            break
+    yield "[]\n" if st.first else "\n]\n"
+
+
+def json_string(data: bytes) -> str:
+    """The C formatter's JSON string for ``data`` (the tests compare it with Python's for odd bytes)."""
+    need = int(lib.bpflink_json_string(data, len(data), ffi.NULL, 0))
+    out = ffi.new("char[]", need)
+    if int(lib.bpflink_json_string(data, len(data), out, need)) != need:
+        raise AssertionError("bpflink_json_string: length changed")
+    return str(ffi.unpack(out, need).decode("ascii"))
 
 
 def walk(batch: int = 256) -> Iterator[tuple[object, int]]:

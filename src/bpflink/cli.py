@@ -253,15 +253,13 @@ def _item_json(d: dict[str, Any]) -> str:
 
 
 def _stream_json_list(items: Iterable[Any]) -> None:
-    """A JSON list written in ~64 KiB chunks as items come: memory stays flat in the number of items.
-    An item that is a ``str`` is already the element's text (``_rawinfo.list_item``)."""
+    """A JSON list written in ~64 KiB chunks as items come: memory stays flat in the number of items."""
     write = sys.stdout.write
     chunk: list[str] = []
     size = 0
     lead = "[\n  "
     for item in items:
-        t = type(item)
-        text = item if t is str else _item_json(item) if t is dict else _json(item, "  ")
+        text = _item_json(item) if type(item) is dict else _json(item, "  ")
         chunk.append(text)
         size += len(text)
         if size > 65536:
@@ -441,9 +439,14 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
     return wanted
 
 
-def _all_links(text_items: bool = False) -> Iterable[Any]:
-    """Every link's dict; with ``text_items`` the list element text instead where a template has it."""
-    from ._rawinfo import InfoError, link_dict, list_item, walk
+def _walk_failed(exc: Any) -> OSError:
+    return _os_error(exc.err, "list links (BPF_LINK_GET_NEXT_ID/GET_FD_BY_ID)",
+                     hint=_GET_FD_HINT.get(exc.err) if exc.err == _EPERM else None)
+
+
+def _all_links() -> Iterable[Any]:
+    """Every link's dict."""
+    from ._rawinfo import InfoError, link_dict, walk
 
     links = walk()
     while True:
@@ -452,15 +455,7 @@ def _all_links(text_items: bool = False) -> Iterable[Any]:
         except StopIteration:
             return
         except InfoError as exc:
-            raise _os_error(exc.err, "list links (BPF_LINK_GET_NEXT_ID/GET_FD_BY_ID)",
-                            hint=_GET_FD_HINT.get(exc.err) if exc.err == _EPERM else None) from None
-        if text_items:
-            item = list_item(info)
-            if item is not None:
-                if fd >= 0:
-                    os.close(fd)
-                yield item
-                continue
+            raise _walk_failed(exc) from None
         try:
             d = link_dict(fd, info)
         except InfoError as exc:
@@ -471,6 +466,34 @@ def _all_links(text_items: bool = False) -> Iterable[Any]:
             if fd >= 0:
                 os.close(fd)
         yield d
+
+
+def _list_item_python(info: Any, fd: int) -> str | None:
+    """The list element of a link the C formatter leaves to Python (``_rawinfo.json_list``)."""
+    from ._rawinfo import InfoError, link_dict
+
+    try:
+        return _item_json(link_dict(fd, info))
+    except InfoError as exc:
+        if exc.err == _ENOENT:
+            return None
+        raise _os_error(exc.err, f"link {int(info.id)}: get info") from None
+
+
+def _write_json_list() -> None:
+    """``list --json``: the text formatted in C batches, written as it comes (memory flat in the links)."""
+    from ._rawinfo import InfoError, json_list
+
+    write = sys.stdout.write
+    chunks = json_list(_list_item_python)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except InfoError as exc:
+            raise _walk_failed(exc) from None
+        write(chunk)
 
 
 def _ownership() -> tuple[dict[int, list[Any]], dict[int, list[str]]]:
@@ -494,7 +517,7 @@ def _with_owners(d: dict[str, Any], holders: dict[int, list[Any]], pins: dict[in
 def cmd_list(args: Args) -> int:
     owners = args.owners
     if args.json and not owners:
-        _stream_json_list(_all_links(text_items=True))
+        _write_json_list()
         return EXIT_OK
     holders, pins = _ownership() if owners else ({}, {})
     if args.json:
