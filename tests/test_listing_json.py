@@ -181,3 +181,4 @@ def test_every_link_handed_over_and_skipped_gives_the_empty_list() -> None:
 
     assert "".join(json_list(pending, no_names)) == "[]\n"
     assert len(seen) == len(set(seen))
+

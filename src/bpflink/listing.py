@@ -13,12 +13,11 @@ import os
 from collections.abc import Iterator
 
 from . import lowlevel as ll
+from ._rawinfo import InfoError, walk
 from .errors import check
 from .info import LinkInfo, decode
 
 ffi = ll.ffi
-_INFO_SIZE = ffi.sizeof("struct bpf_link_info")
-_SKIP = (-errno.ENOENT, -errno.EAGAIN)
 _EPERM_HINT = "walking and opening links by id (BPF_LINK_GET_NEXT_ID, BPF_LINK_GET_FD_BY_ID) needs CAP_SYS_ADMIN"
 
 
@@ -47,25 +46,22 @@ def links() -> Iterator[LinkInfo]:
     still being set up (``EAGAIN``: the kernel has reserved its id but not yet settled it, and the creator may
     still abort it).
     """
-    # bound once per walk (through lowlevel, so tests can inject rare kernel answers there): bench/cli.py
-    # compares this walk with the same loop in C
-    get_fd, get_info, close = ll.bpf_link_get_fd_by_id, ll.bpf_link_get_info_by_fd, os.close
-    new = ffi.new
-    size = new("__u32 *")
-    for link_id in link_ids():
-        fd = get_fd(link_id)
-        if fd < 0:
-            if fd in _SKIP:
-                continue
-            _walk_failed(fd, f"link_get_fd_by_id({link_id})")
+    # the ids, fds and first info calls are made in C, 256 links per crossing (_rawinfo.walk); the fd stays
+    # open only for the types whose decoding makes a second call (names, arrays). bench/cli.py compares this
+    # walk with the same loop in C.
+    batches = walk()
+    close = os.close
+    while True:
         try:
-            info = new("struct bpf_link_info *")
-            size[0] = _INFO_SIZE
-            ret = get_info(fd, info, size)
-            if ret < 0:
-                if ret == -errno.ENOENT:
-                    continue
-                check(ret, f"link_get_info_by_fd(link {link_id})")
+            info, fd = next(batches)
+        except StopIteration:
+            return
+        except InfoError as exc:
+            _walk_failed(-exc.err, "link walk (BPF_LINK_GET_NEXT_ID, GET_FD_BY_ID, GET_INFO_BY_FD)")
+        if fd < 0:
+            yield decode(fd, info)
+            continue
+        try:
             decoded = decode(fd, info)
         finally:
             close(fd)  # before yielding: a consumer that stops early leaks nothing
