@@ -10,6 +10,95 @@
  * from the first call's sizes and freed on every path. */
 #include <stdlib.h>
 
+/* Which optional members and constants the headers have. build_ffi.py's presence probe defines
+ * BPFLINK_HAS_<name> (0/1) for what the declarations in include/ mark optional; a build without it has
+ * what include/info.h declares, the members it marks for newer libbpf uapi copies following the libbpf
+ * version. A link type whose members are absent is left to the Python path. */
+#define BPFLINK_JSON_LIBBPF_AT_LEAST(min) (LIBBPF_MAJOR_VERSION > 1 || LIBBPF_MINOR_VERSION >= (min))
+#ifndef BPFLINK_HAS_struct_bpf_link_info_perf_event
+#define BPFLINK_HAS_struct_bpf_link_info_perf_event 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_perf_event_uprobe_cookie
+#define BPFLINK_HAS_struct_bpf_link_info_perf_event_uprobe_cookie 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_perf_event_uprobe_ref_ctr_offset
+#define BPFLINK_HAS_struct_bpf_link_info_perf_event_uprobe_ref_ctr_offset BPFLINK_JSON_LIBBPF_AT_LEAST(6)
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_perf_event_kprobe_missed
+#define BPFLINK_HAS_struct_bpf_link_info_perf_event_kprobe_missed 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_perf_event_kprobe_cookie
+#define BPFLINK_HAS_struct_bpf_link_info_perf_event_kprobe_cookie 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_perf_event_tracepoint_cookie
+#define BPFLINK_HAS_struct_bpf_link_info_perf_event_tracepoint_cookie 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_perf_event_event_cookie
+#define BPFLINK_HAS_struct_bpf_link_info_perf_event_event_cookie 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_raw_tracepoint_cookie
+#define BPFLINK_HAS_struct_bpf_link_info_raw_tracepoint_cookie BPFLINK_JSON_LIBBPF_AT_LEAST(6)
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_tracing_cookie
+#define BPFLINK_HAS_struct_bpf_link_info_tracing_cookie BPFLINK_JSON_LIBBPF_AT_LEAST(6)
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_struct_ops
+#define BPFLINK_HAS_struct_bpf_link_info_struct_ops 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_netfilter
+#define BPFLINK_HAS_struct_bpf_link_info_netfilter 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_kprobe_multi
+#define BPFLINK_HAS_struct_bpf_link_info_kprobe_multi 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_kprobe_multi_missed
+#define BPFLINK_HAS_struct_bpf_link_info_kprobe_multi_missed 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_kprobe_multi_cookies
+#define BPFLINK_HAS_struct_bpf_link_info_kprobe_multi_cookies 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_uprobe_multi
+#define BPFLINK_HAS_struct_bpf_link_info_uprobe_multi 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_tcx
+#define BPFLINK_HAS_struct_bpf_link_info_tcx 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_netkit
+#define BPFLINK_HAS_struct_bpf_link_info_netkit 1
+#endif
+#ifndef BPFLINK_HAS_struct_bpf_link_info_sockmap
+#define BPFLINK_HAS_struct_bpf_link_info_sockmap BPFLINK_JSON_LIBBPF_AT_LEAST(5)
+#endif
+#ifndef BPFLINK_HAS_BPF_PERF_EVENT_UPROBE
+#define BPFLINK_HAS_BPF_PERF_EVENT_UPROBE 1
+#endif
+#ifndef BPFLINK_HAS_BPF_PERF_EVENT_URETPROBE
+#define BPFLINK_HAS_BPF_PERF_EVENT_URETPROBE 1
+#endif
+#ifndef BPFLINK_HAS_BPF_PERF_EVENT_KPROBE
+#define BPFLINK_HAS_BPF_PERF_EVENT_KPROBE 1
+#endif
+#ifndef BPFLINK_HAS_BPF_PERF_EVENT_KRETPROBE
+#define BPFLINK_HAS_BPF_PERF_EVENT_KRETPROBE 1
+#endif
+#ifndef BPFLINK_HAS_BPF_PERF_EVENT_TRACEPOINT
+#define BPFLINK_HAS_BPF_PERF_EVENT_TRACEPOINT 1
+#endif
+#ifndef BPFLINK_HAS_BPF_PERF_EVENT_EVENT
+#define BPFLINK_HAS_BPF_PERF_EVENT_EVENT 1
+#endif
+/* perf_event links formatted here: the member and every event type constant present */
+#define BPFLINK_JSON_PERF (BPFLINK_HAS_struct_bpf_link_info_perf_event && BPFLINK_HAS_BPF_PERF_EVENT_UPROBE \
+    && BPFLINK_HAS_BPF_PERF_EVENT_URETPROBE && BPFLINK_HAS_BPF_PERF_EVENT_KPROBE \
+    && BPFLINK_HAS_BPF_PERF_EVENT_KRETPROBE && BPFLINK_HAS_BPF_PERF_EVENT_TRACEPOINT \
+    && BPFLINK_HAS_BPF_PERF_EVENT_EVENT && BPFLINK_HAS_struct_bpf_link_info_perf_event_uprobe_cookie \
+    && BPFLINK_HAS_struct_bpf_link_info_perf_event_kprobe_missed \
+    && BPFLINK_HAS_struct_bpf_link_info_perf_event_kprobe_cookie \
+    && BPFLINK_HAS_struct_bpf_link_info_perf_event_tracepoint_cookie \
+    && BPFLINK_HAS_struct_bpf_link_info_perf_event_event_cookie)
+#define BPFLINK_JSON_KMULTI (BPFLINK_HAS_struct_bpf_link_info_kprobe_multi \
+    && BPFLINK_HAS_struct_bpf_link_info_kprobe_multi_missed && BPFLINK_HAS_struct_bpf_link_info_kprobe_multi_cookies)
+
 struct bpflink_json_names {
     const char *const *attach;
     __u32 n_attach;
@@ -232,6 +321,7 @@ static size_t name_buf_size(__u32 len)
     return len ? len : BPFLINK_NAME_FALLBACK; /* _rawinfo._buf: max(len, 1) if len else the fallback */
 }
 
+#if BPFLINK_JSON_PERF
 /* perf event kinds whose name takes a second call, and which member holds it */
 enum { PE_NONE, PE_UPROBE, PE_KPROBE, PE_TP };
 
@@ -246,6 +336,7 @@ static int perf_kind(__u32 t)
     default: return PE_NONE;
     }
 }
+#endif
 
 /* The worst-case text of one link (its lead included) from its first info, or 0 for a link this file does not
  * format (the caller's Python path does). */
@@ -260,12 +351,20 @@ static size_t link_bound(const struct bpf_link_info *info, const struct bpflink_
     case BPF_LINK_TYPE_CGROUP:
     case BPF_LINK_TYPE_NETNS:
     case BPF_LINK_TYPE_XDP:
-    case BPF_LINK_TYPE_STRUCT_OPS:
     case BPF_LINK_TYPE_TRACING:
+#if BPFLINK_HAS_struct_bpf_link_info_struct_ops
+    case BPF_LINK_TYPE_STRUCT_OPS:
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_netfilter
     case BPF_LINK_TYPE_NETFILTER:
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_tcx
     case BPF_LINK_TYPE_TCX:
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_netkit
     case BPF_LINK_TYPE_NETKIT:
-#if BPFLINK_LIBBPF_AT_LEAST(1, 5)
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_sockmap
     case BPF_LINK_TYPE_SOCKMAP:
 #endif
         return fixed;
@@ -273,11 +372,16 @@ static size_t link_bound(const struct bpf_link_info *info, const struct bpflink_
         return fixed + BPFLINK_JSON_PER_BYTE * name_buf_size(info->raw_tracepoint.tp_name_len);
     case BPF_LINK_TYPE_ITER:
         return fixed + BPFLINK_JSON_PER_BYTE * name_buf_size(info->iter.target_name_len);
+#if BPFLINK_JSON_KMULTI
     case BPF_LINK_TYPE_KPROBE_MULTI:
         return fixed + 2 * BPFLINK_JSON_PER_INT * (size_t)info->kprobe_multi.count;
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_uprobe_multi
     case BPF_LINK_TYPE_UPROBE_MULTI:
         return fixed + BPFLINK_JSON_PER_BYTE * name_buf_size(info->uprobe_multi.path_size)
                + 3 * BPFLINK_JSON_PER_INT * (size_t)info->uprobe_multi.count;
+#endif
+#if BPFLINK_JSON_PERF
     case BPF_LINK_TYPE_PERF_EVENT: {
         const char *pname = name_of(names->perf, names->n_perf, info->perf_event.type);
         __u32 len = 0;
@@ -289,6 +393,7 @@ static size_t link_bound(const struct bpf_link_info *info, const struct bpflink_
         }
         return fixed + BPFLINK_JSON_PER_BYTE * name_buf_size(len);
     }
+#endif
     default:
         return 0;
     }
@@ -325,14 +430,18 @@ static int format_details(struct bpflink_jw *w, int fd, const struct bpf_link_in
         jw_key_u64(w, "cgroup_id", i->cgroup.cgroup_id);
         jw_key_attach(w, names, i->cgroup.attach_type);
         return 0;
+#if BPFLINK_HAS_struct_bpf_link_info_tcx
     case BPF_LINK_TYPE_TCX:
         jw_key_u64(w, "ifindex", i->tcx.ifindex);
         jw_key_attach(w, names, i->tcx.attach_type);
         return 0;
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_netkit
     case BPF_LINK_TYPE_NETKIT:
         jw_key_u64(w, "ifindex", i->netkit.ifindex);
         jw_key_attach(w, names, i->netkit.attach_type);
         return 0;
+#endif
     case BPF_LINK_TYPE_NETNS:
         jw_key_u64(w, "netns_ino", i->netns.netns_ino);
         jw_key_attach(w, names, i->netns.attach_type);
@@ -340,9 +449,12 @@ static int format_details(struct bpflink_jw *w, int fd, const struct bpf_link_in
     case BPF_LINK_TYPE_XDP:
         jw_key_u64(w, "ifindex", i->xdp.ifindex);
         return 0;
+#if BPFLINK_HAS_struct_bpf_link_info_struct_ops
     case BPF_LINK_TYPE_STRUCT_OPS:
         jw_key_u64(w, "map_id", i->struct_ops.map_id);
         return 0;
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_netfilter
     case BPF_LINK_TYPE_NETFILTER:
         jw_key_u64(w, "pf", i->netfilter.pf);
         jw_key_u64(w, "hooknum", i->netfilter.hooknum);
@@ -350,7 +462,8 @@ static int format_details(struct bpflink_jw *w, int fd, const struct bpf_link_in
         jw_s64(w, i->netfilter.priority);
         jw_key_u64(w, "flags", i->netfilter.flags);
         return 0;
-#if BPFLINK_LIBBPF_AT_LEAST(1, 5)
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_sockmap
     case BPF_LINK_TYPE_SOCKMAP:
         jw_key_u64(w, "map_id", i->sockmap.map_id);
         jw_key_attach(w, names, i->sockmap.attach_type);
@@ -360,7 +473,7 @@ static int format_details(struct bpflink_jw *w, int fd, const struct bpf_link_in
         jw_key_attach(w, names, i->tracing.attach_type);
         jw_key_u64(w, "target_obj_id", i->tracing.target_obj_id);
         jw_key_u64(w, "target_btf_id", i->tracing.target_btf_id);
-#if BPFLINK_LIBBPF_AT_LEAST(1, 6)
+#if BPFLINK_HAS_struct_bpf_link_info_tracing_cookie
         jw_key_u64(w, "cookie", i->tracing.cookie);
 #else
         jw_key_u64(w, "cookie", 0);
@@ -384,7 +497,7 @@ static int format_details(struct bpflink_jw *w, int fd, const struct bpf_link_in
         if (!ret) {
             jw_key(w, "tp_name");
             jw_str(w, buf, size);
-#if BPFLINK_LIBBPF_AT_LEAST(1, 6)
+#if BPFLINK_HAS_struct_bpf_link_info_raw_tracepoint_cookie
             jw_key_u64(w, "cookie", full.raw_tracepoint.cookie);
 #else
             jw_key_u64(w, "cookie", 0);
@@ -431,6 +544,7 @@ static int format_details(struct bpflink_jw *w, int fd, const struct bpf_link_in
         free(buf);
         return ret;
     }
+#if BPFLINK_JSON_KMULTI
     case BPF_LINK_TYPE_KPROBE_MULTI: {
         size_t count = i->kprobe_multi.count, n = 0;
         __u64 *addrs = NULL, *cookies = NULL;
@@ -461,6 +575,8 @@ kprobe_out:
         free(cookies);
         return ret;
     }
+#endif
+#if BPFLINK_HAS_struct_bpf_link_info_uprobe_multi
     case BPF_LINK_TYPE_UPROBE_MULTI: {
         size_t count = i->uprobe_multi.count, size = name_buf_size(i->uprobe_multi.path_size), n = 0;
         __u64 *offs = NULL, *refs = NULL, *cookies = NULL;
@@ -503,6 +619,8 @@ uprobe_out:
         free(cookies);
         return ret;
     }
+#endif
+#if BPFLINK_JSON_PERF
     case BPF_LINK_TYPE_PERF_EVENT: {
         __u32 t = i->perf_event.type;
         const char *pname = name_of(names->perf, names->n_perf, t);
@@ -552,7 +670,7 @@ uprobe_out:
         if (kind == PE_UPROBE) {
             offset = pe->perf_event.uprobe.offset;
             cookie = pe->perf_event.uprobe.cookie;
-#if BPFLINK_LIBBPF_AT_LEAST(1, 6)
+#if BPFLINK_HAS_struct_bpf_link_info_perf_event_uprobe_ref_ctr_offset
             ref_ctr = pe->perf_event.uprobe.ref_ctr_offset;
 #endif
         } else if (kind == PE_KPROBE) {
@@ -582,6 +700,7 @@ uprobe_out:
         jw_key_u64(w, "event_type", etype);
         return 0;
     }
+#endif
     default:
         return -1;
     }

@@ -203,19 +203,12 @@ int bpflink_link_walk(__u32 start_id, struct bpf_link_info *infos, int *fds, int
             return n ? n : err;
         }
         switch (info->type) {
-        /* one info call tells all (the types include/info.h declares for every supported header; the caller
-         * closes the rest) */
+        /* one info call tells all (the types every supported uapi header names; the caller closes the rest) */
         case BPF_LINK_TYPE_CGROUP:
         case BPF_LINK_TYPE_NETNS:
         case BPF_LINK_TYPE_XDP:
         case BPF_LINK_TYPE_TRACING:
         case BPF_LINK_TYPE_STRUCT_OPS:
-        case BPF_LINK_TYPE_NETFILTER:
-        case BPF_LINK_TYPE_TCX:
-        case BPF_LINK_TYPE_NETKIT:
-#if BPFLINK_LIBBPF_AT_LEAST(1, 5)
-        case BPF_LINK_TYPE_SOCKMAP:
-#endif
             close(fd);
             fds[n] = -1;
             break;
