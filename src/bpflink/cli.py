@@ -291,13 +291,12 @@ def _open_link(link_id: int) -> int:
     fd = int(lib.bpf_link_get_fd_by_id(link_id))
     if fd < 0:
         raise _os_error(-fd, f"link {link_id}", hint=_GET_FD_HINT.get(-fd))
-    try:
-        kind = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        kind = "anon_inode:bpf-link"
-    if kind not in ("anon_inode:bpf-link", "anon_inode:bpf_link"):  # by id or pin / by link_create
+    from ._linkkind import is_link, kind_from_proc
+
+    if not is_link(fd):  # the kernel's answer, /proc's as a fallback (the library's one kind check)
+        kind = kind_from_proc(fd) or "not a BPF link"
         os.close(fd)
-        raise CliError(_EINVAL, f"id {link_id} is not a link ({kind.removeprefix('anon_inode:')})")
+        raise CliError(_EINVAL, f"id {link_id} is not a link ({kind})")
     return fd
 
 
@@ -616,9 +615,11 @@ def cmd_unpin(args: Args) -> int:
     if fd < 0:
         raise _os_error(-fd, f"unpin {path}", hint="not a BPF pin: the path must be a file on a bpffs mount")
     try:
-        kind = os.readlink(f"/proc/self/fd/{fd}").removeprefix("anon_inode:bpf-").removeprefix("anon_inode:bpf_")
-        what = kind
-        if kind == "link":
+        from ._linkkind import is_link, kind_from_proc
+
+        kind = kind_from_proc(fd) or "BPF object"
+        what = kind.removeprefix("bpf-").removeprefix("bpf_")
+        if is_link(fd):
             from contextlib import suppress
 
             from ._rawinfo import InfoError, raw
