@@ -182,3 +182,24 @@ def test_every_link_handed_over_and_skipped_gives_the_empty_list() -> None:
     assert "".join(json_list(pending, no_names)) == "[]\n"
     assert len(seen) == len(set(seen))
 
+
+
+def test_links_decodes_every_kind_as_info_does_and_leaks_no_fd(tmp_path: Path, cgroup: Path) -> None:
+    """``links()`` reads the fixed-size types from the batch buffer with struct layouts of its own: every kind
+    made here must equal ``Link.info()`` (class, fields, enums), and stopping early leaks no fd."""
+    with many_kinds(tmp_path, cgroup, offsets=3) as made:
+        want = {link.id: link.info() for link in made}
+        before = open_fds()
+        got = {info.id: info for info in bpflink.links() if info.id in want}
+        assert open_fds() == before
+        assert got == want
+        assert {i: type(v) for i, v in got.items()} == {i: type(v) for i, v in want.items()}
+        assert {i: repr(v) for i, v in got.items()} == {i: repr(v) for i, v in want.items()}
+        ingress = next(v for v in got.values() if getattr(v, "attach_type", None) == AttachType.CGROUP_INET_INGRESS)
+        assert ingress.attach_type is AttachType.CGROUP_INET_INGRESS  # type: ignore[attr-defined]
+        for stop in (1, 2, len(made)):
+            gen = bpflink.links()
+            for _ in range(stop):
+                next(gen)
+            gen.close()
+            assert open_fds() == before
