@@ -1,9 +1,10 @@
-"""Link info straight to JSON-ready dicts, for the command line and ``links()``'s fast paths.
+"""Link info straight to JSON-ready dicts and JSON text, for the command line and ``links()``'s walk.
 
-Produces exactly ``bpflink.info.link_info(fd).to_dict()`` (tests/test_cli.py checks every kind the tests
-create) without importing ``enum``, ``typing`` or ``dataclasses``: names come from the compiled headers'
+``link_dict`` produces exactly ``bpflink.info.link_info(fd).to_dict()`` (tests/test_cli.py checks every kind the
+tests create) without importing ``enum``, ``typing`` or ``dataclasses``: names come from the compiled headers'
 own enum tables (``ffi.typeof("enum bpf_attach_type").elements``), arrays are unpacked by cffi in C.
-Only the command line's import time and the per-link cost of listing thousands of links depend on this.
+``json_list`` is ``bpflink list --json``: the walk and the text of each link in C (include/linkjson.c), named
+from the same tables, byte for byte what the Python writer prints (tests/test_listing_json.py).
 """
 
 from __future__ import annotations
@@ -287,29 +288,6 @@ def is_detached(d: dict[str, object]) -> bool | None:
     if field is None or field not in d:
         return None
     return d[field] == 0
-
-
-def link_ids_and_fds(skip: tuple[int, ...] = (-_ENOENT, -_EAGAIN)) -> Iterator[tuple[int, int]]:
-    """Yield ``(id, fd)`` for every link (the caller closes each fd); ids released or being set up skipped.
-
-    Raises ``InfoError`` with the errno when the walk itself fails (EPERM without CAP_SYS_ADMIN).
-    """
-    next_id = ffi.new("__u32 *")
-    current = 0
-    get_next, get_fd = lib.bpf_link_get_next_id, lib.bpf_link_get_fd_by_id
-    while True:
-        ret = get_next(current, next_id)
-        if ret < 0:
-            if ret == -_ENOENT:
-                return
-            raise InfoError(-ret)
-        current = int(next_id[0])
-        fd = get_fd(current)
-        if fd in skip:
-            continue
-        if fd < 0:
-            raise InfoError(-fd)
-        yield current, fd
 
 
 def json_names(attach: dict[int, str], link: dict[int, str], perf: dict[int, str]) -> list[object]:

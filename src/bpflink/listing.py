@@ -48,8 +48,8 @@ def link_ids() -> Iterator[int]:
 
 # The fixed-size link types most hosts carry thousands of, read from the batch buffer by one struct.unpack_from
 # each (a cffi attribute access per member costs more than the whole unpack): value -> (layout, class, field
-# names in layout order, index of the attach type or -1). Offsets come from the compiled headers.
-_Fast = tuple[struct.Struct, type[LinkInfo], tuple[str, ...], int]
+# names in layout order, index of the attach type or -1, the LinkType). Offsets come from the compiled headers.
+_Fast = tuple[struct.Struct, type[LinkInfo], tuple[str, ...], int, LinkType]
 
 
 def _fast_entry(lt: LinkType, cls: type[LinkInfo], member: str, fields: tuple[tuple[str, str], ...]) -> _Fast | None:
@@ -68,7 +68,7 @@ def _fast_entry(lt: LinkType, cls: type[LinkInfo], member: str, fields: tuple[tu
             return None
         fmt += "x" * (off - pos) + code
         pos = off + struct.calcsize("=" + code)
-    return struct.Struct(fmt), cls, names, names.index("attach_type") if "attach_type" in names else -1
+    return struct.Struct(fmt), cls, names, names.index("attach_type") if "attach_type" in names else -1, lt
 
 
 def _fast_table() -> dict[int, _Fast]:
@@ -96,15 +96,8 @@ def _fast_table() -> dict[int, _Fast]:
 
 
 _FAST = _fast_table()
-_LINK_TYPE = {m._value_: m for m in LinkType if m._value_ >= 0}
 _ATTACH = {m._value_: m for m in AttachType if m._value_ >= 0}
-_TYPE_AT = struct.Struct("=I")
-_TYPE_OFF = ffi.offsetof("struct bpf_link_info", "type")
-
-
-def _attach(value: int) -> AttachType:
-    member = _ATTACH.get(value)
-    return member if member is not None else AttachType(value)
+_TYPE_WORD = ffi.offsetof("struct bpf_link_info", "type") // 4  # the type as the n-th __u32 of an info
 
 
 def links() -> Iterator[LinkInfo]:
@@ -121,8 +114,9 @@ def links() -> Iterator[LinkInfo]:
     fds = ffi.new("int[]", _BATCH)
     last, done = ffi.new("__u32 *"), ffi.new("int *")
     raw = ffi.buffer(infos)
+    words = memoryview(raw).cast("B").cast("I")  # native __u32s: the type of info i at i * step + _TYPE_WORD
     walk, close, new = ll.lib.bpflink_link_walk, os.close, object.__new__
-    fast_get, type_at, size, type_off = _FAST.get, _TYPE_AT.unpack_from, _INFO_SIZE, _TYPE_OFF
+    fast_get, attach_get, size, step = _FAST.get, _ATTACH.get, _INFO_SIZE, _INFO_SIZE // 4
     start = 0
     while True:
         n = int(walk(start, infos, fds, _BATCH, last, done))
@@ -133,18 +127,19 @@ def links() -> Iterator[LinkInfo]:
         try:
             while i < n:
                 fd = batch_fds[i]
-                off = i * size
-                fast = fast_get(type_at(raw, off + type_off)[0])
+                fast = fast_get(words[i * step + _TYPE_WORD])
                 if fast is not None:
                     if fd >= 0:
                         close(fd)
                         batch_fds[i] = -1
-                    layout, cls, names, at_index = fast
-                    values = layout.unpack_from(raw, off)
+                    layout, cls, names, at_index, lt = fast
+                    values = layout.unpack_from(raw, i * size)
                     fields: dict[str, Any] = dict(zip(names, values))
-                    fields["type"] = _LINK_TYPE[values[0]]
+                    fields["type"] = lt
                     if at_index >= 0:
-                        fields["attach_type"] = _attach(values[at_index])
+                        v = values[at_index]
+                        at = attach_get(v)
+                        fields["attach_type"] = at if at is not None else AttachType(v)
                     decoded: LinkInfo = new(cls)
                     decoded.__dict__.update(fields)
                 elif fd < 0:
