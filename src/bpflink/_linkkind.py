@@ -1,7 +1,6 @@
 """Is this fd a BPF link? The one kind check of the library (``bpflink.link.is_link``) and the command line.
 
-Imports only the extension, so the command line's start-up stays small (``bpflink.lowlevel`` imports
-``typing``).
+Imports only ``lowlevel`` (which ``import bpflink`` loads anyway), so the command line's start-up stays small.
 
 >>> is_link(link.fd)  # doctest: +SKIP
 True
@@ -11,29 +10,18 @@ from __future__ import annotations
 
 import os
 
-from ._native import ffi, lib
-
-TYPE_CHECKING = False  # typing costs milliseconds of CLI start-up
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    Update = Callable[[int, int, None], int]
+from . import lowlevel as ll
 
 _EBADF, _EINVAL = 9, 22
 #: a link's anon inode name: opened by id or pin / made by link_create (both seen on 6.18)
 LINK_INODES = ("bpf-link", "bpf_link")
 
 
-def _update(link_fd: int, new_prog_fd: int, opts: None) -> int:
-    return int(lib.bpf_link_update(link_fd, new_prog_fd, ffi.NULL))
-
-
-def is_link_fd(fd: int, update: Update = _update) -> bool | None:
+def is_link_fd(fd: int) -> bool | None:
     """Whether ``fd`` is a BPF link, as the kernel says: ``BPF_LINK_UPDATE`` with an invalid program fd fails
     with ``EINVAL`` before anything else for a non-link and with ``EBADF`` (the program fd) for a link, and
-    changes nothing either way. None when the kernel does not say (e.g. EPERM of an unprivileged caller).
-    ``update``: the ``bpf_link_update`` to call (``bpflink.link`` passes lowlevel's)."""
-    ret = update(fd, -1, None)
+    changes nothing either way. None when the kernel does not say (e.g. EPERM of an unprivileged caller)."""
+    ret = ll.bpf_link_update(fd, -1, None)
     if ret == -_EBADF:
         return True
     if ret == -_EINVAL:
@@ -49,10 +37,10 @@ def kind_from_proc(fd: int) -> str | None:
         return None
 
 
-def is_link(fd: int, update: Update = _update) -> bool:
+def is_link(fd: int) -> bool:
     """Whether ``fd`` is a BPF link: the kernel's answer (``is_link_fd``), else the anon inode's name where /proc
     is mounted, else assumed (the kernel will refuse link operations on anything else)."""
-    kind = is_link_fd(fd, update)
+    kind = is_link_fd(fd)
     if kind is None:
         name = kind_from_proc(fd)
         return name is None or name in LINK_INODES

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 
-from ._native import ABSENT, constant, ffi, has, lib
+from . import lowlevel as ll
+from ._native import ABSENT, constant, ffi, has
 
 TYPE_CHECKING = False  # typing's costs milliseconds of CLI start-up
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class InfoError(Exception):
 
 def _get(fd: int, info: object) -> int:
     size = ffi.new("__u32 *", _INFO_SIZE)
-    return int(lib.bpf_link_get_info_by_fd(fd, info, size))
+    return ll.bpf_link_get_info_by_fd(fd, info, size)
 
 
 def raw(fd: int) -> object:
@@ -336,7 +337,7 @@ def json_list(pending: Callable[[object, int], str | None], names: list[object] 
     st.first = 1
     cap = _JSON_BUFFER
     buf = ffi.new("char[]", cap)
-    walk_json, unpack = lib.bpflink_link_walk_json, ffi.unpack
+    walk_json, unpack = ll.bpflink_link_walk_json, ffi.unpack
     while True:
         n = walk_json(st, cnames, buf, cap)
         if n < 0:
@@ -367,9 +368,9 @@ def json_list(pending: Callable[[object, int], str | None], names: list[object] 
 
 def json_string(data: bytes) -> str:
     """The C formatter's JSON string for ``data`` (the tests compare it with Python's for odd bytes)."""
-    need = int(lib.bpflink_json_string(data, len(data), ffi.NULL, 0))
+    need = ll.bpflink_json_string(data, len(data), ffi.NULL, 0)
     out = ffi.new("char[]", need)
-    if int(lib.bpflink_json_string(data, len(data), out, need)) != need:
+    if ll.bpflink_json_string(data, len(data), out, need) != need:
         raise AssertionError("bpflink_json_string: length changed")
     return str(ffi.unpack(out, need).decode("ascii"))
 
@@ -386,7 +387,7 @@ def walk(batch: int = 256) -> Iterator[tuple[object, int]]:
     last, done = ffi.new("__u32 *"), ffi.new("int *")
     start = 0
     while True:
-        n = int(lib.bpflink_link_walk(start, infos, fds, batch, last, done))
+        n = ll.bpflink_link_walk(start, infos, fds, batch, last, done)
         if n < 0:
             raise InfoError(-n)
         i = 0

@@ -23,20 +23,9 @@ if TYPE_CHECKING:
 
     from .info import LinkInfo
 
-_kind_from_proc = _linkkind.kind_from_proc
+# the one kind check (bpflink._linkkind: the CLI imports it without this module)
+is_link, is_link_fd, _kind_from_proc = _linkkind.is_link, _linkkind.is_link_fd, _linkkind.kind_from_proc
 _GET_FD_BY_ID_HINT = "opening an object by id needs CAP_SYS_ADMIN (BPF_*_GET_FD_BY_ID), or the id does not exist"
-
-
-def is_link_fd(fd: int) -> bool | None:
-    """Whether ``fd`` is a BPF link, as the kernel says (``bpflink._linkkind.is_link_fd``); None when it does
-    not say (e.g. EPERM of an unprivileged caller)."""
-    return _linkkind.is_link_fd(fd, ll.bpf_link_update)
-
-
-def is_link(fd: int) -> bool:
-    """Whether ``fd`` is a BPF link: the kernel's answer (``is_link_fd``), else the anon inode's name where /proc
-    is mounted, else assumed (the kernel will refuse link operations on anything else)."""
-    return _linkkind.is_link(fd, ll.bpf_link_update)
 
 
 def _link_id_of(fd: int) -> int | None:

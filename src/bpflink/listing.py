@@ -115,7 +115,7 @@ def links() -> Iterator[LinkInfo]:
     last, done = ffi.new("__u32 *"), ffi.new("int *")
     raw = ffi.buffer(infos)
     words = memoryview(raw).cast("B").cast("I")  # native __u32s: the type of info i at i * step + _TYPE_WORD
-    walk, close, new = ll.lib.bpflink_link_walk, os.close, object.__new__
+    walk, close, new = ll.bpflink_link_walk, os.close, object.__new__
     fast_get, attach_get, size, step = _FAST.get, _ATTACH.get, _INFO_SIZE, _INFO_SIZE // 4
     start = 0
     while True:
