@@ -286,9 +286,9 @@ _GET_FD_HINT = {_ENOENT: "no link with this id (bpflink list shows the ids)",
 
 def _open_link(link_id: int) -> int:
     """An fd of link ``link_id``; errors name the id the user typed."""
-    from ._native import lib
+    from . import lowlevel as ll
 
-    fd = int(lib.bpf_link_get_fd_by_id(link_id))
+    fd = int(ll.bpf_link_get_fd_by_id(link_id))
     if fd < 0:
         raise _os_error(-fd, f"link {link_id}", hint=_GET_FD_HINT.get(-fd))
     from ._linkkind import is_link, kind_from_proc
@@ -323,17 +323,18 @@ class _Progs:
 
 
 def _prog_name_tag(prog_id: int) -> tuple[str, str]:
-    from ._native import ffi, lib
+    from . import lowlevel as ll
+    from ._native import ffi
 
     if not prog_id:
         return "-", "-"
-    fd = int(lib.bpf_prog_get_fd_by_id(prog_id))
+    fd = int(ll.bpf_prog_get_fd_by_id(prog_id))
     if fd < 0:
         return "?", "?"
     try:
         info = ffi.new("struct bpf_prog_info *")
         size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
-        if lib.bpf_prog_get_info_by_fd(fd, info, size) < 0:
+        if ll.bpf_prog_get_info_by_fd(fd, info, size) < 0:
             return "?", "?"
         return ffi.string(info.name).decode(errors="replace") or "-", bytes(info.tag).hex()
     finally:
@@ -585,12 +586,12 @@ def cmd_show(args: Args) -> int:
 
 @command("pin", "pin a link in bpffs so it outlives its owners", arg("id", type=_link_id), arg("path"))
 def cmd_pin(args: Args) -> int:
-    from ._native import lib
+    from . import lowlevel as ll
 
     _check_path(args.path, "path")
     fd = _open_link(args.id)
     try:
-        ret = int(lib.bpf_obj_pin(fd, os.fsencode(args.path)))
+        ret = int(ll.bpf_obj_pin(fd, os.fsencode(args.path)))
     finally:
         os.close(fd)
     if ret < 0:
@@ -607,11 +608,11 @@ def _check_path(path: str, what: str) -> None:
 
 @command("unpin", "remove a bpffs pin (the link stays while a process holds it)", arg("path"))
 def cmd_unpin(args: Args) -> int:
-    from ._native import lib
+    from . import lowlevel as ll
 
     path = args.path
     _check_path(path, "path")
-    fd = int(lib.bpf_obj_get(os.fsencode(path)))
+    fd = int(ll.bpf_obj_get(os.fsencode(path)))
     if fd < 0:
         raise _os_error(-fd, f"unpin {path}", hint="not a BPF pin: the path must be a file on a bpffs mount")
     try:
@@ -636,7 +637,7 @@ def cmd_unpin(args: Args) -> int:
 @command("detach", "detach a link from its hook", arg("id", type=_link_id),
          flag("--force", help="detach even while processes other than this command's ancestors hold the link"))
 def cmd_detach(args: Args) -> int:
-    from ._native import lib
+    from . import lowlevel as ll
 
     fd = _open_link(args.id)
     try:
@@ -657,7 +658,7 @@ def cmd_detach(args: Args) -> int:
             names = ", ".join(f"pid {h.pid} ({h.comm}) fd {h.fd}" for h in foreign)
             raise CliError(_EBUSY, f"link {args.id} is held by {names}; detaching stops it for them "
                                    "too: use --force")
-        ret = int(lib.bpf_link_detach(fd))
+        ret = int(ll.bpf_link_detach(fd))
         if ret < 0:
             raise _os_error(-ret, f"detach link {args.id}",
                             hint="this link kind cannot be detached; close every fd and unpin it"
@@ -728,14 +729,15 @@ def _cgroup_fd(path: str) -> int:
 def _fast_query(target: int, attach: int) -> dict[str, Any] | None:
     """``bpf_prog_query_opts`` with link ids (6.6+ kernels); None for anything ``bpflink.query`` words or
     handles better (an error, an older kernel, a hook changing under us)."""
-    from ._native import ffi, lib
+    from . import lowlevel as ll
+    from ._native import ffi
 
     for _ in range(8):
         opts = ffi.new("struct bpf_prog_query_opts *")
         opts.sz = ffi.sizeof("struct bpf_prog_query_opts")
         one = ffi.new("__u32[]", 1)
         opts.link_ids = one
-        if lib.bpf_prog_query_opts(target, attach, opts) < 0:
+        if ll.bpf_prog_query_opts(target, attach, opts) < 0:
             return None
         count = int(opts.count)
         if count == 0:
@@ -745,7 +747,7 @@ def _fast_query(target: int, attach: int) -> dict[str, Any] | None:
         opts.sz = ffi.sizeof("struct bpf_prog_query_opts")
         opts.count = count
         opts.prog_ids, opts.link_ids, opts.prog_attach_flags = progs, links, flags
-        ret = lib.bpf_prog_query_opts(target, attach, opts)
+        ret = ll.bpf_prog_query_opts(target, attach, opts)
         if ret == -28:  # ENOSPC: it grew in between
             continue
         if ret < 0:
@@ -987,9 +989,10 @@ def build_parser(*, json_errors: bool = False) -> argparse.ArgumentParser:
 
 def _version() -> str:
     from . import __version__
-    from ._native import ffi, lib
+    from . import lowlevel as ll
+    from ._native import ffi
 
-    libbpf = ffi.string(lib.libbpf_version_string()).decode().lstrip("v")
+    libbpf = ffi.string(ll.libbpf_version_string()).decode().lstrip("v")
     return f"bpflink {__version__} (libbpf {libbpf})"
 
 
