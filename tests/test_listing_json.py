@@ -203,3 +203,29 @@ def test_links_decodes_every_kind_as_info_does_and_leaks_no_fd(tmp_path: Path, c
                 next(gen)
             gen.close()
             assert open_fds() == before
+
+
+def test_c_names_odd_type_names_as_python_would(tmp_path: Path, cgroup: Path) -> None:
+    """The names the C side prints come from Python's tables: odd ones (control characters, quotes, non-BMP
+    characters) are escaped as the Python writer escapes them, and their length counts in each link's bound."""
+    from bpflink._rawinfo import _PERF, ATTACH_NAMES, LINK_NAMES, json_names
+    from bpflink.cli import _json
+
+    def odd(table: dict[int, str], tag: str) -> dict[int, str]:
+        return {v: f"{tag}\x01{n}\"\\\u00e9\U0001f600\x7f" + "x" * (v % 7) * 40 for v, n in table.items()}
+
+    links_, attach, perf = odd(LINK_NAMES, "L"), odd(ATTACH_NAMES, "A"), odd(_PERF, "P")
+    by_name = [{n: v for v, n in t.items()} for t in (LINK_NAMES, ATTACH_NAMES, _PERF)]
+    with many_kinds(tmp_path, cgroup) as made:
+        text = c_text(json_names(attach, links_, perf))
+        for link in made:
+            want = link.info().to_dict()
+            renamed = dict(want)
+            for key, table, names in (("type", links_, by_name[0]), ("attach_type", attach, by_name[1]),
+                                      ("perf_type", perf, by_name[2])):
+                if isinstance(want.get(key), str) and want[key] in names:
+                    renamed[key] = table[names[want[key]]]
+            if renamed == want:
+                continue
+            element = _json(renamed, "  ")
+            assert ("\n  " + element + ",\n") in text or ("\n  " + element + "\n]\n") in text, element
