@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .._fd import HasFileno, as_fd
+from .._limits import U32_MAX, U64_MAX, integer
 from ..enums import MprogFlags
-from ._check import U32_MAX, U64_MAX, integer
 
 
 @dataclass(frozen=True)
@@ -118,14 +118,14 @@ def resolve_anchor(before: Relative | None, after: Relative | None, anchor: Anch
 
 
 def fill_mprog(opts: Any, member: Any, anchor: Anchor | None, expected_revision: int | None) -> None:
-    """Fill ``opts.flags`` and the ``{relative_fd, relative_id, expected_revision}`` member."""
+    """Fill ``opts.flags`` and the ``{relative_fd, relative_id, expected_revision}`` member from checked values."""
     if anchor is not None:
         flags, rel_fd, rel_id = anchor.encode()
         opts.flags = flags
         member.relative_fd = rel_fd
         member.relative_id = rel_id
     if expected_revision is not None:
-        member.expected_revision = revision(expected_revision)
+        member.expected_revision = expected_revision
 
 
 def revision(value: object) -> int:

@@ -1,0 +1,101 @@
+"""The record every link family is described by: one ``Family`` per module in ``bpflink.families``.
+
+Everything that depends on the family of an attach type (what ``target`` means, the opts builder, the minimum
+kernel, the capabilities, the error hints, the info decoder, the CLI names) reads it from here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..enums import AttachType
+
+
+class TargetKind(enum.Enum):
+    """What ``link_create``/``query`` take as ``target`` for a family."""
+
+    #: nothing: the attach point is in the program (load time) or the opts; ``None`` (0)
+    NONE = "none"
+    #: a cgroup v2 directory: an open fd or its path
+    CGROUP = "cgroup"
+    #: a network namespace: an open fd or its path (e.g. ``/run/netns/<name>``)
+    NETNS = "netns"
+    #: a network device: its ifindex or its name
+    IFINDEX = "ifindex"
+    #: a perf event fd (``perf_event_open``)
+    PERF_EVENT = "perf_event"
+    #: a map fd (sockmap/sockhash)
+    MAP = "map"
+    #: a program fd (the program whose function a freplace program replaces)
+    PROG = "prog"
+    #: an fd whose kind the kernel checks (families bpflink knows nothing special about)
+    FD = "fd"
+
+    @property
+    def takes_path(self) -> bool:
+        """The target may be given as a path, which is opened for the call."""
+        return self in (TargetKind.CGROUP, TargetKind.NETNS)
+
+    @property
+    def takes_device(self) -> bool:
+        """The target may be given as a network device name."""
+        return self is TargetKind.IFINDEX
+
+
+#: ``(operation, errno) -> hint``; the operation as ``bpflink.errors.operation_of`` names it (``"link_create"``)
+Hints = Mapping[tuple[str, int], str]
+#: ``decoder(fd, info, base) -> LinkInfo`` for a first-call ``struct bpf_link_info``
+InfoDecoder = Callable[[int, Any, "dict[str, Any]"], Any]
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything bpflink knows about one link family.
+
+    ``attach_types``: the attach types whose links are of this family (``family_of`` answers from them).
+    ``any_attach_type``: the kernel ignores the attach type (freplace), so the opts builder accepts any.
+    ``target``: what ``target`` means (``TargetKind``). ``feature``/``min_kernel``: the ``bpflink.features``
+    name and the first kernel with a link of this family. ``caps``: capabilities besides ``CAP_BPF`` that
+    creating such a link needs. ``hints``: per ``(operation, errno)``. ``link_types``: the ``LinkType`` names
+    its links report, ``info``: the decoder of their ``bpf_link_info``. ``aliases``: CLI names (libbpf's
+    ``SEC()`` words) for single attach types. ``opts``: its builder classes in ``bpflink.opts``.
+    ``probe``: how ``bpflink.probe`` tries this family (None: the generic trial).
+
+    >>> from bpflink.families import by_name
+    >>> by_name("tcx").target, by_name("tcx").min_kernel
+    (<TargetKind.IFINDEX: 'ifindex'>, (6, 6))
+    """
+
+    name: str
+    attach_types: tuple[AttachType, ...]
+    target: TargetKind
+    feature: str | None = None
+    min_kernel: tuple[int, int] | None = None
+    caps: tuple[str, ...] = ()
+    hints: Hints = field(default_factory=dict, hash=False, compare=False)
+    link_types: tuple[str, ...] = ()
+    info: InfoDecoder | None = field(default=None, hash=False, compare=False)
+    aliases: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    opts: tuple[type, ...] = ()
+    any_attach_type: bool = False
+    probe: Any = field(default=None, hash=False, compare=False)
+
+    def hint(self, op: str, err: int) -> str | None:
+        """This family's hint for ``err`` from ``op``: its own, else the capability list for EPERM on create."""
+        own = self.hints.get((op, err))
+        if own is not None:
+            return own
+        if op == "link_create" and err == 1 and self.caps:  # EPERM
+            return f"creating this link needs {' and '.join(self.caps)} besides CAP_BPF (or root)"
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Family {self.name}: {len(self.attach_types)} attach types, target {self.target.value}>"
+
+
+def attach_types(*names: str) -> tuple[AttachType, ...]:
+    """The members named (every name must exist in ``AttachType``; unavailable ones are kept too)."""
+    return tuple(AttachType[n] for n in names)

@@ -1,0 +1,41 @@
+"""The netkit family: ``BPF_NETKIT_PRIMARY``/``BPF_NETKIT_PEER`` links on a netkit device (kernel >= 6.7).
+
+>>> FAMILY.feature, FAMILY.min_kernel
+('netkit', (6, 7))
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..enums import AttachType
+from ._family import Family, TargetKind
+from ._mprog import MPROG_HINTS, Mprog
+
+
+@dataclass(frozen=True)
+class Netkit(Mprog):
+    """``BPF_NETKIT_PRIMARY``/``BPF_NETKIT_PEER`` opts (target: ifindex of the primary device). Kernel >= 6.7."""
+
+    families: ClassVar[frozenset[str]] = frozenset({"netkit"})
+    member: ClassVar[str] = "netkit"
+
+
+FAMILY = Family(
+    name="netkit",
+    attach_types=(AttachType.NETKIT_PRIMARY, AttachType.NETKIT_PEER),
+    target=TargetKind.IFINDEX,
+    feature="netkit", min_kernel=(6, 7),
+    caps=("CAP_NET_ADMIN",),
+    hints={
+        **MPROG_HINTS,
+        ("link_create", errno.ENXIO): "the device is not a netkit device",
+        ("link_create", errno.EINVAL): "the kernel may lack netkit (CONFIG_NETKIT, Linux >= 6.7)",
+    },
+    link_types=("NETKIT",),
+    opts=(Netkit,),
+)
+
+__all__ = ["FAMILY", "Netkit"]

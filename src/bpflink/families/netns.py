@@ -1,0 +1,32 @@
+"""The netns family: ``BPF_SK_LOOKUP`` and ``BPF_FLOW_DISSECTOR`` links on a network namespace (kernel >= 5.8).
+
+The target is an fd of the namespace or its path (``/proc/<pid>/ns/net``, ``/run/netns/<name>``); no opts.
+
+>>> FAMILY.target.takes_path
+True
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..enums import AttachType
+from ._family import Family, TargetKind
+
+FAMILY = Family(
+    name="netns",
+    attach_types=(AttachType.SK_LOOKUP, AttachType.FLOW_DISSECTOR),
+    target=TargetKind.NETNS,
+    feature="netns", min_kernel=(5, 8),
+    caps=("CAP_NET_ADMIN",),
+    hints={
+        ("link_create", errno.E2BIG): "a network namespace holds one flow dissector (and up to 64 sk_lookup "
+                                      "links); close or update the link already there",
+        ("link_create", errno.EINVAL): "target must be an fd (or path) of a network namespace, e.g. "
+                                       "/run/netns/<name>, and the program type must match the attach type",
+    },
+    link_types=("NETNS",),
+    aliases={"sk_lookup": "SK_LOOKUP", "flow_dissector": "FLOW_DISSECTOR"},
+)
+
+__all__ = ["FAMILY"]

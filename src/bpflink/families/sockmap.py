@@ -1,0 +1,30 @@
+"""The sockmap family: SK_MSG/SK_SKB programs on a sockmap or sockhash (target: the map). Kernel >= 6.10.
+
+>>> FAMILY.target
+<TargetKind.MAP: 'map'>
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..enums import AttachType
+from ._family import Family, TargetKind
+
+FAMILY = Family(
+    name="sockmap",
+    attach_types=(AttachType.SK_MSG_VERDICT, AttachType.SK_SKB_STREAM_PARSER, AttachType.SK_SKB_STREAM_VERDICT,
+                  AttachType.SK_SKB_VERDICT),
+    target=TargetKind.MAP,
+    feature="sockmap", min_kernel=(6, 10),
+    caps=("CAP_NET_ADMIN",),
+    hints={
+        ("link_create", errno.EINVAL): "target must be a sockmap or sockhash map (fd or Map) and the program an "
+                                       "SK_MSG/SK_SKB program whose expected_attach_type matches",
+        ("link_create", errno.EBUSY): "the map already has a program in this slot, or a verdict and a stream "
+                                      "verdict program would both be attached (the kernel allows one of the two)",
+    },
+    link_types=("SOCKMAP",),
+)
+
+__all__ = ["FAMILY"]

@@ -1,0 +1,30 @@
+"""The struct_ops family: a ``SEC(".struct_ops.link")`` map made live as a link (kernel >= 6.4).
+
+``link_create``'s program argument is the struct_ops map; there is no target. ``bpflink.struct_ops`` writes the
+map's value first.
+
+>>> FAMILY.link_types
+('STRUCT_OPS',)
+"""
+
+from __future__ import annotations
+
+import errno
+
+from ..enums import AttachType
+from ._family import Family, TargetKind
+
+FAMILY = Family(
+    name="struct_ops",
+    attach_types=(AttachType.STRUCT_OPS,),
+    target=TargetKind.NONE,
+    feature="struct_ops", min_kernel=(6, 4),
+    hints={
+        ("link_create", errno.EINVAL): "the prog argument must be a struct_ops map created with BPF_F_LINK "
+                                       "(SEC(\".struct_ops.link\")) whose value was written "
+                                       "(bpflink.struct_ops.write_value); update_map needs the same ops name",
+    },
+    link_types=("STRUCT_OPS",),
+)
+
+__all__ = ["FAMILY"]

@@ -1,0 +1,45 @@
+"""The tcx family: ``BPF_TCX_INGRESS``/``BPF_TCX_EGRESS`` links on a network device (kernel >= 6.6).
+
+>>> FAMILY.target
+<TargetKind.IFINDEX: 'ifindex'>
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from typing import ClassVar
+
+from ..enums import AttachType
+from ._family import Family, TargetKind
+from ._mprog import MPROG_HINTS, Mprog
+
+
+@dataclass(frozen=True)
+class Tcx(Mprog):
+    """``BPF_TCX_INGRESS``/``BPF_TCX_EGRESS`` opts (target: ifindex). Kernel >= 6.6.
+
+    >>> Tcx(after=link_a)  # doctest: +SKIP
+    """
+
+    families: ClassVar[frozenset[str]] = frozenset({"tcx"})
+    member: ClassVar[str] = "tcx"
+
+
+FAMILY = Family(
+    name="tcx",
+    attach_types=(AttachType.TCX_INGRESS, AttachType.TCX_EGRESS),
+    target=TargetKind.IFINDEX,
+    feature="tcx", min_kernel=(6, 6),
+    caps=("CAP_NET_ADMIN",),
+    hints={
+        **MPROG_HINTS,
+        ("link_create", errno.EINVAL): "the kernel may lack tcx (Linux >= 6.6), or the anchor/flags are "
+                                       "inconsistent",
+        ("link_create", errno.ENODEV): "no network device with that ifindex in the caller's network namespace",
+    },
+    link_types=("TCX",),
+    opts=(Tcx,),
+)
+
+__all__ = ["FAMILY", "Tcx"]

@@ -1,0 +1,59 @@
+"""The tracing family: fentry/fexit/fmod_ret/fsession/lsm/tp_btf links (target: none).
+
+The attach point is fixed when the program is loaded (``attach_btf_id``, e.g. from
+``bpflink.symbols.btf_id``); the link only adds ``tracing.cookie`` (kernel >= 5.19), read by the program with
+``bpf_get_attach_cookie()``. tp_btf (``TRACE_RAW_TP``) links through ``link_create`` need kernel >= 6.10.
+
+>>> Tracing(cookie=42)
+Tracing(cookie=42)
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .._limits import u64
+from ..enums import AttachType
+from ._base import LinkOpts
+from ._family import Family, TargetKind
+
+
+@dataclass(frozen=True)
+class Tracing(LinkOpts):
+    """``tracing.cookie``: a u64 the program gets from ``bpf_get_attach_cookie()``."""
+
+    cookie: int = 0
+    _cookie: int = field(default=0, init=False, repr=False, compare=False)
+
+    families: ClassVar[frozenset[str]] = frozenset({"tracing"})
+
+    def __post_init__(self) -> None:
+        # the validated value is the one filled: __index__ runs once (an object could answer differently twice)
+        object.__setattr__(self, "_cookie", u64("cookie", self.cookie))
+
+    def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
+        opts.tracing.cookie = self._cookie
+
+
+FAMILY = Family(
+    name="tracing",
+    attach_types=(AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN, AttachType.LSM_MAC,
+                  AttachType.TRACE_RAW_TP, AttachType.TRACE_FSESSION),
+    target=TargetKind.NONE,
+    feature="tracing", min_kernel=(5, 5),
+    caps=("CAP_PERFMON",),
+    hints={
+        ("link_create", errno.EINVAL): "the program's attach target is fixed at load (attach_btf_id); "
+                                       "load it with the right expected_attach_type",
+    },
+    # tp_btf links are raw tracepoint links to the kernel
+    link_types=("TRACING", "RAW_TRACEPOINT"),
+    # the names libbpf's SEC() prefixes give the tracing attach types
+    aliases={"fentry": "TRACE_FENTRY", "fexit": "TRACE_FEXIT", "fmod_ret": "MODIFY_RETURN", "lsm": "LSM_MAC",
+             "tp_btf": "TRACE_RAW_TP", "fsession": "TRACE_FSESSION"},
+    opts=(Tracing,),
+)
+
+__all__ = ["FAMILY", "Tracing"]
