@@ -7,7 +7,8 @@ The target contract:
 
 * ``None`` and ``0`` both mean "no target". ``link_create`` passes 0 on (families whose attach point is in the
   program or the opts take nothing; for the others the kernel's answer says what is missing); an operation that
-  must name a hook (``query``) refuses both with a ``TypeError`` saying what the family takes.
+  must name a hook (``query``) refuses ``None`` with a ``TypeError`` and ``0`` with a ``ValueError``, both
+  saying what the family takes.
 * an ``int`` is in ``0..FD_MAX``: an fd, or an ifindex for the families that take one (``bool`` is refused).
 * anything with ``fileno()`` (``Link``, ``Program``, ``Map``, a file) is its fd.
 * a ``str`` without ``/`` is a network device name for the ifindex families (xdp, tcx, netkit).
@@ -97,9 +98,11 @@ def target(value: Target, at: AttachType, *, required: bool = False, op: str = "
     ``required``: refuse ``None``/0 (the operation must name a hook). ``op`` names the operation in messages.
     """
     if value is None or (type(value) is int and value == 0):
-        if required:
+        if not required:
+            return 0, -1
+        if value is None:
             raise TypeError(f"{op}({at.name}) needs a target: {_wanted(at)}")
-        return 0, -1
+        raise ValueError(f"{op}({at.name}) needs a target: {_wanted(at)}, not 0")
     if isinstance(value, (str, bytes, os.PathLike)):
         from .families import record_of  # lazy: the registry imports every family module
 
@@ -119,5 +122,5 @@ def _wanted(at: AttachType) -> str:
     return _WANTED.get(record_of(at).target.value, "an fd")
 
 
-__all__ = ["BY_VALUE", "FD_MAX", "S32_MAX", "S32_MIN", "U32_MAX", "U64_MAX", "Target", "attach_type", "ifindex",
+__all__ = ["FD_MAX", "S32_MAX", "S32_MIN", "U32_MAX", "U64_MAX", "Target", "attach_type", "ifindex",
            "integer", "prog_fd", "s32", "target", "u32", "u64"]

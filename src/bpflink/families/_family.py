@@ -60,7 +60,8 @@ class Family:
     ``target``: what ``target`` means (``TargetKind``). ``feature``/``min_kernel``: the ``bpflink.features``
     name and the first kernel with a link of this family. ``caps``: capabilities besides ``CAP_BPF`` that
     creating such a link needs. ``hints``: per ``(operation, errno)``. ``link_types``: the ``LinkType`` names
-    its links report, ``info``: the decoder of their ``bpf_link_info``. ``aliases``: CLI names (libbpf's
+    its links report; ``info``: ``LinkType`` name -> decoder of a ``struct bpf_link_info`` of that type (one
+    family owns each link type's decoder). ``aliases``: CLI names (libbpf's
     ``SEC()`` words) for single attach types. ``opts``: its builder classes in ``bpflink.opts``.
     ``probe``: how ``bpflink.probe`` tries this family (None: the generic trial).
 
@@ -77,9 +78,9 @@ class Family:
     caps: tuple[str, ...] = ()
     hints: Hints = field(default_factory=dict, hash=False, compare=False)
     link_types: tuple[str, ...] = ()
-    info: InfoDecoder | None = field(default=None, hash=False, compare=False)
+    info: Mapping[str, InfoDecoder] = field(default_factory=dict, hash=False, compare=False)
     aliases: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
-    opts: tuple[type, ...] = ()
+    opts: tuple[Callable[..., Any], ...] = ()  # the builder classes
     any_attach_type: bool = False
     probe: Any = field(default=None, hash=False, compare=False)
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 from .._native import ffi
 from ..enums import AttachType
 from ..errors import NotSupportedError
+from ..info import CgroupLinkInfo, LinkInfo, _at, _new
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
 
@@ -73,6 +74,13 @@ def _kernel_orders_cgroups() -> bool:
 os.register_at_fork(after_in_child=_kernel_orders_cgroups.cache_clear)  # a child may see another kernel view
 
 
+def _info_cgroup(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    c = info.cgroup
+    base["cgroup_id"] = int(c.cgroup_id)
+    base["attach_type"] = _at(c.attach_type)
+    return _new(CgroupLinkInfo, base)
+
+
 FAMILY = Family(
     name="cgroup",
     attach_types=(*(at for at in AttachType if at.name.startswith("CGROUP_")), AttachType.LSM_CGROUP),
@@ -86,6 +94,7 @@ FAMILY = Family(
                                        "attached there, by link if it was attached by link)",
         ("link_create", errno.EBADF): "target must be an open fd of a cgroup v2 directory",
     },
+    info={"CGROUP": _info_cgroup},
     link_types=("CGROUP",),
     opts=(Cgroup,),
 )

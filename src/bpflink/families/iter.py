@@ -21,6 +21,7 @@ from .._fd import FdLike, as_fd, open_path_target
 from .._limits import U32_MAX, U64_MAX, integer, u32
 from .._native import ffi, lib
 from ..enums import AttachType
+from ..info import IterLinkInfo, LinkInfo, _ffi, _name_buffer, _refill, _string
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
@@ -142,12 +143,39 @@ class Iter(LinkOpts):
         opts.iter_info_len = ffi.sizeof("union bpf_iter_link_info")
 
 
+# iterator targets whose link info carries a map id, a cgroup, or a task (kernel fill_link_info callbacks)
+_ITER_MAP_TARGETS = frozenset({"bpf_map_elem", "bpf_sk_storage_map", "sockmap"})
+_ITER_TASK_TARGETS = frozenset({"task", "task_file", "task_vma"})
+
+
+def _info_iter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    def fill(i: Any) -> list[Any]:
+        buf = _name_buffer(info.iter.target_name_len)
+        i.iter.target_name = int(_ffi.cast("uintptr_t", buf))
+        i.iter.target_name_len = len(buf)
+        return [buf]
+
+    full, (buf,) = _refill(fd, info, fill)
+    target = _string(buf)
+    it = full.iter
+    is_map, is_cgroup, is_task = target in _ITER_MAP_TARGETS, target == "cgroup", target in _ITER_TASK_TARGETS
+    return IterLinkInfo(
+        **base, target_name=target,
+        map_id=int(it.map.map_id) if is_map else None,
+        cgroup_id=int(it.cgroup.cgroup_id) if is_cgroup else None,
+        order=int(it.cgroup.order) if is_cgroup else None,
+        tid=int(it.task.tid) if is_task else None,
+        pid=int(it.task.pid) if is_task else None,
+    )
+
+
 FAMILY = Family(
     name="iter",
     attach_types=(AttachType.TRACE_ITER,),
     target=TargetKind.NONE,
     feature="iter", min_kernel=(5, 8),
     caps=("CAP_PERFMON",),
+    info={"ITER": _info_iter},
     link_types=("ITER",),
     opts=(Iter,),
 )

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from .. import lowlevel as ll
 from .._native import lib
 from ..enums import AttachType
+from ..info import KprobeMultiLinkInfo, LinkInfo, _array, _ffi, _refill
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
 from ._family import Family, TargetKind
@@ -101,6 +102,25 @@ class KprobeMulti(LinkOpts):
             keep.append(cookies)
 
 
+def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    km = info.kprobe_multi
+    count = int(km.count)
+    addrs = cookies = None
+    if count:
+        def fill(i: Any) -> list[Any]:
+            a, c = _ffi.new("__u64[]", count), _ffi.new("__u64[]", count)
+            i.kprobe_multi.addrs = int(_ffi.cast("uintptr_t", a))
+            i.kprobe_multi.cookies = int(_ffi.cast("uintptr_t", c))
+            i.kprobe_multi.count = count
+            return [a, c]
+
+        info, (addrs, cookies) = _refill(fd, info, fill)
+        km = info.kprobe_multi
+    n = min(count, int(km.count))
+    return KprobeMultiLinkInfo(**base, addrs=_array(addrs, n), cookies=_array(cookies, n), count=int(km.count),
+                               flags=int(km.flags), missed=int(km.missed))
+
+
 FAMILY = Family(
     name="kprobe_multi",
     attach_types=(AttachType.TRACE_KPROBE_MULTI, AttachType.TRACE_KPROBE_SESSION),
@@ -112,6 +132,7 @@ FAMILY = Family(
                                            "fprobe)",
         ("link_create", errno.ESRCH): "a symbol is unknown or not traceable (see available_filter_functions)",
     },
+    info={"KPROBE_MULTI": _info_kprobe_multi},
     link_types=("KPROBE_MULTI",),
     aliases={"kprobe_session": "TRACE_KPROBE_SESSION"},
     opts=(KprobeMulti,),

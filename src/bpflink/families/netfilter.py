@@ -19,6 +19,7 @@ from .._limits import S32_MAX, S32_MIN, integer
 from .._native import lib
 from ..enums import AttachType, NfInetHook, NfProto
 from ..errors import NotSupportedError
+from ..info import LinkInfo, NetfilterLinkInfo, _new
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
@@ -70,6 +71,12 @@ class Netfilter(LinkOpts):
         nf.flags = _DEFRAG_FLAG if self.defrag and _DEFRAG_FLAG is not None else 0
 
 
+def _info_netfilter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    nf = info.netfilter
+    base.update(pf=int(nf.pf), hooknum=int(nf.hooknum), priority=int(nf.priority), flags=int(nf.flags))
+    return _new(NetfilterLinkInfo, base)
+
+
 FAMILY = Family(
     name="netfilter",
     attach_types=(AttachType.NETFILTER,),
@@ -81,6 +88,7 @@ FAMILY = Family(
         ("link_create", errno.EPROTO): "hooknum must be one of NF_INET_* (< 5)",
         ("link_create", errno.ERANGE): "priority must not be INT_MIN or INT_MAX (or > -400 with defrag)",
     },
+    info={"NETFILTER": _info_netfilter},
     link_types=("NETFILTER",),
     opts=(Netfilter,),
 )

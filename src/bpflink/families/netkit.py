@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..enums import AttachType
+from ..info import LinkInfo, NetkitLinkInfo, _at, _new
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
 
@@ -21,6 +22,13 @@ class Netkit(Mprog):
 
     families: ClassVar[frozenset[str]] = frozenset({"netkit"})
     member: ClassVar[str] = "netkit"
+
+
+def _info_netkit(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    n = info.netkit
+    base["ifindex"] = int(n.ifindex)
+    base["attach_type"] = _at(n.attach_type)
+    return _new(NetkitLinkInfo, base)
 
 
 FAMILY = Family(
@@ -34,6 +42,7 @@ FAMILY = Family(
         ("link_create", errno.ENXIO): "the device is not a netkit device",
         ("link_create", errno.EINVAL): "the kernel may lack netkit (CONFIG_NETKIT, Linux >= 6.7)",
     },
+    info={"NETKIT": _info_netkit},
     link_types=("NETKIT",),
     opts=(Netkit,),
 )

@@ -9,9 +9,19 @@ True
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 from ..enums import AttachType
+from ..info import LinkInfo, NetnsLinkInfo, _at, _new
 from ._family import Family, TargetKind
+
+
+def _info_netns(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    n = info.netns
+    base["netns_ino"] = int(n.netns_ino)
+    base["attach_type"] = _at(n.attach_type)
+    return _new(NetnsLinkInfo, base)
+
 
 FAMILY = Family(
     name="netns",
@@ -25,6 +35,7 @@ FAMILY = Family(
         ("link_create", errno.EINVAL): "target must be an fd (or path) of a network namespace, e.g. "
                                        "/run/netns/<name>, and the program type must match the attach type",
     },
+    info={"NETNS": _info_netns},
     link_types=("NETNS",),
     aliases={"sk_lookup": "SK_LOOKUP", "flow_dissector": "FLOW_DISSECTOR"},
 )

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from .._limits import u64
 from ..enums import AttachType
+from ..info import LinkInfo, PerfEventLinkInfo, PerfEventType, _ffi, _member, _name_buffer, _refill, _string
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
@@ -37,6 +38,50 @@ class PerfEvent(LinkOpts):
         opts.perf_event.bpf_cookie = self._cookie
 
 
+# which perf_event member holds the name pointer, per event type
+_PERF_NAME = {
+    PerfEventType.UPROBE: ("uprobe", "file_name"), PerfEventType.URETPROBE: ("uprobe", "file_name"),
+    PerfEventType.KPROBE: ("kprobe", "func_name"), PerfEventType.KRETPROBE: ("kprobe", "func_name"),
+    PerfEventType.TRACEPOINT: ("tracepoint", "tp_name"),
+}
+
+
+def _info_perf_event(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    pe = info.perf_event
+    try:
+        ptype = PerfEventType(int(pe.type))
+    except ValueError:
+        ptype = PerfEventType.UNSPEC
+    if int(pe.type) == 0:  # the kernel (< 6.6) has no fill_link_info for perf_event links
+        return PerfEventLinkInfo(**base, perf_type=ptype, name=None, offset=None, addr=None, missed=None,
+                                 cookie=None, ref_ctr_offset=None, config=None, event_type=None)
+    name = ""
+    if ptype in _PERF_NAME:
+        member, field = _PERF_NAME[ptype]
+
+        def fill(i: Any) -> list[Any]:
+            buf = _name_buffer(int(getattr(pe, member).name_len))
+            part = getattr(i.perf_event, member)
+            setattr(part, field, int(_ffi.cast("uintptr_t", buf)))
+            part.name_len = len(buf)
+            return [buf]
+
+        info, (buf,) = _refill(fd, info, fill)
+        pe, name = info.perf_event, _string(buf)
+    fields: dict[str, Any] = dict(offset=0, addr=0, missed=0, cookie=0, ref_ctr_offset=0, config=0, event_type=0)
+    if ptype in (PerfEventType.UPROBE, PerfEventType.URETPROBE):
+        fields.update(offset=int(pe.uprobe.offset), cookie=int(pe.uprobe.cookie),
+                      ref_ctr_offset=_member(pe, "uprobe.ref_ctr_offset"))
+    elif ptype in (PerfEventType.KPROBE, PerfEventType.KRETPROBE):
+        fields.update(offset=int(pe.kprobe.offset), addr=int(pe.kprobe.addr), missed=int(pe.kprobe.missed),
+                      cookie=int(pe.kprobe.cookie))
+    elif ptype == PerfEventType.TRACEPOINT:
+        fields.update(cookie=int(pe.tracepoint.cookie))
+    elif ptype == PerfEventType.EVENT:
+        fields.update(config=int(pe.event.config), event_type=int(pe.event.type), cookie=int(pe.event.cookie))
+    return PerfEventLinkInfo(**base, perf_type=ptype, name=name, **fields)
+
+
 FAMILY = Family(
     name="perf_event",
     attach_types=(AttachType.PERF_EVENT,),
@@ -49,6 +94,7 @@ FAMILY = Family(
         ("link_create", errno.EBADF): "target must be a perf event fd (from perf_event_open: tracepoint, kprobe, "
                                       "uprobe)",
     },
+    info={"PERF_EVENT": _info_perf_event},
     link_types=("PERF_EVENT",),
     opts=(PerfEvent,),
 )

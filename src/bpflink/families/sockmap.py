@@ -7,9 +7,21 @@
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 from ..enums import AttachType
+from ..info import LinkInfo, SockmapLinkInfo, _at, _new
 from ._family import Family, TargetKind
+
+
+def _info_sockmap(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    if not hasattr(info, "sockmap"):  # headers without it: the plain LinkInfo
+        return _new(LinkInfo, base)
+    sm = info.sockmap
+    base["map_id"] = int(sm.map_id)
+    base["attach_type"] = _at(sm.attach_type)
+    return _new(SockmapLinkInfo, base)
+
 
 FAMILY = Family(
     name="sockmap",
@@ -24,6 +36,7 @@ FAMILY = Family(
         ("link_create", errno.EBUSY): "the map already has a program in this slot, or a verdict and a stream "
                                       "verdict program would both be attached (the kernel allows one of the two)",
     },
+    info={"SOCKMAP": _info_sockmap},
     link_types=("SOCKMAP",),
 )
 

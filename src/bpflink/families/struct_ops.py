@@ -10,9 +10,17 @@ map's value first.
 from __future__ import annotations
 
 import errno
+from typing import Any
 
 from ..enums import AttachType
+from ..info import LinkInfo, StructOpsLinkInfo, _new
 from ._family import Family, TargetKind
+
+
+def _info_struct_ops(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    base["map_id"] = int(info.struct_ops.map_id)
+    return _new(StructOpsLinkInfo, base)
+
 
 FAMILY = Family(
     name="struct_ops",
@@ -24,6 +32,7 @@ FAMILY = Family(
                                        "(SEC(\".struct_ops.link\")) whose value was written "
                                        "(bpflink.struct_ops.write_value); update_map needs the same ops name",
     },
+    info={"STRUCT_OPS": _info_struct_ops},
     link_types=("STRUCT_OPS",),
 )
 

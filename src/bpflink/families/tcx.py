@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ..enums import AttachType
+from ..info import LinkInfo, TcxLinkInfo, _at, _new
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
 
@@ -26,6 +27,13 @@ class Tcx(Mprog):
     member: ClassVar[str] = "tcx"
 
 
+def _info_tcx(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    t = info.tcx
+    base["ifindex"] = int(t.ifindex)
+    base["attach_type"] = _at(t.attach_type)
+    return _new(TcxLinkInfo, base)
+
+
 FAMILY = Family(
     name="tcx",
     attach_types=(AttachType.TCX_INGRESS, AttachType.TCX_EGRESS),
@@ -38,6 +46,7 @@ FAMILY = Family(
                                        "inconsistent",
         ("link_create", errno.ENODEV): "no network device with that ifindex in the caller's network namespace",
     },
+    info={"TCX": _info_tcx},
     link_types=("TCX",),
     opts=(Tcx,),
 )

@@ -16,6 +16,18 @@ from typing import Any, ClassVar
 
 from .._limits import u64
 from ..enums import AttachType
+from ..info import (
+    LinkInfo,
+    RawTracepointLinkInfo,
+    TracingLinkInfo,
+    _at,
+    _ffi,
+    _member,
+    _name_buffer,
+    _new,
+    _refill,
+    _string,
+)
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
@@ -37,6 +49,23 @@ class Tracing(LinkOpts):
         opts.tracing.cookie = self._cookie
 
 
+def _info_raw_tracepoint(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    def fill(i: Any) -> list[Any]:
+        buf = _name_buffer(info.raw_tracepoint.tp_name_len)
+        i.raw_tracepoint.tp_name = int(_ffi.cast("uintptr_t", buf))
+        i.raw_tracepoint.tp_name_len = len(buf)
+        return [buf]
+
+    full, (buf,) = _refill(fd, info, fill)
+    return RawTracepointLinkInfo(**base, tp_name=_string(buf), cookie=_member(full, "raw_tracepoint.cookie"))
+
+def _info_tracing(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    tr = info.tracing
+    base.update(attach_type=_at(tr.attach_type), target_obj_id=int(tr.target_obj_id),
+                target_btf_id=int(tr.target_btf_id), cookie=_member(info, "tracing.cookie"))
+    return _new(TracingLinkInfo, base)
+
+
 FAMILY = Family(
     name="tracing",
     attach_types=(AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN, AttachType.LSM_MAC,
@@ -49,6 +78,7 @@ FAMILY = Family(
                                        "load it with the right expected_attach_type",
     },
     # tp_btf links are raw tracepoint links to the kernel
+    info={"RAW_TRACEPOINT": _info_raw_tracepoint, "TRACING": _info_tracing},
     link_types=("TRACING", "RAW_TRACEPOINT"),
     # the names libbpf's SEC() prefixes give the tracing attach types
     aliases={"fentry": "TRACE_FENTRY", "fexit": "TRACE_FEXIT", "fmod_ret": "MODIFY_RETURN", "lsm": "LSM_MAC",

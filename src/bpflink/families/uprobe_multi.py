@@ -26,6 +26,7 @@ from .. import lowlevel as ll
 from .._limits import S32_MAX, integer
 from .._native import lib
 from ..enums import AttachType
+from ..info import LinkInfo, UprobeMultiLinkInfo, _array, _ffi, _name_buffer, _refill, _string
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
 from ._family import Family, TargetKind
@@ -139,6 +140,29 @@ class UprobeMulti(LinkOpts):
             keep.append(cookies)
 
 
+def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    count = int(info.uprobe_multi.count)
+    path_size = int(info.uprobe_multi.path_size)
+
+    def fill(i: Any) -> list[Any]:
+        path = _name_buffer(path_size)
+        i.uprobe_multi.path = int(_ffi.cast("uintptr_t", path))
+        i.uprobe_multi.path_size = len(path)
+        arrays = [_ffi.new("__u64[]", count) for _ in range(3)] if count else [None] * 3
+        if count:
+            i.uprobe_multi.offsets, i.uprobe_multi.ref_ctr_offsets, i.uprobe_multi.cookies = (
+                int(_ffi.cast("uintptr_t", a)) for a in arrays)
+            i.uprobe_multi.count = count
+        return [path, *arrays]
+
+    full, (path, offsets, refs, cookies) = _refill(fd, info, fill)
+    um = full.uprobe_multi
+    n = min(count, int(um.count))
+    return UprobeMultiLinkInfo(**base, path=_string(path), offsets=_array(offsets, n),
+                               ref_ctr_offsets=_array(refs, n), cookies=_array(cookies, n), count=int(um.count),
+                               flags=int(um.flags), pid=int(um.pid))
+
+
 FAMILY = Family(
     name="uprobe_multi",
     attach_types=(AttachType.TRACE_UPROBE_MULTI, AttachType.TRACE_UPROBE_SESSION),
@@ -151,6 +175,7 @@ FAMILY = Family(
         ("link_create", errno.ENOENT): "path does not exist",
         ("link_create", errno.EINVAL): "an offset is invalid, or this kernel lacks uprobe_multi (Linux >= 6.6)",
     },
+    info={"UPROBE_MULTI": _info_uprobe_multi},
     link_types=("UPROBE_MULTI",),
     aliases={"uprobe_session": "TRACE_UPROBE_SESSION"},
     opts=(UprobeMulti,),

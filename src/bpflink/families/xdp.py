@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from .._limits import u32
 from ..enums import AttachType, XdpFlags
+from ..info import LinkInfo, XdpLinkInfo, _new
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
@@ -39,6 +40,11 @@ class Xdp(LinkOpts):
         opts.flags = self._flags
 
 
+def _info_xdp(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    base["ifindex"] = int(info.xdp.ifindex)
+    return _new(XdpLinkInfo, base)
+
+
 FAMILY = Family(
     name="xdp",
     attach_types=(AttachType.XDP,),
@@ -50,6 +56,7 @@ FAMILY = Family(
         ("link_create", errno.EINVAL): "no device with that ifindex in this network namespace, a program that is "
                                        "not XDP, or bad flags",
     },
+    info={"XDP": _info_xdp},
     link_types=("XDP",),
     opts=(Xdp,),
 )
