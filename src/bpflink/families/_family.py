@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..enums import AttachType
+from ..features import FEATURES
 
 
 class TargetKind(enum.Enum):
@@ -57,13 +58,13 @@ class Family:
 
     ``attach_types``: the attach types whose links are of this family (``family_of`` answers from them).
     ``any_attach_type``: the kernel ignores the attach type (freplace), so the opts builder accepts any.
-    ``target``: what ``target`` means (``TargetKind``). ``feature``/``min_kernel``: the ``bpflink.features``
-    name and the first kernel with a link of this family. ``caps``: capabilities besides ``CAP_BPF`` that
-    creating such a link needs. ``hints``: per ``(operation, errno)``. ``link_types``: the ``LinkType`` names
-    its links report; ``info``: ``LinkType`` name -> decoder of a ``struct bpf_link_info`` of that type (one
-    family owns each link type's decoder). ``aliases``: CLI names (libbpf's
-    ``SEC()`` words) for single attach types. ``opts``: its builder classes in ``bpflink.opts``.
-    ``probe``: how ``bpflink.probe`` tries this family (None: the generic trial).
+    ``target``: what ``target`` means (``TargetKind``). ``feature``: the ``bpflink.features`` name, which
+    holds the first kernel with links of this family (``min_kernel``) and the config options they need.
+    ``caps``: capabilities besides ``CAP_BPF`` that creating such a link needs. ``hints``: per
+    ``(operation, errno)``. ``link_types``: the ``LinkType`` names its links report; ``info``: ``LinkType``
+    name -> decoder of a ``struct bpf_link_info`` of that type (one family owns each link type's decoder).
+    ``aliases``: CLI names (libbpf's ``SEC()`` words) for single attach types. ``opts``: its builder classes
+    in ``bpflink.opts``. ``probe``: how ``bpflink.probe`` tries this family (None: the generic trial).
 
     >>> from bpflink.families import by_name
     >>> by_name("tcx").target, by_name("tcx").min_kernel
@@ -74,7 +75,6 @@ class Family:
     attach_types: tuple[AttachType, ...]
     target: TargetKind
     feature: str | None = None
-    min_kernel: tuple[int, int] | None = None
     caps: tuple[str, ...] = ()
     hints: Hints = field(default_factory=dict, hash=False, compare=False)
     link_types: tuple[str, ...] = ()
@@ -83,6 +83,12 @@ class Family:
     opts: tuple[Callable[..., Any], ...] = ()  # the builder classes
     any_attach_type: bool = False
     probe: Any = field(default=None, hash=False, compare=False)
+
+    @property
+    def min_kernel(self) -> tuple[int, int] | None:
+        """The first kernel with links of this family: ``bpflink.features`` keeps it with the feature."""
+        feature = FEATURES.get(self.feature) if self.feature is not None else None
+        return None if feature is None else feature.min_kernel
 
     def hint(self, op: str, err: int) -> str | None:
         """This family's hint for ``err`` from ``op``: its own, else the capability list for EPERM on create."""

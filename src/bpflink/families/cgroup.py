@@ -85,7 +85,7 @@ FAMILY = Family(
     name="cgroup",
     attach_types=(*(at for at in AttachType if at.name.startswith("CGROUP_")), AttachType.LSM_CGROUP),
     target=TargetKind.CGROUP,
-    feature="cgroup", min_kernel=(5, 7),
+    feature="cgroup",
     caps=("CAP_NET_ADMIN",),
     hints={
         **MPROG_HINTS,

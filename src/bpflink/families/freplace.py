@@ -81,7 +81,7 @@ FAMILY = Family(
     attach_types=(),  # an EXT program's link takes any attach type: the kernel routes it by program type
     any_attach_type=True,
     target=TargetKind.PROG,
-    feature="freplace", min_kernel=(5, 10),
+    feature="freplace",
     link_types=("TRACING",),
     opts=(Freplace,),
 )

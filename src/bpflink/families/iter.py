@@ -173,7 +173,7 @@ FAMILY = Family(
     name="iter",
     attach_types=(AttachType.TRACE_ITER,),
     target=TargetKind.NONE,
-    feature="iter", min_kernel=(5, 8),
+    feature="iter",
     caps=("CAP_PERFMON",),
     info={"ITER": _info_iter},
     link_types=("ITER",),

@@ -125,7 +125,7 @@ FAMILY = Family(
     name="kprobe_multi",
     attach_types=(AttachType.TRACE_KPROBE_MULTI, AttachType.TRACE_KPROBE_SESSION),
     target=TargetKind.NONE,
-    feature="kprobe_multi", min_kernel=(5, 18),
+    feature="kprobe_multi",
     caps=("CAP_PERFMON",),
     hints={
         ("link_create", errno.EOPNOTSUPP): "kernel lacks CONFIG_FPROBE (kprobe_multi needs Linux >= 5.18 with "

@@ -81,7 +81,7 @@ FAMILY = Family(
     name="netfilter",
     attach_types=(AttachType.NETFILTER,),
     target=TargetKind.NONE,
-    feature="netfilter", min_kernel=(6, 4),
+    feature="netfilter",
     caps=("CAP_NET_ADMIN",),
     hints={
         ("link_create", errno.EAFNOSUPPORT): "pf must be NFPROTO_IPV4 or NFPROTO_IPV6",

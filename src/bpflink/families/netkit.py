@@ -35,7 +35,7 @@ FAMILY = Family(
     name="netkit",
     attach_types=(AttachType.NETKIT_PRIMARY, AttachType.NETKIT_PEER),
     target=TargetKind.IFINDEX,
-    feature="netkit", min_kernel=(6, 7),
+    feature="netkit",
     caps=("CAP_NET_ADMIN",),
     hints={
         **MPROG_HINTS,

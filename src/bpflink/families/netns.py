@@ -27,7 +27,7 @@ FAMILY = Family(
     name="netns",
     attach_types=(AttachType.SK_LOOKUP, AttachType.FLOW_DISSECTOR),
     target=TargetKind.NETNS,
-    feature="netns", min_kernel=(5, 8),
+    feature="netns",
     caps=("CAP_NET_ADMIN",),
     hints={
         ("link_create", errno.E2BIG): "a network namespace holds one flow dissector (and up to 64 sk_lookup "

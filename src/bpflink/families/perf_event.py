@@ -86,7 +86,7 @@ FAMILY = Family(
     name="perf_event",
     attach_types=(AttachType.PERF_EVENT,),
     target=TargetKind.PERF_EVENT,
-    feature="perf_event", min_kernel=(5, 15),
+    feature="perf_event",
     caps=("CAP_PERFMON",),
     hints={
         ("link_create", errno.EINVAL): "target must be a perf event fd (tracepoint, kprobe, uprobe) and the "

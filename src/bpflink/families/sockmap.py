@@ -28,7 +28,7 @@ FAMILY = Family(
     attach_types=(AttachType.SK_MSG_VERDICT, AttachType.SK_SKB_STREAM_PARSER, AttachType.SK_SKB_STREAM_VERDICT,
                   AttachType.SK_SKB_VERDICT),
     target=TargetKind.MAP,
-    feature="sockmap", min_kernel=(6, 10),
+    feature="sockmap",
     caps=("CAP_NET_ADMIN",),
     hints={
         ("link_create", errno.EINVAL): "target must be a sockmap or sockhash map (fd or Map) and the program an "

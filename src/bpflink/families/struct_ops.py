@@ -26,7 +26,7 @@ FAMILY = Family(
     name="struct_ops",
     attach_types=(AttachType.STRUCT_OPS,),
     target=TargetKind.NONE,
-    feature="struct_ops", min_kernel=(6, 4),
+    feature="struct_ops",
     hints={
         ("link_create", errno.EINVAL): "the prog argument must be a struct_ops map created with BPF_F_LINK "
                                        "(SEC(\".struct_ops.link\")) whose value was written "

@@ -38,7 +38,7 @@ FAMILY = Family(
     name="tcx",
     attach_types=(AttachType.TCX_INGRESS, AttachType.TCX_EGRESS),
     target=TargetKind.IFINDEX,
-    feature="tcx", min_kernel=(6, 6),
+    feature="tcx",
     caps=("CAP_NET_ADMIN",),
     hints={
         **MPROG_HINTS,

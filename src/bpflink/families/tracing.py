@@ -71,7 +71,7 @@ FAMILY = Family(
     attach_types=(AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN, AttachType.LSM_MAC,
                   AttachType.TRACE_RAW_TP, AttachType.TRACE_FSESSION),
     target=TargetKind.NONE,
-    feature="tracing", min_kernel=(5, 5),
+    feature="tracing",
     caps=("CAP_PERFMON",),
     hints={
         ("link_create", errno.EINVAL): "the program's attach target is fixed at load (attach_btf_id); "

@@ -167,7 +167,7 @@ FAMILY = Family(
     name="uprobe_multi",
     attach_types=(AttachType.TRACE_UPROBE_MULTI, AttachType.TRACE_UPROBE_SESSION),
     target=TargetKind.NONE,
-    feature="uprobe_multi", min_kernel=(6, 6),
+    feature="uprobe_multi",
     caps=("CAP_PERFMON",),
     hints={
         ("link_create", errno.ESRCH): "no process with that pid",

@@ -49,7 +49,7 @@ FAMILY = Family(
     name="xdp",
     attach_types=(AttachType.XDP,),
     target=TargetKind.IFINDEX,
-    feature="xdp", min_kernel=(5, 9),
+    feature="xdp",
     caps=("CAP_NET_ADMIN",),
     hints={
         ("link_create", errno.EBUSY): "the device already has an XDP program; detach it or use another device",
