@@ -250,6 +250,21 @@ def _name_buffer(size: int) -> Any:
     return _ffi.new("char[]", max(size, 1) if size else _NAME_FALLBACK)
 
 
+def _refill_name(fd: int, first: Any, member: str, ptr: str, length: str) -> tuple[Any, str]:
+    """The second call for a link whose variable part is one name: ``first.<member>.<length>`` sizes the buffer
+    whose address goes in ``<member>.<ptr>``. Returns the full info and the name."""
+
+    def fill(i: Any) -> list[Any]:
+        buf = _name_buffer(int(getattr(getattr(first, member), length)))
+        part = getattr(i, member)
+        setattr(part, ptr, int(_ffi.cast("uintptr_t", buf)))
+        setattr(part, length, len(buf))
+        return [buf]
+
+    full, (buf,) = _refill(fd, first, fill)
+    return full, _string(buf)
+
+
 # --- per type -----------------------------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from .._fd import FdLike, as_fd, open_path_target
 from .._limits import U32_MAX, U64_MAX, integer, u32
 from .._native import ffi, lib
 from ..enums import AttachType
-from ..info import IterLinkInfo, LinkInfo, _ffi, _name_buffer, _refill, _string
+from ..info import IterLinkInfo, LinkInfo, _refill_name
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
@@ -149,14 +149,7 @@ _ITER_TASK_TARGETS = frozenset({"task", "task_file", "task_vma"})
 
 
 def _info_iter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    def fill(i: Any) -> list[Any]:
-        buf = _name_buffer(info.iter.target_name_len)
-        i.iter.target_name = int(_ffi.cast("uintptr_t", buf))
-        i.iter.target_name_len = len(buf)
-        return [buf]
-
-    full, (buf,) = _refill(fd, info, fill)
-    target = _string(buf)
+    full, target = _refill_name(fd, info, "iter", "target_name", "target_name_len")
     it = full.iter
     is_map, is_cgroup, is_task = target in _ITER_MAP_TARGETS, target == "cgroup", target in _ITER_TASK_TARGETS
     return IterLinkInfo(

@@ -16,18 +16,7 @@ from typing import Any, ClassVar
 
 from .._limits import u64
 from ..enums import AttachType
-from ..info import (
-    LinkInfo,
-    RawTracepointLinkInfo,
-    TracingLinkInfo,
-    _at,
-    _ffi,
-    _member,
-    _name_buffer,
-    _new,
-    _refill,
-    _string,
-)
+from ..info import LinkInfo, RawTracepointLinkInfo, TracingLinkInfo, _at, _member, _new, _refill_name
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
@@ -50,14 +39,8 @@ class Tracing(LinkOpts):
 
 
 def _info_raw_tracepoint(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    def fill(i: Any) -> list[Any]:
-        buf = _name_buffer(info.raw_tracepoint.tp_name_len)
-        i.raw_tracepoint.tp_name = int(_ffi.cast("uintptr_t", buf))
-        i.raw_tracepoint.tp_name_len = len(buf)
-        return [buf]
-
-    full, (buf,) = _refill(fd, info, fill)
-    return RawTracepointLinkInfo(**base, tp_name=_string(buf), cookie=_member(full, "raw_tracepoint.cookie"))
+    full, name = _refill_name(fd, info, "raw_tracepoint", "tp_name", "tp_name_len")
+    return RawTracepointLinkInfo(**base, tp_name=name, cookie=_member(full, "raw_tracepoint.cookie"))
 
 def _info_tracing(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
     tr = info.tracing
