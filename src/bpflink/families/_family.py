@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..enums import AttachType
-from ..features import FEATURES
 
 
 class TargetKind(enum.Enum):
@@ -87,6 +86,8 @@ class Family:
     @property
     def min_kernel(self) -> tuple[int, int] | None:
         """The first kernel with links of this family: ``bpflink.features`` keeps it with the feature."""
+        from ..features import FEATURES  # lazy: it reads kernel configs with gzip, platform...
+
         feature = FEATURES.get(self.feature) if self.feature is not None else None
         return None if feature is None else feature.min_kernel
 

@@ -15,14 +15,16 @@ import errno
 import functools
 import os
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._native import ffi
 from ..enums import AttachType
 from ..errors import NotSupportedError
-from ..info import CgroupLinkInfo, LinkInfo, _at, _new
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 _HAS_CGROUP_MEMBER = "cgroup" in dict(ffi.typeof("struct bpf_link_create_opts").fields)
 
@@ -75,6 +77,8 @@ os.register_at_fork(after_in_child=_kernel_orders_cgroups.cache_clear)  # a chil
 
 
 def _info_cgroup(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import CgroupLinkInfo, _at, _new  # lazy: costly to import
+
     c = info.cgroup
     base["cgroup_id"] = int(c.cgroup_id)
     base["attach_type"] = _at(c.attach_type)

@@ -15,7 +15,7 @@ Freplace(target_btf_id=12)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import lowlevel as ll
 from .._fd import FdLike, as_fd
@@ -24,6 +24,9 @@ from ..enums import AttachType
 from ..errors import check, error
 from ._base import LinkOpts
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    pass
 
 
 def function_btf_id(prog: FdLike, name: str) -> int:

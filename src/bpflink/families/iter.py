@@ -15,15 +15,17 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from .._fd import FdLike, as_fd, open_path_target
 from .._limits import U32_MAX, U64_MAX, integer, u32
 from .._native import ffi, lib
 from ..enums import AttachType
-from ..info import IterLinkInfo, LinkInfo, _refill_name
 from ._base import LinkOpts
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 def _order(name: str) -> int:
@@ -149,6 +151,8 @@ _ITER_TASK_TARGETS = frozenset({"task", "task_file", "task_vma"})
 
 
 def _info_iter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import IterLinkInfo, _refill_name  # lazy: costly to import
+
     full, target = _refill_name(fd, info, "iter", "target_name", "target_name_len")
     it = full.iter
     is_map, is_cgroup, is_task = target in _ITER_MAP_TARGETS, target == "cgroup", target in _ITER_TASK_TARGETS

@@ -19,16 +19,18 @@ import errno
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import lowlevel as ll
 from .._native import lib
 from ..enums import AttachType
-from ..info import KprobeMultiLinkInfo, LinkInfo, _array, _ffi, _refill
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 from ._session import array_repr, check_flags, check_mode, mode_repr_parts
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 _KSYM_NAME_LEN = 512  # the kernel copies names with this cap
@@ -103,6 +105,8 @@ class KprobeMulti(LinkOpts):
 
 
 def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import KprobeMultiLinkInfo, _array, _ffi, _refill  # lazy: costly to import
+
     km = info.kprobe_multi
     count = int(km.count)
     addrs = cookies = None

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._limits import S32_MAX, S32_MIN, integer
 from .._native import lib
 from ..enums import AttachType, NfInetHook, NfProto
 from ..errors import NotSupportedError
-from ..info import LinkInfo, NetfilterLinkInfo, _new
 from ._base import LinkOpts
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 # NF_IP_PRI_CONNTRACK_DEFRAG (-400): a defrag link must run after the defragmenter it pulls in
 _DEFRAG_PRIORITY_MIN = -400
@@ -72,6 +74,8 @@ class Netfilter(LinkOpts):
 
 
 def _info_netfilter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import NetfilterLinkInfo, _new  # lazy: costly to import
+
     nf = info.netfilter
     base.update(pf=int(nf.pf), hooknum=int(nf.hooknum), priority=int(nf.priority), flags=int(nf.flags))
     return _new(NetfilterLinkInfo, base)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..enums import AttachType
-from ..info import LinkInfo, NetkitLinkInfo, _at, _new
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,8 @@ class Netkit(Mprog):
 
 
 def _info_netkit(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import NetkitLinkInfo, _at, _new  # lazy: costly to import
+
     n = info.netkit
     base["ifindex"] = int(n.ifindex)
     base["attach_type"] = _at(n.attach_type)

@@ -9,14 +9,18 @@ True
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..enums import AttachType
-from ..info import LinkInfo, NetnsLinkInfo, _at, _new
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 def _info_netns(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import NetnsLinkInfo, _at, _new  # lazy: costly to import
+
     n = info.netns
     base["netns_ino"] = int(n.netns_ino)
     base["attach_type"] = _at(n.attach_type)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._limits import u64
 from ..enums import AttachType
-from ..info import LinkInfo, PerfEventLinkInfo, PerfEventType, _ffi, _member, _name_buffer, _refill, _string
 from ._base import LinkOpts
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -38,15 +40,24 @@ class PerfEvent(LinkOpts):
         opts.perf_event.bpf_cookie = self._cookie
 
 
-# which perf_event member holds the name pointer, per event type
+# which perf_event member holds the name pointer, per event type (PerfEventType name)
 _PERF_NAME = {
-    PerfEventType.UPROBE: ("uprobe", "file_name"), PerfEventType.URETPROBE: ("uprobe", "file_name"),
-    PerfEventType.KPROBE: ("kprobe", "func_name"), PerfEventType.KRETPROBE: ("kprobe", "func_name"),
-    PerfEventType.TRACEPOINT: ("tracepoint", "tp_name"),
+    "UPROBE": ("uprobe", "file_name"), "URETPROBE": ("uprobe", "file_name"),
+    "KPROBE": ("kprobe", "func_name"), "KRETPROBE": ("kprobe", "func_name"), "TRACEPOINT": ("tracepoint", "tp_name"),
 }
 
 
 def _info_perf_event(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import (  # lazy: costly to import
+        PerfEventLinkInfo,
+        PerfEventType,
+        _ffi,
+        _member,
+        _name_buffer,
+        _refill,
+        _string,
+    )
+
     pe = info.perf_event
     try:
         ptype = PerfEventType(int(pe.type))
@@ -56,8 +67,8 @@ def _info_perf_event(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
         return PerfEventLinkInfo(**base, perf_type=ptype, name=None, offset=None, addr=None, missed=None,
                                  cookie=None, ref_ctr_offset=None, config=None, event_type=None)
     name = ""
-    if ptype in _PERF_NAME:
-        member, field = _PERF_NAME[ptype]
+    if ptype.name in _PERF_NAME:
+        member, field = _PERF_NAME[ptype.name]
 
         def fill(i: Any) -> list[Any]:
             buf = _name_buffer(int(getattr(pe, member).name_len))

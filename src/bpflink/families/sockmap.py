@@ -7,14 +7,18 @@
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..enums import AttachType
-from ..info import LinkInfo, SockmapLinkInfo, _at, _new
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 def _info_sockmap(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import LinkInfo, SockmapLinkInfo, _at, _new
+
     if not hasattr(info, "sockmap"):  # headers without it: the plain LinkInfo
         return _new(LinkInfo, base)
     sm = info.sockmap

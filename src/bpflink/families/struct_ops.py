@@ -10,14 +10,18 @@ map's value first.
 from __future__ import annotations
 
 import errno
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..enums import AttachType
-from ..info import LinkInfo, StructOpsLinkInfo, _new
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 def _info_struct_ops(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import StructOpsLinkInfo, _new  # lazy: costly to import
+
     base["map_id"] = int(info.struct_ops.map_id)
     return _new(StructOpsLinkInfo, base)
 

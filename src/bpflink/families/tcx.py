@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..enums import AttachType
-from ..info import LinkInfo, TcxLinkInfo, _at, _new
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Tcx(Mprog):
 
 
 def _info_tcx(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import TcxLinkInfo, _at, _new  # lazy: costly to import
+
     t = info.tcx
     base["ifindex"] = int(t.ifindex)
     base["attach_type"] = _at(t.attach_type)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._limits import u64
 from ..enums import AttachType
-from ..info import LinkInfo, RawTracepointLinkInfo, TracingLinkInfo, _at, _member, _new, _refill_name
 from ._base import LinkOpts
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -39,10 +41,14 @@ class Tracing(LinkOpts):
 
 
 def _info_raw_tracepoint(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import RawTracepointLinkInfo, _member, _refill_name  # lazy: costly to import
+
     full, name = _refill_name(fd, info, "raw_tracepoint", "tp_name", "tp_name_len")
     return RawTracepointLinkInfo(**base, tp_name=name, cookie=_member(full, "raw_tracepoint.cookie"))
 
 def _info_tracing(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import TracingLinkInfo, _at, _member, _new  # lazy: costly to import
+
     tr = info.tracing
     base.update(attach_type=_at(tr.attach_type), target_obj_id=int(tr.target_obj_id),
                 target_btf_id=int(tr.target_btf_id), cookie=_member(info, "tracing.cookie"))

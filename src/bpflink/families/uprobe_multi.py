@@ -20,17 +20,19 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar, Union
 
 from .. import lowlevel as ll
 from .._limits import S32_MAX, integer
 from .._native import lib
 from ..enums import AttachType
-from ..info import LinkInfo, UprobeMultiLinkInfo, _array, _ffi, _name_buffer, _refill, _string
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 from ._session import array_repr, check_flags, check_mode, mode_repr_parts
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -141,6 +143,8 @@ class UprobeMulti(LinkOpts):
 
 
 def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import UprobeMultiLinkInfo, _array, _ffi, _name_buffer, _refill, _string  # lazy: costly to import
+
     count = int(info.uprobe_multi.count)
     path_size = int(info.uprobe_multi.path_size)
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._limits import u32
 from ..enums import AttachType, XdpFlags
-from ..info import LinkInfo, XdpLinkInfo, _new
 from ._base import LinkOpts
 from ._family import Family, TargetKind
+
+if TYPE_CHECKING:
+    from ..info import LinkInfo
 
 _MODES = XdpFlags.SKB_MODE | XdpFlags.DRV_MODE | XdpFlags.HW_MODE
 
@@ -41,6 +43,8 @@ class Xdp(LinkOpts):
 
 
 def _info_xdp(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
+    from ..info import XdpLinkInfo, _new  # lazy: costly to import
+
     base["ifindex"] = int(info.xdp.ifindex)
     return _new(XdpLinkInfo, base)
 
