@@ -6,36 +6,29 @@ which family an attach type belongs to.
 >>> by_name("netns").target
 <TargetKind.NETNS: 'netns'>
 >>> [f.name for f in all()][:3]
-['cgroup', 'xdp', 'tcx']
+['cgroup', 'freplace', 'iter']
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from types import ModuleType
+
 from ..enums import AttachType
-from . import (
-    cgroup,
-    freplace,
-    iter,
-    kprobe_multi,
-    netfilter,
-    netkit,
-    netns,
-    other,
-    perf_event,
-    sockmap,
-    struct_ops,
-    tcx,
-    tracing,
-    uprobe_multi,
-    xdp,
-)
 from ._family import Family, TargetKind
 
-_ALL: tuple[Family, ...] = tuple(m.FAMILY for m in (
-    cgroup, xdp, tcx, netkit, netfilter, iter, perf_event, kprobe_multi, uprobe_multi, netns, struct_ops, tracing,
-    sockmap, freplace, other))
-_BY_NAME = {f.name: f for f in _ALL}
-_OTHER = other.FAMILY
+
+def _family_modules() -> list[ModuleType]:
+    """Every module of this package not starting with ``_``, ``other`` last: a new family is a new module."""
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    names.sort(key=lambda name: name == "other")
+    return [importlib.import_module(f"{__name__}.{name}") for name in names]
+
+
+_ALL: tuple[Family, ...] = tuple(m.FAMILY for m in _family_modules())
+_BY_NAME: dict[str, Family] = {f.name: f for f in _ALL}
+_OTHER: Family = _BY_NAME["other"]
 
 
 def _by_attach_type() -> dict[AttachType, Family]:
