@@ -71,7 +71,7 @@ def test_hints_come_from_the_records() -> None:
                                                       "(or root)")
     assert hint_for(errno.ENOENT, "netkit") == hint_for(errno.ENOENT, "cgroup") != hint_for(errno.ENOENT, None)
     assert hint_for(errno.EBUSY, "xdp") == by_name("xdp").hints[("link_create", errno.EBUSY)]
-    assert hint_for(errno.EPERM, "struct_ops") == hint_for(errno.EPERM, None)  # no caps recorded: generic
+    assert hint_for(errno.EPERM, "other") == hint_for(errno.EPERM, None)  # no caps recorded: generic
     assert hint_for(errno.EPERM, "no-such-family") == hint_for(errno.EPERM, None)
 
 

@@ -59,11 +59,14 @@ class Family:
     ``any_attach_type``: the kernel ignores the attach type (freplace), so the opts builder accepts any.
     ``target``: what ``target`` means (``TargetKind``). ``feature``: the ``bpflink.features`` name, which
     holds the first kernel with links of this family (``min_kernel``) and the config options they need.
-    ``caps``: capabilities besides ``CAP_BPF`` that creating such a link needs. ``hints``: per
+    ``caps``: capabilities besides ``CAP_BPF`` that loading its programs needs (the EPERM hint names them; a
+    process handed a program fd may create some links with less: README, Security). ``hints``: per
     ``(operation, errno)``. ``link_types``: the ``LinkType`` names its links report; ``info``: ``LinkType``
     name -> decoder of a ``struct bpf_link_info`` of that type (one family owns each link type's decoder).
     ``aliases``: CLI names (libbpf's ``SEC()`` words) for single attach types. ``opts``: its builder classes
     in ``bpflink.opts``. ``probe``: how ``bpflink.probe`` tries this family (None: the generic trial).
+    ``mechanism``: the kernel path a link takes, and ``quirks``: facts measured or documented upstream that are
+    known to bite (``bpflink explain`` shows both).
 
     >>> from bpflink.families import by_name
     >>> by_name("tcx").target, by_name("tcx").min_kernel
@@ -80,6 +83,8 @@ class Family:
     info: Mapping[str, InfoDecoder] = field(default_factory=dict, hash=False, compare=False)
     aliases: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
     opts: tuple[Callable[..., Any], ...] = ()  # the builder classes
+    mechanism: str = "BPF_LINK_CREATE"
+    quirks: tuple[str, ...] = ()
     any_attach_type: bool = False
     probe: Any = field(default=None, hash=False, compare=False)
 

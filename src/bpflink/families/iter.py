@@ -175,6 +175,7 @@ FAMILY = Family(
     info={"ITER": _info_iter},
     link_types=("ITER",),
     opts=(Iter,),
+    mechanism="BPF_LINK_CREATE on the iterator target (BTF): an iter link, read with BPF_ITER_CREATE",
 )
 
 __all__ = ["FAMILY", "CgroupIterOrder", "Iter"]

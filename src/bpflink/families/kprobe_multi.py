@@ -140,6 +140,11 @@ FAMILY = Family(
     link_types=("KPROBE_MULTI",),
     aliases={"kprobe_session": "TRACE_KPROBE_SESSION"},
     opts=(KprobeMulti,),
+    mechanism="BPF_LINK_CREATE with symbols or addresses: one kprobe_multi link over fprobe",
+    quirks=(
+        "needs CONFIG_FPROBE; an unknown or untraceable symbol answers ESRCH (see available_filter_functions)",
+        "lockdown 'confidentiality' forbids reading kernel memory from BPF (bpf_probe_read_kernel)",
+    ),
 )
 
 __all__ = ["FAMILY", "KprobeMulti"]

@@ -95,6 +95,10 @@ FAMILY = Family(
     info={"NETFILTER": _info_netfilter},
     link_types=("NETFILTER",),
     opts=(Netfilter,),
+    mechanism="BPF_LINK_CREATE with pf/hooknum/priority: a netfilter hook link",
+    quirks=(
+        "priority must not be INT_MIN or INT_MAX (ERANGE); pf only NFPROTO_IPV4/IPV6",
+    ),
 )
 
 __all__ = ["FAMILY", "Netfilter"]

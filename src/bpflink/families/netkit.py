@@ -49,6 +49,10 @@ FAMILY = Family(
     info={"NETKIT": _info_netkit},
     link_types=("NETKIT",),
     opts=(Netkit,),
+    mechanism="BPF_LINK_CREATE with a netkit device's ifindex: a netkit link (primary or peer side)",
+    quirks=(
+        "ENXIO when the device is not a netkit device",
+    ),
 )
 
 __all__ = ["FAMILY", "Netkit"]

@@ -42,6 +42,10 @@ FAMILY = Family(
     info={"NETNS": _info_netns},
     link_types=("NETNS",),
     aliases={"sk_lookup": "SK_LOOKUP", "flow_dissector": "FLOW_DISSECTOR"},
+    mechanism="BPF_LINK_CREATE on a network namespace fd: a netns link (flow dissector or sk_lookup)",
+    quirks=(
+        "one flow dissector per network namespace (E2BIG for a second), up to 64 sk_lookup links",
+    ),
 )
 
 __all__ = ["FAMILY"]

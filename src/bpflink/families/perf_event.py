@@ -108,6 +108,14 @@ FAMILY = Family(
     info={"PERF_EVENT": _info_perf_event},
     link_types=("PERF_EVENT",),
     opts=(PerfEvent,),
+    mechanism="BPF_LINK_CREATE on a perf event fd (tracepoint, kprobe, uprobe from perf_event_open): a perf_event "
+              "link; before 5.15 PERF_EVENT_IOC_SET_BPF on the perf fd (no link)",
+    quirks=(
+        "detaching waits for an RCU tasks-trace grace period (~40 ms here)",
+        "a kretprobe on a missing symbol answers EINVAL on old kernels (ENOENT on newer ones)",
+        "link info names the event (tracepoint, kprobe, uprobe) only from 6.6",
+        "lockdown 'confidentiality' forbids reading kernel memory from BPF (bpf_probe_read_kernel)",
+    ),
 )
 
 __all__ = ["FAMILY", "PerfEvent"]

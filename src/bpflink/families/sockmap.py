@@ -42,6 +42,10 @@ FAMILY = Family(
     },
     info={"SOCKMAP": _info_sockmap},
     link_types=("SOCKMAP",),
+    mechanism="BPF_LINK_CREATE on a sockmap/sockhash map fd: a sockmap link",
+    quirks=(
+        "a verdict and a stream verdict program cannot both be attached to one map (EBUSY)",
+    ),
 )
 
 __all__ = ["FAMILY"]

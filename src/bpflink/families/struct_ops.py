@@ -31,6 +31,7 @@ FAMILY = Family(
     attach_types=(AttachType.STRUCT_OPS,),
     target=TargetKind.NONE,
     feature="struct_ops",
+    caps=("CAP_PERFMON",),
     hints={
         ("link_create", errno.EINVAL): "the prog argument must be a struct_ops map created with BPF_F_LINK "
                                        "(SEC(\".struct_ops.link\")) whose value was written "
@@ -38,6 +39,10 @@ FAMILY = Family(
     },
     info={"STRUCT_OPS": _info_struct_ops},
     link_types=("STRUCT_OPS",),
+    mechanism="BPF_LINK_CREATE on a struct_ops map created with BPF_F_LINK: a struct_ops link",
+    quirks=(
+        'the map must be created with BPF_F_LINK (SEC(".struct_ops.link")) and its value written',
+    ),
 )
 
 __all__ = ["FAMILY"]

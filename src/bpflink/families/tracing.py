@@ -67,12 +67,19 @@ FAMILY = Family(
                                        "load it with the right expected_attach_type",
     },
     # tp_btf links are raw tracepoint links to the kernel
-    info={"RAW_TRACEPOINT": _info_raw_tracepoint, "TRACING": _info_tracing},
     link_types=("TRACING", "RAW_TRACEPOINT"),
+    info={"RAW_TRACEPOINT": _info_raw_tracepoint, "TRACING": _info_tracing},
     # the names libbpf's SEC() prefixes give the tracing attach types
     aliases={"fentry": "TRACE_FENTRY", "fexit": "TRACE_FEXIT", "fmod_ret": "MODIFY_RETURN", "lsm": "LSM_MAC",
              "tp_btf": "TRACE_RAW_TP", "fsession": "TRACE_FSESSION"},
     opts=(Tracing,),
+    mechanism="BPF_LINK_CREATE (BPF_RAW_TRACEPOINT_OPEN on older kernels) for a program whose target was fixed at "
+              "load (attach_btf_id): a tracing link",
+    quirks=(
+        "fentry/fexit/lsm loads are refused under lockdown (EPERM)",
+        "the target is fixed when the program is loaded, not when the link is made",
+        "lockdown 'confidentiality' forbids reading kernel memory from BPF (bpf_probe_read_kernel)",
+    ),
 )
 
 __all__ = ["FAMILY", "Tracing"]

@@ -63,6 +63,12 @@ FAMILY = Family(
     info={"XDP": _info_xdp},
     link_types=("XDP",),
     opts=(Xdp,),
+    mechanism="BPF_LINK_CREATE with the ifindex: an xdp link (one per device; native mode when the driver supports "
+              "it, else generic)",
+    quirks=(
+        "create ~16 ms, close ~8 ms (RCU in the XDP dispatcher)",
+        "EBUSY when the device already runs an XDP program",
+    ),
 )
 
 __all__ = ["FAMILY", "Xdp"]
