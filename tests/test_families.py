@@ -59,7 +59,11 @@ def test_every_public_builder_belongs_to_a_record() -> None:
 
 
 def test_freplace_opts_take_any_attach_type_through_the_record() -> None:
-    assert by_name("freplace").any_attach_type
+    from bpflink.create import _family
+
+    assert by_name("freplace").any_attach_type and "freplace" not in {family_of(at) for at in AttachType}
+    assert _family(AttachType.CGROUP_INET_EGRESS, opts.Freplace(target_btf_id=3)) == "freplace"  # its hints
+    assert _family(AttachType.CGROUP_INET_EGRESS, opts.Cgroup()) == "cgroup"
     opts.Freplace(target_btf_id=3).check_attach_type(AttachType.CGROUP_INET_EGRESS)  # no TypeError
     with pytest.raises(TypeError, match="Tcx opts cannot be used with attach type XDP"):
         opts.Tcx().check_attach_type(AttachType.XDP)
@@ -71,6 +75,7 @@ def test_hints_come_from_the_records() -> None:
                                                       "(or root)")
     assert hint_for(errno.ENOENT, "netkit") == hint_for(errno.ENOENT, "cgroup") != hint_for(errno.ENOENT, None)
     assert hint_for(errno.EBUSY, "xdp") == by_name("xdp").hints[("link_create", errno.EBUSY)]
+    assert "target_btf_id" in (hint_for(errno.EINVAL, "freplace") or "")
     assert hint_for(errno.EPERM, "other") == hint_for(errno.EPERM, None)  # no caps recorded: generic
     assert hint_for(errno.EPERM, "no-such-family") == hint_for(errno.EPERM, None)
 

@@ -746,9 +746,6 @@ def _attach_value(name: str) -> int:
     raise UsageError(f"--attach: {name!r} is not an attach type (e.g. tcx_ingress, cgroup_inet_egress)")
 
 
-_DEV_FAMILIES = ("xdp", "tcx_", "netkit_")
-
-
 @command("query", "the programs and links at a hook, in run order",
          option("--dev", metavar="IFNAME", help="network device (xdp, tcx, netkit)", group="where"),
          option("--cgroup", metavar="PATH", help="cgroup v2 directory", group="where"),

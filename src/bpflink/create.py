@@ -16,7 +16,7 @@ from ._fdowner import set_link_create as _set_c_link_create
 from ._limits import FD_MAX
 from .enums import AttachType
 from .errors import check, error
-from .families import family_of
+from .families import by_name, family_of
 from .families._base import LinkOpts
 from .link import Link
 from .program import Program
@@ -37,6 +37,16 @@ _OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
 # errno, or None for anything else, which takes the Python path. lowlevel stays the exact mirror.
 _set_c_link_create(int(ll.ffi.cast("uintptr_t", ll.ffi.addressof(ll.lib, "bpflink_link_create_noopts"))), Link,
                    Program, BY_VALUE)
+
+
+def _family(at: AttachType, opts: object) -> str:
+    """The family whose hints explain a failure: the attach type's, or the builder's where the kernel ignores the
+    attach type (freplace: any attach type is accepted, so it says nothing)."""
+    if isinstance(opts, LinkOpts):
+        for name in opts.families:
+            if by_name(name).any_attach_type:
+                return name
+    return family_of(at)
 
 
 def _raise_if_unsupported(at: AttachType, err: int) -> None:
@@ -101,14 +111,14 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
         if opened >= 0:
             os.close(opened)
     if ret < 0:
-        return _failed(at, ret)
+        return _failed(at, ret, opts)
     return Link(ret, attach_type=at)
 
 
-def _failed(at: AttachType, ret: int) -> NoReturn:
+def _failed(at: AttachType, ret: int, opts: object = None) -> NoReturn:
     # the message and family only when needed: formatting them costs more than the syscall
     _raise_if_unsupported(at, -ret)
-    check(ret, f"link_create({at.name})", family=family_of(at))
+    check(ret, f"link_create({at.name})", family=_family(at, opts))
     raise AssertionError("unreachable: check() raises for ret < 0")  # pragma: no cover
 
 

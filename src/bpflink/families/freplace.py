@@ -14,6 +14,7 @@ Freplace(target_btf_id=12)
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -85,6 +86,11 @@ FAMILY = Family(
     any_attach_type=True,
     target=TargetKind.PROG,
     feature="freplace",
+    hints={
+        ("link_create", errno.EINVAL): "with Freplace opts, target must be the program whose BTF holds "
+                                       "target_btf_id, a global function whose signature matches the one the "
+                                       "EXT program was verified against; without opts, target must be None",
+    },
     link_types=("TRACING",),
     opts=(Freplace,),
 )
