@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from collections.abc import Callable
 
 # kernel-internal errnos that reach user space through bpf() but have no libc name
 ENOTSUPP = 524
@@ -223,15 +224,19 @@ def hint_for(err: int, family: str | None = None, op: str | None = None) -> str 
     return _HINTS.get(err)
 
 
+# the family registry's lookup (bpflink.families registers it when imported: whoever names a family got the name
+# from it), so that this module, below every other, imports none of them
+_family_hints: Callable[[str, str, int], str | None] | None = None
+
+
+def register_family_hints(lookup: Callable[[str, str, int], str | None]) -> None:
+    """Set ``lookup(family, operation, errno) -> hint or None``: ``bpflink.families`` does, when imported."""
+    global _family_hints
+    _family_hints = lookup
+
+
 def _family_hint(family: str, op: str, err: int) -> str | None:
-    try:
-        from .families import by_name  # lazy: the family modules import this one
-    except ImportError:  # interpreter shutdown: the generic hint still says something
-        return None
-    try:
-        return by_name(family).hint(op, err)
-    except KeyError:  # a name no record has: no family-specific hint
-        return None
+    return None if _family_hints is None else _family_hints(family, op, err)
 
 
 class NotSupportedError(OSError):

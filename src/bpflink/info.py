@@ -13,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import errno
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from . import lowlevel as ll
@@ -286,13 +288,15 @@ def _at(value: Any) -> AttachType:
     return _ATTACH_TYPES.get(v) or AttachType(v)
 
 
-#: raw link type -> decoder, from the family records (bpflink.families: each family decodes its own links)
-_DECODERS: dict[int, Callable[[int, Any, dict[str, Any]], LinkInfo]] = {}
+#: raw link type -> decoder, from the family records (bpflink.families: each family decodes its own links). A
+#: decoder gets this module (its LinkInfo classes and the two-call helpers) as its last argument rather than
+#: importing it: importing the family registry must not cost this module's dataclasses.
+_DECODERS: dict[int, Callable[[int, Any, dict[str, Any], ModuleType], LinkInfo]] = {}
 
 
-def _decoders() -> dict[int, Callable[[int, Any, dict[str, Any]], LinkInfo]]:
+def _decoders() -> dict[int, Callable[[int, Any, dict[str, Any], ModuleType], LinkInfo]]:
     if not _DECODERS:
-        from . import families  # lazy: the family modules import this one for the LinkInfo classes
+        from . import families  # deferred: only decoding needs the records
 
         table = {}
         for fam in families.all():
@@ -314,7 +318,7 @@ def decode(fd: int, info: Any) -> LinkInfo:
         return _new(LinkInfo, base)
     decoder = (_DECODERS or _decoders()).get(t)
     if decoder is not None:
-        return decoder(fd, info, base)
+        return decoder(fd, info, base, sys.modules[__name__])
     return _new(LinkInfo, base)
 
 

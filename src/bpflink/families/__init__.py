@@ -11,22 +11,31 @@ which family an attach type belongs to.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from types import ModuleType
-
 from ..enums import AttachType
+from ..errors import register_family_hints
+from . import (
+    cgroup,
+    freplace,
+    iter,
+    kprobe_multi,
+    netfilter,
+    netkit,
+    netns,
+    other,
+    perf_event,
+    sockmap,
+    struct_ops,
+    tcx,
+    tracing,
+    uprobe_multi,
+    xdp,
+)
 from ._family import Family, TargetKind
 
-
-def _family_modules() -> list[ModuleType]:
-    """Every module of this package not starting with ``_``, ``other`` last: a new family is a new module."""
-    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
-    names.sort(key=lambda name: name == "other")
-    return [importlib.import_module(f"{__name__}.{name}") for name in names]
-
-
-_ALL: tuple[Family, ...] = tuple(m.FAMILY for m in _family_modules())
+# one line per family module; `other` (what no family claims) last
+_ALL: tuple[Family, ...] = tuple(m.FAMILY for m in (
+    cgroup, freplace, iter, kprobe_multi, netfilter, netkit, netns, perf_event, sockmap, struct_ops, tcx, tracing,
+    uprobe_multi, xdp, other))
 _BY_NAME: dict[str, Family] = {f.name: f for f in _ALL}
 _OTHER: Family = _BY_NAME["other"]
 
@@ -74,5 +83,12 @@ def all() -> tuple[Family, ...]:
     """Every family record, ``other`` last."""
     return _ALL
 
+
+def _hint(family: str, op: str, err: int) -> str | None:
+    fam = _BY_NAME.get(family)
+    return None if fam is None else fam.hint(op, err)
+
+
+register_family_hints(_hint)
 
 __all__ = ["Family", "TargetKind", "all", "by_name", "family_of", "record_of"]

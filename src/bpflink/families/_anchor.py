@@ -46,10 +46,20 @@ class LinkId:
 Relative = Union[HasFileno, int, ProgId, LinkId]
 
 
-def _is_link(obj: object) -> bool:
-    from ..link import Link
+#: the classes whose instances are links: ``bpflink.link`` registers ``Link`` (an anchor on a Link object is one,
+#: so it is imported by then) rather than this module importing it from below
+_LINK_CLASSES: tuple[type, ...] = ()
 
-    return isinstance(obj, Link)
+
+def register_link_class(cls: type) -> None:
+    """Anchors relative to instances of ``cls`` are links to the kernel (``BPF_F_LINK``)."""
+    global _LINK_CLASSES
+    if cls not in _LINK_CLASSES:
+        _LINK_CLASSES = (*_LINK_CLASSES, cls)
+
+
+def _is_link(obj: object) -> bool:
+    return isinstance(obj, _LINK_CLASSES)
 
 
 @dataclass(frozen=True)

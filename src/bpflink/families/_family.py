@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
 from ..enums import AttachType
@@ -47,8 +48,9 @@ class TargetKind(enum.Enum):
 
 #: ``(operation, errno) -> hint``; the operation as ``bpflink.errors.operation_of`` names it (``"link_create"``)
 Hints = Mapping[tuple[str, int], str]
-#: ``decoder(fd, info, base) -> LinkInfo`` for a first-call ``struct bpf_link_info``
-InfoDecoder = Callable[[int, Any, "dict[str, Any]"], Any]
+#: ``decoder(fd, info, base, kinds) -> LinkInfo`` for a first-call ``struct bpf_link_info``; ``kinds`` is
+#: ``bpflink.info`` (its LinkInfo classes and two-call helpers), handed over so that no family imports it
+InfoDecoder = Callable[[int, Any, "dict[str, Any]", ModuleType], Any]
 
 
 @dataclass(frozen=True)

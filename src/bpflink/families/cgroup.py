@@ -15,16 +15,14 @@ import errno
 import functools
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from .._native import ffi
 from ..enums import AttachType
 from ..errors import NotSupportedError
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 _HAS_CGROUP_MEMBER = "cgroup" in dict(ffi.typeof("struct bpf_link_create_opts").fields)
 
@@ -76,8 +74,8 @@ def _kernel_orders_cgroups() -> bool:
 os.register_at_fork(after_in_child=_kernel_orders_cgroups.cache_clear)  # a child may see another kernel view
 
 
-def _info_cgroup(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import CgroupLinkInfo, _at, _new  # lazy: costly to import
+def _info_cgroup(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    CgroupLinkInfo, _at, _new = kinds.CgroupLinkInfo, kinds._at, kinds._new
 
     c = info.cgroup
     base["cgroup_id"] = int(c.cgroup_id)

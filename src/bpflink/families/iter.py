@@ -15,7 +15,8 @@ from __future__ import annotations
 import enum
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from types import ModuleType
+from typing import Any, ClassVar, Union
 
 from .._fd import FdLike, as_fd, open_path_target
 from .._limits import U32_MAX, U64_MAX, integer, u32
@@ -23,9 +24,6 @@ from .._native import ffi, lib
 from ..enums import AttachType
 from ._base import LinkOpts
 from ._family import Family, TargetKind
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 
 def _order(name: str) -> int:
@@ -150,8 +148,8 @@ _ITER_MAP_TARGETS = frozenset({"bpf_map_elem", "bpf_sk_storage_map", "sockmap"})
 _ITER_TASK_TARGETS = frozenset({"task", "task_file", "task_vma"})
 
 
-def _info_iter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import IterLinkInfo, _refill_name  # lazy: costly to import
+def _info_iter(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    IterLinkInfo, _refill_name = kinds.IterLinkInfo, kinds._refill_name
 
     full, target = _refill_name(fd, info, "iter", "target_name", "target_name_len")
     it = full.iter

@@ -19,7 +19,8 @@ import errno
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from .. import lowlevel as ll
 from .._native import lib
@@ -28,9 +29,6 @@ from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, t
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 from ._session import array_repr, check_flags, check_mode, mode_repr_parts
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 _KSYM_NAME_LEN = 512  # the kernel copies names with this cap
@@ -104,8 +102,8 @@ class KprobeMulti(LinkOpts):
             keep.append(cookies)
 
 
-def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import KprobeMultiLinkInfo, _array, _ffi, _refill  # lazy: costly to import
+def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    KprobeMultiLinkInfo, _array, _ffi, _refill = kinds.KprobeMultiLinkInfo, kinds._array, kinds._ffi, kinds._refill
 
     km = info.kprobe_multi
     count = int(km.count)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from .._limits import S32_MAX, S32_MIN, integer
 from .._native import lib
@@ -22,10 +23,6 @@ from ..errors import NotSupportedError
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
-if TYPE_CHECKING:
-    from ..info import LinkInfo
-
-# NF_IP_PRI_CONNTRACK_DEFRAG (-400): a defrag link must run after the defragmenter it pulls in
 _DEFRAG_PRIORITY_MIN = -400
 _DEFRAG_FLAG: int | None = getattr(lib, "BPF_F_NETFILTER_IP_DEFRAG", None)
 
@@ -73,8 +70,8 @@ class Netfilter(LinkOpts):
         nf.flags = _DEFRAG_FLAG if self.defrag and _DEFRAG_FLAG is not None else 0
 
 
-def _info_netfilter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import NetfilterLinkInfo, _new  # lazy: costly to import
+def _info_netfilter(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    NetfilterLinkInfo, _new = kinds.NetfilterLinkInfo, kinds._new
 
     nf = info.netfilter
     base.update(pf=int(nf.pf), hooknum=int(nf.hooknum), priority=int(nf.priority), flags=int(nf.flags))

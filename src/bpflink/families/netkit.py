@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from ..enums import AttachType
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -26,8 +24,8 @@ class Netkit(Mprog):
     member: ClassVar[str] = "netkit"
 
 
-def _info_netkit(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import NetkitLinkInfo, _at, _new  # lazy: costly to import
+def _info_netkit(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    NetkitLinkInfo, _at, _new = kinds.NetkitLinkInfo, kinds._at, kinds._new
 
     n = info.netkit
     base["ifindex"] = int(n.ifindex)

@@ -9,17 +9,15 @@ True
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 from ..enums import AttachType
 from ._family import Family, TargetKind
 
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
-
-def _info_netns(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import NetnsLinkInfo, _at, _new  # lazy: costly to import
+def _info_netns(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    NetnsLinkInfo, _at, _new = kinds.NetnsLinkInfo, kinds._at, kinds._new
 
     n = info.netns
     base["netns_ino"] = int(n.netns_ino)

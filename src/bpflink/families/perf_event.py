@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from .._limits import u64
 from ..enums import AttachType
 from ._base import LinkOpts
 from ._family import Family, TargetKind
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -47,50 +45,44 @@ _PERF_NAME = {
 }
 
 
-def _info_perf_event(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import (  # lazy: costly to import
-        PerfEventLinkInfo,
-        PerfEventType,
-        _ffi,
-        _member,
-        _name_buffer,
-        _refill,
-        _string,
-    )
+def _info_perf_event(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    ptypes, cls = kinds.PerfEventType, kinds.PerfEventLinkInfo
+    ffi, member, name_buffer, refill = kinds._ffi, kinds._member, kinds._name_buffer, kinds._refill
+    string = kinds._string
 
     pe = info.perf_event
     try:
-        ptype = PerfEventType(int(pe.type))
+        ptype = ptypes(int(pe.type))
     except ValueError:
-        ptype = PerfEventType.UNSPEC
+        ptype = ptypes.UNSPEC
     if int(pe.type) == 0:  # the kernel (< 6.6) has no fill_link_info for perf_event links
-        return PerfEventLinkInfo(**base, perf_type=ptype, name=None, offset=None, addr=None, missed=None,
+        return cls(**base, perf_type=ptype, name=None, offset=None, addr=None, missed=None,
                                  cookie=None, ref_ctr_offset=None, config=None, event_type=None)
     name = ""
     if ptype.name in _PERF_NAME:
         member, field = _PERF_NAME[ptype.name]
 
         def fill(i: Any) -> list[Any]:
-            buf = _name_buffer(int(getattr(pe, member).name_len))
+            buf = name_buffer(int(getattr(pe, member).name_len))
             part = getattr(i.perf_event, member)
-            setattr(part, field, int(_ffi.cast("uintptr_t", buf)))
+            setattr(part, field, int(ffi.cast("uintptr_t", buf)))
             part.name_len = len(buf)
             return [buf]
 
-        info, (buf,) = _refill(fd, info, fill)
-        pe, name = info.perf_event, _string(buf)
+        info, (buf,) = refill(fd, info, fill)
+        pe, name = info.perf_event, string(buf)
     fields: dict[str, Any] = dict(offset=0, addr=0, missed=0, cookie=0, ref_ctr_offset=0, config=0, event_type=0)
-    if ptype in (PerfEventType.UPROBE, PerfEventType.URETPROBE):
+    if ptype in (ptypes.UPROBE, ptypes.URETPROBE):
         fields.update(offset=int(pe.uprobe.offset), cookie=int(pe.uprobe.cookie),
-                      ref_ctr_offset=_member(pe, "uprobe.ref_ctr_offset"))
-    elif ptype in (PerfEventType.KPROBE, PerfEventType.KRETPROBE):
+                      ref_ctr_offset=member(pe, "uprobe.ref_ctr_offset"))
+    elif ptype in (ptypes.KPROBE, ptypes.KRETPROBE):
         fields.update(offset=int(pe.kprobe.offset), addr=int(pe.kprobe.addr), missed=int(pe.kprobe.missed),
                       cookie=int(pe.kprobe.cookie))
-    elif ptype == PerfEventType.TRACEPOINT:
+    elif ptype == ptypes.TRACEPOINT:
         fields.update(cookie=int(pe.tracepoint.cookie))
-    elif ptype == PerfEventType.EVENT:
+    elif ptype == ptypes.EVENT:
         fields.update(config=int(pe.event.config), event_type=int(pe.event.type), cookie=int(pe.event.cookie))
-    return PerfEventLinkInfo(**base, perf_type=ptype, name=name, **fields)
+    return cls(**base, perf_type=ptype, name=name, **fields)
 
 
 FAMILY = Family(

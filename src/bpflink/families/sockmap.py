@@ -7,18 +7,15 @@
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 from ..enums import AttachType
 from ._family import Family, TargetKind
 
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
-
-def _info_sockmap(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import LinkInfo, SockmapLinkInfo, _at, _new
-
+def _info_sockmap(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    LinkInfo, SockmapLinkInfo, _at, _new = kinds.LinkInfo, kinds.SockmapLinkInfo, kinds._at, kinds._new
     if not hasattr(info, "sockmap"):  # headers without it: the plain LinkInfo
         return _new(LinkInfo, base)
     sm = info.sockmap

@@ -10,17 +10,15 @@ map's value first.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import Any
 
 from ..enums import AttachType
 from ._family import Family, TargetKind
 
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
-
-def _info_struct_ops(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import StructOpsLinkInfo, _new  # lazy: costly to import
+def _info_struct_ops(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    StructOpsLinkInfo, _new = kinds.StructOpsLinkInfo, kinds._new
 
     base["map_id"] = int(info.struct_ops.map_id)
     return _new(StructOpsLinkInfo, base)

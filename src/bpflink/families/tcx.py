@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from ..enums import AttachType
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -29,8 +27,8 @@ class Tcx(Mprog):
     member: ClassVar[str] = "tcx"
 
 
-def _info_tcx(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import TcxLinkInfo, _at, _new  # lazy: costly to import
+def _info_tcx(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    TcxLinkInfo, _at, _new = kinds.TcxLinkInfo, kinds._at, kinds._new
 
     t = info.tcx
     base["ifindex"] = int(t.ifindex)

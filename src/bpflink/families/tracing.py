@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from .._limits import u64
 from ..enums import AttachType
 from ._base import LinkOpts
 from ._family import Family, TargetKind
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 
 @dataclass(frozen=True)
@@ -40,14 +38,14 @@ class Tracing(LinkOpts):
         opts.tracing.cookie = self._cookie
 
 
-def _info_raw_tracepoint(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import RawTracepointLinkInfo, _member, _refill_name  # lazy: costly to import
+def _info_raw_tracepoint(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    RawTracepointLinkInfo, _member, _refill_name = kinds.RawTracepointLinkInfo, kinds._member, kinds._refill_name
 
     full, name = _refill_name(fd, info, "raw_tracepoint", "tp_name", "tp_name_len")
     return RawTracepointLinkInfo(**base, tp_name=name, cookie=_member(full, "raw_tracepoint.cookie"))
 
-def _info_tracing(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import TracingLinkInfo, _at, _member, _new  # lazy: costly to import
+def _info_tracing(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    TracingLinkInfo, _at, _member, _new = kinds.TracingLinkInfo, kinds._at, kinds._member, kinds._new
 
     tr = info.tracing
     base.update(attach_type=_at(tr.attach_type), target_obj_id=int(tr.target_obj_id),

@@ -20,7 +20,8 @@ import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from types import ModuleType
+from typing import Any, ClassVar, Union
 
 from .. import lowlevel as ll
 from .._limits import S32_MAX, integer
@@ -30,9 +31,6 @@ from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, t
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 from ._session import array_repr, check_flags, check_mode, mode_repr_parts
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -142,8 +140,9 @@ class UprobeMulti(LinkOpts):
             keep.append(cookies)
 
 
-def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import UprobeMultiLinkInfo, _array, _ffi, _name_buffer, _refill, _string  # lazy: costly to import
+def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    UprobeMultiLinkInfo, _array, _ffi = kinds.UprobeMultiLinkInfo, kinds._array, kinds._ffi
+    _name_buffer, _refill, _string = kinds._name_buffer, kinds._refill, kinds._string
 
     count = int(info.uprobe_multi.count)
     path_size = int(info.uprobe_multi.path_size)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from types import ModuleType
+from typing import Any, ClassVar
 
 from .._limits import u32
 from ..enums import AttachType, XdpFlags
 from ._base import LinkOpts
 from ._family import Family, TargetKind
-
-if TYPE_CHECKING:
-    from ..info import LinkInfo
 
 _MODES = XdpFlags.SKB_MODE | XdpFlags.DRV_MODE | XdpFlags.HW_MODE
 
@@ -42,8 +40,8 @@ class Xdp(LinkOpts):
         opts.flags = self._flags
 
 
-def _info_xdp(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    from ..info import XdpLinkInfo, _new  # lazy: costly to import
+def _info_xdp(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
+    XdpLinkInfo, _new = kinds.XdpLinkInfo, kinds._new
 
     base["ifindex"] = int(info.xdp.ifindex)
     return _new(XdpLinkInfo, base)
