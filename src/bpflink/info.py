@@ -20,6 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from . import lowlevel as ll
+from ._native import ABSENT, constant, has
 from .enums import AttachType, LinkType
 from .errors import check
 
@@ -30,7 +31,7 @@ _NAME_FALLBACK = 4096
 
 
 def _lib_int(name: str, default: int) -> int:
-    return int(getattr(ll.lib, name, default))
+    return constant(name) if has(name) else default
 
 
 class PerfEventType(enum.IntEnum):
@@ -302,7 +303,7 @@ def _decoders() -> dict[int, Callable[[int, Any, dict[str, Any], ModuleType], Li
         for fam in families.all():
             for name, decoder in fam.info.items():
                 lt = LinkType[name]
-                if lt.available:
+                if lt.available and f"struct bpf_link_info.{name.lower()}" not in ABSENT:  # headers lack it
                     table[lt._value_] = decoder
         _DECODERS.update(table)
     return _DECODERS

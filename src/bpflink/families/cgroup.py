@@ -18,13 +18,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._native import ffi
+from .._native import has, require
 from ..enums import AttachType
 from ..errors import NotSupportedError
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
 
-_HAS_CGROUP_MEMBER = "cgroup" in dict(ffi.typeof("struct bpf_link_create_opts").fields)
+_HAS_CGROUP_MEMBER = has("struct bpf_link_create_opts.cgroup")
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,7 @@ class Cgroup(Mprog):
         if not self.ordered:
             return
         if not _HAS_CGROUP_MEMBER:
-            raise NotSupportedError("cgroup_mprog", "cgroup link ordering: bpflink was compiled against libbpf < 1.6",
-                                    min_kernel="6.17")
+            require("struct bpf_link_create_opts.cgroup", "cgroup_mprog", min_kernel="6.17")
         if not _kernel_orders_cgroups():
             raise NotSupportedError(
                 "cgroup_mprog",

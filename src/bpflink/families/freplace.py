@@ -45,14 +45,14 @@ def function_btf_id(prog: FdLike, name: str) -> int:
     check(ll.bpf_prog_get_info_by_fd(fd, info, size), "prog_get_info_by_fd")
     if not info.btf_id:
         raise ValueError("the target program has no BTF (compile it with -g and load it through libbpf)")
-    btf = ll.lib.btf__load_from_kernel_by_id(info.btf_id)
-    err = ll.lib.libbpf_get_error(btf)
+    btf = ll.btf__load_from_kernel_by_id(info.btf_id)
+    err = ll.libbpf_get_error(btf)
     if err:
         raise error(-err, f"btf__load_from_kernel_by_id({info.btf_id})")
     try:
-        found = int(ll.lib.btf__find_by_name_kind(btf, name.encode(), ll.lib.BTF_KIND_FUNC))
+        found = int(ll.btf__find_by_name_kind(btf, name.encode(), ll.BTF_KIND_FUNC))
     finally:
-        ll.lib.btf__free(btf)
+        ll.btf__free(btf)
     if found < 0:
         raise ValueError(f"the target program's BTF has no function {name!r} (it must be global, not static "
                          "or inlined)")

@@ -20,14 +20,14 @@ from typing import Any, ClassVar, Union
 
 from .._fd import FdLike, as_fd, open_path_target
 from .._limits import U32_MAX, U64_MAX, integer, u32
-from .._native import ffi, lib
+from .._native import constant, ffi, has
 from ..enums import AttachType
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
 
 def _order(name: str) -> int:
-    return int(getattr(lib, f"BPF_CGROUP_ITER_{name}", -1))
+    return constant(f"BPF_CGROUP_ITER_{name}") if has(f"BPF_CGROUP_ITER_{name}") else -1
 
 
 class CgroupIterOrder(enum.IntEnum):

@@ -23,7 +23,6 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from .. import lowlevel as ll
-from .._native import lib
 from ..enums import AttachType
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
@@ -83,7 +82,7 @@ class KprobeMulti(LinkOpts):
         check_mode(self, attach_type, "TRACE_KPROBE_MULTI", "TRACE_KPROBE_SESSION")
         km = opts.kprobe_multi
         km.cnt = self._cnt
-        km.flags = lib.BPF_F_KPROBE_MULTI_RETURN if self.retprobe else 0
+        km.flags = ll.BPF_F_KPROBE_MULTI_RETURN if self.retprobe else 0
         if self.syms is not None:
             names = self._names
             blob = ll.ffi.from_buffer(b"\0".join(names) + b"\0")  # one buffer for every name

@@ -17,14 +17,14 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from .._limits import S32_MAX, S32_MIN, integer
-from .._native import lib
+from .._native import constant, has
 from ..enums import AttachType, NfInetHook, NfProto
 from ..errors import NotSupportedError
 from ._base import LinkOpts
 from ._family import Family, TargetKind
 
 _DEFRAG_PRIORITY_MIN = -400
-_DEFRAG_FLAG: int | None = getattr(lib, "BPF_F_NETFILTER_IP_DEFRAG", None)
+_DEFRAG_FLAG: int | None = constant("BPF_F_NETFILTER_IP_DEFRAG") if has("BPF_F_NETFILTER_IP_DEFRAG") else None
 
 
 @dataclass(frozen=True)

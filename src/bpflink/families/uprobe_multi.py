@@ -25,7 +25,6 @@ from typing import Any, ClassVar, Union
 
 from .. import lowlevel as ll
 from .._limits import S32_MAX, integer
-from .._native import lib
 from ..enums import AttachType
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
@@ -124,7 +123,7 @@ class UprobeMulti(LinkOpts):
         check_mode(self, attach_type, "TRACE_UPROBE_MULTI", "TRACE_UPROBE_SESSION")
         um = opts.uprobe_multi
         um.cnt = self._cnt
-        um.flags = lib.BPF_F_UPROBE_MULTI_RETURN if self.retprobe else 0
+        um.flags = ll.BPF_F_UPROBE_MULTI_RETURN if self.retprobe else 0
         um.pid = self.pid or 0
         path = ll.ffi.new("char[]", self._path)
         offsets = ll.ffi.from_buffer("unsigned long[]", self.offsets)
