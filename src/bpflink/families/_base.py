@@ -3,9 +3,11 @@ zeroed ``struct bpf_link_create_opts`` (only its own union member) for one attac
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .. import lowlevel as ll
+from .._limits import u64
 from ..enums import AttachType
 
 
@@ -106,3 +108,22 @@ class LinkOpts:
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class CookieOpts(LinkOpts):
+    """Base of the builders whose only option is the link's cookie: a u64 the program reads with
+    ``bpf_get_attach_cookie()``, written to ``opts.<member>.<cookie_field>``."""
+
+    cookie: int = 0
+    _cookie: int = field(default=0, init=False, repr=False, compare=False)
+
+    member: ClassVar[str] = ""
+    cookie_field: ClassVar[str] = "cookie"
+
+    def __post_init__(self) -> None:
+        # the validated value is the one filled: __index__ runs once (an object could answer differently twice)
+        object.__setattr__(self, "_cookie", u64("cookie", self.cookie))
+
+    def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
+        setattr(getattr(opts, self.member), self.cookie_field, self._cookie)

@@ -11,31 +11,22 @@ PerfEvent(cookie=12586014)
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-from .._limits import u64
 from ..enums import AttachType
-from ._base import LinkOpts
+from ._base import CookieOpts
 from ._family import Family, TargetKind
 
 
 @dataclass(frozen=True)
-class PerfEvent(LinkOpts):
+class PerfEvent(CookieOpts):
     """``perf_event.bpf_cookie``: a u64 the program gets from ``bpf_get_attach_cookie()``."""
 
-    cookie: int = 0
-    _cookie: int = field(default=0, init=False, repr=False, compare=False)
-
     families: ClassVar[frozenset[str]] = frozenset({"perf_event"})
-
-    def __post_init__(self) -> None:
-        # the validated value is the one filled: __index__ runs once (an object could answer differently twice)
-        object.__setattr__(self, "_cookie", u64("cookie", self.cookie))
-
-    def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
-        opts.perf_event.bpf_cookie = self._cookie
+    member: ClassVar[str] = "perf_event"
+    cookie_field: ClassVar[str] = "bpf_cookie"
 
 
 # which perf_event member holds the name pointer, per event type (PerfEventType name)
