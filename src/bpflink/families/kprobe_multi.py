@@ -27,7 +27,7 @@ from ..enums import AttachType
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
 from ._family import Family, TargetKind
-from ._session import array_repr, check_flags, check_mode, mode_repr_parts
+from ._session import array_repr, check_flags, fill_common, mode_repr_parts
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 _KSYM_NAME_LEN = 512  # the kernel copies names with this cap
@@ -79,10 +79,9 @@ class KprobeMulti(LinkOpts):
         return f"KprobeMulti({', '.join(parts)})"
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
-        check_mode(self, attach_type, "TRACE_KPROBE_MULTI", "TRACE_KPROBE_SESSION")
         km = opts.kprobe_multi
-        km.cnt = self._cnt
-        km.flags = ll.BPF_F_KPROBE_MULTI_RETURN if self.retprobe else 0
+        fill_common(self, km, attach_type, "TRACE_KPROBE_MULTI", "TRACE_KPROBE_SESSION", ll.BPF_F_KPROBE_MULTI_RETURN,
+                    keep)
         if self.syms is not None:
             names = self._names
             blob = ll.ffi.from_buffer(b"\0".join(names) + b"\0")  # one buffer for every name
@@ -95,10 +94,6 @@ class KprobeMulti(LinkOpts):
             addrs = ll.ffi.from_buffer("unsigned long[]", self.addrs)
             km.addrs = addrs
             keep.append(addrs)
-        if self.cookies is not None:
-            cookies = ll.ffi.from_buffer("__u64[]", self.cookies)
-            km.cookies = cookies
-            keep.append(cookies)
 
 
 def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:

@@ -29,7 +29,7 @@ from ..enums import AttachType
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
 from ._family import Family, TargetKind
-from ._session import array_repr, check_flags, check_mode, mode_repr_parts
+from ._session import array_repr, check_flags, fill_common, mode_repr_parts
 
 _ULONG = ll.ffi.sizeof("unsigned long")
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
@@ -120,10 +120,9 @@ class UprobeMulti(LinkOpts):
         return f"UprobeMulti({', '.join(parts)})"
 
     def _fill(self, opts: Any, attach_type: AttachType, keep: list[Any]) -> None:
-        check_mode(self, attach_type, "TRACE_UPROBE_MULTI", "TRACE_UPROBE_SESSION")
         um = opts.uprobe_multi
-        um.cnt = self._cnt
-        um.flags = ll.BPF_F_UPROBE_MULTI_RETURN if self.retprobe else 0
+        fill_common(self, um, attach_type, "TRACE_UPROBE_MULTI", "TRACE_UPROBE_SESSION", ll.BPF_F_UPROBE_MULTI_RETURN,
+                    keep)
         um.pid = self.pid or 0
         path = ll.ffi.new("char[]", self._path)
         offsets = ll.ffi.from_buffer("unsigned long[]", self.offsets)
@@ -133,10 +132,6 @@ class UprobeMulti(LinkOpts):
             ref = ll.ffi.from_buffer("unsigned long[]", self.ref_ctr_offsets)
             um.ref_ctr_offsets = ref
             keep.append(ref)
-        if self.cookies is not None:
-            cookies = ll.ffi.from_buffer("__u64[]", self.cookies)
-            um.cookies = cookies
-            keep.append(cookies)
 
 
 def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
