@@ -36,9 +36,9 @@ def record_words(folder: Path = FAMILY_DIR) -> set[str]:
                 continue
             for kw in node.keywords:
                 if kw.arg == "name" and isinstance(kw.value, ast.Constant):
-                    words.add(kw.value.value)
+                    words.add(str(kw.value.value))
                 elif kw.arg == "aliases" and isinstance(kw.value, ast.Dict):
-                    words.update(k.value for k in kw.value.keys if isinstance(k, ast.Constant))
+                    words.update(str(k.value) for k in kw.value.keys if isinstance(k, ast.Constant))
     words.discard("other")
     return words
 
