@@ -31,8 +31,6 @@ struct bpflink_batch {
     int with_source;
     int error;           /* -ENOMEM once the block could not grow */
     uint64_t dropped;    /* records libbpf consumed that found no room (after an error) */
-    uint32_t first_length;
-    uint32_t mixed;      /* 0: every record is first_length bytes long */
 };
 
 /* One reader (a RingBuffer or PerfBuffer): the block its callbacks fill, its wait set and lost counters. */
@@ -75,8 +73,6 @@ void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source
     b->with_source = with_source;
     b->error = 0;
     b->dropped = 0;
-    b->first_length = 0;
-    b->mixed = 0;
 }
 
 /* the slow path of bpflink_batch_add: room for one more record ending at byte need */
@@ -116,22 +112,9 @@ oom:
     return b->error;
 }
 
-/* small records (the common case) without a call: overlapping fixed-size moves the compiler inlines */
-static inline void bpflink_copy(char *dst, const char *src, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        memcpy(dst, src, 8);
-        memcpy(dst + n - 8, src + n - 8, 8);
-    } else if (n > 16 && n <= 32) {
-        memcpy(dst, src, 16);
-        memcpy(dst + n - 16, src + n - 16, 16);
-    } else {
-        memcpy(dst, src, n);
-    }
-}
-
-/* the hot path of every reader: two bounds checks, one copy, two or three stores */
-static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflink_batch *b, int source, const void *data, size_t size)
+/* every case of adding a record (growth, padding, any size): the slow path of bpflink_batch_add */
+static __attribute__((noinline)) int bpflink_batch_add_any(struct bpflink_batch *b, int source, const void *data,
+                                                           size_t size)
 {
     size_t i = b->count, at, room, n;
     char *dst;
@@ -150,22 +133,64 @@ static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflin
         return b->error;
     }
     dst = b->data + at;
-    if (n < room) {
-        if (room - n <= 8 && room >= 8)
-            memset(dst + room - 8, 0, 8);  /* the padding, before the record lands over its first bytes */
-        else
-            memset(dst + n, 0, room - n);
-    }
-    bpflink_copy(dst, data, n);
+    memcpy(dst, data, n);
+    memset(dst + n, 0, room - n);  /* padding: a block never shows bytes of an earlier batch */
     b->length[i] = (uint32_t)size;
     if (b->with_source)
         b->source[i] = source;
-    if (!i)
-        b->first_length = (uint32_t)size;
-    b->mixed |= (uint32_t)size ^ b->first_length;
     b->count = i + 1;
     b->used = at + room;
     return 0;
+}
+
+static __attribute__((noinline)) int bpflink_copy_out(char *dst, const void *src, size_t n)
+{
+    memcpy(dst, src, n);
+    return 0;
+}
+
+/* The hot path of every reader, kept free of calls but tail calls (so it saves no registers): a record of 8 bytes
+ * or more that fits its slot (8-byte aligned, or the stride) in a block with room is copied inline up to 32 bytes
+ * and by a tail-called memcpy beyond; the rest (records cut to a stride or padded by 8+ bytes, tiny records,
+ * growth) takes bpflink_batch_add_any. */
+static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflink_batch *b, int source,
+                                                                   const void *data, size_t size)
+{
+    size_t i = b->count, at = b->used, room = b->stride ? b->stride : BPFLINK_ALIGN8(size);
+    char *dst;
+
+    if (size < 8 || room - size >= 8 || i >= b->slots || at + room > b->cap)
+        return bpflink_batch_add_any(b, source, data, size);
+    b->length[i] = (uint32_t)size;
+    if (b->with_source)
+        b->source[i] = source;
+    b->count = i + 1;
+    b->used = at + room;
+    dst = b->data + at;
+    if (room != size)
+        memset(dst + room - 8, 0, 8);  /* the padding, before the record lands over its first bytes */
+    if (size <= 16) {
+        memcpy(dst, data, 8);
+        memcpy(dst + size - 8, (const char *)data + size - 8, 8);
+        return 0;
+    }
+    if (size <= 32) {
+        memcpy(dst, data, 16);
+        memcpy(dst + size - 16, (const char *)data + size - 16, 16);
+        return 0;
+    }
+    return bpflink_copy_out(dst, data, size);
+}
+
+/* 1 when every record of b is as long as the first (or b is empty) */
+int bpflink_batch_same_length(const struct bpflink_batch *b)
+{
+    uint32_t first = b->count ? b->length[0] : 0, diff = 0;
+    size_t i;
+
+    for (i = 1; i < b->count; i++)
+        diff |= b->length[i] ^ first;
+    return diff == 0;
 }
 
 /* ring_buffer__new's sample callback (ctx: the ring's struct bpflink_source). A negative return stops libbpf's

@@ -36,8 +36,6 @@ struct bpflink_batch {
     int with_source;
     int error;
     uint64_t dropped;
-    uint32_t first_length;
-    uint32_t mixed;
     ...;
 };
 
@@ -59,6 +57,8 @@ struct bpflink_batch *bpflink_batch_new(void);
 void bpflink_batch_free(struct bpflink_batch *b);
 /* empty b for the next consume; limit: the most records a perf consume stores */
 void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source, size_t limit);
+/* 1 when every record of b is as long as the first */
+int bpflink_batch_same_length(const struct bpflink_batch *b);
 void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out);
 
 int bpflink_reader_init(struct bpflink_reader *r, int libbpf_epoll_fd, size_t ncpu);

@@ -199,7 +199,7 @@ class RecordBatch:
         if blk.with_source:
             sources = memoryview(ffi.buffer(ffi.gc(blk.source, partial(_keep, owner)), 4 * count)).toreadonly()
             sources = sources.cast("i")
-        same = 0 if blk.mixed else int(blk.first_length)
+        same = int(blk.length[0]) if lib.bpflink_batch_same_length(blk) else 0
         return cls(ffi.buffer(owner, int(blk.used)), lengths.cast("I"), sources, stride=stride, same_length=same)
 
     @property
