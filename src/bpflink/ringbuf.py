@@ -6,13 +6,15 @@ the ring outlives the consumer position):
 - ``poll(timeout)`` / ``consume()`` return the records as a list of ``bytes``; ``for rec in rb`` iterates them;
 - ``RingBuffer(map, callback=fn)`` calls ``fn(record)`` per record (a negative return value stops the poll, as in
   libbpf; records already copied out then wait for the next call, so nothing is lost);
-- ``poll_batch()`` / ``consume_batch()`` return a ``RecordBatch`` (``bytes`` + lengths, offsets on demand, or a
-  numpy structured array with ``dtype=``): one Python call per batch instead of one per record.
+- ``poll_batch()`` / ``consume_batch()`` return a ``RecordBatch`` (one read-only ``memoryview`` of every record +
+  lengths, offsets on demand, or a numpy structured array with ``dtype=``): one Python call per batch instead of
+  one per record, and no Python object per record unless asked for.
 
-Every path runs the same C loop: libbpf's ``ring_buffer__consume_n`` calls a C callback that copies each record
-into one growing buffer; Python then takes that buffer in one copy. (A cffi ``extern "Python"`` callback per
-record measured 1.25 µs a record here, mostly the GIL taken and given back around each call: the batch, then a
-plain Python loop over it, costs a fifth of that; bench/README.md.)
+Every path runs the same C loop: libbpf's ``ring_buffer__consume_n`` calls a C callback (include/ringbuf.c) that
+copies each record into one growing block; the ``RecordBatch`` then owns that block as it is (no second copy) and
+gives it back to the reader's pool of spare blocks when the last view of it is gone. (A cffi ``extern "Python"``
+callback per record measured 1.25 µs a record here, mostly the GIL taken and given back around each call: the
+batch, then a plain Python loop over it, costs a fifth of that; bench/README.md.)
 
 Waiting happens on ``fileno()``, an epoll set holding libbpf's epoll fd and an eventfd that ``close()`` writes,
 so closing from another thread wakes the poller (which returns what it has; later calls raise ``ValueError``).
@@ -60,8 +62,9 @@ BATCH_BYTES = 1 << 20
 HAND_OVER = 8192
 #: about how many bytes of records one ``poll()``/``consume()`` hands over
 HAND_OVER_BYTES = 128 << 10
-#: spare batch blocks a reader keeps for reuse, and the largest block it keeps (bigger ones are freed)
+#: spare batch blocks a reader keeps for reuse (a batch's block returns to the pool when its last view is gone)
 POOL_BLOCKS = 2
+#: the largest block (bytes of records) the pool keeps; bigger ones, left by a burst, are freed
 POOL_BLOCK_BYTES = 16 << 20
 _INT_MAX = 0x7FFFFFFF
 _NO_LIMIT = (1 << 64) - 1
@@ -897,5 +900,5 @@ class RingBuffer(_Reader):
         return f"<RingBuffer {state}>"
 
 
-__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "SLICE", "RecordBatch", "RingBuffer",
-           "RingInfo"]
+__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "POOL_BLOCKS", "POOL_BLOCK_BYTES", "SLICE",
+           "RecordBatch", "RingBuffer", "RingInfo"]
