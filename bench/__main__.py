@@ -128,8 +128,7 @@ def main() -> None:
         r["ringbuf"] = ringbench.run(quick=q)
         (RESULTS / "ringbuf.json").write_text(json.dumps(r["ringbuf"], indent=1) + "\n")
     if "maps" in parts:
-        r["maps"] = mapsbench.run(entries=200_000 if q else 1_000_000, rounds=3 if q else 5,
-                                  lookups=20_000 if q else 100_000)
+        r["maps"] = mapsbench.run(entries=1_000_000, rounds=3 if q else 5, lookups=50_000 if q else 100_000)
         (RESULTS / "maps.json").write_text(json.dumps(r["maps"], indent=1) + "\n")
     r["loadavg_after"] = os.getloadavg()
     r["elapsed_s"] = round(time.time() - started, 1)

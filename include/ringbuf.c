@@ -150,16 +150,17 @@ static __attribute__((noinline)) int bpflink_copy_out(char *dst, const void *src
 }
 
 /* The hot path of every reader, kept free of calls but tail calls (so it saves no registers): a record of 8 bytes
- * or more that fits its slot (8-byte aligned, or the stride) in a block with room is copied inline up to 32 bytes
- * and by a tail-called memcpy beyond; the rest (records cut to a stride or padded by 8+ bytes, tiny records,
- * growth) takes bpflink_batch_add_any. */
+ * or more that fits its slot (8-byte aligned, or the stride, which may cut it) in a block with room is copied
+ * inline up to 32 bytes and by a tail-called memcpy beyond; the rest (slots 8+ bytes longer than the record, tiny
+ * records, growth) takes bpflink_batch_add_any. */
 static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflink_batch *b, int source,
                                                                    const void *data, size_t size)
 {
     size_t i = b->count, at = b->used, room = b->stride ? b->stride : BPFLINK_ALIGN8(size);
+    size_t n = size < room ? size : room;  /* less than size only when a stride cuts the record */
     char *dst;
 
-    if (size < 8 || room - size >= 8 || i >= b->slots || at + room > b->cap)
+    if (n < 8 || room - n >= 8 || i >= b->slots || at + room > b->cap)
         return bpflink_batch_add_any(b, source, data, size);
     b->length[i] = (uint32_t)size;
     if (b->with_source)
@@ -167,19 +168,19 @@ static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflin
     b->count = i + 1;
     b->used = at + room;
     dst = b->data + at;
-    if (room != size)
+    if (room != n)
         memset(dst + room - 8, 0, 8);  /* the padding, before the record lands over its first bytes */
-    if (size <= 16) {
+    if (n <= 16) {
         memcpy(dst, data, 8);
-        memcpy(dst + size - 8, (const char *)data + size - 8, 8);
+        memcpy(dst + n - 8, (const char *)data + n - 8, 8);
         return 0;
     }
-    if (size <= 32) {
+    if (n <= 32) {
         memcpy(dst, data, 16);
-        memcpy(dst + size - 16, (const char *)data + size - 16, 16);
+        memcpy(dst + n - 16, (const char *)data + n - 16, 16);
         return 0;
     }
-    return bpflink_copy_out(dst, data, size);
+    return bpflink_copy_out(dst, data, n);
 }
 
 /* 1 when every record of b is as long as the first (or b is empty) */
