@@ -7,7 +7,7 @@ struct perf_buffer;
 
 void ring_buffer__free(struct ring_buffer *rb);
 int ring_buffer__consume(struct ring_buffer *rb);
-/*@requires libbpf >= 1.5*/
+/*@if ring_buffer__consume_n*/
 int ring_buffer__consume_n(struct ring_buffer *rb, size_t n);
 /*@end*/
 int ring_buffer__epoll_fd(const struct ring_buffer *rb);
