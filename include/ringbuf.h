@@ -4,7 +4,14 @@
 struct ring_buffer;
 struct ring;
 struct perf_buffer;
+typedef int (*ring_buffer_sample_fn)(void *ctx, void *data, size_t size);
+typedef void (*perf_buffer_sample_fn)(void *ctx, int cpu, void *data, __u32 size);
+typedef void (*perf_buffer_lost_fn)(void *ctx, int cpu, __u64 cnt);
 
+/* (RingBuffer/PerfBuffer create their readers through bpflink_ring_buffer_new/_add and bpflink_perf_buffer_new,
+ * which hand libbpf bpflink's C callbacks; libbpf's own constructors stay declared for bpflink.lowlevel) */
+struct ring_buffer *ring_buffer__new(int map_fd, ring_buffer_sample_fn sample_cb, void *ctx, const void *opts);
+int ring_buffer__add(struct ring_buffer *rb, int map_fd, ring_buffer_sample_fn sample_cb, void *ctx);
 void ring_buffer__free(struct ring_buffer *rb);
 int ring_buffer__consume(struct ring_buffer *rb);
 /*@if ring_buffer__consume_n*/
@@ -18,7 +25,11 @@ size_t ring__avail_data_size(const struct ring *r);
 size_t ring__size(const struct ring *r);
 int ring__map_fd(const struct ring *r);
 
+struct perf_buffer *perf_buffer__new(int map_fd, size_t page_cnt, perf_buffer_sample_fn sample_cb,
+                                     perf_buffer_lost_fn lost_cb, void *ctx, const void *opts);
 void perf_buffer__free(struct perf_buffer *pb);
+int perf_buffer__consume(struct perf_buffer *pb);
+int perf_buffer__consume_buffer(struct perf_buffer *pb, size_t buf_idx);
 int perf_buffer__epoll_fd(const struct perf_buffer *pb);
 size_t perf_buffer__buffer_cnt(const struct perf_buffer *pb);
 int perf_buffer__buffer_fd(const struct perf_buffer *pb, size_t buf_idx);
