@@ -121,6 +121,7 @@ def main() -> None:
     started = time.time()
     r: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                          "quick": q, "targets": TARGETS, "loadavg_before": os.getloadavg()}
+    RESULTS.mkdir(exist_ok=True)
     if "links" in parts:
         _links(r, q)
     # the data path: ring/perf buffer consumers and map reads against C in the same run (bench/README.md)
@@ -132,7 +133,6 @@ def main() -> None:
         (RESULTS / "maps.json").write_text(json.dumps(r["maps"], indent=1) + "\n")
     r["loadavg_after"] = os.getloadavg()
     r["elapsed_s"] = round(time.time() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
     name = "latest" if parts == list(PARTS) else "latest-" + "-".join(parts)
     (RESULTS / f"{name}.json").write_text(json.dumps(r, indent=1) + "\n")
     if "links" in parts:

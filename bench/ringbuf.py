@@ -383,7 +383,8 @@ def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
 
     obj, exe = build()
     setup = Setup(obj)
-    others = os.sched_getaffinity(0) - {PRODUCER_CPU}
+    home = os.sched_getaffinity(0)
+    others = home - {PRODUCER_CPU}
     if others:
         os.sched_setaffinity(0, others)  # inherited by the C consumers; _produce moves its thread to PRODUCER_CPU
     load = os.getloadavg()
@@ -417,6 +418,7 @@ def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
                 print(_table_part(key, r[f"drain_{key}"], r[f"live_{key}"]), flush=True)
     finally:
         setup.close()
+        os.sched_setaffinity(0, home)  # bench/run's next part gets every CPU again
     r["loadavg_after"] = os.getloadavg()
     r["goals"] = goals(r)
     return r
