@@ -31,16 +31,17 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from ._fd import PathArg
 from .enums import AttachType
 from .errors import NotSupportedError
 from .link import Link
 from .opts._check import S32_MAX, integer, u64
-from .targets import _in_root
+from .targets import resolve_binary
 
 if TYPE_CHECKING:
+    from .attach.group import LinkGroup
     from .info import LinkInfo
     from .map import Map
     from .perf import PerfEvent
@@ -444,85 +445,14 @@ def probes(binary: str | os.PathLike[str], *, pid: int | None = None) -> list[Us
 list_probes = probes
 
 
-# --- where a binary is, as a process sees it (to be replaced by bpflink.targets) ---------------------------------
-_LIB_DIRS = {"x86_64": "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu",
-             "aarch64": "/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu"}
-
-
-def _search(name: str) -> str:
-    """libbpf's rule for a bare name: libraries (``*.so``, ``*.so.*``) in LD_LIBRARY_PATH and the library
-    directories, anything else in PATH then /usr/bin:/usr/sbin."""
-    if name.endswith(".so") or ".so." in name:
-        dirs = [os.environ.get("LD_LIBRARY_PATH", ""), "/usr/lib64:/usr/lib", _LIB_DIRS.get(platform.machine(), "")]
-        mode = os.R_OK
-    else:
-        dirs, mode = [os.environ.get("PATH", ""), "/usr/bin:/usr/sbin"], os.R_OK | os.X_OK
-    for d in ":".join(dirs).split(":"):
-        if d and os.access(f"{d}/{name}", mode, effective_ids=True):
-            return f"{d}/{name}"
-    raise FileNotFoundError(errno.ENOENT, f"{name!r} is in none of the search directories ({':'.join(dirs)})", name)
-
-
-def _mapped(pid: int, name: str) -> str | None:
-    """The path (in pid's mount namespace) of a file pid mapped whose base name is ``name`` (or starts with
-    ``name.`` / ``name-`` for a short library name such as ``libc``)."""
-    found = None
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            parts = line.split(None, 5)
-            if len(parts) < 6 or not parts[5].startswith("/"):
-                continue
-            mapped = parts[5].rstrip("\n").removesuffix(" (deleted)")
-            base = mapped.rsplit("/", 1)[-1]
-            if base == name:
-                return mapped
-            if found is None and (base.startswith(name + ".") or base.startswith(name + "-")):
-                found = mapped
-    return found
-
-
+# --- where a binary is, as a process sees it: bpflink.targets, the one resolver ------------------------------------
 def _resolve(binary: str | os.PathLike[str], pid: int | None) -> str:
-    """``binary`` as a path this process can open: through ``/proc/PID/root`` for a pid (its mount namespace),
-    bare names from pid's mappings, else libbpf's search rule."""
-    if isinstance(binary, os.PathLike):
-        binary = os.fspath(binary)
-    if isinstance(binary, bytes):
-        binary = os.fsdecode(binary)
-    if not isinstance(binary, str):
-        raise TypeError(f"binary must be a path (str or os.PathLike), not {type(binary).__name__}")
-    if not binary or "\0" in binary:
-        raise ValueError(f"binary must be a non-empty path without NUL, got {binary!r}")
-    if pid is None:
-        path = binary if "/" in binary else _search(binary)
-        if not os.path.exists(path):
-            raise FileNotFoundError(errno.ENOENT, f"no binary {path}", path)
-        return path
-    p = integer("pid", pid, 1, S32_MAX)
-    proc = f"/proc/{p}"
-    try:
-        if "/" in binary:
-            inner = binary if binary.startswith("/") else os.path.join(os.readlink(f"{proc}/cwd"), binary)
-        else:
-            mapped = _mapped(p, binary)
-            if mapped is None:
-                raise FileNotFoundError(errno.ENOENT, f"process {p} maps no file named {binary!r} "
-                                        f"(see {proc}/maps)", binary)
-            inner = mapped
-        # symlinks resolved under the process's root: the kernel would resolve an absolute one against ours
-        path = _in_root(f"{proc}/root", inner)
-        os.stat(path)
-    except FileNotFoundError as exc:
-        if not os.path.exists(proc):
-            raise ProcessLookupError(errno.ESRCH, f"process {p} does not exist (resolving {binary!r})") from None
-        if exc.filename == binary:
-            raise
-        raise FileNotFoundError(errno.ENOENT, f"{binary!r} does not exist in the mount namespace of process {p} "
-                                f"(looked at {proc}/root{binary if binary.startswith('/') else ''})",
-                                binary) from None
-    except PermissionError:
-        raise PermissionError(errno.EACCES, f"no permission to read process {p}'s root ({proc}/root) to resolve "
-                              f"{binary!r}: needs ptrace read access to the process", binary) from None
-    return path
+    """``binary`` as a path this process can open (``bpflink.targets.resolve_binary``: a path, relative to the
+    process's working directory with ``pid``; an executable in PATH; a library name; with ``pid`` through
+    ``/proc/PID/root`` and the files it mapped)."""
+    if pid is not None:
+        integer("pid", pid, 1, S32_MAX)
+    return resolve_binary(binary, pid=pid).path
 
 
 # --- spec encoding (the layout <bpf/usdt.bpf.h> reads) ------------------------------------------------------------
@@ -717,24 +647,38 @@ def _targets(elf: _Elf, provider: str, name: str) -> list[tuple[int, int, UsdtSi
     return out
 
 
+@overload
 def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, name: str, *,
-                pid: int | None = None, cookie: int = 0) -> UsdtLink:
+                pid: int | None = None, cookie: int = 0) -> UsdtLink: ...
+
+
+@overload
+def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, name: str, *,
+                pids: Iterable[int], cookie: int = 0, pid_filter: bool = False) -> LinkGroup: ...
+
+
+def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, name: str, *,
+                pid: int | None = None, pids: Iterable[int] | None = None, cookie: int = 0,
+                pid_filter: bool = False) -> UsdtLink | LinkGroup:
     """Attach ``usdt`` program ``prog`` to every call site of ``provider:name`` in ``binary``.
 
-    ``binary``: a path or a bare name (a library the process ``pid`` mapped, or libbpf's search rule); with
-    ``pid`` it is the path as that process sees it (resolved through ``/proc/PID/root``) and only that process
-    fires the program. ``cookie``: what ``bpf_usdt_cookie()`` returns. Semaphores (``*_ENABLED()``) are raised
-    by the kernel while the link lives.
+    ``binary``: a path, an executable in PATH or a library name (``bpflink.targets.resolve_binary``); with
+    ``pid`` it is the file as that process sees it (its mappings, ``/proc/PID/root``, its working directory) and
+    only that process fires the program. ``cookie``: what ``bpf_usdt_cookie()`` returns. Semaphores
+    (``*_ENABLED()``) are raised by the kernel while the link lives.
+
+    ``pids`` (instead of ``pid``): ``binary`` as each of those processes sees it (e.g. one per container),
+    attached once per distinct file (device, inode), so containers of one image share one attach, and every
+    process mapping that file fires it; ``pid_filter=True`` makes one attach per process, firing only for it.
+    Returns a ``LinkGroup`` of ``UsdtLink`` named ``"DEV:INO"`` (``"PID"`` with ``pid_filter``), made
+    all-or-nothing (``bpflink.attach.uprobe_in`` does the same for plain uprobes).
 
     >>> prog = Program.from_object("usdt.bpf.o", "py_entry")  # doctest: +SKIP
     >>> with attach_usdt(prog, "/usr/bin/python3.11", "python", "function__entry") as link:  # doctest: +SKIP
     ...     print(link.mode, link.info().type.name)
     uprobe_multi UPROBE_MULTI
+    >>> group = attach_usdt(prog, "/usr/bin/python3.11", "python", "function__entry", pids=[101, 202])  # doctest: +SKIP
     """
-    from .create import link_create
-    from .opts import PerfEvent as PerfEventOpts
-    from .opts import UprobeMulti
-    from .perf import open_uprobe
     from .program import Program
 
     if not isinstance(prog, Program):
@@ -742,10 +686,41 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
     _check_name("provider", provider)
     _check_name("name", name)
     cookie = u64("cookie", cookie)
+    if pids is None:
+        if pid_filter:
+            raise ValueError("pid_filter applies to pids=[...]; with one pid= the probe is filtered already")
+        if pid is not None:
+            integer("pid", pid, 1, S32_MAX)
+        _spec_maps(prog)
+        return _attach_file(prog, _resolve(binary, pid), provider, name, pid, cookie)
     if pid is not None:
-        integer("pid", pid, 1, S32_MAX)
+        raise ValueError("give pid= (one process) or pids=[...] (many), not both")
+    if isinstance(pids, (str, bytes)) or not isinstance(pids, Iterable):
+        raise TypeError(f"pids must be an iterable of process ids, not {type(pids).__name__}")
+    pid_list = [integer("pid", p, 1, S32_MAX) for p in pids]
+    if not pid_list:
+        raise ValueError("pids is empty: nothing to attach to")
+    _spec_maps(prog)
+    from .attach.group import LinkGroup as _Group
+
+    if pid_filter:
+        return _Group.attach({str(p): (lambda p=p: _attach_file(prog, _resolve(binary, p), provider, name, p,
+                                                                  cookie)) for p in pid_list})
+    from .targets import resolve_targets
+
+    found = resolve_targets(binary, pid_list)
+    return _Group.attach({f"{t.dev}:{t.ino}": (lambda t=t: _attach_file(prog, t.path, provider, name, None,
+                                                                          cookie)) for t in found})
+
+
+def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | None, cookie: int) -> UsdtLink:
+    """``attach_usdt`` on ``path`` (openable here), arguments checked."""
+    from .create import link_create
+    from .opts import PerfEvent as PerfEventOpts
+    from .opts import UprobeMulti
+    from .perf import open_uprobe
+
     specs = _spec_maps(prog)
-    path = _resolve(binary, pid)
     elf = _read_elf(path)
     if elf.machine != platform.machine() or not elf.is64 or not elf.little:
         raise ValueError(f"{path} is a {elf.machine} {'64' if elf.is64 else '32'}-bit ELF; this is "
