@@ -19,6 +19,7 @@ its ``bpf_object``, which must then outlive every link, while bpflink's Programs
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import mmap
@@ -567,6 +568,7 @@ class UsdtLink(Link):
         self._parts: list[Link | PerfEvent] = []
         self._closing = threading.Lock()
         self._release: Any = None
+        self._forget: Any = None  # perf_event_ioctl: drops the IP -> spec id entries
 
     @property
     def links(self) -> list[Link]:
@@ -590,8 +592,23 @@ class UsdtLink(Link):
             super().close()
             for part in self._parts:
                 part.close()
+            if self._forget is not None:
+                self._forget()
+                self._forget = None
             if self._release is not None:
                 self._release()
+
+    @property
+    def legacy(self) -> bool:  # type: ignore[override]
+        """True for ``mode == "perf_event_ioctl"``: no kernel link object (kernels before 5.15)."""
+        return getattr(self, "mode", "") == "perf_event_ioctl"
+
+    def info(self) -> LinkInfo:
+        if self.legacy:
+            self.fd  # noqa: B018  -- a closed handle says so first
+            raise NotSupportedError("info of a USDT attach through the perf event ioctl", "there is no kernel link "
+                                    "object (the program sits on one perf event per call site)", min_kernel="5.15")
+        return super().info()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
@@ -765,11 +782,16 @@ def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | 
         cookies = [id_of[site.arg_spec] for _, _, site in targets]
         eat = prog.expected_attach_type
         # libbpf loads SEC("usdt") programs for uprobe_multi where the kernel has it, and such a program is refused
-        # on perf events (EINVAL); a program of unknown load type (Program.from_id) tries uprobe_multi first
+        # on perf events (EINVAL); a program of unknown load type (Program.from_id) tries uprobe_multi first.
+        # Without perf_event links (and BPF cookies, < 5.15): the perf event ioctl and the IP -> spec id map
         modes = (["uprobe_multi"] if eat == AttachType.TRACE_UPROBE_MULTI else
-                 ["perf_event"] if eat is not None else ["uprobe_multi", "perf_event"])
+                 ["perf_event", "perf_event_ioctl"] if eat is not None else
+                 ["uprobe_multi", "perf_event", "perf_event_ioctl"])
         for mode in modes:
             try:
+                if mode == "perf_event_ioctl":
+                    link = _attach_ioctl(prog, path, elf, pid, offsets, refs, cookies, targets, parts)
+                    break
                 if mode == "uprobe_multi":
                     built = UprobeMulti(path, offsets=offsets, ref_ctr_offsets=refs if any(refs) else None,
                                         cookies=cookies, pid=pid)
@@ -786,6 +808,9 @@ def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | 
             except OSError as exc:
                 if mode == modes[-1] or exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
                     raise
+                for part in reversed(parts):  # what this mode opened before the refusal
+                    part.close()
+                parts.clear()
     except BaseException:
         for part in reversed(parts):
             part.close()
@@ -796,6 +821,76 @@ def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | 
     link.sites = tuple(site for _, _, site in targets)
     link._parts = parts
     link._release = weakref.finalize(link, release)  # returned by close(), or when the Link is collected
+    return link
+
+
+def _abs_ips(elf: _Elf, path: str, pid: int | None, targets: list[tuple[int, int, UsdtSite]]) -> list[int]:
+    """The address each call site has in the process: what the BPF side looks its spec up by without BPF cookies.
+    An ET_EXEC file's are its link-time addresses; a PIE or shared library's need the process's mapping of it."""
+    if elf.elf_type == _ET_EXEC:
+        return [site.address + (off - (site.offset or 0)) for off, _, site in targets]
+    if pid is None:
+        raise NotSupportedError("USDT in a PIE executable or shared library without a pid", "without BPF cookies "
+                                "the BPF side finds a call site's spec by its address in the process, which for a "
+                                f"position-independent file ({path}) is known per process only: pass pid=",
+                                min_kernel="5.15")
+    st = os.stat(path)
+    segs = []  # (start, end, file offset) of each mapping of this very file (device + inode)
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                fields = line.split(None, 5)
+                if len(fields) < 6 or ":" not in fields[3]:
+                    continue
+                major, minor = (int(x, 16) for x in fields[3].split(":"))
+                if (os.makedev(major, minor), int(fields[4])) == (st.st_dev, st.st_ino):
+                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                    segs.append((lo, hi, int(fields[2], 16)))
+    except FileNotFoundError:
+        raise ProcessLookupError(errno.ESRCH, f"process {pid} is gone") from None
+    out = []
+    for off, _, site in targets:
+        for start, end, map_off in segs:
+            if map_off <= off < map_off + (end - start):
+                out.append(start - map_off + off)
+                break
+        else:
+            raise ValueError(f"{site.address:#x} of {path} (file offset {off:#x}) is in no mapping of process {pid} "
+                             f"(see /proc/{pid}/maps): it has not mapped that file (yet)")
+    return out
+
+
+def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets: list[int], refs: list[int],
+                  spec_ids: list[int], targets: list[tuple[int, int, UsdtSite]], parts: list[Any]) -> UsdtLink:
+    """Kernels without perf_event links and BPF cookies (< 5.15), as libbpf: each call site's address -> spec id
+    in ``__bpf_usdt_ip_to_spec_id`` (which <bpf/usdt.bpf.h> reads there), and a perf-event uprobe per site with
+    ``PERF_EVENT_IOC_SET_BPF``. The handle's fd is a duplicate of the first site's perf event."""
+    from .attach.legacy import attach_ioctl
+    from .perf import open_uprobe
+
+    ip_map = (getattr(prog, "maps", None) or {}).get("__bpf_usdt_ip_to_spec_id")
+    if ip_map is None:
+        raise ValueError(f"program {prog.name!r} has no __bpf_usdt_ip_to_spec_id map (<bpf/usdt.bpf.h> has it)")
+    ips = _abs_ips(elf, path, pid, targets)
+    written: list[int] = []
+
+    def forget() -> None:
+        for ip in written:
+            with contextlib.suppress(OSError):
+                ip_map.delete(ip)
+
+    try:
+        for ip, spec_id in zip(ips, spec_ids):
+            ip_map.update(ip, spec_id)
+            written.append(ip)
+        for off, sema in zip(offsets, refs):
+            event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
+            parts.append(attach_ioctl(prog, event))
+        link = UsdtLink(os.dup(parts[0].fileno()), attach_type=AttachType.PERF_EVENT)
+    except BaseException:
+        forget()
+        raise
+    link._forget = forget
     return link
 
 
