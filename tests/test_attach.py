@@ -351,7 +351,8 @@ def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sect
         # uprobe_multi as single probes, each through tracefs
         with uprobe_multi(up, "libc.so.6", ["getppid", "getppid"], mode="tracefs") as multi:
             assert multi.kind == "single_probes"
-            assert all(ev.kind == "uprobe_events" for ev in multi.perf_events) and len(multi.perf_events) == 2
+            assert all(ev.kind == "uprobe_events" and _is_perf(ev.fd) for ev in multi.perf_events)
+            assert len(multi.perf_events) == 2
             os.getppid()
             assert _hits(obj)[UPROBE] == 9
         assert [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/" in ln] == before

@@ -211,6 +211,11 @@ class _EventView:
     def closed(self) -> bool:
         return bool(self._link.closed)
 
+    @property
+    def fd(self) -> int:
+        """The perf event's fd (as ``PerfEvent.fd``): the handle's own."""
+        return int(self._link.fd)
+
     def fileno(self) -> int:
         return self._link.fileno()
 
