@@ -4,6 +4,7 @@ perf-event-based link owning its event, LinkGroup all-or-nothing and parallel cl
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import platform
@@ -429,4 +430,25 @@ def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, _no_leak: Non
             assert _hits(obj)[EGRESS] == 3
         assert run_in_cgroup(cgroup, send).returncode == 0
         assert _hits(obj)[EGRESS] == 3  # close detached it
+        link.close()  # idempotent
+
+
+def test_xdp_netlink_fallback_drops_then_close_restores(bpf_objects: dict[str, Path], _no_leak: None) -> None:
+    """XDP through rtnetlink (what auto uses before XDP links, 5.9), forced with mode="legacy": the datagrams are
+    dropped and counted exactly, a second program is refused, and close detaches."""
+    from netns import Netns
+
+    with Netns("xdpnl") as ns, Object.open(bpf_objects["net_xdp"]) as obj, obj.map("counters") as counters:
+        assert ns.udp_deliveries(2) == 2
+        with ns.entered():
+            link = obj.attach("xdp_drop", ns.dev_b, mode="legacy")
+        with link:
+            assert link.kind == "netlink" and link.legacy and link.info().min_kernel_for_link == "5.9"
+            assert ns.udp_deliveries(3) == 0 and counters.lookup_int(0) == 3
+            with ns.entered(), pytest.raises(OSError) as busy:
+                obj.attach("xdp_pass", ns.dev_b, mode="legacy")
+            assert busy.value.errno in (errno.EBUSY, errno.EEXIST) and "netlink attach" in str(busy.value)
+            with pytest.raises(NotSupportedError, match=r"Linux >= 5\.9"):
+                link.pin("/sys/fs/bpf/bpflink_xdp_netlink")
+        assert ns.udp_deliveries(3) == 3 and counters.lookup_int(0) == 3  # detached
         link.close()  # idempotent

@@ -7,6 +7,7 @@
   ``uprobe_events`` (``bpflink.attach.tracefs``), where the perf PMU cannot make the probe, or forced with
   ``mode="tracefs"`` (libbpf's legacy attach mode); closing the handle also removes the event.
 * ``single_probes``: kprobe_multi (5.18) / uprobe_multi (6.6) as one single probe per function.
+* ``netlink``: XDP through rtnetlink ``IFLA_XDP`` before XDP links (5.9) (``bpflink.attach.netlink``).
 
 The handle is a ``LegacyLink``: ``close()``, context manager, ``kind``/``legacy``, ``info()`` saying the mechanism;
 what needs a kernel link object (``id``, ``pin``, ``update``, ``detach``, ``from_pin``) raises
@@ -38,7 +39,8 @@ PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
 MODES = ("auto", "link", "legacy", "tracefs")
 #: the kernel where each mechanism's kernel link appears (what a legacy handle lacks)
-MIN_KERNEL = {"perf_event_ioctl": "5.15", "tracefs_ioctl": "5.15", "single_probes": "5.18", "prog_attach": "5.7"}
+MIN_KERNEL = {"perf_event_ioctl": "5.15", "tracefs_ioctl": "5.15", "single_probes": "5.18", "prog_attach": "5.7",
+              "netlink": "5.9"}
 
 
 def check_mode(mode: object) -> str:
@@ -87,7 +89,7 @@ class LegacyLink(OwningLink):
 
     @property
     def kind(self) -> str:
-        """``"perf_event_ioctl"``, ``"tracefs_ioctl"``, ``"single_probes"`` or ``"prog_attach"``."""
+        """``"perf_event_ioctl"``, ``"tracefs_ioctl"``, ``"single_probes"``, ``"prog_attach"`` or ``"netlink"``."""
         return self._kind
 
     @property
