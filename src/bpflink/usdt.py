@@ -866,6 +866,7 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
     in ``__bpf_usdt_ip_to_spec_id`` (which <bpf/usdt.bpf.h> reads there), and a perf-event uprobe per site with
     ``PERF_EVENT_IOC_SET_BPF``. The handle's fd is a duplicate of the first site's perf event."""
     from .attach.legacy import attach_ioctl
+    from .enums import MapUpdateFlags
     from .perf import open_uprobe
 
     ip_map = (getattr(prog, "maps", None) or {}).get("__bpf_usdt_ip_to_spec_id")
@@ -881,7 +882,12 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
 
     try:
         for ip, spec_id in zip(ips, spec_ids):
-            ip_map.update(ip, spec_id)
+            try:
+                ip_map.update(ip, spec_id, MapUpdateFlags.NOEXIST)
+            except FileExistsError:
+                raise ValueError(f"call site address {ip:#x} of {path} is already attached through this program's "
+                                 "__bpf_usdt_ip_to_spec_id (another attach of the same probe at the same address: "
+                                 "without BPF cookies, kernels before 5.15, one attach per address)") from None
             written.append(ip)
         for off, sema in zip(offsets, refs):
             event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
