@@ -178,7 +178,7 @@ def test_bare_names_relative_paths_and_mapped_files(tmp_path: Path) -> None:
     with subprocess.Popen(["sleep", "30"], cwd=tmp_path) as proc:
         try:
             deadline = time.monotonic() + 10  # until the loader has mapped libc (exec and ld.so take a moment)
-            while time.monotonic() < deadline and "libc.so" not in open(f"/proc/{proc.pid}/maps").read():
+            while time.monotonic() < deadline and "libc.so" not in Path(f"/proc/{proc.pid}/maps").read_text():
                 time.sleep(0.01)
             t = targets.resolve_binary("./x", pid=proc.pid)
             assert t.path == f"/proc/{proc.pid}/root{tmp_path}/x" and t.name == f"{tmp_path}/x"
