@@ -126,6 +126,8 @@ def test_tp_btf_with_cookie_counts_forks(obj: Path) -> None:
 def test_wrong_program_for_the_attach_type_is_einval(obj: Path) -> None:
     with load(obj, "tp_btf_plain") as prog, pytest.raises(OSError) as info:
         link_create(prog, None, AttachType.TRACE_FENTRY, opts.Tracing(cookie=1)).close()
+    if isinstance(info.value, NotSupportedError):  # before 5.19 link_create knows no fentry at all
+        unsupported(TRAMPOLINE_FEATURE, info.value)
     assert info.value.errno == errno.EINVAL
 
 

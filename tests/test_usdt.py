@@ -6,6 +6,7 @@ argument decoding for x86-64 and arm64, and ``bpflink usdt list``."""
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
@@ -368,6 +369,9 @@ def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
         lines = []
         while (line := ref.stdout.readline()) not in ("ready\n", ""):
             lines.append(line.split())
+        if not lines:  # libbpf refuses a PIE without a pid when the kernel has no BPF cookies (before 5.15)
+            unsupported("bpf_cookie", OSError(errno.EOPNOTSUPP, "libbpf's bpf_program__attach_usdt failed on a PIE "
+                                              "without a pid"))
         prog_id = int(lines[0][1])
         theirs_specs = {int(w[1]): bytes.fromhex(w[2]) for w in lines[1:]}
         theirs = [i for i in bpflink.links() if i.prog_id == prog_id]
@@ -419,6 +423,8 @@ def test_concurrent_attaches_share_one_spec_map(obj: Path, bins: Bins) -> None:
         for t in threads:
             t.join(60)
         try:
+            if errors and all(isinstance(e, pytest.skip.Exception) for e in errors):
+                raise errors[0]  # the honest skip each thread met (attach() skips where the kernel lacks the path)
             assert not errors, errors
             run(bins.exe)
             for i in range(4):
