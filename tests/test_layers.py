@@ -37,7 +37,7 @@ BACK_EDGES: dict[tuple[str, str], str] = {
     ("bpflink.link", "bpflink.lifecycle"): "Link.ensure() is lifecycle.ensure()",
     ("bpflink.program", "bpflink.object"): "Program.from_object() opens an Object for one program",
     ("bpflink.object", "bpflink.attach.sections"): "Object.attach*() attach its programs by section name",
-    ("bpflink.opts.mprog", "bpflink.query"): "opts.Cgroup ordering asks query() once (a kernel.trial) whether the "
+    ("bpflink.families.cgroup", "bpflink.query"): "opts.Cgroup ordering asks query() once (a kernel.trial) whether the "
                                              "kernel keeps cgroup revisions",
     ("bpflink.testing._names", "bpflink.testing._cgroup"): "sweep() removes a dead run's cgroups with Cgroup",
     ("bpflink.testing._names", "bpflink.testing._fs"): "sweep() removes a dead run's bpffs dirs with BpfDir",
