@@ -81,6 +81,7 @@ def test_probe_rows_and_require_for_btf_targets() -> None:
             assert f"{name} (" in res.stderr and results[name].reason in res.stderr, (name, res.stderr)
 
 
+@pytest.mark.hostonly
 def test_console_script_runs_probe() -> None:
     assert SCRIPT.exists(), "the console script is installed by pip install -e . (scripts/setup)"
     res = subprocess.run([str(SCRIPT), "probe", "--require", "cgroup"], capture_output=True, text=True, timeout=60)
@@ -187,6 +188,7 @@ def test_query_cgroup_lists_the_link(cgroup: Path) -> None:
         assert header.split() == ["#", "PROG", "LINK", "FLAGS"] and row.split()[:2] == ["0", str(prog.id)]
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("args", "code", "needle"), [
     (("show", "4294967295"), 1, "ENOENT"),
     (("detach", "4294967295"), 1, "ENOENT"),
@@ -217,6 +219,7 @@ def test_errors_are_one_line_with_errno_name_and_exit_code(args: tuple[str, ...]
         assert set(data) == {"error", "errno"} and data["errno"] == last.split(": ")[1]
 
 
+@pytest.mark.hostonly
 def test_debug_shows_the_traceback() -> None:
     res = cli("--debug", "show", "4294967295")
     assert res.returncode != 0 and "Traceback" in res.stderr and "FileNotFoundError" in res.stderr

@@ -137,6 +137,7 @@ def test_unpin_of_own_pin(cgroup: Path, pin_path: Path) -> None:
         assert not pin_path.exists() and link.pinned_path is None
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("kind", ["str", "bytes", "PathLike", "bytes PathLike"])
 def test_bytes_and_pathlike_pin_paths(cgroup: Path, pin_path: Path, kind: str) -> None:
     class BytesPath(os.PathLike):  # type: ignore[type-arg]
@@ -197,6 +198,7 @@ def test_from_pin_of_a_directory_is_not_about_the_verifier(tmp_path: Path) -> No
 
 # --- path targets never hang -----------------------------------------------------------------------------------
 
+@pytest.mark.hostonly
 def test_fifo_targets_do_not_hang(tmp_path: Path) -> None:
     """A FIFO as a cgroup/netns target (link_create, query) blocked forever in open()."""
     fifo = tmp_path / "fifo"
@@ -222,6 +224,7 @@ def test_fifo_targets_do_not_hang(tmp_path: Path) -> None:
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
 
+@pytest.mark.hostonly
 def test_bytes_cgroup_path_target(cgroup: Path) -> None:
     with egress_prog(0) as prog, link_create(prog, os.fsencode(cgroup), EGRESS) as link:
         assert sent_through(cgroup) == 0
@@ -256,6 +259,7 @@ def test_fork_while_probing_does_not_hang() -> None:
     assert res.returncode == 0 and res.stdout.strip() == "0", (res.stdout, res.stderr)
 
 
+@pytest.mark.hostonly
 def test_fork_forgets_kernel_facts() -> None:
     res = run_child("""
         import importlib, os, bpflink
