@@ -9,7 +9,6 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -280,15 +279,8 @@ def test_sampling_per_task(sections: Path) -> None:
             perf_sample(prog, "cpu-clock")
 
 
-@pytest.fixture
-def _no_leak() -> Iterator[None]:
-    before = open_fds()
-    yield
-    assert open_fds() == before
-
-
 # --- fallbacks without a kernel link (bpflink.attach.legacy): forced with mode="legacy" on any kernel ---------------
-def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections: Path, _no_leak: None) -> None:
+def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections: Path, bpf_no_leaks: object) -> None:
     perf_before = _perf_fds()
     with _open(sections, BASIC) as obj, obj.program("on_tp") as tp, obj.program("on_uprobe") as up:
         with tracepoint(tp, "syscalls:sys_enter_getppid", mode="legacy") as lt, \
@@ -313,7 +305,7 @@ def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections
         assert _hits(obj)[TP] == 5 and _hits(obj)[UPROBE] == 5  # closing detached both
 
 
-def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections: Path, _no_leak: None) -> None:
+def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections: Path, bpf_no_leaks: object) -> None:
     perf_before = _perf_fds()
     with _open(sections, BASIC) as obj, obj.program("on_tp") as tp:
         with pytest.raises(NotSupportedError, match=r"BPF cookies need a perf_event link.*Linux >= 5\.15"):
@@ -337,7 +329,7 @@ def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections
             assert _hits(obj)[TP] == 2
 
 
-def test_uprobe_multi_as_single_probes(sections: Path, _no_leak: None) -> None:
+def test_uprobe_multi_as_single_probes(sections: Path, bpf_no_leaks: object) -> None:
     # a plain uprobe program: one loaded for uprobe_multi (its expected attach type) is refused on perf events
     # by kernels that know uprobe_multi; older ones (the fallback's case) do not check it
     with _open(sections, BASIC) as obj, obj.program("on_uprobe") as up:
@@ -353,7 +345,7 @@ def test_uprobe_multi_as_single_probes(sections: Path, _no_leak: None) -> None:
         assert _hits(obj)[UPROBE] == 6
 
 
-def test_legacy_sampling_on_every_cpu(sections: Path, _no_leak: None) -> None:
+def test_legacy_sampling_on_every_cpu(sections: Path, bpf_no_leaks: object) -> None:
     perf_before = _perf_fds()
     with _open(sections, ["on_sample"]) as obj, obj.program("on_sample") as prog:
         with perf_sample(prog, "cpu-clock", freq=1000, mode="legacy") as link:
@@ -367,7 +359,7 @@ def test_legacy_sampling_on_every_cpu(sections: Path, _no_leak: None) -> None:
             perf_sample(prog, "cpu-clock", freq=1000, cookie=1, mode="legacy")
 
 
-def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, _no_leak: None) -> None:
+def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, bpf_no_leaks: object) -> None:
     """BPF_PROG_ATTACH (what auto uses before cgroup links, 5.7), forced with mode="legacy": exact counts."""
     from conftest import run_in_cgroup
 

@@ -20,6 +20,7 @@ import bpflink
 from bpflink import Map, MapType, MapUpdateFlags
 from bpflink.btf import Array, Int, Record, Struct
 from bpflink.cpus import parse_cpu_list
+from conftest import open_fds
 
 HERE = Path(__file__).resolve().parent
 
@@ -331,10 +332,10 @@ def test_from_pin_refuses_a_program(pin_dir: Path) -> None:
     with prog:
         path = pin_dir / "prog"
         assert bpflink.lowlevel.bpf_obj_pin(prog.fd, os.fsencode(path)) == 0
-        before = len(os.listdir("/proc/self/fd"))
+        before = open_fds()
         with pytest.raises(TypeError, match="not a BPF map"):
             Map.from_pin(path)
-        assert len(os.listdir("/proc/self/fd")) == before
+        assert open_fds() == before
 
 
 # --- every map type ---------------------------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -152,14 +151,7 @@ def test_tracepoint_id_matches_tracefs() -> None:
     assert perf.tracepoint_id("syscalls:sys_enter_getpid") == int(path.read_text())
 
 
-@pytest.fixture
-def _no_leak() -> Iterator[None]:
-    before = len(os.listdir("/proc/self/fd"))
-    yield
-    assert len(os.listdir("/proc/self/fd")) == before
-
-
-@pytest.mark.usefixtures("_no_leak")
+@pytest.mark.usefixtures("bpf_no_leaks")
 def test_perf_event_fds_are_closed() -> None:
     for _ in range(20):
         with perf.open_tracepoint("syscalls:sys_enter_getpid") as ev:

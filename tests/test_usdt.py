@@ -35,6 +35,7 @@ from bpflink.usdt import (
     encode_spec,
     probes,
 )
+from conftest import open_fds
 from features import unsupported
 from tracehelp import hits, value
 
@@ -298,7 +299,7 @@ def test_binary_only_inside_a_private_mount_namespace(obj: Path, bins: Bins, tmp
 
 def test_perf_event_path(obj: Path, bins: Bins) -> None:
     """A program loaded without uprobe_multi's attach type (SEC("uprobe")) takes the path 6.1 kernels take."""
-    fds = len(os.listdir("/proc/self/fd"))
+    fds = open_fds()
     with Program.from_object(obj, "usdt_generic_perf") as prog:
         with attach(prog, bins.exe, "bpflinkt", "site", cookie=3) as link:
             assert link.mode == "perf_event" and link.attach_type == AttachType.PERF_EVENT
@@ -309,7 +310,7 @@ def test_perf_event_path(obj: Path, bins: Bins) -> None:
             run(bins.exe)
             check_site_counts(prog, 3)
         assert link.closed and all(part.closed for part in link.links)
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert open_fds() == fds
 
 
 def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
