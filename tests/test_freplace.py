@@ -69,7 +69,8 @@ def test_freplace_changes_the_target_while_the_link_lives(netns: Netns, target: 
         assert netns.udp_deliveries(3) == 3  # closed: decide() is the original again
 
 
-def test_freplace_opts_name_target_and_function(netns: Netns, target: Program, ext: Object) -> None:  # noqa: F811
+def test_freplace_opts_name_target_and_function(netns: Netns, target: Program, ext: Object,  # noqa: F811
+                                                bpf_no_leaks: object) -> None:
     with ext.program("decide_drop_too") as prog, ext.map("calls") as calls:
         with attach(prog, target, opts.Freplace.for_function(target, "decide")):
             assert netns.udp_deliveries(2) == 0

@@ -3,7 +3,7 @@ kinds it cannot): ``check_link_contract`` takes a freshly made link and checks, 
 
 - ``info()``: the link type, the id and the program id the kernel reports;
 - ``pin`` then ``Link.from_pin``: a ``Link`` (not a program or map) of the same kernel link; ``unpin`` removes it;
-- ``Link.from_id``: the same kernel link again;
+- ``Link.from_id``: the same kernel link again; ``detach_fd`` hands its fd over working;
 - ``update`` (``update_map`` for struct_ops): the kernel runs the new program (its ``prog_id``), or, for kinds
   without program replacement, an ``OSError`` naming the operation with the kernel's EINVAL/EOPNOTSUPP;
 - ``detach``: the fd stays usable (``info()`` still answers), or EOPNOTSUPP for kinds that cannot detach;
@@ -59,7 +59,7 @@ def check_link_contract(link: Link, link_type: LinkType, pin_dir: Path, *, repla
     ``replacement``: a program the kind accepts in ``update`` (None: the kind cannot replace its program);
     ``new_map``: for struct_ops, a ready map for ``update_map``; ``detaches``: whether the kind implements detach.
     """
-    assert isinstance(link, Link) and not link.closed
+    assert isinstance(link, Link) and not link.closed and link.fd == link.fileno() >= 0
     info = link.info()
     assert info.type == link_type, f"info().type {info.type!r}, expected {link_type!r}"
     assert info.id == link.id > 0
@@ -76,6 +76,10 @@ def check_link_contract(link: Link, link_type: LinkType, pin_dir: Path, *, repla
 
     with Link.from_id(link.id) as again:
         assert type(again) is Link and again.id == link.id and again.info().type == link_type
+        raw = again.detach_fd()  # the caller owns the fd now; the Link is closed without closing it
+        assert again.closed and raw != link.fd
+    with Link(raw) as handed:  # still a working fd of the same link
+        assert handed.id == link.id
 
     if new_map is not None:
         link.update_map(new_map)
@@ -160,28 +164,29 @@ class Ctx:
 def _cgroup(c: Ctx) -> Made:
     at = AttachType.CGROUP_INET_EGRESS
     cg = c.fixture("bpf_cgroup")
-    link = c.create("cgroup", lambda: link_create(c.prog(ProgType.CGROUP_SKB, at, 1), cg.fd, at))
+    link = c.create("cgroup", lambda: link_create(c.prog(ProgType.CGROUP_SKB, at, 1), cg.fd, at, opts.Cgroup()))
     return Made(link, LinkType.CGROUP, c.prog(ProgType.CGROUP_SKB, at, 1))
 
 
 def _on_pair(c: Ctx, feature: str, prog_type: ProgType, at: AttachType, ret: int, link_type: LinkType,
-             fixture: str = "bpf_veth") -> Made:
+             builder: opts.LinkOpts, fixture: str = "bpf_veth") -> Made:
     pair = c.fixture(fixture)
     with pair:  # the ifindex is resolved in the calling thread's namespace
-        link = c.create(feature, lambda: link_create(c.prog(prog_type, at, ret), pair.ifindex_b, at))
+        link = c.create(feature, lambda: link_create(c.prog(prog_type, at, ret), pair.ifindex_b, at, builder))
     return Made(link, link_type, c.prog(prog_type, at, ret))
 
 
 def _xdp(c: Ctx) -> Made:
-    return _on_pair(c, "xdp", ProgType.XDP, AttachType.XDP, 2, LinkType.XDP)
+    return _on_pair(c, "xdp", ProgType.XDP, AttachType.XDP, 2, LinkType.XDP, opts.Xdp())
 
 
 def _tcx(c: Ctx) -> Made:
-    return _on_pair(c, "tcx", ProgType.SCHED_CLS, AttachType.TCX_INGRESS, 0, LinkType.TCX)
+    return _on_pair(c, "tcx", ProgType.SCHED_CLS, AttachType.TCX_INGRESS, 0, LinkType.TCX, opts.Tcx())
 
 
 def _netkit(c: Ctx) -> Made:
-    return _on_pair(c, "netkit", ProgType.SCHED_CLS, AttachType.NETKIT_PEER, 0, LinkType.NETKIT, "bpf_netkit")
+    return _on_pair(c, "netkit", ProgType.SCHED_CLS, AttachType.NETKIT_PEER, 0, LinkType.NETKIT, opts.Netkit(),
+                    "bpf_netkit")
 
 
 def _netfilter(c: Ctx) -> Made:

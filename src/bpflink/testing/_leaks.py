@@ -124,7 +124,8 @@ class LeakSnapshot:
         return cls(_fds(), _pins(bpffs), bpffs)
 
     def own(self, fds: Iterable[int] = (), paths: Iterable[str] = ()) -> None:
-        """Exclude ``fds`` and everything under ``paths`` (held by fixtures that clean them up themselves)."""
+        """Exclude ``fds``, and ``paths`` with everything under them (held by fixtures that clean them up
+        themselves)."""
         self.owned_fds.update(fds)
         self.owned_paths.update(os.fspath(p) for p in paths)
 
@@ -137,6 +138,6 @@ class LeakSnapshot:
                if fd not in self.owned_fds and self.fds.get(fd) != target]
         owned = tuple(p.rstrip("/") + "/" for p in self.owned_paths)
         for pin in sorted(_pins(self.bpffs) - self.pins):
-            if not pin.startswith(owned):
+            if pin not in self.owned_paths and not pin.startswith(owned):  # an owned pin, or one under an owned dir
                 out.append(f"pin {pin}")
         return out
