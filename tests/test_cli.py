@@ -37,6 +37,7 @@ def cli_json(*args: str, netns: str | None = None) -> Any:
     return json.loads(res.stdout)
 
 
+@pytest.mark.hostonly
 def test_probe_table_json_and_require_exit_codes() -> None:
     expected = {r.attach_type.name.lower(): r for r in bpflink.probe()}
     data = cli_json("probe")
@@ -60,6 +61,7 @@ BTF_TARGETS = {"iter": AttachType.TRACE_ITER, "fentry": AttachType.TRACE_FENTRY,
                "lsm_cgroup": AttachType.LSM_CGROUP}
 
 
+@pytest.mark.hostonly
 def test_probe_rows_and_require_for_btf_targets() -> None:
     # here: iter, tp_btf and struct_ops exit 0; fentry, fmod_ret, lsm and lsm_cgroup 1 (lockdown EPERM).
     # One process per verdict kind, not per name: each CLI run probes again and costs ~20 s in a TCG guest.
@@ -127,6 +129,7 @@ def prog_tag(prog_id: int) -> str:
     return str(json.loads(out)["tag"])
 
 
+@pytest.mark.hostonly
 def test_show_pin_detach_on_a_live_link(cgroup: Path) -> None:
     pin = BPFFS / f"bpflink-cli-{os.getpid()}"
     with Map.array() as counter, Program.load(ProgType.CGROUP_SKB, asm.count_and_return(counter.fd, 0),

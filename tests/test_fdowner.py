@@ -147,6 +147,7 @@ def test_with_calls_the_subclass_close_and_close_races_close_once() -> None:
     assert not errors and all(o.closed for o in owners)
 
 
+@pytest.mark.hostonly
 def test_import_is_lazy_and_names_resolve_like_eager_imports() -> None:
     code = (
         "import sys\n"

@@ -169,10 +169,17 @@ def _cgroup(c: Ctx) -> Made:
 
 
 def _on_pair(c: Ctx, feature: str, prog_type: ProgType, at: AttachType, ret: int, link_type: LinkType,
-             builder: opts.LinkOpts, fixture: str = "bpf_veth") -> Made:
-    pair = c.fixture(fixture)
-    with pair:  # the ifindex is resolved in the calling thread's namespace
-        link = c.create(feature, lambda: link_create(c.prog(prog_type, at, ret), pair.ifindex_b, at, builder))
+             builder: opts.LinkOpts, fixture: str | None = None) -> Made:
+    if fixture is None:  # a plain veth: the contract sends no traffic (bpf_veth's routing costs ~25 `ip` calls)
+        ns = c.fixture("bpf_netns")
+        ns.add_veth("bpf0", "bpf1")
+        ifindex = ns.ifindex("bpf1")
+    else:
+        pair = c.fixture(fixture)
+        ifindex = pair.ifindex_b
+        ns = pair.netns
+    with ns:  # link_create resolves the ifindex in the calling thread's namespace
+        link = c.create(feature, lambda: link_create(c.prog(prog_type, at, ret), ifindex, at, builder))
     return Made(link, link_type, c.prog(prog_type, at, ret))
 
 

@@ -377,6 +377,7 @@ def test_every_map_type_each_method_works_or_raises_clearly(pin_dir: Path,
             assert r["why"], name  # refused with the kernel's reason, never silently
 
 
+@pytest.mark.hostonly
 def test_bench_c_baseline_reads_what_bpflink_reads(tmp_path: Path) -> None:
     # bench/maps.py's ratios are only meaningful if the C side walks the same map completely
     import shutil

@@ -98,6 +98,7 @@ def test_netfilter_two_hooks_ipv6_and_ordering_by_priority(netns: Netns, nf_obj:
             assert (counters.lookup_int(0), counters.lookup_int(1)) == (2, 0)
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("kwargs", "exc", "words"), [
     ({"pf": 99, "hooknum": 1, "priority": 0}, ValueError, "pf must be"),
     ({"pf": NfProto.IPV4, "hooknum": 5, "priority": 0}, ValueError, "hooknum"),
@@ -121,6 +122,7 @@ def test_netfilter_opts_belong_to_netfilter_only() -> None:
         link_create(prog, "/proc/self/ns/net", AttachType.SK_LOOKUP, LOCAL_IN)
 
 
+@pytest.mark.hostonly
 def test_netfilter_builder_leaves_link_flags_zero() -> None:
     # the kernel refuses link_create.flags != 0 for netfilter: defrag travels in netfilter.flags
     built = opts.Netfilter(NfProto.IPV4, NfInetHook.LOCAL_IN, priority=-100, defrag=True).build(NF)

@@ -105,18 +105,21 @@ def test_kprobe_unknown_function_is_an_oserror() -> None:
 
 
 # --- validation: before any syscall -------------------------------------------------------------------------
+@pytest.mark.hostonly
 @pytest.mark.parametrize("cookie", [-1, 1 << 64])
 def test_perf_event_cookie_range(cookie: int) -> None:
     with pytest.raises(ValueError, match="cookie"):
         opts.PerfEvent(cookie=cookie)
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("cookie", ["1", 1.0, True, None])
 def test_perf_event_cookie_type(cookie: object) -> None:
     with pytest.raises(TypeError, match="cookie"):
         opts.PerfEvent(cookie=cookie)  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 def test_perf_event_opts_refuse_other_attach_types() -> None:
     with pytest.raises(TypeError, match=r"PerfEvent.*TRACE_UPROBE_MULTI"):
         opts.PerfEvent(cookie=1).build(AttachType.TRACE_UPROBE_MULTI)
@@ -124,6 +127,7 @@ def test_perf_event_opts_refuse_other_attach_types() -> None:
     assert int(b.ptr.perf_event.bpf_cookie) == 5
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("name", "exc"), [("sys_enter_getpid", ValueError), ("a:b:c", ValueError),
                                            ("../x:y", ValueError), ("", ValueError), (b"syscalls:x", TypeError)])
 def test_tracepoint_names(name: object, exc: type[Exception]) -> None:
