@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from bpflink.testing import Cgroup, LeakSnapshot
-from bpflink.testing._compile import CompileError, compile_bpf
-from bpflink.testing._fs import mount_kernel_filesystems
+from bpflink.testing import Cgroup, CompileError, LeakSnapshot, compile_bpf, mount_kernel_filesystems
 from netns import netns  # noqa: F401  (fixture: a private netns with a veth pair that carries traffic)
 
 HERE = Path(__file__).resolve().parent

@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from bpflink.testing import Netns
-from bpflink.testing._netns import NetnsWorker
+from bpflink.testing import Netns, NetnsWorker
 
 T = TypeVar("T")
 

@@ -20,17 +20,9 @@ import pytest
 import bpflink
 from bpflink import AttachType, Link, Map, Program, ProgType, asm, link_create
 from bpflink._fd import FdOwner
-from conftest import UDP_SEND, drain, open_fds, run_in_cgroup, udp_port
+from conftest import open_fds, send_from
 
 EGRESS = AttachType.CGROUP_INET_EGRESS
-
-
-def received_from(cgroup: Path, n: int = 5) -> int:
-    sock, port = udp_port()
-    with sock:
-        res = run_in_cgroup(cgroup, UDP_SEND.format(n=n, port=port))
-        assert res.returncode == 0, res.stderr
-        return drain(sock)
 
 
 class _Fd(int):
@@ -52,9 +44,9 @@ def test_link_create_paths_make_the_same_working_link(cgroup: Path, how: str) ->
             with link_create(*args[how]) as link:  # type: ignore[arg-type]
                 assert type(link) is Link and link.attach_type is EGRESS and not link.closed
                 assert link.fd == link.fileno() == link._fd >= 0
-                assert received_from(cgroup) == 0 and counter.lookup_int(0) >= 5
+                assert send_from(cgroup) == 0 and counter.lookup_int(0) >= 5
                 assert link.info().prog_id == prog.id
-            assert link.closed and received_from(cgroup) == 5
+            assert link.closed and send_from(cgroup) == 5
         finally:
             os.close(cg)
 

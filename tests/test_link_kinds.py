@@ -174,9 +174,9 @@ def _on_pair(c: Ctx, feature: str, prog_type: ProgType, at: AttachType, ret: int
         ns = c.fixture("bpf_netns")
         ns.add_veth("bpf0", "bpf1")
         ifindex = ns.ifindex("bpf1")
-    else:
+    else:  # netkit: both its hooks are reached through the primary device (the peer's ifindex is EACCES)
         pair = c.fixture(fixture)
-        ifindex = pair.ifindex_b
+        ifindex = pair.ifindex_a
         ns = pair.netns
     with ns:  # link_create resolves the ifindex in the calling thread's namespace
         link = c.create(feature, lambda: link_create(c.prog(prog_type, at, ret), ifindex, at, builder))
