@@ -14,7 +14,7 @@ import pytest
 
 from bpflink import AttachType, Link, Program, link_create, opts
 from bpflink.symbols import kallsyms_address
-from features import unsupported
+from features import link_or_skip, unsupported
 from tracehelp import ENTRY, RETURN, hits, load, value
 
 MULTI = AttachType.TRACE_KPROBE_MULTI
@@ -34,10 +34,7 @@ def trigger(pgid: int = 3, sid: int = 2) -> None:
 
 
 def attach(prog: Program, at: AttachType, built: opts.KprobeMulti, feature: str) -> Link:
-    try:
-        return link_create(prog, None, at, built)
-    except OSError as exc:
-        unsupported(feature, exc)
+    return link_or_skip(feature, prog, None, at, built)
 
 
 @pytest.fixture

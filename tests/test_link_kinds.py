@@ -276,13 +276,27 @@ def _raw_tp(c: Ctx) -> Made:
     return Made(link, LinkType.RAW_TRACEPOINT, detaches=False)
 
 
-def _tp_btf(c: Ctx) -> Made:
+def _tp_btf_prog(c: Ctx) -> Program:
     try:
-        prog = c.stack.enter_context(c.obj("attach_sections", ["on_tp_btf"]).program("on_tp_btf"))
+        prog: Program = c.stack.enter_context(c.obj("attach_sections", ["on_tp_btf"]).program("on_tp_btf"))
     except OSError as exc:
         unsupported("tracing", exc)
+    return prog
+
+
+def _tp_btf(c: Ctx) -> Made:
+    prog = _tp_btf_prog(c)
     link = c.create("tp_btf_link", lambda: link_create(prog, None, AttachType.TRACE_RAW_TP))
     return Made(link, LinkType.RAW_TRACEPOINT, detaches=False)  # tp_btf links are raw_tp links to the kernel
+
+
+def _tp_btf_raw_tp_open(c: Ctx) -> Made:
+    """tp_btf through BPF_RAW_TRACEPOINT_OPEN (no name: the load-time target): the kernel makes a raw_tp link."""
+    from bpflink.attach import raw_tracepoint
+
+    prog = _tp_btf_prog(c)
+    link = c.create("tracing", lambda: raw_tracepoint(prog, None))
+    return Made(link, LinkType.RAW_TRACEPOINT, detaches=False)
 
 
 def _fentry(c: Ctx) -> Made:
@@ -291,18 +305,6 @@ def _fentry(c: Ctx) -> Made:
     prog = c.stack.enter_context(load_trampoline_prog(c.fixture("bpf_objects")["trace_tracing"], "fentry_getpgid"))
     link = c.create("tracing", lambda: link_create(prog, None, AttachType.TRACE_FENTRY))
     return Made(link, LinkType.TRACING, detaches=False)
-
-
-def _tp_btf_raw_tp_open(c: Ctx) -> Made:
-    """tp_btf through BPF_RAW_TRACEPOINT_OPEN (no name: the load-time target): the kernel makes a raw_tp link."""
-    from bpflink.attach import raw_tracepoint
-
-    try:
-        prog = c.stack.enter_context(c.obj("attach_sections", ["on_tp_btf"]).program("on_tp_btf"))
-    except OSError as exc:
-        unsupported("tracing", exc)
-    link = c.create("tracing", lambda: raw_tracepoint(prog, None))
-    return Made(link, LinkType.RAW_TRACEPOINT, detaches=False)
 
 
 def _sockmap(c: Ctx) -> Made:

@@ -19,7 +19,7 @@ import pytest
 from bpflink import AttachType, Link, LinkType, Map, MapType, Object, Program, link_create
 from bpflink.errors import NotSupportedError
 from bpflink.info import SockmapLinkInfo
-from features import unsupported
+from features import link_or_skip, unsupported
 from netns import NetPair, netns  # noqa: F401  (fixture)
 
 MSG, PARSER = AttachType.SK_MSG_VERDICT, AttachType.SK_SKB_STREAM_PARSER
@@ -58,10 +58,7 @@ def sockmap(request: pytest.FixtureRequest) -> Iterator[Map]:
 
 
 def attach(prog: Program, sockmap: Map, at: AttachType) -> Link:
-    try:
-        return link_create(prog, sockmap, at)
-    except OSError as exc:
-        unsupported("sockmap", exc)
+    return link_or_skip("sockmap", prog, sockmap, at)
 
 
 def received(sock: socket.socket) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 
 from bpflink import AttachType, Link, Program, link_create, opts
 from bpflink.errors import VerifierError
-from features import unsupported
+from features import link_or_skip, unsupported
 from tracehelp import RETURN, hits, load
 
 TRAMPOLINE_FEATURE = "tracing_cookie"
@@ -45,10 +45,7 @@ def load_trampoline_prog(obj: Path, name: str) -> Program:
 
 
 def attach(prog: Program, at: AttachType, cookie: int, feature: str = TRAMPOLINE_FEATURE) -> Link:
-    try:
-        return link_create(prog, None, at, opts.Tracing(cookie=cookie))
-    except OSError as exc:
-        unsupported(feature, exc)
+    return link_or_skip(feature, prog, None, at, opts.Tracing(cookie=cookie))
 
 
 @pytest.fixture
