@@ -140,6 +140,7 @@ def test_docstring_examples_run() -> None:
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
     names = ["bpflink", *_public_modules()]
     names += sorted(m.name for m in pkgutil.iter_modules(bpflink.opts.__path__, "bpflink.opts."))
+    names += sorted(m.name for m in pkgutil.iter_modules(bpflink.families.__path__, "bpflink.families."))
     for name in names:
         for test in finder.find(importlib.import_module(name), name):
             runner.run(test, out=sys.stdout.write)
