@@ -17,7 +17,7 @@ import pytest
 import bpflink
 from bpflink import AttachType, Link, Map, MapType, Program, ProgType, asm, link_create
 from bpflink.perf import PerfEvent
-from conftest import UDP_SEND, drain, open_fds, run_in_cgroup, udp_port
+from conftest import open_fds, send_from
 
 EGRESS = AttachType.CGROUP_INET_EGRESS
 BPFFS = Path("/sys/fs/bpf")
@@ -34,14 +34,6 @@ def run_child(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 
 def egress_prog(ret: int = 1) -> Program:
     return Program.load(ProgType.CGROUP_SKB, asm.return_imm(ret), expected_attach_type=EGRESS)
-
-
-def sent_through(cgroup: Path, n: int = 4) -> int:
-    sock, port = udp_port()
-    with sock:
-        res = run_in_cgroup(cgroup, UDP_SEND.format(n=n, port=port))
-        assert res.returncode == 0, res.stderr
-        return drain(sock)
 
 
 @pytest.fixture
@@ -113,11 +105,11 @@ def test_unpin_refuses_a_path_re_pinned_by_another_link(cgroup: Path, pin_path: 
             assert held.id == b.id  # still b's pin
         b.close()
         a.close()
-        assert sent_through(cgroup) == 0  # b's pin keeps the dropping program attached
+        assert send_from(cgroup, 4) == 0  # b's pin keeps the dropping program attached
         b2 = Link.from_pin(pin_path)
         b2.close()
         os.unlink(pin_path)
-        assert sent_through(cgroup) == 4  # gone with its last reference
+        assert send_from(cgroup, 4) == 4  # gone with its last reference
 
 
 def test_unpin_refuses_a_path_now_holding_a_map(cgroup: Path, pin_path: Path) -> None:
@@ -137,6 +129,7 @@ def test_unpin_of_own_pin(cgroup: Path, pin_path: Path) -> None:
         assert not pin_path.exists() and link.pinned_path is None
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("kind", ["str", "bytes", "PathLike", "bytes PathLike"])
 def test_bytes_and_pathlike_pin_paths(cgroup: Path, pin_path: Path, kind: str) -> None:
     class BytesPath(os.PathLike):  # type: ignore[type-arg]
@@ -150,7 +143,7 @@ def test_bytes_and_pathlike_pin_paths(cgroup: Path, pin_path: Path, kind: str) -
         with Link.from_pin(path) as again:  # type: ignore[arg-type]
             assert again.id == link.id
         link.close()
-        assert sent_through(cgroup) == 0  # the pin holds the link: the program still drops
+        assert send_from(cgroup, 4) == 0  # the pin holds the link: the program still drops
         again2 = Link.from_pin(path)  # type: ignore[arg-type]
         again2.unpin() if again2.pinned_path else os.unlink(pin_path)
         again2.close()
@@ -197,6 +190,7 @@ def test_from_pin_of_a_directory_is_not_about_the_verifier(tmp_path: Path) -> No
 
 # --- path targets never hang -----------------------------------------------------------------------------------
 
+@pytest.mark.hostonly
 def test_fifo_targets_do_not_hang(tmp_path: Path) -> None:
     """A FIFO as a cgroup/netns target (link_create, query) blocked forever in open()."""
     fifo = tmp_path / "fifo"
@@ -222,12 +216,13 @@ def test_fifo_targets_do_not_hang(tmp_path: Path) -> None:
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
 
+@pytest.mark.hostonly
 def test_bytes_cgroup_path_target(cgroup: Path) -> None:
     with egress_prog(0) as prog, link_create(prog, os.fsencode(cgroup), EGRESS) as link:
-        assert sent_through(cgroup) == 0
+        assert send_from(cgroup, 4) == 0
         ids = bpflink.query(os.fsencode(cgroup), EGRESS).link_ids  # None (or None per entry): not reported < 6.6
         assert ids is None or ids[-1] in (link.id, 0, None)
-    assert sent_through(cgroup) == 4
+    assert send_from(cgroup, 4) == 4
 
 
 # --- fork ------------------------------------------------------------------------------------------------------
@@ -256,6 +251,7 @@ def test_fork_while_probing_does_not_hang() -> None:
     assert res.returncode == 0 and res.stdout.strip() == "0", (res.stdout, res.stderr)
 
 
+@pytest.mark.hostonly
 def test_fork_forgets_kernel_facts(cgroup: Path) -> None:
     """Every fact learned by trial (probe verdicts, the query's fields, cgroup ordering) lives in bpflink.kernel,
     which a forked child starts without."""
@@ -292,7 +288,7 @@ def test_verifier_log_grows_past_one_mib(cgroup: Path) -> None:
     insns = asm.return_imm(0)[:8] * 20000 + asm.return_imm(0)  # 20000 x "r0 = 0": ~1.4 MiB of log
     with Program.load(ProgType.CGROUP_SKB, insns, expected_attach_type=EGRESS, log_level=2) as prog, \
             link_create(prog, os.fspath(cgroup), EGRESS):
-        assert sent_through(cgroup) == 0  # it loaded, and it runs
+        assert send_from(cgroup, 4) == 0  # it loaded, and it runs
     with pytest.raises(bpflink.VerifierError) as info:
         # a fixed buffer the log overflows on every kernel (6.1/6.12 write less than 1 MiB for this program)
         Program.load(ProgType.CGROUP_SKB, insns, expected_attach_type=EGRESS, log_level=2, log_size=1 << 12)
@@ -420,7 +416,7 @@ def test_update_hint_is_about_update(cgroup: Path) -> None:
             link.update(xdp)
         text = str(info.value)
         assert "cgroup v2 directory" not in text and "target" not in text and "new program" in text
-        assert sent_through(cgroup) == 4  # the old program still runs
+        assert send_from(cgroup, 4) == 4  # the old program still runs
 
 
 def test_map_errors_talk_about_maps() -> None:
@@ -573,7 +569,7 @@ def test_cgroup_revision_zero_refuses_ordering(cgroup: Path, monkeypatch: pytest
             with pytest.raises(bpflink.NotSupportedError, match="revision"):
                 link_create(prog, os.fspath(cgroup), EGRESS, Cgroup(before=ProgId(prog.id)))
             with link_create(prog, os.fspath(cgroup), EGRESS, Cgroup()):  # plain multi-attach still works
-                assert sent_through(cgroup) == 4
+                assert send_from(cgroup, 4) == 4
         finally:
             bpflink.kernel.forget("cgroup_revision")
 
