@@ -69,9 +69,9 @@ def _bpf_name(kind: str, fd: int) -> str | None:
         if kind == "bpf_link":
             info = ll.ffi.new("struct bpf_link_info *")
             size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_link_info"))
-            if ll.lib.bpf_link_get_info_by_fd(fd, info, size) != 0:
+            if ll.bpf_link_get_info_by_fd(fd, info, size) != 0:
                 return None
-            pfd = ll.lib.bpf_prog_get_fd_by_id(info.prog_id)
+            pfd = ll.bpf_prog_get_fd_by_id(info.prog_id)
             if pfd < 0:
                 return None
             try:
@@ -81,7 +81,7 @@ def _bpf_name(kind: str, fd: int) -> str | None:
         if kind == "bpf_prog":
             pinfo = ll.ffi.new("struct bpf_prog_info *")
             size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_prog_info"))
-            if ll.lib.bpf_prog_get_info_by_fd(fd, pinfo, size) != 0:
+            if ll.bpf_prog_get_info_by_fd(fd, pinfo, size) != 0:
                 return None
             return ll.ffi.string(pinfo.name).decode(errors="replace") or None
         return None  # bpflink declares no map info call
