@@ -10,9 +10,9 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
-from ..enums import AttachType
+from ..enums import AttachType, ProgType
 
 
 class TargetKind(enum.Enum):
@@ -53,6 +53,51 @@ Hints = Mapping[tuple[str, int], str]
 InfoDecoder = Callable[[int, Any, "dict[str, Any]", ModuleType], Any]
 
 
+class TrialTargets(Protocol):
+    """The harmless targets ``bpflink.probing`` hands a recipe (its ``Trial``): each made on first use, removed
+    after the probe; each raises ``Unavailable`` (an ``Exception``) when it cannot be set up."""
+
+    def cgroup_fd(self) -> int: ...  # an empty cgroup made for the trial
+    def private_netns(self) -> None: ...  # move the probing thread into a network namespace of its own
+    def netns_fd(self) -> int: ...  # that private network namespace
+    def lo_ifindex(self) -> int: ...  # its ``lo``
+    def sockmap_fd(self) -> int: ...  # a sockmap nobody uses
+    def devnull_fd(self) -> int: ...  # an fd that is no perf event
+
+
+#: ``target(trial, keep) -> (target fd or ifindex, link_create opts or None)``, appending to ``keep`` the C buffers
+#: the opts point into
+Target = Callable[[TrialTargets, "list[Any]"], "tuple[int, Any]"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How ``bpflink.probe`` tries one attach type: the program to load and where its link goes.
+
+    A recipe loads the smallest program (``asm.return_imm(ret)``) and creates a link on a harmless target.
+    Where a full attach is impractical, ``target`` makes a deliberately invalid request, and ``proof_errno`` is
+    the errno with which the kernel answers it only when it knows the attach type.
+
+    >>> Recipe(ProgType.XDP, lambda trial, keep: (trial.lo_ifindex(), None)).ret
+    0
+    """
+
+    prog_type: ProgType
+    target: Target
+    ret: int = 0  # the program's return value: "allow" where the hook acts on it
+    expected_attach_type: bool = True  # perf_event programs are loaded without one
+    proof_errno: int | None = None  # the answer to a deliberately invalid request that proves support
+
+
+#: a family's ``probe``: the ``Recipe`` for one of its attach types, None for one it does not know how to try
+ProbeRecipe = Callable[[AttachType], "Recipe | None"]
+
+
+def no_opts(fd_of: Callable[[TrialTargets], int]) -> Target:
+    """A target that is one of the trial's fds, with no opts: ``no_opts(lambda t: t.cgroup_fd())``."""
+    return lambda trial, keep: (fd_of(trial), None)
+
+
 @dataclass(frozen=True)
 class Family:
     """Everything bpflink knows about one link family.
@@ -66,7 +111,9 @@ class Family:
     ``(operation, errno)``. ``link_types``: the ``LinkType`` names its links report; ``info``: ``LinkType``
     name -> decoder of a ``struct bpf_link_info`` of that type (one family owns each link type's decoder).
     ``aliases``: CLI names (libbpf's ``SEC()`` words) for single attach types. ``opts``: its builder classes
-    in ``bpflink.opts``. ``probe``: how ``bpflink.probe`` tries this family (None: the generic trial).
+    in ``bpflink.opts``. ``probe``: how ``bpflink.probe`` tries one of its attach types (``ProbeRecipe``: the
+    ``Recipe`` for it, or None; attach types whose program names a vmlinux BTF target are tried by
+    ``bpflink.probing._btf`` instead).
     ``mechanism``: the kernel path a link takes, and ``quirks``: facts measured or documented upstream that are
     known to bite (``bpflink explain`` shows both).
 
@@ -88,7 +135,7 @@ class Family:
     mechanism: str = "BPF_LINK_CREATE"
     quirks: tuple[str, ...] = ()
     any_attach_type: bool = False
-    probe: Any = field(default=None, hash=False, compare=False)
+    probe: ProbeRecipe | None = field(default=None, hash=False, compare=False)
 
     @property
     def min_kernel(self) -> tuple[int, int] | None:

@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 from .. import kernel
 from .._native import has, require
-from ..enums import AttachType
+from ..enums import AttachType, ProgType
 from ..errors import NotSupportedError
-from ._family import Family, TargetKind
+from ._family import Family, Recipe, TargetKind, no_opts
 from ._mprog import MPROG_HINTS, Mprog
 
 _HAS_CGROUP_MEMBER = has("struct bpf_link_create_opts.cgroup")
@@ -80,10 +80,32 @@ def _info_cgroup(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) ->
     return _new(CgroupLinkInfo, base)
 
 
+_SOCK = ("INET_SOCK_CREATE", "INET4_POST_BIND", "INET6_POST_BIND", "INET_SOCK_RELEASE")
+_SOCK_ADDR = ("INET4_BIND", "INET6_BIND", "INET4_CONNECT", "INET6_CONNECT", "UDP4_SENDMSG", "UDP6_SENDMSG",
+              "UDP4_RECVMSG", "UDP6_RECVMSG", "INET4_GETPEERNAME", "INET6_GETPEERNAME", "INET4_GETSOCKNAME",
+              "INET6_GETSOCKNAME", "UNIX_CONNECT", "UNIX_SENDMSG", "UNIX_RECVMSG", "UNIX_GETPEERNAME",
+              "UNIX_GETSOCKNAME")
+_CGROUP_PROGS: dict[str, ProgType] = {
+    "CGROUP_INET_INGRESS": ProgType.CGROUP_SKB, "CGROUP_INET_EGRESS": ProgType.CGROUP_SKB,
+    **{f"CGROUP_{n}": ProgType.CGROUP_SOCK for n in _SOCK},
+    **{f"CGROUP_{n}": ProgType.CGROUP_SOCK_ADDR for n in _SOCK_ADDR},
+    "CGROUP_SOCK_OPS": ProgType.SOCK_OPS, "CGROUP_DEVICE": ProgType.CGROUP_DEVICE,
+    "CGROUP_SYSCTL": ProgType.CGROUP_SYSCTL, "CGROUP_GETSOCKOPT": ProgType.CGROUP_SOCKOPT,
+    "CGROUP_SETSOCKOPT": ProgType.CGROUP_SOCKOPT,
+}
+
+
+def _probe(at: AttachType) -> Recipe | None:
+    """On the trial's empty cgroup; the program allows everything (lsm_cgroup is a BTF trial of probing's)."""
+    prog_type = _CGROUP_PROGS.get(at.name)
+    return None if prog_type is None else Recipe(prog_type, no_opts(lambda trial: trial.cgroup_fd()), ret=1)
+
+
 FAMILY = Family(
     name="cgroup",
     attach_types=(*(at for at in AttachType if at.name.startswith("CGROUP_")), AttachType.LSM_CGROUP),
     target=TargetKind.CGROUP,
+    probe=_probe,
     feature="cgroup",
     caps=("CAP_NET_ADMIN",),
     hints={

@@ -23,10 +23,10 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from .. import lowlevel as ll
-from ..enums import AttachType
+from ..enums import AttachType, ProgType
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
-from ._family import Family, TargetKind
+from ._family import Family, Recipe, TargetKind, TrialTargets
 from ._session import array_repr, check_flags, fill_common, mode_repr_parts
 
 _ULONG = ll.ffi.sizeof("unsigned long")
@@ -117,10 +117,28 @@ def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleTy
                                flags=int(km.flags), missed=int(km.missed))
 
 
+_PROBE_FUNC = b"vprintk"  # exported and traceable on every kernel with kprobe_multi
+
+
+def _probe_target(trial: TrialTargets, keep: list[Any]) -> tuple[int, Any]:
+    opts = ll.new_link_create_opts()
+    name = ll.ffi.new("char[]", _PROBE_FUNC)
+    syms = ll.ffi.new("const char *[]", [name])
+    keep += [name, syms]
+    opts.kprobe_multi.syms, opts.kprobe_multi.cnt = syms, 1
+    return 0, opts
+
+
+def _probe(at: AttachType) -> Recipe | None:
+    """On ``vprintk`` for the moment between link create and close."""
+    return Recipe(ProgType.KPROBE, _probe_target)
+
+
 FAMILY = Family(
     name="kprobe_multi",
     attach_types=(AttachType.TRACE_KPROBE_MULTI, AttachType.TRACE_KPROBE_SESSION),
     target=TargetKind.NONE,
+    probe=_probe,
     feature="kprobe_multi",
     caps=("CAP_PERFMON",),
     hints={

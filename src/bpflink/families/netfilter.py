@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, ClassVar
 
+from .. import lowlevel as ll
 from .._limits import S32_MAX, S32_MIN, integer
 from .._native import constant, has
-from ..enums import AttachType, NfInetHook, NfProto
+from ..enums import AttachType, NfInetHook, NfProto, ProgType
 from ..errors import NotSupportedError
 from ._base import LinkOpts
-from ._family import Family, TargetKind
+from ._family import Family, Recipe, TargetKind, TrialTargets
 
 _DEFRAG_PRIORITY_MIN = -400
 _DEFRAG_FLAG: int | None = constant("BPF_F_NETFILTER_IP_DEFRAG") if has("BPF_F_NETFILTER_IP_DEFRAG") else None
@@ -78,10 +79,24 @@ def _info_netfilter(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType)
     return _new(NetfilterLinkInfo, base)
 
 
+def _probe_target(trial: TrialTargets, keep: list[Any]) -> tuple[int, Any]:
+    trial.private_netns()  # the hook then lives in the probing thread's namespace only
+    opts = ll.new_link_create_opts()
+    opts.netfilter.pf, opts.netfilter.hooknum = int(NfProto.IPV4), int(NfInetHook.LOCAL_IN)
+    opts.netfilter.priority = 0
+    return 0, opts
+
+
+def _probe(at: AttachType) -> Recipe | None:
+    """An IPv4 LOCAL_IN hook in the trial's private network namespace; the program accepts every packet."""
+    return Recipe(ProgType.NETFILTER, _probe_target, ret=1)
+
+
 FAMILY = Family(
     name="netfilter",
     attach_types=(AttachType.NETFILTER,),
     target=TargetKind.NONE,
+    probe=_probe,
     feature="netfilter",
     caps=("CAP_NET_ADMIN",),
     hints={

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 from ..enums import AttachType
 from ._family import Family, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
+from .tcx import probe_missing_ifindex as _probe
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,14 @@ def _info_netkit(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) ->
     return _new(NetkitLinkInfo, base)
 
 
+
+
+
 FAMILY = Family(
     name="netkit",
     attach_types=(AttachType.NETKIT_PRIMARY, AttachType.NETKIT_PEER),
     target=TargetKind.IFINDEX,
+    probe=_probe,
     feature="netkit",
     caps=("CAP_NET_ADMIN",),
     hints={

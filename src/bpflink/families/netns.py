@@ -12,8 +12,8 @@ import errno
 from types import ModuleType
 from typing import Any
 
-from ..enums import AttachType
-from ._family import Family, TargetKind
+from ..enums import AttachType, ProgType
+from ._family import Family, Recipe, TargetKind, no_opts
 
 
 def _info_netns(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
@@ -25,10 +25,17 @@ def _info_netns(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> 
     return _new(NetnsLinkInfo, base)
 
 
+def _probe(at: AttachType) -> Recipe | None:
+    """On the trial's private network namespace itself."""
+    prog_type = {"SK_LOOKUP": ProgType.SK_LOOKUP, "FLOW_DISSECTOR": ProgType.FLOW_DISSECTOR}.get(at.name)
+    return None if prog_type is None else Recipe(prog_type, no_opts(lambda trial: trial.netns_fd()))
+
+
 FAMILY = Family(
     name="netns",
     attach_types=(AttachType.SK_LOOKUP, AttachType.FLOW_DISSECTOR),
     target=TargetKind.NETNS,
+    probe=_probe,
     feature="netns",
     caps=("CAP_NET_ADMIN",),
     hints={

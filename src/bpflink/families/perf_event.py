@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..enums import AttachType
+from ..enums import AttachType, ProgType
 from ._base import CookieOpts
-from ._family import Family, TargetKind
+from ._family import Family, Recipe, TargetKind, no_opts
 
 
 @dataclass(frozen=True)
@@ -76,10 +76,17 @@ def _info_perf_event(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType
     return cls(**base, perf_type=ptype, name=name, **fields)
 
 
+def _probe(at: AttachType) -> Recipe | None:
+    """On /dev/null: EBADF (not a perf event) proves the kernel knows perf_event links."""
+    return Recipe(ProgType.TRACEPOINT, no_opts(lambda trial: trial.devnull_fd()), expected_attach_type=False,
+                  proof_errno=errno.EBADF)
+
+
 FAMILY = Family(
     name="perf_event",
     attach_types=(AttachType.PERF_EVENT,),
     target=TargetKind.PERF_EVENT,
+    probe=_probe,
     feature="perf_event",
     caps=("CAP_PERFMON",),
     hints={

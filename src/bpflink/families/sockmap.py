@@ -10,8 +10,8 @@ import errno
 from types import ModuleType
 from typing import Any
 
-from ..enums import AttachType
-from ._family import Family, TargetKind
+from ..enums import AttachType, ProgType
+from ._family import Family, Recipe, TargetKind, no_opts
 
 
 def _info_sockmap(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
@@ -24,11 +24,18 @@ def _info_sockmap(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -
     return _new(SockmapLinkInfo, base)
 
 
+def _probe(at: AttachType) -> Recipe | None:
+    """On a sockmap nobody uses."""
+    prog_type = ProgType.SK_MSG if at == AttachType.SK_MSG_VERDICT else ProgType.SK_SKB
+    return Recipe(prog_type, no_opts(lambda trial: trial.sockmap_fd()))
+
+
 FAMILY = Family(
     name="sockmap",
     attach_types=(AttachType.SK_MSG_VERDICT, AttachType.SK_SKB_STREAM_PARSER, AttachType.SK_SKB_STREAM_VERDICT,
                   AttachType.SK_SKB_VERDICT),
     target=TargetKind.MAP,
+    probe=_probe,
     feature="sockmap",
     caps=("CAP_NET_ADMIN",),
     hints={

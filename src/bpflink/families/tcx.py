@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
-from ..enums import AttachType
-from ._family import Family, TargetKind
+from ..enums import AttachType, ProgType
+from ._family import Family, Recipe, TargetKind
 from ._mprog import MPROG_HINTS, Mprog
 
 
@@ -36,10 +36,22 @@ def _info_tcx(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> An
     return _new(TcxLinkInfo, base)
 
 
+_MISSING_IFINDEX = -1  # the int target_fd libbpf passes on as ifindex 0xffffffff
+
+
+def probe_missing_ifindex(at: AttachType) -> Recipe:
+    """On ifindex 0xffffffff: ENODEV proves the kernel knows the attach type (tcx and netkit)."""
+    return Recipe(ProgType.SCHED_CLS, lambda trial, keep: (_MISSING_IFINDEX, None), proof_errno=errno.ENODEV)
+
+
+_probe = probe_missing_ifindex
+
+
 FAMILY = Family(
     name="tcx",
     attach_types=(AttachType.TCX_INGRESS, AttachType.TCX_EGRESS),
     target=TargetKind.IFINDEX,
+    probe=_probe,
     feature="tcx",
     caps=("CAP_NET_ADMIN",),
     hints={

@@ -25,10 +25,10 @@ from typing import Any, ClassVar, Union
 
 from .. import lowlevel as ll
 from .._limits import S32_MAX, integer
-from ..enums import AttachType
+from ..enums import AttachType, ProgType
 from ._arrays import IntArray, check_same_count, count, strings, to_u64_bytes, to_uint_bytes, u64_view, ulong_view
 from ._base import LinkOpts
-from ._family import Family, TargetKind
+from ._family import Family, Recipe, TargetKind, TrialTargets
 from ._session import array_repr, check_flags, fill_common, mode_repr_parts
 
 _ULONG = ll.ffi.sizeof("unsigned long")
@@ -160,10 +160,25 @@ def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleTy
                                flags=int(um.flags), pid=int(um.pid))
 
 
+def _probe_target(trial: TrialTargets, keep: list[Any]) -> tuple[int, Any]:
+    opts = ll.new_link_create_opts()
+    path = ll.ffi.new("char[]", b"/")
+    offsets = ll.ffi.new("unsigned long[]", [0])
+    keep += [path, offsets]
+    opts.uprobe_multi.path, opts.uprobe_multi.offsets, opts.uprobe_multi.cnt = path, offsets, 1
+    return 0, opts
+
+
+def _probe(at: AttachType) -> Recipe | None:
+    """On "/" (a directory, not an ELF file): EBADF proves the kernel knows uprobe_multi links."""
+    return Recipe(ProgType.KPROBE, _probe_target, proof_errno=errno.EBADF)
+
+
 FAMILY = Family(
     name="uprobe_multi",
     attach_types=(AttachType.TRACE_UPROBE_MULTI, AttachType.TRACE_UPROBE_SESSION),
     target=TargetKind.NONE,
+    probe=_probe,
     feature="uprobe_multi",
     caps=("CAP_PERFMON",),
     hints={

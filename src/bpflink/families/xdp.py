@@ -12,9 +12,9 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 from .._limits import u32
-from ..enums import AttachType, XdpFlags
+from ..enums import AttachType, ProgType, XdpFlags
 from ._base import LinkOpts
-from ._family import Family, TargetKind
+from ._family import Family, Recipe, TargetKind, no_opts
 
 _MODES = XdpFlags.SKB_MODE | XdpFlags.DRV_MODE | XdpFlags.HW_MODE
 
@@ -47,10 +47,16 @@ def _info_xdp(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> An
     return _new(XdpLinkInfo, base)
 
 
+def _probe(at: AttachType) -> Recipe | None:
+    """On ``lo`` of the trial's private network namespace."""
+    return Recipe(ProgType.XDP, no_opts(lambda trial: trial.lo_ifindex())) if at == AttachType.XDP else None
+
+
 FAMILY = Family(
     name="xdp",
     attach_types=(AttachType.XDP,),
     target=TargetKind.IFINDEX,
+    probe=_probe,
     feature="xdp",
     caps=("CAP_NET_ADMIN",),
     hints={

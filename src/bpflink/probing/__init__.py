@@ -1,10 +1,10 @@
 """Which attach types work on the running kernel, found by trial and cached per process (``bpflink.kernel``).
 
 The package: this module is the public API and the cache; ``_harness`` makes the harmless targets (an empty
-cgroup, a private network namespace, a sockmap) in a thread of its own; ``recipes`` says, one function per link
-family, what to load and where to attach; ``_btf`` tries the attach types whose program names a vmlinux BTF
-target at load (iter, fentry/fexit, fmod_ret, lsm, lsm_cgroup, tp_btf, struct_ops). Every link and program is
-closed before a probe returns.
+cgroup, a private network namespace, a sockmap) in a thread of its own; each link family's record
+(``bpflink.families``) says, as its ``probe`` recipe, what to load and where to attach; ``_btf`` tries the
+attach types whose program names a vmlinux BTF target at load (iter, fentry/fexit, fmod_ret, lsm, lsm_cgroup,
+tp_btf, struct_ops). Every link and program is closed before a probe returns.
 
 >>> import bpflink
 >>> from bpflink import AttachType
@@ -27,11 +27,11 @@ from .. import asm, kernel
 from .. import lowlevel as ll
 from ..enums import AttachType
 from ..errors import ENOTSUPP, errno_name, hint_for, strerror
-from ..families import family_of
+from ..families import family_of, record_of
+from ..families._family import Recipe
 from ..features import FEATURES, explain
 from . import _btf
 from ._harness import PROBE_PROG_NAME, Trial, Unavailable, run_in_private_thread
-from .recipes import RECIPES, Recipe
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ _NO_LINK = {
 
 
 def _recipe(at: AttachType) -> Recipe | None:
-    make = RECIPES.get(family_of(at))
+    make = record_of(at).probe
     return None if make is None or at.name in _btf.NAMES else make(at)
 
 
