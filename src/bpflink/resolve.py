@@ -48,11 +48,14 @@ _WANTED = {"ifindex": "an ifindex or device name", "cgroup": "an fd or path of a
            "map": "a map fd (or Map)", "prog": "a program fd (or Program)"}
 
 
-def attach_type(value: object) -> AttachType:
+def attach_type(value: object, *, missing_ok: bool = False) -> AttachType:
     """An ``AttachType`` from a member, an int or a name (``"tcx_ingress"``, ``"BPF_TCX_INGRESS"``).
 
     ``TypeError`` for other types, ``ValueError`` for unknown values, ``NotSupportedError`` for a member the
-    compiled headers lack.
+    compiled headers lack (returned as is with ``missing_ok``: ``bpflink.probe`` answers "unsupported" for it).
+
+    >>> attach_type("tcx_ingress"), attach_type(46)
+    (<AttachType.TCX_INGRESS: 46>, <AttachType.TCX_INGRESS: 46>)
     """
     if isinstance(value, AttachType):
         # read from the member directly: .available and .name are Python-level properties and hashing an enum
@@ -68,7 +71,9 @@ def attach_type(value: object) -> AttachType:
         except ValueError:
             raise ValueError(f"{value} is not an attach type") from None
     else:
-        raise TypeError(f"attach_type must be an AttachType, not {type(value).__name__}")
+        raise TypeError(f"attach_type must be an AttachType, its name or its int value, not {type(value).__name__}")
+    if missing_ok and not at.available:
+        return at
     if not at.available:
         raise NotSupportedError(at.name, "the libbpf headers bpflink was compiled against do not define "
                                 f"{at.cname}")

@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import asm, kernel
+from .. import asm, kernel, resolve
 from .. import lowlevel as ll
 from ..enums import AttachType
 from ..errors import ENOTSUPP, errno_name, hint_for, strerror
@@ -161,9 +161,7 @@ def _probe_link(at: AttachType, recipe: Recipe, trial: Trial) -> ProbeResult:
 
 
 def _attach_type(value: AttachType | str | int) -> AttachType:
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(f"an attach type is an AttachType, its name or its int value, not {type(value).__name__}")
-    at = AttachType.parse(value) if isinstance(value, str) else AttachType(value)
+    at = resolve.attach_type(value, missing_ok=True)  # one set of rules; probe() reports what the headers lack
     if not _has_probe(at):
         why = _NO_LINK.get(at.name, "bpflink does not know how to try it")
         raise ValueError(f"bpflink has no probe for {at.name}: {why}")
