@@ -7,6 +7,8 @@ import itertools
 import os
 import re
 
+from .. import kernel
+
 _counter = itertools.count()
 #: how a leftover from another process is recognised (its pid is the third part)
 NAME_RE = re.compile(r"^bpflink-(?P<worker>[a-z0-9]+)-(?P<pid>\d+)-(?P<n>\d+)")
@@ -21,16 +23,9 @@ def unique(kind: str = "") -> str:
 
 
 def mountpoint(fstype: str) -> str | None:
-    """The first mount point of ``fstype`` in this mount namespace (``/proc/self/mounts``), or None."""
-    try:
-        with open("/proc/self/mounts") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) >= 3 and parts[2] == fstype:
-                    return parts[1].replace("\\040", " ")
-    except OSError:
-        return None
-    return None
+    """The first mount point of ``fstype`` in this mount namespace (``bpflink.kernel.mounts``), or None."""
+    found = kernel.mounts(fstype)
+    return found[0] if found else None
 
 
 def _dead(name: str) -> bool:
