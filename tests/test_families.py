@@ -126,3 +126,22 @@ def test_builders_validate_once_into_declared_fields() -> None:
         declared = {f.name for f in dataclasses.fields(builder)}
         assert set(vars(builder)) <= declared, (type(builder).__name__, set(vars(builder)) - declared)
     assert bpflink.opts.mprog.Tcx is opts.Tcx is families.tcx.Tcx
+
+
+def test_probe_recipes_live_in_the_records_and_no_family_imports_probing() -> None:
+    """probing tries an attach type by its record's recipe (or a BTF trial); the records never reach up to it."""
+    from bpflink import probing
+    from bpflink.families._family import Recipe
+    from bpflink.probing import _btf
+
+    for at in probing.probeable():
+        if at.name in _btf.NAMES:
+            continue
+        recipe = record_of(at).probe
+        assert recipe is not None, f"{at.name} is probed but its family {family_of(at)} has no recipe"
+        assert isinstance(recipe(at), Recipe)
+    from test_layers import GRAPH  # the import graph, read from the source
+
+    reach = {m: sorted(t for t in GRAPH[m] if t.startswith("bpflink.probing")) for m in GRAPH
+             if m.startswith("bpflink.families")}
+    assert not {m: t for m, t in reach.items() if t}, "family modules import bpflink.probing"
