@@ -145,3 +145,64 @@ def test_docstring_examples_run() -> None:
             runner.run(test, out=sys.stdout.write)
     assert runner.failures == 0, "a docstring example failed (output above)"
     assert runner.tries > 20
+
+
+# --- the kernel matrix: README's compact table against docs/kernel-matrix.md -----------------------------------------
+
+def _matrix(text: str, begin: str, end: str | None) -> tuple[list[str], dict[str, list[str]]]:
+    """(column names, family -> cells) of the first markdown table after ``begin`` (and before ``end``)."""
+    part = text.split(begin, 1)[1]
+    if end is not None:
+        part = part.split(end, 1)[0]
+    lines = [line for line in part.splitlines() if line.startswith("| ")]
+    head = [c.strip() for c in lines[0].strip("|").split(" | ")][1:]
+    rows = {}
+    for line in lines[1:]:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if not cells[0].startswith("*"):  # the wall-time row is the long table's only
+            rows[cells[0]] = cells[1:]
+    return [h.split(" (")[0] for h in head], rows
+
+
+CELL = re.compile(r"^(?:pass (?P<passed>\d+)/(?P<n>\d+)(?:, (?:skip|skipped) (?P<skipped>\d+): (?P<why>.*))?"
+                  r"|(?:skip|skipped \((?P<all>\d+)\)): (?P<allwhy>.*))$")
+
+
+def _parse_cell(cell: str) -> tuple[tuple[int, int, int], str]:
+    """((passed, total, skipped), reason text) of a matrix cell, either table's wording."""
+    m = CELL.match(cell)
+    assert m, f"not a green cell: {cell!r}"  # failures (**FAIL**), 'not run', 'no results' are not green
+    if m["passed"] is not None:
+        passed, n = int(m["passed"]), int(m["n"])
+        return (passed, n, n - passed), m["why"] or ""
+    return (0, int(m["all"]) if m["all"] else -1, int(m["all"]) if m["all"] else -1), m["allwhy"]
+
+
+@pytest.mark.hostonly
+def test_readme_kernel_matrix_agrees_with_docs_kernel_matrix() -> None:
+    """Both tables come from one green ``scripts/vmtest --matrix`` run (scripts/vm-matrix.py writes both): the same
+    kernels and families, no failure, the same counts per cell, and the README's shortened skip reasons are
+    the long table's."""
+    readme = (ROOT / "README.md").read_text()
+    long_text = (DOCS / "kernel-matrix.md").read_text()
+    cols, rows = _matrix(readme, "<!-- kernel-matrix:begin -->", "<!-- kernel-matrix:end -->")
+    long_cols, long_rows = _matrix(long_text, "do not edit by hand", None)
+    assert cols == long_cols, (cols, long_cols)
+    assert cols[0] == "host"
+    pinned = [line.split()[0] for line in (ROOT / "scripts" / "vm-kernels.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#") and line.split()[0][0].isdigit()]
+    assert set(cols[1:]) <= set(pinned), (cols, pinned)
+    assert list(rows) == list(long_rows)
+    for fam, cells in rows.items():
+        for kernel, short, full in zip(cols, cells, long_rows[fam]):
+            (s_counts, s_why), (l_counts, l_why) = _parse_cell(short), _parse_cell(full)
+            where = f"{fam} on {kernel}: README {short!r} vs docs {full!r}"
+            if s_counts[1] == -1:  # the README's all-skipped cell gives no count
+                assert l_counts[0] == 0, where
+            else:
+                assert s_counts == l_counts, where
+            full_why = l_why.replace(" not available here", "")
+            for piece in filter(None, (p.strip() for p in s_why.split(";"))):
+                # the README cuts each reason at 80 characters, the long table at 110 with 19 more ("not
+                # available here"): each README piece is a substring of the long cell
+                assert piece in full_why, where
