@@ -206,3 +206,32 @@ def test_readme_kernel_matrix_agrees_with_docs_kernel_matrix() -> None:
                 # the README cuts each reason at 80 characters, the long table at 110 with 19 more ("not
                 # available here"): each README piece is a substring of the long cell
                 assert piece in full_why, where
+
+
+# --- the README's and docs/testing.md's code --------------------------------------------------------------------
+
+
+def _blocks_after(text: str, marker: str) -> list[tuple[str, dict[str, str], str]]:
+    return tutorial_blocks(text.split(marker, 1)[1])
+
+
+@pytest.mark.hostonly  # perf_event links and maps on every guest kernel are test_perf_event's and test_maps'
+def test_readme_from_bpf_o_to_numbers_runs_as_written(tmp_path: Path) -> None:
+    """The README's compile line (bash, in a directory whose ``build`` is the checkout's) and its Python block (a
+    child interpreter): the counters it prints are live, the by_comm items decoded (comm as bytes)."""
+    (sh_lang, _, compile_line), (py_lang, _, code) = _blocks_after((ROOT / "README.md").read_text(),
+                                                                   "### From .bpf.o to numbers")[:2]
+    assert (sh_lang, py_lang) == ("sh", "python")
+    (tmp_path / "counts.bpf.c").write_bytes((ROOT / "tests" / "bpf" / "data_counts.bpf.c").read_bytes())
+    (tmp_path / "build").symlink_to(ROOT / "build")
+    res = subprocess.run(["bash", "-euo", "pipefail", "-c", compile_line], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    hits, percpu, *items = res.stdout.splitlines()
+    assert int(hits) >= 1  # os.getppid() at least, counted for this process only (target_tgid)
+    assert int(percpu) >= int(hits)  # read later: the print's own write() counted too
+    comms = [re.fullmatch(r"(b'.*') (\d+)", line) for line in items]
+    assert comms and all(comms), items
+    assert any(m[1].startswith("b'python") and int(m[2]) % 3 == 0 for m in comms if m), items  # scale = 3
