@@ -235,3 +235,31 @@ def test_readme_from_bpf_o_to_numbers_runs_as_written(tmp_path: Path) -> None:
     comms = [re.fullmatch(r"(b'.*') (\d+)", line) for line in items]
     assert comms and all(comms), items
     assert any(m[1].startswith("b'python") and int(m[2]) % 3 == 0 for m in comms if m), items  # scale = 3
+
+
+@pytest.mark.hostonly  # the plugin on the guest kernels is test_plugin's (the same project in the 6.12 guest)
+def test_testing_page_example_project_runs_as_shown(tmp_path: Path) -> None:
+    """docs/testing.md's example project is tests/sample_project's files (less its leak test), and ``pytest -ra``
+    in it prints what the page shows: on a kernel without kprobe_multi the page's SKIPPED line word for word
+    and "2 passed, 1 skipped"; where kprobe_multi works, 3 pass."""
+    from bpflink import AttachType, supports
+
+    text = (DOCS / "testing.md").read_text()
+    blocks = _blocks_after(text, "## A complete example project")
+    files = {"ini": "pytest.ini", "c": "counter.bpf.c", "python": "test_counter.py"}
+    for lang, name in files.items():
+        body = next(b for lg, _, b in blocks if lg == lang)
+        assert body == (ROOT / "tests" / "sample_project" / name).read_text(), f"docs/testing.md's {name} differs"
+        (tmp_path / name).write_text(body)
+    shown = next(b for lg, _, b in blocks if lg == "console")
+    assert shown.splitlines()[0] == "# pytest -ra"
+    res = subprocess.run([sys.executable, "-m", "pytest", "-ra", "-p", "no:cacheprovider"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300)
+    out = res.stdout
+    assert res.returncode == 0, out + res.stderr
+    if supports(AttachType.TRACE_KPROBE_MULTI):
+        assert re.search(r"^=* 3 passed in ", out, re.M), out
+    else:
+        skipped = next(line for line in shown.splitlines() if line.startswith("SKIPPED"))
+        assert skipped in out.splitlines(), out
+        assert "test_counter.py .s." in out and re.search(r"^=* 2 passed, 1 skipped in ", out, re.M), out
