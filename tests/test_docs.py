@@ -263,3 +263,128 @@ def test_testing_page_example_project_runs_as_shown(tmp_path: Path) -> None:
         skipped = next(line for line in shown.splitlines() if line.startswith("SKIPPED"))
         assert skipped in out.splitlines(), out
         assert "test_counter.py .s." in out and re.search(r"^=* 2 passed, 1 skipped in ", out, re.M), out
+
+
+# Python blocks that are sketches (they name the reader's files, programs, devices and processes): not run, but
+# every bpflink name, attribute and keyword argument in them must exist, checked against the imported package.
+SKETCHES: dict[str, dict[int, str]] = {  # page: {block (1-based among its python blocks): the imports it assumes}
+    "README.md": {1: "", 3: "", 4: ""},
+    "docs/ringbuf.md": {1: ""},
+    "docs/usdt.md": {1: ""},
+    "docs/operations.md": {1: "from bpflink import Link, AttachType",
+                           2: "from bpflink.cli import Args, arg, command, flag, option"},
+}
+
+
+class _SketchChecker:
+    """Resolves what a sketch names in bpflink: ``import``s, attribute chains from them, calls (keywords bound
+    against the real signature) and methods of variables assigned from a resolved class or annotated call."""
+
+    def __init__(self, where: str) -> None:
+        import builtins
+
+        self.where, self.errors = where, []
+        self.scope: dict[str, object] = {"bpflink": bpflink, **vars(builtins)}
+        self.types: dict[str, type] = {}
+
+    def value(self, node: object) -> object:
+        """The Python object an expression names, or None when it is not bpflink's (a placeholder)."""
+        import ast
+
+        if isinstance(node, ast.Name):
+            return self.scope.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.value(node.value)
+            if base is None and isinstance(node.value, ast.Name) and node.value.id in self.types:
+                base = self.types[node.value.id]
+            if base is None:
+                return None
+            if isinstance(base, type) and not hasattr(base, node.attr) and any(
+                    node.attr in vars(k).get("__annotations__", {}) or node.attr in vars(k).get("__slots__", ())
+                    for k in base.__mro__):
+                return None  # an instance attribute the class declares
+            if not hasattr(base, node.attr):
+                self.errors.append(f"{self.where}: {ast.unparse(node)}: {base!r} has no {node.attr!r}")
+                return None
+            return getattr(base, node.attr)
+        if isinstance(node, ast.Call):
+            return self.result_type(node)
+        return None
+
+    def result_type(self, call: object) -> type | None:
+        import ast
+        import inspect
+
+        assert isinstance(call, ast.Call)
+        fn = self.value(call.func)
+        if fn is None or not callable(fn):
+            return None
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return None
+        has_star = any(isinstance(a, ast.Starred) for a in call.args)
+        kwargs = {k.arg: None for k in call.keywords if k.arg is not None}
+        try:
+            if has_star:
+                sig.bind_partial(**kwargs)
+            else:
+                sig.bind_partial(*([None] * len(call.args)), **kwargs)
+        except TypeError as exc:
+            self.errors.append(f"{self.where}: {ast.unparse(call)}: {exc}")
+        if isinstance(fn, type):
+            return fn
+        # annotations are strings (``from __future__ import annotations``), some of TYPE_CHECKING-only names:
+        # resolve a plain class name (``Link``, ``Object``) in the function's module, then in bpflink
+        ret = getattr(fn, "__annotations__", {}).get("return")
+        if isinstance(ret, str):
+            name = ret.strip("'\"").removesuffix(" | None")
+            module = sys.modules.get(getattr(fn, "__module__", ""), None)
+            ret = getattr(module, name, None) or getattr(bpflink, name, None)
+        return ret if isinstance(ret, type) and ret.__module__.startswith("bpflink") else None
+
+    def check(self, code: str) -> None:
+        import ast
+
+        tree = compile(code, self.where, "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        for node in ast.walk(tree):  # imports and assignments first, in source order (ast.walk is breadth-first)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "bpflink":
+                mod = importlib.import_module(node.module)
+                for alias in node.names:
+                    if not hasattr(mod, alias.name):
+                        self.errors.append(f"{self.where}: {node.module} has no {alias.name}")
+                    else:
+                        self.scope[alias.asname or alias.name] = getattr(mod, alias.name)
+        for node in sorted((n for n in ast.walk(tree) if hasattr(n, "lineno")),
+                           key=lambda n: (n.lineno, n.col_offset)):  # type: ignore[attr-defined]
+            targets: list[tuple[ast.expr, ast.expr]] = []
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                targets.append((node.targets[0], node.value))
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                targets += [(item.optional_vars, item.context_expr) for item in node.items
+                            if item.optional_vars is not None]
+            for target, value in targets:
+                if isinstance(target, ast.Name) and isinstance(value, ast.Call):
+                    typ = self.result_type(value)
+                    if typ is not None:
+                        self.types[target.id] = typ
+            if isinstance(node, (ast.Attribute, ast.Call)) and not isinstance(getattr(node, "ctx", None), ast.Store):
+                self.value(node)
+
+
+def _python_blocks(page: str) -> list[str]:
+    return [body for lang, _, body in tutorial_blocks((ROOT / page).read_text()) if lang == "python"]
+
+
+@pytest.mark.hostonly
+@pytest.mark.parametrize("page", sorted(SKETCHES))
+def test_sketch_blocks_name_only_what_exists(page: str) -> None:
+    blocks = _python_blocks(page)
+    errors: list[str] = []
+    for n, prelude in SKETCHES[page].items():
+        checker = _SketchChecker(f"{page} python block {n}")
+        checker.check(prelude + "\n" + blocks[n - 1])
+        errors += checker.errors
+    assert errors == []
+    run_elsewhere = {"README.md": 1, "docs/testing.md": 1}.get(page, 0)  # run by the tests above
+    assert len(blocks) == len(SKETCHES[page]) + run_elsewhere, f"{page}: a python block is neither run nor checked"
