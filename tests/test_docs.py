@@ -388,3 +388,74 @@ def test_sketch_blocks_name_only_what_exists(page: str) -> None:
     assert errors == []
     run_elsewhere = {"README.md": 1, "docs/testing.md": 1}.get(page, 0)  # run by the tests above
     assert len(blocks) == len(SKETCHES[page]) + run_elsewhere, f"{page}: a python block is neither run nor checked"
+
+
+# docs/attach.md lists signatures (``name(params) -> result``), not runnable code: each keyword listed with a
+# default must be a parameter of the real function with that default, and those after ``*`` keyword-only.
+SIGNATURE_PAGES = {"docs/attach.md": ("bpflink.Object", "bpflink.attach", "bpflink.targets")}
+
+
+def _split_params(text: str) -> list[str]:
+    out, depth, cur, quote = [], 0, "", ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        cur += ch
+    return [p for p in [*out, cur.strip()] if p]
+
+
+def _listed_signatures(body: str) -> list[tuple[str, str]]:
+    """(name, parameter text) per ``name(...) -> ...`` entry; continuation lines joined."""
+    joined = re.sub(r"\n[ \t]+(?=\w)", " ", body)
+    return re.findall(r"^([A-Za-z_][\w.]*)\((.*?)\) ->", joined, re.M)
+
+
+@pytest.mark.hostonly
+def test_signature_listings_match_the_functions() -> None:
+    import inspect
+
+    errors, checked = [], 0
+    for page, bases in SIGNATURE_PAGES.items():
+        blocks = _python_blocks(page)
+        assert len(blocks) == len(bases), f"{page}: a python block is not checked"
+        for body, base in zip(blocks, bases):
+            owner = importlib.import_module(base) if base.count(".") == 1 and base != "bpflink.Object" \
+                else bpflink.Object
+            for name, params in _listed_signatures(body):
+                parts = name.split(".")
+                obj: object = {"obj": bpflink.Object, "group": bpflink.LinkGroup}.get(parts[0]) \
+                    or getattr(owner, parts[0], None) or getattr(bpflink, parts[0], None)
+                for attr in parts[1:]:
+                    obj = getattr(obj, attr, None)
+                if obj is None:
+                    errors.append(f"{page}: {name} does not exist")
+                    continue
+                sig = inspect.signature(obj)  # type: ignore[arg-type]
+                kw_only = False
+                for param in _split_params(params):
+                    if param == "*":
+                        kw_only = True
+                        continue
+                    m = re.fullmatch(r"(\w+)=(.+)", param)
+                    if not m:
+                        continue
+                    real = sig.parameters.get(m[1])
+                    checked += 1
+                    if real is None:
+                        errors.append(f"{page}: {name}() has no parameter {m[1]}")
+                    elif repr(real.default) != m[2]:
+                        errors.append(f"{page}: {name}({m[1]}=...) defaults to {real.default!r}, not {m[2]}")
+                    elif kw_only and real.kind is not inspect.Parameter.KEYWORD_ONLY:
+                        errors.append(f"{page}: {name}({m[1]}) is not keyword-only")
+    assert errors == []
+    assert checked > 30
