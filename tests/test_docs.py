@@ -459,3 +459,29 @@ def test_signature_listings_match_the_functions() -> None:
                         errors.append(f"{page}: {name}({m[1]}) is not keyword-only")
     assert errors == []
     assert checked > 30
+
+
+@pytest.mark.hostonly
+def test_documented_command_lines_exist() -> None:
+    """Every ``bpflink VERB --option`` the README and docs name (inline or in sh blocks) is a verb of the CLI that
+    takes that option (its ``--help``)."""
+    texts = [(ROOT / "README.md").read_text(), *(p.read_text() for p in sorted(DOCS.glob("*.md")))]
+    lines = [m for t in texts for m in re.findall(r"`(?:\.venv/bin/)?(bpflink [^`]*)`", t)]
+    lines += [m for t in texts for lang, _, body in tutorial_blocks(t) if lang in ("sh", "console")
+              for m in re.findall(r"^(?:# |\$ )?(?:\.venv/bin/)?(bpflink [^#\n]*)", body, re.M)]
+    cli = [sys.executable, "-m", "bpflink"]
+    helps: dict[str, str] = {}
+    checked = 0
+    for line in lines:
+        words = line.split("--", 1)[0].split() if " -- " in line else line.split()
+        verb = " ".join(words[1:3]) if words[1:2] == ["usdt"] else (words[1] if len(words) > 1 else "")
+        if not re.fullmatch(r"[a-z]+( [a-z]+)?", verb):  # `bpflink --version`, `bpflink VERB: ...`
+            verb = ""
+        if verb not in helps:
+            res = subprocess.run([*cli, *verb.split(), "--help"], capture_output=True, text=True, timeout=60)
+            assert res.returncode == 0, f"{line!r}: `bpflink {verb} --help` failed: {res.stderr}"
+            helps[verb] = res.stdout
+        for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", line.split(" -- ", 1)[0]):
+            checked += 1
+            assert option in helps[verb], f"{line!r}: `bpflink {verb}` has no {option}"
+    assert checked >= 10 and len(helps) >= 8, (checked, sorted(helps))
