@@ -134,17 +134,47 @@ def test_tutorial_runs_as_written(cgroup: Path, tmp_path: Path) -> None:
 # --- docstring examples --------------------------------------------------------------------------------------------
 
 
+def _all_modules() -> list[str]:
+    """Every module of the package, private ones and subpackages' included (their docstrings are read too)."""
+    return ["bpflink", *sorted(m.name for m in pkgutil.walk_packages(bpflink.__path__, "bpflink.")
+                               if not m.name.endswith("__main__"))]
+
+
 @pytest.mark.hostonly
 def test_docstring_examples_run() -> None:
-    """Every ``>>>`` example in the package: run, or marked +SKIP (they need a kernel object or this machine)."""
+    """Every ``>>>`` example in the package, as root on this kernel: run, or marked +SKIP with a reason."""
     finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
-    names = ["bpflink", *_public_modules()]
-    names += sorted(m.name for m in pkgutil.iter_modules(bpflink.opts.__path__, "bpflink.opts."))
-    for name in names:
+    for name in _all_modules():
         for test in finder.find(importlib.import_module(name), name):
             runner.run(test, out=sys.stdout.write)
     assert runner.failures == 0, "a docstring example failed (output above)"
     assert runner.tries > 20
+
+
+SKIP_REASON = re.compile(r"^\s*>>> # not run as a doctest: \S")
+
+
+@pytest.mark.hostonly
+def test_every_skipped_docstring_example_says_why() -> None:
+    """A ``# doctest: +SKIP`` example (or a run of them) follows a ``>>> # not run as a doctest: REASON`` line
+    (what it needs that the doctest runner lacks: a loaded program, a device, another machine's files...); an
+    example that runs ends the run. (doctest drops comment-only examples, so the reason is found in the text.)"""
+    finder, unexplained, skipped = doctest.DocTestFinder(), [], 0
+    for name in _all_modules():
+        for test in finder.find(importlib.import_module(name), name):
+            reasons = [n for n, line in enumerate((test.docstring or "").splitlines()) if SKIP_REASON.match(line)]
+            since = -1  # the line of the last example that runs
+            for ex in test.examples:
+                if not ex.options.get(doctest.SKIP):
+                    since = ex.lineno
+                    continue
+                skipped += 1
+                if not any(since < n < ex.lineno for n in reasons):
+                    unexplained.append(f"{test.filename}:{(test.lineno or 0) + ex.lineno + 1}: "
+                                       f"{ex.source.splitlines()[0]}")
+                    since = ex.lineno  # one report per run
+    assert unexplained == [], "add a '>>> # not run as a doctest: REASON' line before:\n" + "\n".join(unexplained)
+    assert skipped > 0
 
 
 # --- the kernel matrix: README's compact table against docs/kernel-matrix.md -----------------------------------------

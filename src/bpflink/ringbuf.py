@@ -19,6 +19,7 @@ so closing from another thread wakes the poller (which returns what it has; late
 ``poll()`` waits in slices of at most ``SLICE`` seconds and a signal ends ``epoll_wait`` early, so Ctrl-C raises
 ``KeyboardInterrupt`` promptly.
 
+>>> # not run as a doctest: needs a loaded object `obj` whose program writes a ring buffer
 >>> rb = RingBuffer(obj.map("events"))  # doctest: +SKIP
 >>> for record in rb.poll(timeout=1.0):  # doctest: +SKIP
 ...     seq = int.from_bytes(record[:8], "little")
@@ -101,6 +102,7 @@ class RecordBatch:
     ring index (``RingBuffer``) or CPU (``PerfBuffer``). With a numpy ``dtype``, record ``i`` fills ``array[i]``
     (cut or zero-padded to ``dtype.itemsize``; ``lengths`` keeps the real sizes) and sits at ``i * itemsize``.
 
+    >>> # not run as a doctest: needs a ring buffer `rb` with records waiting (tests/test_ringbuf.py)
     >>> batch = rb.consume_batch()  # doctest: +SKIP
     >>> len(batch), batch[0], list(batch)[:2]  # doctest: +SKIP
     """
@@ -632,6 +634,7 @@ class RingBuffer(_Reader):
     with each record (``bytes``) of these maps; records of rings without a callback are returned by
     ``poll()``/``consume()``. The maps' fds are duplicated: closing the ``Map`` afterwards is fine.
 
+    >>> # not run as a doctest: needs a loaded object `obj` and ring buffer maps `m1`, `m2`
     >>> with RingBuffer(obj.map("events")) as rb:  # doctest: +SKIP
     ...     records = rb.poll(timeout=1.0)
     >>> rb = RingBuffer([m1, m2], callback=print)  # doctest: +SKIP

@@ -1,5 +1,6 @@
 """``BpfDir``: a private directory on bpffs for pins, removed with everything pinned in it.
 
+>>> # not run as a doctest: needs a link `link` to pin
 >>> d = BpfDir.create()  # doctest: +SKIP
 >>> link.pin(d.path / "egress")  # doctest: +SKIP
 >>> d.close()  # unpins and removes  # doctest: +SKIP

@@ -10,6 +10,7 @@ routing inside the namespace (the ``local`` table moved behind per-peer routes, 
 arrives on a pair end) sends it through the pair instead, so a UDP datagram ``addr_a`` -> ``addr_b`` leaves
 ``dev_a`` (tcx egress) and arrives on ``dev_b`` (XDP, tcx ingress). Nothing outside the namespace is touched.
 
+>>> # not run as a doctest: creates a network namespace with ip(8) (tests/test_plugin.py does)
 >>> ns = Netns().create()  # doctest: +SKIP
 >>> with ns:  # doctest: +SKIP
 ...     socket.if_nameindex()
@@ -155,6 +156,7 @@ class Netns:
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a new thread that lives inside the namespace; its result, or what it raised.
 
+        >>> # not run as a doctest: needs a namespace `ns` (Netns().create())
         >>> ns.run(socket.if_nametoindex, "lo")  # doctest: +SKIP
         1
         """
