@@ -515,3 +515,36 @@ def test_documented_command_lines_exist() -> None:
             checked += 1
             assert option in helps[verb], f"{line!r}: `bpflink {verb}` has no {option}"
     assert checked >= 10 and len(helps) >= 8, (checked, sorted(helps))
+
+
+SH_RUN_ELSEWHERE = ("clang ",)  # the compile lines: run by the tutorial and README tests above
+PLACEHOLDERS = {"tests/test_x.py", "DIR", "CMD", "CMD..."}
+
+
+@pytest.mark.hostonly
+def test_shell_blocks_name_existing_scripts_and_options() -> None:
+    """Every command of the README's and docs' sh blocks (the long runs: setup, the whole suite, soaks, memcheck,
+    QEMU guests) names a script or venv tool that exists, files that exist, and options its script handles."""
+    checked = 0
+    for page in ["README.md", *sorted(str(p.relative_to(ROOT)) for p in DOCS.glob("*.md"))]:
+        for lang, _, body in tutorial_blocks((ROOT / page).read_text()):
+            if lang != "sh":
+                continue
+            for raw in re.sub(r"\\\n\s*", " ", body).splitlines():
+                line = raw.split("  #", 1)[0].strip()
+                for command in filter(None, (c.strip() for c in line.split("&&"))):
+                    if command.startswith(SH_RUN_ELSEWHERE) or command.startswith("bpflink "):
+                        continue  # bpflink's verbs: test_documented_command_lines_exist
+                    words = [w for w in command.split() if not re.fullmatch(r"[A-Z_]+=\S*", w)]
+                    exe = ROOT / words[0]
+                    where = f"{page}: {command!r}"
+                    assert "/" in words[0] and exe.is_file() and os.access(exe, os.X_OK), where
+                    for word in words[1:]:
+                        if re.fullmatch(r"(tests|docs|scripts|src)/[\w./-]+", word) and word not in PLACEHOLDERS:
+                            assert (ROOT / word).exists(), f"{where}: no {word}"
+                    if exe.parent.name == "scripts":  # its own options (bin/python, bpflink: their parsers)
+                        text = exe.read_text()
+                        for option in re.findall(r"(?<![\w-])--[a-z][\w-]*", command.split(" -- ", 1)[0]):
+                            assert option in text, f"{where}: {words[0]} does not handle {option}"
+                    checked += 1
+    assert checked >= 10, checked
