@@ -111,9 +111,8 @@ def _open(attr: Any, pid: int, cpu: int, what: str, kind: str, name: str) -> Per
 def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEvent:
     """Open a perf event on tracepoint ``"category:name"`` (``PERF_TYPE_TRACEPOINT``).
 
-    >>> # not run as a doctest: the fd in the output differs on every run
-    >>> open_tracepoint("sched:sched_process_exec")  # doctest: +SKIP
-    <PerfEvent tracepoint 'sched:sched_process_exec' fd=5>
+    >>> open_tracepoint("sched:sched_process_exec")
+    <PerfEvent tracepoint 'sched:sched_process_exec' fd=...>
     """
     p, c = _pid_cpu(pid, cpu)
     tp_id = tracepoint_id(tracepoint)
@@ -160,9 +159,11 @@ def open_uprobe(path: str | os.PathLike[str], offset: int, retprobe: bool = Fals
     ``offset`` is a file offset (``bpflink.symbols.symbol_offset``). ``pid``: only that process (-1: all).
     ``ref_ctr_offset``: a USDT semaphore's file offset, if the PMU supports it.
 
-    >>> # not run as a doctest: the fd in the output differs on every run
-    >>> open_uprobe("/bin/true", symbol_offset("/bin/true", "main"))  # doctest: +SKIP
-    <PerfEvent uprobe '/bin/true+0x1234' fd=5>
+    >>> from bpflink.symbols import symbol_offset
+    >>> from bpflink.targets import resolve_binary
+    >>> libc = resolve_binary("libc.so.6").path
+    >>> open_uprobe(libc, symbol_offset(libc, "getpid"))
+    <PerfEvent uprobe '/...libc.so.6+0x...' fd=...>
     """
     spath = os.fsencode(path)
     if not spath or b"\0" in spath:

@@ -10,12 +10,11 @@ routing inside the namespace (the ``local`` table moved behind per-peer routes, 
 arrives on a pair end) sends it through the pair instead, so a UDP datagram ``addr_a`` -> ``addr_b`` leaves
 ``dev_a`` (tcx egress) and arrives on ``dev_b`` (XDP, tcx ingress). Nothing outside the namespace is touched.
 
->>> # not run as a doctest: creates a network namespace with ip(8) (tests/test_plugin.py does)
->>> ns = Netns().create()  # doctest: +SKIP
->>> with ns:  # doctest: +SKIP
+>>> ns = Netns().create()
+>>> with ns:
 ...     socket.if_nameindex()
 [(1, 'lo')]
->>> ns.close()  # doctest: +SKIP
+>>> ns.close()
 """
 
 from __future__ import annotations
