@@ -548,3 +548,19 @@ def test_shell_blocks_name_existing_scripts_and_options() -> None:
                             assert option in text, f"{where}: {words[0]} does not handle {option}"
                     checked += 1
     assert checked >= 10, checked
+
+
+@pytest.mark.hostonly
+def test_documented_pytest_options_exist() -> None:
+    """Every ``--bpf-*`` option and ``bpf_*`` ini name the docs give to pytest is one the plugin registers."""
+    import inspect
+
+    from bpflink.testing import plugin
+
+    source = inspect.getsource(plugin)
+    texts = [(ROOT / "README.md").read_text(), *(p.read_text() for p in sorted(DOCS.glob("*.md")))]
+    options = {o for t in texts for o in re.findall(r"(?<![\w-])(--bpf-[a-z-]+)", t)}
+    inis = {i for t in texts for i in re.findall(r"`(bpf_[a-z_]+) = ", t)}
+    assert "--bpf-kernel" in options and "--bpf-strict" in options
+    missing = [o for o in sorted(options | inis) if f'"{o}"' not in source]
+    assert missing == [], f"documented but not registered by bpflink.testing.plugin: {missing}"
