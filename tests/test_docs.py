@@ -203,8 +203,9 @@ def _parse_cell(cell: str) -> tuple[tuple[int, int, int], str]:
     m = CELL.match(cell)
     assert m, f"not a green cell: {cell!r}"  # failures (**FAIL**), 'not run', 'no results' are not green
     if m["passed"] is not None:
-        passed, n = int(m["passed"]), int(m["n"])
-        return (passed, n, n - passed), m["why"] or ""
+        passed, n, skipped = int(m["passed"]), int(m["n"]), int(m["skipped"] or 0)
+        assert passed + skipped == n, f"not a green cell (failures): {cell!r}"
+        return (passed, n, skipped), m["why"] or ""
     return (0, int(m["all"]) if m["all"] else -1, int(m["all"]) if m["all"] else -1), m["allwhy"]
 
 
