@@ -34,7 +34,7 @@ pytestmark = pytest.mark.hostonly
 CAP_SETS = ([], ["net_admin"], ["perfmon"], ["bpf"], ["bpf", "net_admin"], ["bpf", "perfmon"])
 ROWS = ("load CGROUP_SKB", "map array", "map sockmap", "link cgroup", "link tcx", "link xdp", "link netkit",
         "link netfilter", "link sk_lookup", "link perf_event", "link uprobe_multi", "link tp_btf", "link iter",
-        "link sockmap", "pin a link (own bpffs dir)")
+        "read the iter link", "link sockmap", "pin a link (own bpffs dir)")
 NETKIT_DEV = "bpflinknk0"
 
 HELPER = r"""
@@ -68,7 +68,14 @@ made.append(step("link perf_event", lambda: link_create(p("perf_event"), fds["pe
 um = opts.UprobeMulti(path=fds["uprobe_path"], offsets=[fds["uprobe_offset"]])
 made.append(step("link uprobe_multi", lambda: link_create(p("uprobe_multi"), None, A.TRACE_UPROBE_MULTI, um)))
 made.append(step("link tp_btf", lambda: link_create(p("tp_btf"), None, A.TRACE_RAW_TP)))
-made.append(step("link iter", lambda: link_create(p("iter"), None, A.TRACE_ITER)))
+it = step("link iter", lambda: link_create(p("iter"), None, A.TRACE_ITER))
+made.append(it)
+def read_tasks():
+    text = it.read_iter(text=True)
+    if str(os.getpid()) not in text.split():  # dump_task prints "tgid pid comm" per task
+        raise OSError(0, "no line for this process in " + repr(text[:80]))
+if it is not None:
+    step("read the iter link", read_tasks)
 made.append(step("link sockmap", lambda: link_create(p("sockmap"), fds["sockmap_map"], A.SK_MSG_VERDICT)))
 link = next((m for m in made if m is not None), None)
 if link is None:
