@@ -79,9 +79,10 @@ class Cgroup:
         A callable: called as ``target(*args, **kwargs)`` in a forked child that entered the cgroup; returns what
         it returned (pickled back) or raises what it raised. The parent never joins the cgroup.
 
-        >>> # not run as a doctest: needs a cgroup `cg` (Cgroup.create())
-        >>> cg.run(lambda: os.getpid() in cg.procs)  # doctest: +SKIP
-        True
+        >>> cg = Cgroup.create()
+        >>> cg.run(lambda: os.getpid() in cg.procs), os.getpid() in cg.procs
+        (True, False)
+        >>> cg.close()
         """
         if callable(target):
             return self._call(target, args, kwargs, timeout)

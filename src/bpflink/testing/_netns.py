@@ -155,9 +155,10 @@ class Netns:
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a new thread that lives inside the namespace; its result, or what it raised.
 
-        >>> # not run as a doctest: needs a namespace `ns` (Netns().create())
-        >>> ns.run(socket.if_nametoindex, "lo")  # doctest: +SKIP
-        1
+        >>> ns = Netns().create()
+        >>> ns.run(socket.if_nametoindex, "lo"), ns.run(socket.if_nameindex)
+        (1, [(1, 'lo')])
+        >>> ns.close()
         """
         box: list[Any] = []
 
