@@ -4,6 +4,14 @@ The cdef is assembled from our declarations in ``include/*.h``; every size, offs
 comes from the real ``<bpf/bpf.h>``/``<linux/bpf.h>`` through the C compiler. Enumerator *names* are read
 from the preprocessed headers, so a header that lacks a name simply lacks it at run time.
 
+Names the headers may lack (``/*@if NAME*/ ... /*@end*/`` blocks and ``#define NAME ...`` lines of include/*.h:
+a struct member ``struct S.a.b``, a function, a constant) are decided here, once, by one syntax-only compile
+with a line per name (probe_presence). Absent ones are dropped from the cdef, reported by the build, defined
+as ``BPFLINK_HAS_<name> 0`` for C and recorded in the extension with the reason (the header file and its
+package) for ``bpflink._native.has()``: the features needing one raise ``NotSupportedError``. There is no
+libbpf-version condition besides the minimum system libbpf. The offsetof table that checks the members cffi
+lays out itself is generated from the same cdef (layout_rows).
+
 Which libbpf (``BPFLINK_LIBBPF``):
   bundled (default in a git checkout): libbpf 1.7.0 built statically by ``scripts/build-libbpf``
   system (default in an sdist):        the system's libbpf-dev >= 1.4, found with pkg-config
@@ -142,25 +150,154 @@ def enum_cdef(text: str, name: str) -> str:
     return "enum {} {{ {}, ... }};".format(name, ", ".join(names))
 
 
-def cdef_text(text: str, version: tuple[int, int]) -> str:
-    defined = set(re.findall(r"\b[A-Z_][A-Z0-9_]*\b", text))
+IF_LINE = re.compile(r"^/\*@if ([^*]+?)\*/$", re.M)
+DEFINE = re.compile(r"^#define (\w+) \.\.\.$", re.M)
+
+
+def conditional_names() -> list[str]:
+    """Every name our declarations may find missing from the headers, in declaration order: the ``/*@if NAME*/``
+    blocks of include/*.h (a member ``struct S.a.b``, a function, a constant) and each ``#define NAME ...``."""
+    names: dict[str, None] = {}
+    for fname in CDEF_FILES:
+        if fname != "<enums>":
+            src = (INCLUDE / fname).read_text()
+            names.update((m.group(1).strip(), None) for m in IF_LINE.finditer(src))
+            names.update((m.group(1), None) for m in DEFINE.finditer(src))
+    return list(names)
+
+
+def _probe_expr(name: str) -> str:
+    if name.startswith(("struct ", "union ")):
+        ctype, _, path = name.partition(".")
+        return f"sizeof(((const {ctype} *)0)->{path})"
+    return f"({name})"
+
+
+def probe_presence(names: list[str], include_dirs: list[str]) -> set[str]:
+    """The names the headers lack, found by one syntax-only compile: one line per name, and a compiler error on a
+    line means that name is missing. Members, functions, enumerators and macros are all found the same way."""
+    cc = os.environ.get("CC", "cc").split()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "bpflink_presence.c"
+        head = HEADERS.strip("\n") + "\n"
+        first = head.count("\n") + 1
+        body = "".join(f"static void bpflink_presence_{i}(void) {{ (void){_probe_expr(n)}; }}\n"
+                       for i, n in enumerate(names))
+        src.write_text(head + body)
+        res = subprocess.run([*cc, "-fsyntax-only", "-w", *(f"-I{d}" for d in include_dirs), str(src)],
+                             capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+    lines = {int(m.group(1)) for m in re.finditer(rf"^{re.escape(str(src))}:(\d+):\d+: error:", res.stderr, re.M)}
+    if res.returncode != 0 and (not lines or min(lines) < first):
+        raise BuildError(f"the headers do not compile:\n{res.stderr}")
+    return {names[line - first] for line in lines}
+
+
+def declared_in(text: str, ctype: str) -> str:
+    """The header file that defines ``struct S``/``union U``, from the preprocessor's line markers."""
+    match = re.search(rf"^{re.escape(ctype)}\s*\{{", text, re.M)
+    if not match:
+        return "the headers"
+    markers = re.findall(r'^# \d+ "([^"]+)"', text[:match.start()], re.M)
+    return markers[-1] if markers else "the headers"
+
+
+def absence_reasons(absent: set[str], text: str, version: tuple[int, int], include_dirs: list[str]) -> dict[str, str]:
+    """Why each absent name is absent, naming the header (and its Debian package, when dpkg knows it)."""
+    reasons = {}
+    for name in sorted(absent):
+        if name.startswith(("struct ", "union ")):
+            ctype, _, path = name.partition(".")
+            header = declared_in(text, ctype)
+            owner = _owner(header) if header.startswith("/") else ""
+            reasons[name] = f"{header}{f' ({owner})' if owner else ''} has no member {path} in {ctype}"
+        elif "__" in name or name.startswith(("bpf_", "btf_", "libbpf_")):
+            reasons[name] = f"libbpf {version[0]}.{version[1]} has no {name}()"
+        else:
+            header = _resolved(include_dirs, "linux/bpf.h")
+            reasons[name] = f"the compiled headers do not define {name} (<linux/bpf.h> is {header})"
+    return reasons
+
+
+def _select(src: str, absent: set[str]) -> str:
+    """src without the lines of ``/*@if NAME*/ ... /*@end*/`` blocks (nested ones too) whose NAME is absent."""
+    out, stack = [], []
+    for line in src.splitlines():
+        if m := IF_LINE.match(line):
+            stack.append(m.group(1).strip() not in absent)
+        elif line == "/*@end*/":
+            stack.pop()
+        elif all(stack):
+            out.append(line)
+    if stack:
+        raise BuildError("an /*@if*/ block in include/ has no /*@end*/")
+    return "\n".join(out) + "\n"
+
+
+def cdef_text(text: str, absent: set[str]) -> str:
+    """The cdef: include/*.h with the ``@if`` blocks and ``#define`` lines of absent names dropped."""
     parts = []
     for fname in CDEF_FILES:
         if fname == "<enums>":
             parts.extend(enum_cdef(text, e) for e in ENUMS)
             continue
-        src = (INCLUDE / fname).read_text()
-
-        def requires(m: re.Match[str]) -> str:
-            need = tuple(int(x) for x in m.group(1).split("."))
-            return m.group(2) if version >= need else ""
-
-        src = re.sub(r"/\*@requires libbpf >= ([\d.]+)\*/\n(.*?)/\*@end\*/\n", requires, src, flags=re.S)
-        lines = [ln for ln in src.splitlines()
-                 if not (m := re.match(r"#define (\w+) \.\.\.", ln)) or m.group(1) in defined]
-        parts.append("\n".join(lines))
+        src = _select((INCLUDE / fname).read_text(), absent)
+        parts.append(DEFINE.sub(lambda m: "" if m.group(1) in absent else m.group(0), src))
     parts.append((INCLUDE / "shims.h").read_text())
     return "\n".join(parts)
+
+
+def layout_rows(cdef: str) -> list[tuple[str, str]]:
+    """(type, member path) of every member cffi lays out itself, unchecked by the C compiler: members of anonymous
+    structs and unions at any depth, and every member of a struct that holds one (its later offsets depend on
+    them). The generated table compiles offsetof/sizeof of each, and _native compares them at import."""
+    from cffi import model
+
+    parsed = FFI()
+    parsed.cdef(cdef)
+    rows: list[tuple[str, str]] = []
+
+    def anonymous(tp: object) -> bool:
+        return isinstance(tp, model.StructOrUnion) and tp.name.startswith("$")
+
+    def walk(ctype: str, tp: model.StructOrUnion, prefix: str, inside: bool) -> None:
+        fields = list(zip(tp.fldnames or (), tp.fldtypes or ()))
+        inside = inside or any(anonymous(t) for _, t in fields)
+        for name, ftype in fields:
+            if name == "":  # an anonymous member: its members are reached by their own names
+                walk(ctype, ftype, prefix, True)
+                continue
+            if inside:
+                rows.append((ctype, prefix + name))
+            if anonymous(ftype):
+                walk(ctype, ftype, f"{prefix}{name}.", True)
+
+    for key, (tp, _) in parsed._parser._declarations.items():
+        kind, _, cname = key.partition(" ")
+        if kind in ("struct", "union") and isinstance(tp, model.StructOrUnion) and not cname.startswith("$"):
+            walk(key, tp, "", False)
+    return rows
+
+
+def _macro(name: str) -> str:
+    return "BPFLINK_HAS_" + re.sub(r"\W+", "_", name)
+
+
+def generated_source(names: list[str], absent: set[str], reasons: dict[str, str], rows: list[tuple[str, str]]) -> str:
+    """C placed before include/shims.c: BPFLINK_HAS_<name> 0/1 for every conditional name (C reads presence the way
+    Python's _native.has() does), the registry _native reads, and the offset table of layout_rows()."""
+    def c_string(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\t", "\\t").replace("\n", "\\n") + '"'
+
+    out = ["#include <stddef.h>"]
+    out += [f"#define {_macro(n)} {0 if n in absent else 1}" for n in names]
+    registry = "\n    ".join(c_string(f"{n}\t{reasons.get(n, '')}\n") for n in names)
+    out.append(f"static const char *const bpflink_conditional =\n    {registry};")
+    out.append("struct bpflink_layout { const char *type; const char *member; size_t offset; size_t size; };")
+    out.append("const struct bpflink_layout bpflink_layout_table[] = {")
+    out += [f'    {{ "{t}", "{m}", offsetof({t}, {m}), sizeof((({t} *)0)->{m}) }},' for t, m in rows]
+    out.append("};")
+    out.append("const size_t bpflink_layout_count = sizeof(bpflink_layout_table) / sizeof(bpflink_layout_table[0]);")
+    return "\n".join(out) + "\n"
 
 
 def _resolved(include_dirs: list[str], header: str) -> str:
@@ -189,10 +326,8 @@ def _owner(path: str) -> str:
 MISSING_MEMBER = re.compile(r"error: '?((?:struct|union) \w+)'? has no member named '(\w+)'")
 
 
-def check_uapi(cdef: str, source: str, include_dirs: list[str]) -> None:
-    """Compile cffi's C source once for syntax only; members our declarations use but the headers lack mean the
-    uapi headers (<linux/bpf.h>, not libbpf's <bpf/*.h>) are too old. Refuse then, naming the header file, its
-    package and the members, instead of failing with one compiler error per member later."""
+def syntax_check(cdef: str, source: str, include_dirs: list[str]) -> subprocess.CompletedProcess[str]:
+    """cffi's C source for this cdef, compiled for syntax only (a second or two, no object file)."""
     with tempfile.TemporaryDirectory() as tmp:
         c_file = Path(tmp) / "_ffi_probe.c"
         probe = FFI()
@@ -204,7 +339,15 @@ def check_uapi(cdef: str, source: str, include_dirs: list[str]) -> None:
         args = [*cc, "-fsyntax-only", "-w", f"-I{sysconfig.get_paths()['include']}",
                 *(f"-I{d}" for d in include_dirs), str(c_file)]
         # LC_ALL=C: ASCII quotes in the messages
-        res = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+        return subprocess.run(args, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+
+
+def check_uapi(cdef: str, source: str, include_dirs: list[str]) -> None:
+    """Compile cffi's C source once for syntax only. Members the headers may lack are /*@if*/ blocks, dropped by
+    then; a member still missing is one bpflink cannot do without (older than the oldest supported uapi header,
+    Linux 6.1's): refuse, naming the header file, its package and the members, instead of one compiler error per
+    member later."""
+    res = syntax_check(cdef, source, include_dirs)
     missing = sorted({f"{m.group(1)}.{m.group(2)}" for m in MISSING_MEMBER.finditer(res.stderr)})
     if not missing:
         return  # other errors, if any, show in the real build with the full compiler output
@@ -228,12 +371,18 @@ def make_ffi() -> FFI:
             "system libbpf %d.%d is older than %d.%d: install libbpf-dev >= 1.4 "
             "(Debian bookworm: apt-get install -t bookworm-backports libbpf-dev)" % (*version, *MIN_SYSTEM_LIBBPF)
         )
+    names = conditional_names()
+    absent = probe_presence(names, config["include_dirs"])
+    reasons = absence_reasons(absent, text, version, config["include_dirs"])
+    for name in sorted(absent):
+        print(f"bpflink build: absent, its features raise NotSupportedError: {name}: {reasons[name]}")
     ffi = FFI()
-    cdef = cdef_text(text, version)
+    cdef = cdef_text(text, absent)
     ffi.cdef(cdef)
     source = (
         HEADERS
         + f'\nstatic const char *const bpflink_build_version = "{_version()}";\n'
+        + generated_source(names, absent, reasons, layout_rows(cdef))
         + (INCLUDE / "shims.c").read_text()
         + (INCLUDE / "ringbuf.c").read_text()
     )

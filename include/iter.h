@@ -1,7 +1,7 @@
 /* bpflink cdef: union bpf_iter_link_info (uapi), the extra argument of iterator links (opts/iter.py).
- * The nested structs are anonymous types, which cffi cannot leave partial: every member is listed in
- * include/shims.c's offsetof table and checked against the C compiler at import. The cgroup walk order is
- * an enum in C; it is declared as __u32 here (an enum with these small values is 4 bytes). */
+ * The nested structs are anonymous types, which cffi cannot leave partial: every member is in the offsetof
+ * table build_ffi.py generates (bpflink_layout_table), checked against the C compiler at import. The cgroup
+ * walk order is an enum in C; it is declared as __u32 here (an enum with these small values is 4 bytes). */
 union bpf_iter_link_info {
     struct { __u32 map_fd; } map;
     struct { __u32 order; __u32 cgroup_fd; __u64 cgroup_id; } cgroup;

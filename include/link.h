@@ -1,6 +1,6 @@
 /* bpflink cdef: the link calls of <bpf/bpf.h>. Layouts are partial ("...;"): offsets and sizes come from
- * the headers at compile time. Nested anonymous members cannot be partial in cffi, so _layout.py checks
- * every nested member against offsetof() computed by the C compiler (bpflink_layout_table). */
+ * the headers at compile time. Nested anonymous members cannot be partial in cffi, so build_ffi.py generates
+ * an offsetof() table of every nested member (bpflink_layout_table), which _native checks at import. */
 /* union bpf_iter_link_info: include/iter.h */
 
 struct bpf_link_create_opts {
@@ -18,7 +18,7 @@ struct bpf_link_create_opts {
         struct { __u32 pf; __u32 hooknum; __s32 priority; __u32 flags; } netfilter;
         struct { __u32 relative_fd; __u32 relative_id; __u64 expected_revision; } tcx;
         struct { __u32 relative_fd; __u32 relative_id; __u64 expected_revision; } netkit;
-/*@requires libbpf >= 1.6*/
+/*@if struct bpf_link_create_opts.cgroup*/
         struct { __u32 relative_fd; __u32 relative_id; __u64 expected_revision; } cgroup;
 /*@end*/
     };

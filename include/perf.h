@@ -1,6 +1,7 @@
 /* bpflink cdef: perf_event_open(2) for perf_event links (src/bpflink/perf.py). struct perf_event_attr is
  * partial ("...;"): its size and the offsets of named members come from <linux/perf_event.h>. The members of
- * its anonymous unions are checked against offsetof() in include/shims.c's layout table. */
+ * its anonymous unions are checked against offsetof() in the table build_ffi.py generates (bpflink_layout_table).
+ */
 struct perf_event_attr {
     __u32 type;
     __u32 size;

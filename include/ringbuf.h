@@ -12,7 +12,7 @@ void ring_buffer__free(struct ring_buffer *rb);
 int ring_buffer__add(struct ring_buffer *rb, int map_fd, ring_buffer_sample_fn sample_cb, void *ctx);
 int ring_buffer__poll(struct ring_buffer *rb, int timeout_ms);
 int ring_buffer__consume(struct ring_buffer *rb);
-/*@requires libbpf >= 1.5*/
+/*@if ring_buffer__consume_n*/
 int ring_buffer__consume_n(struct ring_buffer *rb, size_t n);
 /*@end*/
 int ring_buffer__epoll_fd(const struct ring_buffer *rb);

@@ -6,132 +6,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#define BPFLINK_LIBBPF_AT_LEAST(maj, min) \
-    (LIBBPF_MAJOR_VERSION > (maj) || (LIBBPF_MAJOR_VERSION == (maj) && LIBBPF_MINOR_VERSION >= (min)))
-
-/* names for two anonymous member types of struct bpf_link_info (see include/info.h for why) */
+/* names for two anonymous member types of struct bpf_link_info (see include/info.h for why); BPFLINK_HAS_*
+ * come from build_ffi.py's presence probe, the same answer bpflink._native.has() gives */
 typedef __typeof__(((struct bpf_link_info *)0)->iter) bpflink_link_iter_info;
+#if BPFLINK_HAS_struct_bpf_link_info_perf_event
 typedef __typeof__(((struct bpf_link_info *)0)->perf_event) bpflink_link_perf_event_info;
-
-struct bpflink_layout { const char *type; const char *member; size_t offset; size_t size; };
-
-#define BPFLINK_MEMBER(type, member) \
-    { #type, #member, offsetof(type, member), sizeof(((type *)0)->member) }
-
-const struct bpflink_layout bpflink_layout_table[] = {
-    BPFLINK_MEMBER(struct bpf_link_create_opts, perf_event.bpf_cookie),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, kprobe_multi.flags),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, kprobe_multi.cnt),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, kprobe_multi.syms),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, kprobe_multi.addrs),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, kprobe_multi.cookies),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, uprobe_multi.flags),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, uprobe_multi.cnt),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, uprobe_multi.path),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, uprobe_multi.offsets),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, uprobe_multi.ref_ctr_offsets),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, uprobe_multi.cookies),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, uprobe_multi.pid),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, tracing.cookie),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, netfilter.pf),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, netfilter.hooknum),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, netfilter.priority),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, netfilter.flags),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, tcx.relative_fd),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, tcx.relative_id),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, tcx.expected_revision),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, netkit.relative_fd),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, netkit.relative_id),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, netkit.expected_revision),
-#if BPFLINK_LIBBPF_AT_LEAST(1, 6)
-    BPFLINK_MEMBER(struct bpf_link_create_opts, cgroup.relative_fd),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, cgroup.relative_id),
-    BPFLINK_MEMBER(struct bpf_link_create_opts, cgroup.expected_revision),
 #endif
-    BPFLINK_MEMBER(struct bpf_link_info, raw_tracepoint.tp_name),
-    BPFLINK_MEMBER(struct bpf_link_info, raw_tracepoint.tp_name_len),
-    BPFLINK_MEMBER(struct bpf_link_info, tracing.attach_type),
-    BPFLINK_MEMBER(struct bpf_link_info, tracing.target_obj_id),
-    BPFLINK_MEMBER(struct bpf_link_info, tracing.target_btf_id),
-    BPFLINK_MEMBER(struct bpf_link_info, cgroup.cgroup_id),
-    BPFLINK_MEMBER(struct bpf_link_info, cgroup.attach_type),
-    BPFLINK_MEMBER(struct bpf_link_info, iter.target_name),
-    BPFLINK_MEMBER(struct bpf_link_info, iter.target_name_len),
-    BPFLINK_MEMBER(struct bpf_link_info, iter.map.map_id),
-    BPFLINK_MEMBER(struct bpf_link_info, iter.cgroup.cgroup_id),
-    BPFLINK_MEMBER(struct bpf_link_info, iter.cgroup.order),
-    BPFLINK_MEMBER(struct bpf_link_info, iter.task.tid),
-    BPFLINK_MEMBER(struct bpf_link_info, iter.task.pid),
-    BPFLINK_MEMBER(struct bpf_link_info, netns.netns_ino),
-    BPFLINK_MEMBER(struct bpf_link_info, netns.attach_type),
-    BPFLINK_MEMBER(struct bpf_link_info, xdp.ifindex),
-    BPFLINK_MEMBER(struct bpf_link_info, struct_ops.map_id),
-    BPFLINK_MEMBER(struct bpf_link_info, netfilter.pf),
-    BPFLINK_MEMBER(struct bpf_link_info, netfilter.hooknum),
-    BPFLINK_MEMBER(struct bpf_link_info, netfilter.priority),
-    BPFLINK_MEMBER(struct bpf_link_info, netfilter.flags),
-    BPFLINK_MEMBER(struct bpf_link_info, kprobe_multi.addrs),
-    BPFLINK_MEMBER(struct bpf_link_info, kprobe_multi.count),
-    BPFLINK_MEMBER(struct bpf_link_info, kprobe_multi.flags),
-    BPFLINK_MEMBER(struct bpf_link_info, kprobe_multi.missed),
-    BPFLINK_MEMBER(struct bpf_link_info, kprobe_multi.cookies),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.path),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.offsets),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.ref_ctr_offsets),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.cookies),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.path_size),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.count),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.flags),
-    BPFLINK_MEMBER(struct bpf_link_info, uprobe_multi.pid),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.type),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.uprobe.file_name),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.uprobe.name_len),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.uprobe.offset),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.uprobe.cookie),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.kprobe.func_name),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.kprobe.name_len),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.kprobe.offset),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.kprobe.addr),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.kprobe.missed),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.kprobe.cookie),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.tracepoint.tp_name),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.tracepoint.name_len),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.tracepoint.cookie),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.event.config),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.event.type),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.event.cookie),
-    BPFLINK_MEMBER(struct bpf_link_info, tcx.ifindex),
-    BPFLINK_MEMBER(struct bpf_link_info, tcx.attach_type),
-    BPFLINK_MEMBER(struct bpf_link_info, netkit.ifindex),
-    BPFLINK_MEMBER(struct bpf_link_info, netkit.attach_type),
-#if BPFLINK_LIBBPF_AT_LEAST(1, 5)
-    BPFLINK_MEMBER(struct bpf_link_info, sockmap.map_id),
-    BPFLINK_MEMBER(struct bpf_link_info, sockmap.attach_type),
-#endif
-#if BPFLINK_LIBBPF_AT_LEAST(1, 6)
-    BPFLINK_MEMBER(struct bpf_link_info, raw_tracepoint.cookie),
-    BPFLINK_MEMBER(struct bpf_link_info, tracing.cookie),
-    BPFLINK_MEMBER(struct bpf_link_info, perf_event.uprobe.ref_ctr_offset),
-#endif
-    BPFLINK_MEMBER(union bpf_iter_link_info, map.map_fd),
-    BPFLINK_MEMBER(union bpf_iter_link_info, cgroup.order),
-    BPFLINK_MEMBER(union bpf_iter_link_info, cgroup.cgroup_fd),
-    BPFLINK_MEMBER(union bpf_iter_link_info, cgroup.cgroup_id),
-    BPFLINK_MEMBER(union bpf_iter_link_info, task.tid),
-    BPFLINK_MEMBER(union bpf_iter_link_info, task.pid),
-    BPFLINK_MEMBER(union bpf_iter_link_info, task.pid_fd),
-    BPFLINK_MEMBER(struct bpf_prog_query_opts, prog_cnt),
-    BPFLINK_MEMBER(struct bpf_prog_query_opts, count),
-    BPFLINK_MEMBER(struct perf_event_attr, sample_period),
-    BPFLINK_MEMBER(struct perf_event_attr, sample_freq),
-    BPFLINK_MEMBER(struct perf_event_attr, config1),
-    BPFLINK_MEMBER(struct perf_event_attr, kprobe_func),
-    BPFLINK_MEMBER(struct perf_event_attr, uprobe_path),
-    BPFLINK_MEMBER(struct perf_event_attr, config2),
-    BPFLINK_MEMBER(struct perf_event_attr, kprobe_addr),
-    BPFLINK_MEMBER(struct perf_event_attr, probe_offset),
-};
-const size_t bpflink_layout_count = sizeof(bpflink_layout_table) / sizeof(bpflink_layout_table[0]);
+
+/* bpflink_layout_table, the offsets cffi computes itself, is generated by build_ffi.py from the cdef */
 
 static void _bpflink_on_libbpf_print(int level, const char *msg);
 

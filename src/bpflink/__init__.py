@@ -11,8 +11,8 @@
 
 import sys
 
+from . import lowlevel as _ll
 from ._log import route_libbpf_print  # importing it routes libbpf's messages to logging (imported lazily)
-from ._native import lib as _lib
 from ._version import __version__
 
 # Everything else is imported on first use (PEP 562 __getattr__ below): `import bpflink` stays a few ms
@@ -96,7 +96,7 @@ sys.modules[__name__].__class__ = _Package
 
 def libbpf_version() -> str:
     """The libbpf version compiled into bpflink, e.g. ``"1.7"``."""
-    return f"{_lib.libbpf_major_version()}.{_lib.libbpf_minor_version()}"
+    return f"{_ll.libbpf_major_version()}.{_ll.libbpf_minor_version()}"
 
 
 __all__ = [

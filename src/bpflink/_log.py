@@ -8,14 +8,15 @@ libbpf's levels map to WARNING, INFO and DEBUG. Enabled when bpflink is imported
 
 from __future__ import annotations
 
-from ._native import ffi, lib
+from . import lowlevel as ll
+from ._native import ffi
 
 # logging is imported by the first message, not by `import bpflink` (it costs a few ms: bench/ import target);
 # the values are logging.WARNING, INFO and DEBUG, fixed by the logging module's documentation
 _LEVELS = {
-    int(getattr(lib, "LIBBPF_WARN", 0)): 30,
-    int(getattr(lib, "LIBBPF_INFO", 1)): 20,
-    int(getattr(lib, "LIBBPF_DEBUG", 2)): 10,
+    ll.LIBBPF_WARN: 30,
+    ll.LIBBPF_INFO: 20,
+    ll.LIBBPF_DEBUG: 10,
 }
 _LOGGER = "bpflink.libbpf"
 
@@ -44,7 +45,7 @@ def __getattr__(name: str) -> object:
 
 def route_libbpf_print(enable: bool = True) -> None:
     """Send libbpf's messages to the ``bpflink.libbpf`` logger; with False libbpf prints nothing at all."""
-    lib.bpflink_route_libbpf_print(1 if enable else 0)
+    ll.bpflink_route_libbpf_print(1 if enable else 0)
 
 
 route_libbpf_print(True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from ._native import ffi, lib
+from ._native import ABSENT, constant, ffi, has, lib
 
 TYPE_CHECKING = False  # typing's costs milliseconds of CLI start-up
 if TYPE_CHECKING:
@@ -33,9 +33,9 @@ def _names(ctype: str, prefix: str) -> dict[int, str]:
 
 ATTACH_NAMES = _names("enum bpf_attach_type", "BPF_")
 LINK_NAMES = _names("enum bpf_link_type", "BPF_LINK_TYPE_")
-_PERF = {int(getattr(lib, f"BPF_PERF_EVENT_{n}")): n.lower()
+_PERF = {constant(f"BPF_PERF_EVENT_{n}"): n.lower()
          for n in ("UNSPEC", "UPROBE", "URETPROBE", "KPROBE", "KRETPROBE", "TRACEPOINT", "EVENT")
-         if hasattr(lib, f"BPF_PERF_EVENT_{n}")}
+         if has(f"BPF_PERF_EVENT_{n}")}
 
 
 def attach_name(value: int) -> str:
@@ -275,6 +275,7 @@ _DECODERS = {
     "netfilter": _netfilter, "sockmap": _sockmap, "tracing": _tracing, "raw_tracepoint": _raw_tp, "iter": _iter,
     "kprobe_multi": _kprobe_multi, "uprobe_multi": _uprobe_multi, "perf_event": _perf_event,
 }
+_DECODERS = {k: f for k, f in _DECODERS.items() if f"struct bpf_link_info.{k}" not in ABSENT}  # headers lack it
 
 #: the link-info field that reads 0 once a link of that type is detached from its hook
 DETACHED_FIELD = {"cgroup": "cgroup_id", "tcx": "ifindex", "xdp": "ifindex", "netkit": "ifindex",

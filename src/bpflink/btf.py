@@ -27,7 +27,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._native import ffi, lib
+from . import lowlevel as ll
+from ._native import ffi
 
 
 class CType:
@@ -223,7 +224,7 @@ def as_key(value: Any) -> Any:
 
 
 def _u32s(btf: Any, type_id: int) -> Any:
-    ptr = lib.btf__type_by_id(btf, type_id) if 0 <= type_id < 1 << 32 else ffi.NULL
+    ptr = ll.btf__type_by_id(btf, type_id) if 0 <= type_id < 1 << 32 else ffi.NULL
     if ptr == ffi.NULL:  # an id the BTF lacks: never dereference it
         raise ValueError(f"BTF has no type id {type_id}")
     return ffi.cast("__u32 *", ptr)
@@ -237,7 +238,7 @@ class Reader:
         self._cache: dict[int, CType] = {}
 
     def name(self, off: int) -> str:
-        ptr = lib.btf__name_by_offset(self.btf, off)
+        ptr = ll.btf__name_by_offset(self.btf, off)
         return "" if ptr == ffi.NULL else ffi.string(ptr).decode(errors="replace")
 
     def kind(self, type_id: int) -> tuple[int, int, bool]:
@@ -249,8 +250,8 @@ class Reader:
         """Follow typedef/const/volatile/restrict/type tags to the underlying type."""
         for _ in range(64):
             kind = self.kind(type_id)[0]
-            if kind not in (lib.BTF_KIND_TYPEDEF, lib.BTF_KIND_CONST, lib.BTF_KIND_VOLATILE,
-                            lib.BTF_KIND_RESTRICT, lib.BTF_KIND_TYPE_TAG):
+            if kind not in (ll.BTF_KIND_TYPEDEF, ll.BTF_KIND_CONST, ll.BTF_KIND_VOLATILE,
+                            ll.BTF_KIND_RESTRICT, ll.BTF_KIND_TYPE_TAG):
                 return type_id
             type_id = int(_u32s(self.btf, type_id)[2])
         raise ValueError("BTF type chain too long")
@@ -262,14 +263,14 @@ class Reader:
         kind, _, _ = self.kind(type_id)
         t = _u32s(self.btf, type_id)
         name = self.name(int(t[0]))
-        prefix = {lib.BTF_KIND_STRUCT: "struct ", lib.BTF_KIND_UNION: "union ", lib.BTF_KIND_ENUM: "enum ",
-                  lib.BTF_KIND_ENUM64: "enum "}.get(kind, "")
-        if kind in (lib.BTF_KIND_CONST, lib.BTF_KIND_VOLATILE, lib.BTF_KIND_RESTRICT) and depth < 32:
-            word = {lib.BTF_KIND_CONST: "const", lib.BTF_KIND_VOLATILE: "volatile"}.get(kind, "restrict")
+        prefix = {ll.BTF_KIND_STRUCT: "struct ", ll.BTF_KIND_UNION: "union ", ll.BTF_KIND_ENUM: "enum ",
+                  ll.BTF_KIND_ENUM64: "enum "}.get(kind, "")
+        if kind in (ll.BTF_KIND_CONST, ll.BTF_KIND_VOLATILE, ll.BTF_KIND_RESTRICT) and depth < 32:
+            word = {ll.BTF_KIND_CONST: "const", ll.BTF_KIND_VOLATILE: "volatile"}.get(kind, "restrict")
             return f"{word} {self.cname(int(t[2]), depth + 1)}"
-        if kind == lib.BTF_KIND_PTR and depth < 32:
+        if kind == ll.BTF_KIND_PTR and depth < 32:
             return f"{self.cname(int(t[2]), depth + 1)} *"
-        if kind == lib.BTF_KIND_ARRAY and depth < 32:
+        if kind == ll.BTF_KIND_ARRAY and depth < 32:
             return f"{self.cname(int(t[3]), depth + 1)}[{int(t[5])}]"
         return prefix + (name or "(anon)")
 
@@ -286,33 +287,33 @@ class Reader:
         tid = self.strip(type_id)
         kind, vlen, kflag = self.kind(tid)
         t = _u32s(self.btf, tid)
-        size = int(lib.btf__resolve_size(self.btf, tid)) if kind != lib.BTF_KIND_FWD else 0
-        if kind == lib.BTF_KIND_INT:
+        size = int(ll.btf__resolve_size(self.btf, tid)) if kind != ll.BTF_KIND_FWD else 0
+        if kind == ll.BTF_KIND_INT:
             enc = (int(t[3]) >> 24) & 0xF
-            return Int(cname, size, signed=bool(enc & lib.BTF_INT_SIGNED), char=bool(enc & lib.BTF_INT_CHAR),
-                       boolean=bool(enc & lib.BTF_INT_BOOL))
-        if kind == lib.BTF_KIND_PTR:
+            return Int(cname, size, signed=bool(enc & ll.BTF_INT_SIGNED), char=bool(enc & ll.BTF_INT_CHAR),
+                       boolean=bool(enc & ll.BTF_INT_BOOL))
+        if kind == ll.BTF_KIND_PTR:
             return Int(cname, size, signed=False)
-        if kind == lib.BTF_KIND_FLOAT:
+        if kind == ll.BTF_KIND_FLOAT:
             return Float(cname, size)
-        if kind in (lib.BTF_KIND_ENUM, lib.BTF_KIND_ENUM64):
+        if kind in (ll.BTF_KIND_ENUM, ll.BTF_KIND_ENUM64):
             values: dict[str, int] = {}
             for i in range(vlen):
-                if kind == lib.BTF_KIND_ENUM:
+                if kind == ll.BTF_KIND_ENUM:
                     v = int(t[3 + 2 * i + 1])
                     values[self.name(int(t[3 + 2 * i]))] = v - (1 << 32) if kflag and v >= 1 << 31 else v
                 else:
                     v = int(t[3 + 3 * i + 1]) | (int(t[3 + 3 * i + 2]) << 32)
                     values[self.name(int(t[3 + 3 * i]))] = v - (1 << 64) if kflag and v >= 1 << 63 else v
             return Enum(cname, size, signed=kflag, values=values)
-        if kind == lib.BTF_KIND_ARRAY:
+        if kind == ll.BTF_KIND_ARRAY:
             elem_id, count = int(t[3]), int(t[5])
             elem = self._build(elem_id, depth + 1)
             if isinstance(elem, Int) and elem.size == 1 and self.name(int(_u32s(self.btf, self.strip(elem_id))[0])) \
                     == "char":
                 elem.char = True
             return Array(cname, elem, count)
-        if kind in (lib.BTF_KIND_STRUCT, lib.BTF_KIND_UNION):
+        if kind in (ll.BTF_KIND_STRUCT, ll.BTF_KIND_UNION):
             members: list[tuple[str, int, CType]] = []
             bitfields: list[tuple[str, int, int]] = []
             for i in range(vlen):
@@ -330,15 +331,15 @@ class Reader:
     def datasecs(self) -> list[tuple[str, int, list[tuple[str, int, int]]]]:
         """Every DATASEC: (section name, its type id, [(variable name, offset, type id)])."""
         out: list[tuple[str, int, list[tuple[str, int, int]]]] = []
-        for tid in range(1, int(lib.btf__type_cnt(self.btf))):
+        for tid in range(1, int(ll.btf__type_cnt(self.btf))):
             kind, vlen, _ = self.kind(tid)
-            if kind != lib.BTF_KIND_DATASEC:
+            if kind != ll.BTF_KIND_DATASEC:
                 continue
             t = _u32s(self.btf, tid)
             variables = []
             for i in range(vlen):
                 var_id, off = int(t[3 + 3 * i]), int(t[3 + 3 * i + 1])
-                if self.kind(var_id)[0] != lib.BTF_KIND_VAR:
+                if self.kind(var_id)[0] != ll.BTF_KIND_VAR:
                     continue
                 v = _u32s(self.btf, var_id)
                 variables.append((self.name(int(v[0])), off, int(v[2])))
@@ -350,8 +351,8 @@ def from_kernel(btf_id: int, *type_ids: int) -> list[CType | None]:
     """Codecs for ``type_ids`` of the kernel's BTF object ``btf_id`` (None for id 0 or on failure)."""
     if not btf_id or not any(type_ids):
         return [None for _ in type_ids]
-    btf = lib.btf__load_from_kernel_by_id(btf_id)
-    if btf == ffi.NULL or lib.libbpf_get_error(btf):
+    btf = ll.btf__load_from_kernel_by_id(btf_id)
+    if btf == ffi.NULL or ll.libbpf_get_error(btf):
         return [None for _ in type_ids]
     try:
         reader = Reader(btf)
@@ -363,7 +364,7 @@ def from_kernel(btf_id: int, *type_ids: int) -> list[CType | None]:
                 out.append(None)
         return out
     finally:
-        lib.btf__free(btf)
+        ll.btf__free(btf)
 
 
 __all__ = ["Array", "CType", "Enum", "Float", "Int", "Reader", "Record", "Struct", "as_key", "from_kernel"]

@@ -41,7 +41,7 @@ _FD_MAX = 0x7FFFFFFF
 # AttachType member or int from _BY_VALUE), calls the C shim bpflink_link_create_noopts (bpf_link_create with
 # NULL opts, in bpflink._ffi: its address is handed over here, once) without the GIL, and returns the Link,
 # the negative errno, or None for anything else, which takes the Python path. lowlevel stays the exact mirror.
-_set_c_link_create(int(ll.ffi.cast("uintptr_t", ll.ffi.addressof(ll.lib, "bpflink_link_create_noopts"))), Link,
+_set_c_link_create(int(ll.ffi.cast("uintptr_t", ll.address_of("bpflink_link_create_noopts"))), Link,
                    Program, _BY_VALUE)
 
 

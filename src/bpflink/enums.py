@@ -2,7 +2,9 @@
 compiled extension (the C compiler evaluated the real headers), never typed in.
 
 A name the compiled headers lack (an older system libbpf-dev) still exists so code can name it, but gets a
-negative placeholder value and ``available`` is False: using it raises ``NotSupportedError``.
+negative placeholder value and ``available`` is False: using it raises ``NotSupportedError``. A flag the headers
+lack is a ``bpflink._native.Absent`` (not a member, so it cannot alias another): any use raises
+``NotSupportedError`` naming the header.
 A value the headers do not name (newer kernel, e.g. in ``bpf_link_info``) becomes a pseudo-member
 ``UNKNOWN_<n>`` rather than a ``ValueError``.
 
@@ -18,14 +20,14 @@ import enum
 import itertools
 from typing import Any
 
-from ._native import lib
+from ._native import Absent, constant
 
 _placeholders = itertools.count(-1, -1)
 
 
 def _c(name: str) -> int:
-    value = getattr(lib, name, None)
-    return int(value) if value is not None else next(_placeholders)
+    value = constant(name)
+    return next(_placeholders) if isinstance(value, Absent) else value
 
 
 class _HeaderEnum(enum.IntEnum):
@@ -233,7 +235,7 @@ _CPREFIX = {"AttachType": "BPF_", "ProgType": "BPF_PROG_TYPE_", "LinkType": "BPF
 
 
 def _flag(name: str) -> int:
-    return int(getattr(lib, name, 0))
+    return constant(name)
 
 
 class MprogFlags(enum.IntFlag):

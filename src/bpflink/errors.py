@@ -242,11 +242,11 @@ def strerror(err: int) -> str:
         return "Operation not supported (kernel ENOTSUPP)"
     if _LIBBPF_ERRNO_START <= err < _LIBBPF_ERRNO_END:
         try:
-            from ._native import ffi, lib  # lazy: errors.py is imported before the extension is needed
+            from . import lowlevel as ll  # lazy: errors.py is imported before the extension is needed
 
-            buf = ffi.new("char[]", 128)
-            if lib.libbpf_strerror(err, buf, 128) == 0:
-                return str(ffi.string(buf).decode(errors="replace"))
+            buf = ll.ffi.new("char[]", 128)
+            if ll.libbpf_strerror(err, buf, 128) == 0:
+                return str(ll.ffi.string(buf).decode(errors="replace"))
         except Exception:  # interpreter shutdown: the name still says what it was
             pass
         return f"libbpf error {errno_name(err)}"

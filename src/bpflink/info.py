@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import lowlevel as ll
+from ._native import ABSENT, constant, has
 from .enums import AttachType, LinkType
 from .errors import check
 
@@ -32,7 +33,7 @@ _ITER_TASK_TARGETS = frozenset({"task", "task_file", "task_vma"})
 
 
 def _lib_int(name: str, default: int) -> int:
-    return int(getattr(ll.lib, name, default))
+    return constant(name) if has(name) else default
 
 
 class PerfEventType(enum.IntEnum):
@@ -459,14 +460,14 @@ _FIXED: dict[int, Callable[[Any, dict[str, Any]], LinkInfo]] = {
         (LinkType.TRACING, _tracing), (LinkType.CGROUP, _cgroup), (LinkType.NETNS, _netns), (LinkType.XDP, _xdp),
         (LinkType.STRUCT_OPS, _struct_ops), (LinkType.NETFILTER, _netfilter), (LinkType.TCX, _tcx),
         (LinkType.NETKIT, _netkit), (LinkType.SOCKMAP, _sockmap))
-    if t.available
+    if t.available and f"struct bpf_link_info.{t.name.lower()}" not in ABSENT  # the headers lack its member
 }
 
 _VARIABLE: dict[int, Callable[[int, Any, dict[str, Any]], LinkInfo]] = {
     t._value_: f for t, f in (
         (LinkType.RAW_TRACEPOINT, _raw_tp), (LinkType.ITER, _iter), (LinkType.KPROBE_MULTI, _kprobe_multi),
         (LinkType.UPROBE_MULTI, _uprobe_multi), (LinkType.PERF_EVENT, _perf_event))
-    if t.available
+    if t.available and f"struct bpf_link_info.{t.name.lower()}" not in ABSENT
 }
 
 

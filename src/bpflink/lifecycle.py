@@ -297,7 +297,7 @@ def ensure(pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_t
                 return link, UNCHANGED
             _step("read")  # decided: swap old for new
             opts_u = ll.new_link_update_opts()
-            opts_u.flags = ll.lib.BPF_F_REPLACE
+            opts_u.flags = ll.BPF_F_REPLACE
             opts_u.old_prog_fd = old_fd
             ret = ll.bpf_link_update(link.fd, prog_fd, opts_u)
         finally:

@@ -132,7 +132,7 @@ class Link(FdOwner):
         new_fd = as_fd(new_prog, "new_prog")
         opts = ll.new_link_update_opts()
         if old_prog is not None:
-            opts.flags = ll.lib.BPF_F_REPLACE
+            opts.flags = ll.BPF_F_REPLACE
             opts.old_prog_fd = as_fd(old_prog, "old_prog")
         ret = ll.bpf_link_update(self.fd, new_fd, opts)
         check(ret, f"{self._what}: update", op="update",
@@ -144,7 +144,7 @@ class Link(FdOwner):
         new_fd = as_fd(new_map, "new_map")
         opts = ll.new_link_update_opts()
         if old_map is not None:
-            opts.flags = ll.lib.BPF_F_REPLACE
+            opts.flags = ll.BPF_F_REPLACE
             opts.old_map_fd = as_fd(old_map, "old_map")
         # libbpf's bpf_link_update() takes the new map fd in the prog slot for struct_ops links
         ret = ll.bpf_link_update(self.fd, new_fd, opts)

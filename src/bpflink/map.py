@@ -117,7 +117,7 @@ def map_info(fd: int) -> MapInfo:
     """``bpf_map_get_info_by_fd`` decoded; ``OSError`` when ``fd`` is not a map the kernel knows."""
     info = ll.ffi.new("struct bpf_map_info *")
     size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_map_info"))
-    check(ll.lib.bpf_map_get_info_by_fd(fd, info, size), f"map_get_info_by_fd({fd})",
+    check(ll.bpf_map_get_info_by_fd(fd, info, size), f"map_get_info_by_fd({fd})",
           hint="the fd is not a BPF map")
     return MapInfo(type=MapType(int(info.type)), id=int(info.id), key_size=int(info.key_size),
                    value_size=int(info.value_size), max_entries=int(info.max_entries), flags=int(info.map_flags),
@@ -138,7 +138,7 @@ def _kernel_says_map(fd: int, info: MapInfo) -> bool:
     """Without /proc to name the fd's kind: BPF_MAP_LOOKUP_ELEM with NULL key and value answers EINVAL only for
     an fd that is not a map (a map fails later: EFAULT copying the key, ENOENT, ENOTSUPP...; nothing changes).
     An arena answers EINVAL itself, so for a map reporting that type the test cannot tell."""
-    ret = int(ll.lib.bpf_map_lookup_elem(fd, ll.NULL, ll.NULL))
+    ret = int(ll.bpf_map_lookup_elem(fd, ll.NULL, ll.NULL))
     return ret != -errno.EINVAL or info.type == MapType.ARENA
 
 
@@ -306,7 +306,7 @@ class Map(FdOwner):
     def from_id(cls, map_id: int, *, key_type: Any = None, value_type: Any = None, btf: bool = True) -> Map:
         """A new fd to the map with kernel id ``map_id``; with ``btf`` its keys/values decode by the map's BTF."""
         mid = _check_int(map_id, "map_id", 1, 0xFFFFFFFF)
-        fd = check(ll.lib.bpf_map_get_fd_by_id(mid), f"map_get_fd_by_id({mid})",
+        fd = check(ll.bpf_map_get_fd_by_id(mid), f"map_get_fd_by_id({mid})",
                    hint="no map with that id (or CAP_SYS_ADMIN is missing: opening by id needs it)")
         return cls._adopt(fd, key_type, value_type, btf)
 
@@ -586,7 +586,7 @@ class Map(FdOwner):
     def _batch(self, delete: bool, chunk: int) -> Batch:
         self._check_keyed("lookup_batch")
         chunk = _check_int(chunk, "chunk", 0, 1 << 24) or min(max(self.max_entries, 1), 1 << 16)
-        fn = ll.lib.bpf_map_lookup_and_delete_batch if delete else ll.lib.bpf_map_lookup_batch
+        fn = ll.bpf_map_lookup_and_delete_batch if delete else ll.bpf_map_lookup_batch
         op = "lookup_and_delete_batch" if delete else "lookup_batch"
         opts = ll.ffi.new("struct bpf_map_batch_opts *")
         opts.sz = ll.ffi.sizeof("struct bpf_map_batch_opts")
@@ -631,7 +631,7 @@ class Map(FdOwner):
         opts.sz = ll.ffi.sizeof("struct bpf_map_batch_opts")
         opts.elem_flags = fl
         count = ll.ffi.new("__u32 *", n)
-        ret = ll.lib.bpf_map_update_batch(self.fd, ll.ffi.from_buffer(kraw), ll.ffi.from_buffer(vraw), count, opts)
+        ret = ll.bpf_map_update_batch(self.fd, ll.ffi.from_buffer(kraw), ll.ffi.from_buffer(vraw), count, opts)
         check(ret, f"{self._what}: update_batch ({int(count[0])} of {n} written)",
               hint=_hint(ret, mtype=self.map_type))
         return int(count[0])
@@ -643,7 +643,7 @@ class Map(FdOwner):
         opts = ll.ffi.new("struct bpf_map_batch_opts *")
         opts.sz = ll.ffi.sizeof("struct bpf_map_batch_opts")
         count = ll.ffi.new("__u32 *", n)
-        ret = ll.lib.bpf_map_delete_batch(self.fd, ll.ffi.from_buffer(kraw), count, opts)
+        ret = ll.bpf_map_delete_batch(self.fd, ll.ffi.from_buffer(kraw), count, opts)
         check(ret, f"{self._what}: delete_batch ({int(count[0])} of {n} deleted)",
               hint=_hint(ret, mtype=self.map_type))
         return int(count[0])
@@ -679,7 +679,7 @@ class Map(FdOwner):
         """Queue/stack: take the next value (``KeyError`` when empty)."""
         self._check_valued("pop", bloom=False)
         value = ll.ffi.new("char[]", max(self.value_size, 1))
-        ret = ll.lib.bpf_map_lookup_and_delete_elem(self.fd, ll.NULL, value)
+        ret = ll.bpf_map_lookup_and_delete_elem(self.fd, ll.NULL, value)
         if ret == -errno.ENOENT:
             raise KeyError(f"{self._what} is empty")
         check(ret, f"{self._what}: pop", hint=_hint(ret, mtype=self.map_type))
@@ -715,7 +715,7 @@ class Map(FdOwner):
 
     def freeze(self) -> None:
         """Make the map read-only for user space (``bpf_map_freeze``)."""
-        check(ll.lib.bpf_map_freeze(self.fd), f"{self._what}: freeze",
+        check(ll.bpf_map_freeze(self.fd), f"{self._what}: freeze",
               hint="already frozen, a map type that cannot be frozen, or a writable mmap of it exists")
 
     # --- pinning ---------------------------------------------------------------------------------------------
@@ -766,8 +766,8 @@ _batch_ok: dict[int, bool] = {}
 _new = ll.ffi.new
 _from_buffer = ll.ffi.from_buffer
 _buffer = ll.ffi.buffer
-_lookup_elem = ll.lib.bpf_map_lookup_elem
-_update_elem = ll.lib.bpf_map_update_elem
+_lookup_elem = ll.bpf_map_lookup_elem
+_update_elem = ll.bpf_map_update_elem
 _create_hint = ("the kernel refused this map: a type it lacks, sizes this type does not allow (e.g. RINGBUF "
                 "max_entries a power-of-2 multiple of the page size, key_size 0 for QUEUE/STACK/BLOOM_FILTER), "
                 "or flags the type does not take")

@@ -36,10 +36,9 @@ from typing import Any
 
 from . import lowlevel as ll
 from ._fd import FdLike, as_fd
-from ._native import lib
 from .btf import CType, Reader
 from .enums import AttachType, ProgType
-from .errors import NotSupportedError, VerifierError, check, errno_name, error
+from .errors import NotSupportedError, VerifierError, check, errno_name, error, strerror
 from .map import Map
 from .program import Program
 
@@ -54,9 +53,7 @@ def _str(ptr: Any) -> str:
 def libbpf_error(err: int, what: str, *, hint: str | None = None) -> OSError:
     """``error()`` that also knows libbpf's own codes (4000 and up: "not an ELF file", "not a BPF object")."""
     if err >= 4000:
-        buf = ll.ffi.new("char[]", 256)
-        lib.libbpf_strerror(err, buf, 256)
-        text = ll.ffi.string(buf).decode(errors="replace")
+        text = strerror(err)  # libbpf's text for its own codes, from the one place that knows them
         message = f"{what}: {text} [LIBBPF_ERRNO {err}]" + (f"; {hint}" if hint else "")
         # errno EINVAL for the exception type: libbpf's codes are not errnos, and OSError(4001) would say so
         exc = OSError(errno.EINVAL, message)
@@ -150,8 +147,8 @@ class Object:
         spath = os.fsdecode(raw)
         if not os.path.isfile(spath):
             raise FileNotFoundError(errno.ENOENT, f"no BPF object at {spath}")
-        handle = lib.bpf_object__open_file(raw, ll.NULL)
-        err = lib.libbpf_get_error(handle)
+        handle = ll.bpf_object__open_file(raw, ll.NULL)
+        err = ll.libbpf_get_error(handle)
         if err:
             raise libbpf_error(-err, f"bpf_object__open_file({spath})",
                                hint="is it a BPF ELF object (clang -target bpf -g -c)?")
@@ -204,20 +201,20 @@ class Object:
         with self._lock:
             handle = self._before_load("load")
             logs: dict[str, Any] = {}
-            loading = [(name, prog) for name, prog in self._iter_programs() if lib.bpf_program__autoload(prog)]
+            loading = [(name, prog) for name, prog in self._iter_programs() if ll.bpf_program__autoload(prog)]
             # the kernel keeps a log's tail when it overflows (6.4+): a big object gets smaller buffers each
             size = max(64 << 10, min(_LOG_SIZE, (16 << 20) // max(len(loading), 1)))
             for name, prog in loading:
                 logs[name] = buf = ll.ffi.new("char[]", size)
-                lib.bpf_program__set_log_buf(prog, buf, size)
+                ll.bpf_program__set_log_buf(prog, buf, size)
             with _LibbpfCapture() as captured:
-                ret = lib.bpf_object__load(handle)
+                ret = ll.bpf_object__load(handle)
             self._loaded = True  # libbpf allows one load attempt, successful or not
             if ret < 0:
                 raise self._load_error(-ret, logs, captured.failed_program())
             # libbpf reads the log buffers only while loading: they can go
             for _name, prog in self._iter_programs():
-                lib.bpf_program__set_log_buf(prog, ll.NULL, 0)
+                ll.bpf_program__set_log_buf(prog, ll.NULL, 0)
 
     def _load_error(self, err: int, logs: dict[str, Any], culprit: str | None) -> OSError:
         from ._probe_btf import lockdown_mode
@@ -258,15 +255,15 @@ class Object:
         self._handle()  # the caller holds self._lock
         out = []
         for name, prog in self._iter_programs():
-            fd = lib.bpf_program__fd(prog)
+            fd = ll.bpf_program__fd(prog)
             if fd < 0:
                 continue  # not loaded (autoload off)
-            section = _str(lib.bpf_program__section_name(prog))
+            section = _str(ll.bpf_program__section_name(prog))
             try:
-                eat: AttachType | None = AttachType(lib.bpf_program__expected_attach_type(prog))
+                eat: AttachType | None = AttachType(ll.bpf_program__expected_attach_type(prog))
             except ValueError:
                 eat = section_types(section)[1]
-            out.append(ProgSpec(fd, name, section, ProgType(lib.bpf_program__type(prog)), eat, owner=self))
+            out.append(ProgSpec(fd, name, section, ProgType(ll.bpf_program__type(prog)), eat, owner=self))
         return out
 
     def attach(self, prog_name: str, target: Any = None, **options: Any) -> Any:
@@ -304,7 +301,7 @@ class Object:
             self._vars = None
             self._reader = None
         if handle is not None:
-            lib.bpf_object__close(handle)
+            ll.bpf_object__close(handle)
 
     def __enter__(self) -> Object:
         return self
@@ -332,17 +329,17 @@ class Object:
     # --- programs and maps -----------------------------------------------------------------------------------
     def _iter_programs(self) -> Iterator[tuple[str, Any]]:
         handle = self._handle()
-        prog = lib.bpf_object__next_program(handle, ll.NULL)
+        prog = ll.bpf_object__next_program(handle, ll.NULL)
         while prog != ll.NULL:
-            yield _str(lib.bpf_program__name(prog)), prog
-            prog = lib.bpf_object__next_program(handle, prog)
+            yield _str(ll.bpf_program__name(prog)), prog
+            prog = ll.bpf_object__next_program(handle, prog)
 
     def _iter_maps(self) -> Iterator[tuple[str, Any]]:
         handle = self._handle()
-        m = lib.bpf_object__next_map(handle, ll.NULL)
+        m = ll.bpf_object__next_map(handle, ll.NULL)
         while m != ll.NULL:
-            yield _str(lib.bpf_map__name(m)), m
-            m = lib.bpf_object__next_map(handle, m)
+            yield _str(ll.bpf_map__name(m)), m
+            m = ll.bpf_object__next_map(handle, m)
 
     def _find(self, kind: str, name: str) -> Any:
         items = self._iter_programs() if kind == "program" else self._iter_maps()
@@ -363,28 +360,28 @@ class Object:
 
     def _btf_reader(self) -> Reader | None:
         if self._reader is None:
-            btf = lib.bpf_object__btf(self._handle())
+            btf = ll.bpf_object__btf(self._handle())
             if btf == ll.NULL:
                 return None
             self._reader = Reader(btf)
         return self._reader
 
     def _new_map(self, name: str, m: Any) -> Map | None:
-        fd = lib.bpf_map__fd(m)
+        fd = ll.bpf_map__fd(m)
         if fd < 0:
             return None
         key_type = value_type = None
         reader = self._btf_reader()
-        if reader is not None and not lib.bpf_map__is_internal(m):
-            kid, vid = int(lib.bpf_map__btf_key_type_id(m)), int(lib.bpf_map__btf_value_type_id(m))
+        if reader is not None and not ll.bpf_map__is_internal(m):
+            kid, vid = int(ll.bpf_map__btf_key_type_id(m)), int(ll.bpf_map__btf_value_type_id(m))
             try:
                 key_type = reader.ctype(kid) if kid else None
                 value_type = reader.ctype(vid) if vid else None
             except ValueError:
                 key_type = value_type = None
-            if key_type is not None and key_type.size != int(lib.bpf_map__key_size(m)):
+            if key_type is not None and key_type.size != int(ll.bpf_map__key_size(m)):
                 key_type = None
-            if value_type is not None and value_type.size != int(lib.bpf_map__value_size(m)):
+            if value_type is not None and value_type.size != int(ll.bpf_map__value_size(m)):
                 value_type = None
         dup = os.dup(fd)
         try:
@@ -416,15 +413,15 @@ class Object:
         """Program ``name`` as a new ``Program`` (its own fd), carrying the object's maps."""
         with self._lock:
             prog = self._find("program", name)
-            fd = lib.bpf_program__fd(prog)
+            fd = ll.bpf_program__fd(prog)
             if fd < 0:
                 raise ValueError(f"program {name!r} of {self.path} was not loaded")
             maps = self.maps()
             dup = os.dup(fd)
-            program = Program(dup, prog_type=ProgType(lib.bpf_program__type(prog)), name=name,
-                              expected_attach_type=AttachType(lib.bpf_program__expected_attach_type(prog)),
+            program = Program(dup, prog_type=ProgType(ll.bpf_program__type(prog)), name=name,
+                              expected_attach_type=AttachType(ll.bpf_program__expected_attach_type(prog)),
                               maps=maps)
-            program.section_name = _str(lib.bpf_program__section_name(prog))
+            program.section_name = _str(ll.bpf_program__section_name(prog))
             return program
 
     # --- configuration before load ---------------------------------------------------------------------------
@@ -442,21 +439,21 @@ class Object:
                 if isinstance(max_entries, bool) or not isinstance(max_entries, int) or \
                         not 0 < max_entries < 1 << 32:
                     raise ValueError(f"max_entries must be an int in 1..2**32-1, got {max_entries!r}")
-                check(lib.bpf_map__set_max_entries(m, max_entries), f"{what}: set max_entries")
+                check(ll.bpf_map__set_max_entries(m, max_entries), f"{what}: set max_entries")
             if value_size is not None:
                 if isinstance(value_size, bool) or not isinstance(value_size, int) or not 0 < value_size < 1 << 32:
                     raise ValueError(f"value_size must be an int in 1..2**32-1, got {value_size!r}")
-                check(lib.bpf_map__set_value_size(m, value_size), f"{what}: set value_size")
+                check(ll.bpf_map__set_value_size(m, value_size), f"{what}: set value_size")
             if pin_path is not None:
                 raw = os.fsencode(pin_path)
                 if b"\0" in raw:
                     raise ValueError(f"pin_path must not contain NUL bytes: {raw!r}")
-                check(lib.bpf_map__set_pin_path(m, raw), f"{what}: set pin path")
+                check(ll.bpf_map__set_pin_path(m, raw), f"{what}: set pin path")
             if reuse is not None:
-                check(lib.bpf_map__reuse_fd(m, as_fd(reuse, "reuse")), f"{what}: reuse fd",
+                check(ll.bpf_map__reuse_fd(m, as_fd(reuse, "reuse")), f"{what}: reuse fd",
                       hint="the map to reuse must have the same type, key/value size and max_entries")
             if autocreate is not None:
-                check(lib.bpf_map__set_autocreate(m, bool(autocreate)), f"{what}: set autocreate")
+                check(ll.bpf_map__set_autocreate(m, bool(autocreate)), f"{what}: set autocreate")
 
     def configure_program(self, name: str, *, autoload: bool | None = None,
                           attach_target: tuple[FdLike | None, str] | None = None,
@@ -469,19 +466,19 @@ class Object:
             prog = self._find("program", name)
             what = f"{self.path}: program {name!r}"
             if autoload is not None:
-                check(lib.bpf_program__set_autoload(prog, bool(autoload)), f"{what}: set autoload")
+                check(ll.bpf_program__set_autoload(prog, bool(autoload)), f"{what}: set autoload")
             if attach_target is not None:
                 target, func = attach_target
                 tfd = 0 if target is None else as_fd(target, "attach target")
                 fname = os.fsencode(func)
                 if b"\0" in fname:
                     raise ValueError("attach target function must not contain NUL bytes")
-                check(lib.bpf_program__set_attach_target(prog, tfd, fname),
+                check(ll.bpf_program__set_attach_target(prog, tfd, fname),
                       f"bpf_program__set_attach_target({name}, {os.fsdecode(fname)})")
             if prog_type is not None:
-                check(lib.bpf_program__set_type(prog, int(ProgType(prog_type))), f"{what}: set type")
+                check(ll.bpf_program__set_type(prog, int(ProgType(prog_type))), f"{what}: set type")
             if expected_attach_type is not None:
-                check(lib.bpf_program__set_expected_attach_type(prog, int(AttachType(expected_attach_type))),
+                check(ll.bpf_program__set_expected_attach_type(prog, int(AttachType(expected_attach_type))),
                       f"{what}: set expected attach type")
 
     # --- global variables ------------------------------------------------------------------------------------
@@ -498,8 +495,8 @@ class Object:
             if reader is not None:
                 by_datasec = {}
                 for _name, m in self._iter_maps():
-                    if lib.bpf_map__is_internal(m):
-                        by_datasec[int(lib.bpf_map__btf_value_type_id(m))] = m
+                    if ll.bpf_map__is_internal(m):
+                        by_datasec[int(ll.bpf_map__btf_value_type_id(m))] = m
                 for sec, sec_id, variables in reader.datasecs():
                     if not sec.startswith(_GLOBAL_SECTIONS) or sec_id not in by_datasec:
                         continue
@@ -510,7 +507,7 @@ class Object:
 
     def _memory(self, m: Any, what: str) -> Any:
         size = ll.ffi.new("size_t *")
-        ptr = lib.bpf_map__initial_value(m, size)
+        ptr = ll.bpf_map__initial_value(m, size)
         if ptr == ll.NULL:
             raise ValueError(f"{what}: its section has no memory user space can reach (not mmap-able here)")
         return ll.ffi.buffer(ll.ffi.cast("char *", ptr), int(size[0]))

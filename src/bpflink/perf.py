@@ -20,7 +20,6 @@ from typing import Any
 
 from . import lowlevel as ll
 from ._fd import FdOwner
-from ._native import lib
 from .errors import NotSupportedError, check
 from .opts._check import S32_MAX, integer, u64
 
@@ -103,7 +102,7 @@ def _pid_cpu(pid: Any, cpu: Any) -> tuple[int, int]:
 
 def _open(attr: Any, pid: int, cpu: int, what: str, kind: str, name: str) -> PerfEvent:
     attr.size = ll.ffi.sizeof("struct perf_event_attr")
-    fd = lib.bpflink_perf_event_open(attr, pid, cpu, -1, lib.PERF_FLAG_FD_CLOEXEC)
+    fd = ll.bpflink_perf_event_open(attr, pid, cpu, -1, ll.PERF_FLAG_FD_CLOEXEC)
     check(fd, what, family="perf_event")
     return PerfEvent(fd, kind=kind, name=name)
 
@@ -117,7 +116,7 @@ def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEven
     p, c = _pid_cpu(pid, cpu)
     tp_id = tracepoint_id(tracepoint)
     attr = ll.ffi.new("struct perf_event_attr *")
-    attr.type = lib.PERF_TYPE_TRACEPOINT
+    attr.type = ll.PERF_TYPE_TRACEPOINT
     attr.config = tp_id
     attr.sample_period = 1
     return _open(attr, p, c, f"perf_event_open(tracepoint {tracepoint})", "tracepoint", tracepoint)

@@ -29,7 +29,7 @@ def is_prog_fd(fd: int) -> bool | None:
     """Whether ``fd`` is a BPF program, as the kernel says: ``BPF_PROG_BIND_MAP`` with map fd -1 fails with
     ``EINVAL`` for a non-program and with ``EBADF`` (the map fd) for a program, changing nothing. None when
     the kernel does not say (an unprivileged caller's EPERM)."""
-    ret = int(ll.lib.bpf_prog_bind_map(fd, -1, ll.ffi.NULL))
+    ret = int(ll.bpf_prog_bind_map(fd, -1, ll.ffi.NULL))
     if ret == -errno.EBADF:
         return True
     if ret == -errno.EINVAL:

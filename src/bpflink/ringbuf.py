@@ -40,7 +40,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, NamedTuple, Optional
 
 from ._fd import as_fd
-from ._native import ffi, lib
+from ._native import ffi, has, lib
 from .errors import error
 
 #: the longest single wait inside ``poll()``: the upper bound on how late a signal raised in another thread
@@ -48,7 +48,7 @@ from .errors import error
 SLICE = 0.1
 #: ``ring_buffer__consume_n`` is libbpf 1.5's; with an older system libbpf (sdist builds) a consume takes every
 #: record there is
-_CONSUME_N: Any = getattr(lib, "ring_buffer__consume_n", None)
+_CONSUME_N: Any = lib.ring_buffer__consume_n if has("ring_buffer__consume_n") else None
 #: the most records one consume takes by default (libbpf's ``ring_buffer__consume_n``)
 DEFAULT_BATCH = 65536
 #: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused

@@ -28,18 +28,18 @@ Member = Union[FdLike, bytes]
 
 def _members(btf: Any, type_id: int) -> Iterator[tuple[str, int, int]]:
     """(name, byte offset, type id) of each member of struct ``type_id``."""
-    t = ll.lib.btf__type_by_id(btf, type_id)
+    t = ll.btf__type_by_id(btf, type_id)
     vlen = t.info & 0xFFFF
     kind_flag = t.info >> 31
     members = ll.ffi.cast("struct btf_member *", ll.ffi.cast("char *", t) + ll.ffi.sizeof("struct btf_type"))
     for i in range(vlen):
         m = members[i]
         bits = m.offset & 0xFFFFFF if kind_flag else m.offset  # kind_flag: bitfield size in the top byte
-        yield ll.ffi.string(ll.lib.btf__name_by_offset(btf, m.name_off)).decode(), bits // 8, int(m.type)
+        yield ll.ffi.string(ll.btf__name_by_offset(btf, m.name_off)).decode(), bits // 8, int(m.type)
 
 
 def _struct_id(btf: Any, name: str) -> int:
-    tid = int(ll.lib.btf__find_by_name_kind(btf, name.encode(), ll.lib.BTF_KIND_STRUCT))
+    tid = int(ll.btf__find_by_name_kind(btf, name.encode(), ll.BTF_KIND_STRUCT))
     if tid < 0:
         raise ValueError(f"vmlinux BTF has no struct {name}: the kernel lacks this struct_ops type")
     return tid
@@ -54,13 +54,13 @@ def build_value(type_name: str, members: Mapping[str, Member], value_size: int |
     if not isinstance(type_name, str) or not type_name or "\0" in type_name:
         raise (TypeError if not isinstance(type_name, str) else ValueError)(
             f"type_name must be a non-empty struct name without NUL, got {type_name!r}")
-    btf = ll.lib.btf__load_vmlinux_btf()
-    err = ll.lib.libbpf_get_error(btf)
+    btf = ll.btf__load_vmlinux_btf()
+    err = ll.libbpf_get_error(btf)
     if err:
         raise error(-err, "btf__load_vmlinux_btf", hint="the kernel needs CONFIG_DEBUG_INFO_BTF")
     try:
         value_id = _struct_id(btf, f"bpf_struct_ops_{type_name}")
-        size = int(ll.lib.btf__resolve_size(btf, value_id))
+        size = int(ll.btf__resolve_size(btf, value_id))
         if value_size is not None and value_size != size:
             raise ValueError(f"the map's value is {value_size} bytes, struct bpf_struct_ops_{type_name} {size}: "
                              f"is it a struct_ops map of {type_name}?")
@@ -73,7 +73,7 @@ def build_value(type_name: str, members: Mapping[str, Member], value_size: int |
             if name not in layout:
                 raise ValueError(f"struct {type_name} has no member {name!r}; it has {sorted(layout)}")
             off, tid = layout[name]
-            msize = int(ll.lib.btf__resolve_size(btf, tid))
+            msize = int(ll.btf__resolve_size(btf, tid))
             if isinstance(value, (bytes, bytearray)):
                 if len(value) >= msize:
                     raise ValueError(f"{name} takes at most {msize - 1} bytes (NUL-terminated), got {len(value)}")
@@ -89,7 +89,7 @@ def build_value(type_name: str, members: Mapping[str, Member], value_size: int |
             buf[start:start + len(raw)] = raw
         return bytes(buf)
     finally:
-        ll.lib.btf__free(btf)
+        ll.btf__free(btf)
 
 
 def write_value(ops_map: Map, type_name: str, members: Mapping[str, Member]) -> None:

@@ -76,26 +76,27 @@ class _Elf:
     """One libelf handle (from an fd or from memory), ended on exit."""
 
     def __init__(self, where: str, *, fd: int = -1, image: bytes | None = None) -> None:
-        from ._native import ffi, lib
+        from . import lowlevel as ll
 
-        self.ffi, self.lib, self.where = ffi, lib, where
-        lib.elf_version(lib.EV_CURRENT)  # libelf refuses every call until told the version
+        ffi = ll.ffi
+        self.ffi, self.ll, self.where = ffi, ll, where
+        ll.elf_version(ll.EV_CURRENT)  # libelf refuses every call until told the version
         self._image = None
         if image is not None:
             self._image = ffi.new("char[]", image)  # libelf reads it in place: kept alive with the handle
-            self.elf = lib.elf_memory(self._image, len(image))
+            self.elf = ll.elf_memory(self._image, len(image))
         else:
-            self.elf = lib.elf_begin(fd, lib.ELF_C_READ, ffi.NULL)
+            self.elf = ll.elf_begin(fd, ll.ELF_C_READ, ffi.NULL)
         if self.elf == ffi.NULL:
             raise self.error("cannot be read as ELF")
-        if lib.elf_kind(self.elf) != lib.ELF_K_ELF:
+        if ll.elf_kind(self.elf) != ll.ELF_K_ELF:
             self.close()
             raise ValueError(f"{where} is not an ELF file")
 
     def check_tables(self, size: int) -> None:
         """Refuse header tables that lie (partly) outside the file: a truncated or corrupted file."""
         ehdr = self.ffi.new("GElf_Ehdr *")
-        if self.lib.gelf_getehdr(self.elf, ehdr) == self.ffi.NULL:
+        if self.ll.gelf_getehdr(self.elf, ehdr) == self.ffi.NULL:
             raise self.error("has an unreadable ELF header")
         tables = (("section header", ehdr.e_shoff, ehdr.e_shnum, ehdr.e_shentsize),
                   ("program header", ehdr.e_phoff, ehdr.e_phnum, ehdr.e_phentsize))
@@ -105,12 +106,12 @@ class _Elf:
                                  f"{size}-byte file: truncated?)")
 
     def error(self, what: str) -> ValueError:
-        msg = self.ffi.string(self.lib.elf_errmsg(-1)).decode(errors="replace")
+        msg = self.ffi.string(self.ll.elf_errmsg(-1)).decode(errors="replace")
         return ValueError(f"{self.where} {what}: malformed ELF ({msg})")
 
     def close(self) -> None:
         if self.elf is not None and self.elf != self.ffi.NULL:
-            self.lib.elf_end(self.elf)
+            self.ll.elf_end(self.elf)
         self.elf = None
 
     def __enter__(self) -> _Elf:
@@ -122,7 +123,7 @@ class _Elf:
     def data(self, scn: Any, raw: bool = False) -> bytes:
         if scn == self.ffi.NULL:
             return b""
-        d = (self.lib.elf_rawdata if raw else self.lib.elf_getdata)(scn, self.ffi.NULL)
+        d = (self.ll.elf_rawdata if raw else self.ll.elf_getdata)(scn, self.ffi.NULL)
         if d == self.ffi.NULL:
             raise self.error("has a section whose contents lie outside the file")
         if d.d_buf == self.ffi.NULL or d.d_size == 0:
@@ -131,36 +132,36 @@ class _Elf:
 
     def sections(self, limit: int) -> list[tuple[Any, Any]]:
         """(scn, shdr) per section; ``limit`` bounds the count (headers cannot outnumber the file's bytes)."""
-        ffi, lib = self.ffi, self.lib
+        ffi, ll = self.ffi, self.ll
         n = ffi.new("size_t *")
-        if lib.elf_getshdrnum(self.elf, n) != 0:
+        if ll.elf_getshdrnum(self.elf, n) != 0:
             raise self.error("has an unreadable section count")
         if n[0] > limit:
             raise ValueError(f"{self.where}: malformed ELF (claims {n[0]} sections in {limit} bytes)")
         out: list[tuple[Any, Any]] = [(ffi.NULL, ffi.new("GElf_Shdr *"))] if n[0] else []  # index 0: SHN_UNDEF
-        scn = lib.elf_nextscn(self.elf, ffi.NULL)  # starts at section 1
+        scn = ll.elf_nextscn(self.elf, ffi.NULL)  # starts at section 1
         while scn != ffi.NULL and len(out) < n[0]:
             shdr = ffi.new("GElf_Shdr *")
-            if lib.gelf_getshdr(scn, shdr) == ffi.NULL:
+            if ll.gelf_getshdr(scn, shdr) == ffi.NULL:
                 raise self.error("has an unreadable section header")
             out.append((scn, shdr))
-            scn = lib.elf_nextscn(self.elf, scn)
+            scn = ll.elf_nextscn(self.elf, scn)
         return out
 
     def loads(self, limit: int) -> list[tuple[int, int, int, int]]:
         """(p_vaddr, p_memsz, p_offset, p_filesz) of every PT_LOAD segment."""
-        ffi, lib = self.ffi, self.lib
+        ffi, ll = self.ffi, self.ll
         n = ffi.new("size_t *")
-        if lib.elf_getphdrnum(self.elf, n) != 0:
+        if ll.elf_getphdrnum(self.elf, n) != 0:
             return []  # relocatable objects have none
         if n[0] > limit:
             raise ValueError(f"{self.where}: malformed ELF (claims {n[0]} program headers in {limit} bytes)")
         out = []
         ph = ffi.new("GElf_Phdr *")
         for i in range(n[0]):
-            if lib.gelf_getphdr(self.elf, i, ph) == ffi.NULL:
+            if ll.gelf_getphdr(self.elf, i, ph) == ffi.NULL:
                 raise self.error("has an unreadable program header")
-            if ph.p_type == lib.PT_LOAD:
+            if ph.p_type == ll.PT_LOAD:
                 out.append((int(ph.p_vaddr), int(ph.p_memsz), int(ph.p_offset), int(ph.p_filesz)))
         return out
 
@@ -224,7 +225,7 @@ def _parse(elf: _Elf, size: int, loads: list[tuple[int, int, int, int]] | None =
             for _s, h in sections]
     shstrndx = elf.ffi.new("size_t *")
     names: list[str] = []
-    if elf.lib.elf_getshdrstrndx(elf.elf, shstrndx) == 0 and shstrndx[0] < len(sections):
+    if elf.ll.elf_getshdrstrndx(elf.elf, shstrndx) == 0 and shstrndx[0] < len(sections):
         table = elf.data(sections[shstrndx[0]][0]) if hdrs[shstrndx[0]][0] == _SHT_STRTAB else b""
         names = [_cstr(table, h[5]) or "" for h in hdrs]
     else:
@@ -241,7 +242,7 @@ def _parse(elf: _Elf, size: int, loads: list[tuple[int, int, int, int]] | None =
             versym[h[4]] = list(struct.unpack(f"={len(raw) // 2}H", raw[:len(raw) // 2 * 2]))
         elif h[0] == _SHT_GNU_VERDEF and h[4] < len(hdrs):
             verdef = _verdefs(elf.data(sections[i][0]), elf.data(sections[h[4]][0]), where)
-    is64 = elf.lib.gelf_getclass(elf.elf) == elf.lib.ELFCLASS64
+    is64 = elf.ll.gelf_getclass(elf.elf) == elf.ll.ELFCLASS64
     fmt = struct.Struct("=IBBHQQ" if is64 else "=IIIBBH")
     out: list[ElfSymbol] = []
     last_seg: tuple[int, int, int, int] | None = None

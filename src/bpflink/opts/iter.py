@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Union
 
 from .._fd import FdLike, as_fd, open_path_target
-from .._native import ffi, lib
+from .._native import constant, ffi, has
 from ..enums import AttachType
 from ._base import LinkOpts
 from ._check import integer, u32
 
 
 def _order(name: str) -> int:
-    return int(getattr(lib, f"BPF_CGROUP_ITER_{name}", -1))
+    return constant(f"BPF_CGROUP_ITER_{name}") if has(f"BPF_CGROUP_ITER_{name}") else -1
 
 
 class CgroupIterOrder(enum.IntEnum):

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .._native import ffi
+from .._native import has, require
 from ..enums import AttachType
 from ..errors import NotSupportedError
 from ._anchor import Anchor, Relative, fill_mprog, resolve_anchor, revision
@@ -58,7 +58,7 @@ class Netkit(_Mprog):
     member: ClassVar[str] = "netkit"
 
 
-_HAS_CGROUP_MEMBER = "cgroup" in dict(ffi.typeof("struct bpf_link_create_opts").fields)
+_HAS_CGROUP_MEMBER = has("struct bpf_link_create_opts.cgroup")
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,7 @@ class Cgroup(_Mprog):
         if resolve_anchor(self.before, self.after, self.anchor) is None and self.expected_revision is None:
             return
         if not _HAS_CGROUP_MEMBER:
-            raise NotSupportedError("cgroup_mprog", "cgroup link ordering: bpflink was compiled against libbpf < 1.6",
-                                    min_kernel="6.17")
+            require("struct bpf_link_create_opts.cgroup", "cgroup_mprog", min_kernel="6.17")
         if not _kernel_orders_cgroups():
             raise NotSupportedError(
                 "cgroup_mprog",

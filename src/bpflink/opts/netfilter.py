@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .._native import lib
+from .._native import constant, has
 from ..enums import AttachType, NfInetHook, NfProto
 from ..errors import NotSupportedError
 from ._base import LinkOpts
@@ -22,7 +22,7 @@ from ._check import S32_MAX, S32_MIN, integer
 
 # NF_IP_PRI_CONNTRACK_DEFRAG (-400): a defrag link must run after the defragmenter it pulls in
 _DEFRAG_PRIORITY_MIN = -400
-_DEFRAG_FLAG: int | None = getattr(lib, "BPF_F_NETFILTER_IP_DEFRAG", None)
+_DEFRAG_FLAG: int | None = constant("BPF_F_NETFILTER_IP_DEFRAG") if has("BPF_F_NETFILTER_IP_DEFRAG") else None
 
 
 @dataclass(frozen=True)
