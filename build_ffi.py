@@ -243,6 +243,7 @@ def cdef_text(text: str, absent: set[str]) -> str:
         src = _select((INCLUDE / fname).read_text(), absent)
         parts.append(DEFINE.sub(lambda m: "" if m.group(1) in absent else m.group(0), src))
     parts.append((INCLUDE / "shims.h").read_text())
+    parts.append((INCLUDE / "linkjson.h").read_text())
     return "\n".join(parts)
 
 
@@ -385,6 +386,7 @@ def make_ffi() -> FFI:
         + generated_source(names, absent, reasons, layout_rows(cdef))
         + (INCLUDE / "shims.c").read_text()
         + (INCLUDE / "ringbuf.c").read_text()
+        + (INCLUDE / "linkjson.c").read_text()
     )
     check_uapi(cdef, source, config["include_dirs"])
     ffi.set_source(

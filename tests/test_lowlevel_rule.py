@@ -22,12 +22,10 @@ OWNERS = {"lowlevel.py", "_native.py"}
 #: stale entry, so this list only shrinks.
 NOT_YET_CONVERTED = {
     "_probe_btf.py",  # probing: btf__* and libbpf_get_error -> ll.btf__*, ll.libbpf_get_error, ll.BTF_KIND_STRUCT
-    "_rawinfo.py",  # opspeed: bpf_link_get_* and the link walk -> ll.bpf_link_get_*, ll.bpflink_link_walk
     "attach/legacy.py",  # reach: BPF_F_ALLOW_MULTI -> ll.BPF_F_ALLOW_MULTI
     "attach/perf.py",  # reach: PERF_* constants, bpflink_perf_event_open -> ll.PERF_*, ll.bpflink_perf_event_open
     "attach/sections.py",  # reach: libbpf_prog_type_by_name -> ll.libbpf_prog_type_by_name
     "attach/tracing.py",  # reach: bpf_raw_tracepoint_open_opts -> ll.bpf_raw_tracepoint_open_opts
-    "cli.py",  # opspeed: bpf_* calls and libbpf_version_string -> ll.bpf_*, ll.libbpf_version_string
     "opts/freplace.py",  # fam: btf__* calls, BTF_KIND_FUNC -> ll.btf__*, ll.BTF_KIND_FUNC
     "opts/kprobe_multi.py",  # fam: BPF_F_KPROBE_MULTI_RETURN -> ll.BPF_F_KPROBE_MULTI_RETURN
     "opts/uprobe_multi.py",  # fam: BPF_F_UPROBE_MULTI_RETURN -> ll.BPF_F_UPROBE_MULTI_RETURN

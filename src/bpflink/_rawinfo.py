@@ -1,20 +1,22 @@
-"""Link info straight to JSON-ready dicts, for the command line and ``links()``'s fast paths.
+"""Link info straight to JSON-ready dicts and JSON text, for the command line and ``links()``'s walk.
 
-Produces exactly ``bpflink.info.link_info(fd).to_dict()`` (tests/test_cli.py checks every kind the tests
-create) without importing ``enum``, ``typing`` or ``dataclasses``: names come from the compiled headers'
+``link_dict`` produces exactly ``bpflink.info.link_info(fd).to_dict()`` (tests/test_cli.py checks every kind the
+tests create) without importing ``enum``, ``typing`` or ``dataclasses``: names come from the compiled headers'
 own enum tables (``ffi.typeof("enum bpf_attach_type").elements``), arrays are unpacked by cffi in C.
-Only the command line's import time and the per-link cost of listing thousands of links depend on this.
+``json_list`` is ``bpflink list --json``: the walk and the text of each link in C (include/linkjson.c), named
+from the same tables, byte for byte what the Python writer prints (tests/test_listing_json.py).
 """
 
 from __future__ import annotations
 
 import os
 
-from ._native import ABSENT, constant, ffi, has, lib
+from . import lowlevel as ll
+from ._native import ABSENT, constant, ffi, has
 
 TYPE_CHECKING = False  # typing's costs milliseconds of CLI start-up
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 _INFO_SIZE = ffi.sizeof("struct bpf_link_info")
 _NAME_FALLBACK = 4096  # kernels before 6.13 report no perf_event name length (info.py: same rule)
@@ -56,7 +58,7 @@ class InfoError(Exception):
 
 def _get(fd: int, info: object) -> int:
     size = ffi.new("__u32 *", _INFO_SIZE)
-    return int(lib.bpf_link_get_info_by_fd(fd, info, size))
+    return ll.bpf_link_get_info_by_fd(fd, info, size)
 
 
 def raw(fd: int) -> object:
@@ -290,51 +292,87 @@ def is_detached(d: dict[str, object]) -> bool | None:
     return d[field] == 0
 
 
-def link_ids_and_fds(skip: tuple[int, ...] = (-_ENOENT, -_EAGAIN)) -> Iterator[tuple[int, int]]:
-    """Yield ``(id, fd)`` for every link (the caller closes each fd); ids released or being set up skipped.
+def json_names(attach: dict[int, str], link: dict[int, str], perf: dict[int, str]) -> list[object]:
+    """``struct bpflink_json_names`` for ``bpflink_link_walk_json`` (first) and the buffers it points into."""
+    names = ffi.new("struct bpflink_json_names *")
+    keep: list[object] = [names]
+    longest = 0
+    for field, table in (("attach", attach), ("link", link), ("perf", perf)):
+        table = {v: n for v, n in table.items() if 0 <= v < 4096}  # enum values: small and dense
+        count = max(table, default=-1) + 1
+        arr = ffi.new("char *[]", max(count, 1))
+        for value, name in table.items():
+            text = ffi.new("char[]", name.encode())
+            keep.append(text)
+            arr[value] = text
+            longest = max(longest, len(name))
+        keep.append(arr)
+        setattr(names, field, arr)
+        setattr(names, "n_" + field, count)
+    names.name_max = longest
+    return keep
 
-    Raises ``InfoError`` with the errno when the walk itself fails (EPERM without CAP_SYS_ADMIN).
+
+_JSON_NAMES: list[object] = []  # built on first use from the tables the Python path names things with
+
+
+_JSON_BUFFER = 1 << 18
+
+
+def json_list(pending: Callable[[object, int], str | None], names: list[object] | None = None) -> Iterator[str]:
+    """The text of ``bpflink list --json`` in chunks (about 256 KiB each), formatted in C
+    (``bpflink_link_walk_json``, include/linkjson.c) exactly as the Python writer would.
+
+    ``pending(info, fd)`` gives the list element of a link the C code leaves to Python (a link type it does not
+    format, or a second info call that failed: the Python path reports that); None skips the link. The fd is
+    closed here. ``names``: ``json_names(...)`` other than the headers' (tests). Raises ``InfoError`` when the
+    walk itself fails (EPERM without CAP_SYS_ADMIN).
     """
-    next_id = ffi.new("__u32 *")
-    current = 0
-    get_next, get_fd = lib.bpf_link_get_next_id, lib.bpf_link_get_fd_by_id
+    if names is None:
+        if not _JSON_NAMES:
+            _JSON_NAMES.extend(json_names(ATTACH_NAMES, LINK_NAMES, _PERF))
+        names = _JSON_NAMES
+    cnames = names[0]
+    st = ffi.new("struct bpflink_json_walk *")
+    st.first = 1
+    cap = _JSON_BUFFER
+    buf = ffi.new("char[]", cap)
+    walk_json, unpack = ll.bpflink_link_walk_json, ffi.unpack
     while True:
-        ret = get_next(current, next_id)
-        if ret < 0:
-            if ret == -_ENOENT:
-                return
-            raise InfoError(-ret)
-        current = int(next_id[0])
-        fd = get_fd(current)
-        if fd in skip:
+        n = walk_json(st, cnames, buf, cap)
+        if n < 0:
+            raise InfoError(-n)
+        if st.len:
+            yield unpack(buf, st.len).decode("ascii")
+        if st.need:  # one link's text alone outgrows the buffer: one as large as it says, for that link only
+            cap = st.need
+            buf = ffi.new("char[]", cap)
             continue
-        if fd < 0:
-            raise InfoError(-fd)
-        yield current, fd
+        if cap != _JSON_BUFFER and n:
+            cap = _JSON_BUFFER
+            buf = ffi.new("char[]", cap)
+        fd = st.pending_fd
+        if fd >= 0:
+            try:
+                text = pending(st.pending, fd)
+            finally:
+                os.close(fd)
+            if text is not None:
+                yield ("[\n  " if st.first else ",\n  ") + text
+                st.first = 0
+            continue
+        if st.done:
+            break
+    yield "[]\n" if st.first else "\n]\n"
 
 
-_TEMPLATES = {
-    # the JSON list element ``_json(link_dict(...), "  ")`` prints for the fixed-size types most hosts carry
-    # thousands of, as one %-format (names come from the headers' enum tables: plain identifiers)
-    "cgroup": ('{\n    "id": %d,\n    "type": "cgroup",\n    "prog_id": %d,\n    "cgroup_id": %d,\n'
-               '    "attach_type": "%s"\n  }'),
-    "tcx": '{\n    "id": %d,\n    "type": "tcx",\n    "prog_id": %d,\n    "ifindex": %d,\n    "attach_type": "%s"\n  }',
-    "netkit": ('{\n    "id": %d,\n    "type": "netkit",\n    "prog_id": %d,\n    "ifindex": %d,\n'
-               '    "attach_type": "%s"\n  }'),
-    "netns": ('{\n    "id": %d,\n    "type": "netns",\n    "prog_id": %d,\n    "netns_ino": %d,\n'
-              '    "attach_type": "%s"\n  }'),
-}
-
-
-def list_item(info: object) -> str | None:
-    """The list element text for a link of a fixed-size type (exactly what the dict path prints), or None."""
-    t = LINK_NAMES.get(int(info.type))  # type: ignore[attr-defined]
-    template = _TEMPLATES.get(t) if t is not None else None
-    if template is None or t is None:
-        return None
-    part = getattr(info, t)
-    first = part.cgroup_id if t == "cgroup" else part.netns_ino if t == "netns" else part.ifindex
-    return template % (info.id, info.prog_id, first, attach_name(int(part.attach_type)))  # type: ignore[attr-defined]
+def json_string(data: bytes) -> str:
+    """The C formatter's JSON string for ``data`` (the tests compare it with Python's for odd bytes)."""
+    need = ll.bpflink_json_string(data, len(data), ffi.NULL, 0)
+    out = ffi.new("char[]", need)
+    if ll.bpflink_json_string(data, len(data), out, need) != need:
+        raise AssertionError("bpflink_json_string: length changed")
+    return str(ffi.unpack(out, need).decode("ascii"))
 
 
 def walk(batch: int = 256) -> Iterator[tuple[object, int]]:
@@ -349,7 +387,7 @@ def walk(batch: int = 256) -> Iterator[tuple[object, int]]:
     last, done = ffi.new("__u32 *"), ffi.new("int *")
     start = 0
     while True:
-        n = int(lib.bpflink_link_walk(start, infos, fds, batch, last, done))
+        n = ll.bpflink_link_walk(start, infos, fds, batch, last, done)
         if n < 0:
             raise InfoError(-n)
         i = 0

@@ -253,15 +253,13 @@ def _item_json(d: dict[str, Any]) -> str:
 
 
 def _stream_json_list(items: Iterable[Any]) -> None:
-    """A JSON list written in ~64 KiB chunks as items come: memory stays flat in the number of items.
-    An item that is a ``str`` is already the element's text (``_rawinfo.list_item``)."""
+    """A JSON list written in ~64 KiB chunks as items come: memory stays flat in the number of items."""
     write = sys.stdout.write
     chunk: list[str] = []
     size = 0
     lead = "[\n  "
     for item in items:
-        t = type(item)
-        text = item if t is str else _item_json(item) if t is dict else _json(item, "  ")
+        text = _item_json(item) if type(item) is dict else _json(item, "  ")
         chunk.append(text)
         size += len(text)
         if size > 65536:
@@ -288,18 +286,17 @@ _GET_FD_HINT = {_ENOENT: "no link with this id (bpflink list shows the ids)",
 
 def _open_link(link_id: int) -> int:
     """An fd of link ``link_id``; errors name the id the user typed."""
-    from ._native import lib
+    from . import lowlevel as ll
 
-    fd = int(lib.bpf_link_get_fd_by_id(link_id))
+    fd = int(ll.bpf_link_get_fd_by_id(link_id))
     if fd < 0:
         raise _os_error(-fd, f"link {link_id}", hint=_GET_FD_HINT.get(-fd))
-    try:
-        kind = os.readlink(f"/proc/self/fd/{fd}")
-    except OSError:
-        kind = "anon_inode:bpf-link"
-    if kind not in ("anon_inode:bpf-link", "anon_inode:bpf_link"):  # by id or pin / by link_create
+    from ._linkkind import is_link, kind_from_proc
+
+    if not is_link(fd):  # the kernel's answer, /proc's as a fallback (the library's one kind check)
+        kind = kind_from_proc(fd) or "not a BPF link"
         os.close(fd)
-        raise CliError(_EINVAL, f"id {link_id} is not a link ({kind.removeprefix('anon_inode:')})")
+        raise CliError(_EINVAL, f"id {link_id} is not a link ({kind})")
     return fd
 
 
@@ -326,17 +323,18 @@ class _Progs:
 
 
 def _prog_name_tag(prog_id: int) -> tuple[str, str]:
-    from ._native import ffi, lib
+    from . import lowlevel as ll
+    from ._native import ffi
 
     if not prog_id:
         return "-", "-"
-    fd = int(lib.bpf_prog_get_fd_by_id(prog_id))
+    fd = int(ll.bpf_prog_get_fd_by_id(prog_id))
     if fd < 0:
         return "?", "?"
     try:
         info = ffi.new("struct bpf_prog_info *")
         size = ffi.new("__u32 *", ffi.sizeof("struct bpf_prog_info"))
-        if lib.bpf_prog_get_info_by_fd(fd, info, size) < 0:
+        if ll.bpf_prog_get_info_by_fd(fd, info, size) < 0:
             return "?", "?"
         return ffi.string(info.name).decode(errors="replace") or "-", bytes(info.tag).hex()
     finally:
@@ -441,9 +439,14 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
     return wanted
 
 
-def _all_links(text_items: bool = False) -> Iterable[Any]:
-    """Every link's dict; with ``text_items`` the list element text instead where a template has it."""
-    from ._rawinfo import InfoError, link_dict, list_item, walk
+def _walk_failed(exc: Any) -> OSError:
+    return _os_error(exc.err, "list links (BPF_LINK_GET_NEXT_ID/GET_FD_BY_ID)",
+                     hint=_GET_FD_HINT.get(exc.err) if exc.err == _EPERM else None)
+
+
+def _all_links() -> Iterable[Any]:
+    """Every link's dict."""
+    from ._rawinfo import InfoError, link_dict, walk
 
     links = walk()
     while True:
@@ -452,15 +455,7 @@ def _all_links(text_items: bool = False) -> Iterable[Any]:
         except StopIteration:
             return
         except InfoError as exc:
-            raise _os_error(exc.err, "list links (BPF_LINK_GET_NEXT_ID/GET_FD_BY_ID)",
-                            hint=_GET_FD_HINT.get(exc.err) if exc.err == _EPERM else None) from None
-        if text_items:
-            item = list_item(info)
-            if item is not None:
-                if fd >= 0:
-                    os.close(fd)
-                yield item
-                continue
+            raise _walk_failed(exc) from None
         try:
             d = link_dict(fd, info)
         except InfoError as exc:
@@ -471,6 +466,34 @@ def _all_links(text_items: bool = False) -> Iterable[Any]:
             if fd >= 0:
                 os.close(fd)
         yield d
+
+
+def _list_item_python(info: Any, fd: int) -> str | None:
+    """The list element of a link the C formatter leaves to Python (``_rawinfo.json_list``)."""
+    from ._rawinfo import InfoError, link_dict
+
+    try:
+        return _item_json(link_dict(fd, info))
+    except InfoError as exc:
+        if exc.err == _ENOENT:
+            return None
+        raise _os_error(exc.err, f"link {int(info.id)}: get info") from None
+
+
+def _write_json_list() -> None:
+    """``list --json``: the text formatted in C batches, written as it comes (memory flat in the links)."""
+    from ._rawinfo import InfoError, json_list
+
+    write = sys.stdout.write
+    chunks = json_list(_list_item_python)
+    while True:
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        except InfoError as exc:
+            raise _walk_failed(exc) from None
+        write(chunk)
 
 
 def _ownership() -> tuple[dict[int, list[Any]], dict[int, list[str]]]:
@@ -494,7 +517,7 @@ def _with_owners(d: dict[str, Any], holders: dict[int, list[Any]], pins: dict[in
 def cmd_list(args: Args) -> int:
     owners = args.owners
     if args.json and not owners:
-        _stream_json_list(_all_links(text_items=True))
+        _write_json_list()
         return EXIT_OK
     holders, pins = _ownership() if owners else ({}, {})
     if args.json:
@@ -563,12 +586,12 @@ def cmd_show(args: Args) -> int:
 
 @command("pin", "pin a link in bpffs so it outlives its owners", arg("id", type=_link_id), arg("path"))
 def cmd_pin(args: Args) -> int:
-    from ._native import lib
+    from . import lowlevel as ll
 
     _check_path(args.path, "path")
     fd = _open_link(args.id)
     try:
-        ret = int(lib.bpf_obj_pin(fd, os.fsencode(args.path)))
+        ret = int(ll.bpf_obj_pin(fd, os.fsencode(args.path)))
     finally:
         os.close(fd)
     if ret < 0:
@@ -585,17 +608,19 @@ def _check_path(path: str, what: str) -> None:
 
 @command("unpin", "remove a bpffs pin (the link stays while a process holds it)", arg("path"))
 def cmd_unpin(args: Args) -> int:
-    from ._native import lib
+    from . import lowlevel as ll
 
     path = args.path
     _check_path(path, "path")
-    fd = int(lib.bpf_obj_get(os.fsencode(path)))
+    fd = int(ll.bpf_obj_get(os.fsencode(path)))
     if fd < 0:
         raise _os_error(-fd, f"unpin {path}", hint="not a BPF pin: the path must be a file on a bpffs mount")
     try:
-        kind = os.readlink(f"/proc/self/fd/{fd}").removeprefix("anon_inode:bpf-").removeprefix("anon_inode:bpf_")
-        what = kind
-        if kind == "link":
+        from ._linkkind import is_link, kind_from_proc
+
+        kind = kind_from_proc(fd) or "BPF object"
+        what = kind.removeprefix("bpf-").removeprefix("bpf_")
+        if is_link(fd):
             from contextlib import suppress
 
             from ._rawinfo import InfoError, raw
@@ -612,7 +637,7 @@ def cmd_unpin(args: Args) -> int:
 @command("detach", "detach a link from its hook", arg("id", type=_link_id),
          flag("--force", help="detach even while processes other than this command's ancestors hold the link"))
 def cmd_detach(args: Args) -> int:
-    from ._native import lib
+    from . import lowlevel as ll
 
     fd = _open_link(args.id)
     try:
@@ -633,7 +658,7 @@ def cmd_detach(args: Args) -> int:
             names = ", ".join(f"pid {h.pid} ({h.comm}) fd {h.fd}" for h in foreign)
             raise CliError(_EBUSY, f"link {args.id} is held by {names}; detaching stops it for them "
                                    "too: use --force")
-        ret = int(lib.bpf_link_detach(fd))
+        ret = int(ll.bpf_link_detach(fd))
         if ret < 0:
             raise _os_error(-ret, f"detach link {args.id}",
                             hint="this link kind cannot be detached; close every fd and unpin it"
@@ -704,14 +729,15 @@ def _cgroup_fd(path: str) -> int:
 def _fast_query(target: int, attach: int) -> dict[str, Any] | None:
     """``bpf_prog_query_opts`` with link ids (6.6+ kernels); None for anything ``bpflink.query`` words or
     handles better (an error, an older kernel, a hook changing under us)."""
-    from ._native import ffi, lib
+    from . import lowlevel as ll
+    from ._native import ffi
 
     for _ in range(8):
         opts = ffi.new("struct bpf_prog_query_opts *")
         opts.sz = ffi.sizeof("struct bpf_prog_query_opts")
         one = ffi.new("__u32[]", 1)
         opts.link_ids = one
-        if lib.bpf_prog_query_opts(target, attach, opts) < 0:
+        if ll.bpf_prog_query_opts(target, attach, opts) < 0:
             return None
         count = int(opts.count)
         if count == 0:
@@ -721,7 +747,7 @@ def _fast_query(target: int, attach: int) -> dict[str, Any] | None:
         opts.sz = ffi.sizeof("struct bpf_prog_query_opts")
         opts.count = count
         opts.prog_ids, opts.link_ids, opts.prog_attach_flags = progs, links, flags
-        ret = lib.bpf_prog_query_opts(target, attach, opts)
+        ret = ll.bpf_prog_query_opts(target, attach, opts)
         if ret == -28:  # ENOSPC: it grew in between
             continue
         if ret < 0:
@@ -963,9 +989,10 @@ def build_parser(*, json_errors: bool = False) -> argparse.ArgumentParser:
 
 def _version() -> str:
     from . import __version__
-    from ._native import ffi, lib
+    from . import lowlevel as ll
+    from ._native import ffi
 
-    libbpf = ffi.string(lib.libbpf_version_string()).decode().lstrip("v")
+    libbpf = ffi.string(ll.libbpf_version_string()).decode().lstrip("v")
     return f"bpflink {__version__} (libbpf {libbpf})"
 
 

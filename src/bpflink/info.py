@@ -391,7 +391,8 @@ _ATTACH_TYPES = {m._value_: m for m in AttachType if m._value_ >= 0}
 
 def _at(value: Any) -> AttachType:
     v = int(value)
-    return _ATTACH_TYPES.get(v) or AttachType(v)
+    member = _ATTACH_TYPES.get(v)  # not `or`: CGROUP_INET_INGRESS is 0, a falsy IntEnum member
+    return member if member is not None else AttachType(v)
 
 
 def _tracing(info: Any, base: dict[str, Any]) -> LinkInfo:

@@ -12,6 +12,7 @@ import errno
 import os
 from typing import TYPE_CHECKING, Any
 
+from . import _linkkind
 from . import lowlevel as ll
 from ._fd import FdLike, FdOwner, PathArg, as_fd, path_bytes
 from .enums import AttachType
@@ -23,33 +24,9 @@ if TYPE_CHECKING:
 
     from .info import LinkInfo
 
+# the one kind check (bpflink._linkkind: the CLI imports it without this module)
+is_link, is_link_fd, _kind_from_proc = _linkkind.is_link, _linkkind.is_link_fd, _linkkind.kind_from_proc
 _GET_FD_BY_ID_HINT = "opening an object by id needs CAP_SYS_ADMIN (BPF_*_GET_FD_BY_ID), or the id does not exist"
-
-
-def is_link_fd(fd: int) -> bool | None:
-    """Whether ``fd`` is a BPF link, as the kernel says: ``BPF_LINK_UPDATE`` with an invalid program fd fails
-    with ``EINVAL`` before anything else for a non-link and with ``EBADF`` (the program fd) for a link, and
-    changes nothing either way. None when the kernel does not say (e.g. EPERM of an unprivileged caller)."""
-    ret = ll.bpf_link_update(fd, -1, None)
-    if ret == -errno.EBADF:
-        return True
-    if ret == -errno.EINVAL:
-        return False
-    return None
-
-
-#: a link's anon inode name: opened by id or pin / made by link_create (both seen on 6.18)
-_LINK_INODES = ("bpf-link", "bpf_link")
-
-
-def is_link(fd: int) -> bool:
-    """Whether ``fd`` is a BPF link: the kernel's answer (``is_link_fd``), else the anon inode's name where /proc
-    is mounted, else assumed (the kernel will refuse link operations on anything else)."""
-    kind = is_link_fd(fd)
-    if kind is None:
-        name = _kind_from_proc(fd)
-        return name is None or name in _LINK_INODES
-    return kind
 
 
 def _link_id_of(fd: int) -> int | None:
@@ -59,13 +36,6 @@ def _link_id_of(fd: int) -> int | None:
     from .info import raw_link_info  # lazy: info.py's dataclasses cost ~13 ms
 
     return int(raw_link_info(fd).id)
-
-
-def _kind_from_proc(fd: int) -> str | None:
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}").removeprefix("anon_inode:")
-    except OSError:
-        return None
 
 
 class Link(FdOwner):

@@ -641,6 +641,20 @@ def bpflink_link_walk(start_id: int, infos: CData, fds: CData, max: int, last_id
     return int(lib.bpflink_link_walk(start_id, infos, fds, max, last_id, done))
 
 
+def bpflink_link_walk_json(st: CData, names: CData, buf: CData, cap: int) -> int:
+    """``int bpflink_link_walk_json(struct bpflink_json_walk *st, const struct bpflink_json_names *names, char *buf,
+    size_t cap)``: one batch of ``bpflink list --json`` (include/linkjson.c).
+    """
+    return int(lib.bpflink_link_walk_json(st, names, buf, cap))
+
+
+def bpflink_json_string(s: bytes | CData, n: int, out: CData, cap: int) -> int:
+    """``size_t bpflink_json_string(const char *s, size_t n, char *out, size_t cap)``: include/linkjson.c's JSON
+    string writer (tests compare it with Python's).
+    """
+    return int(lib.bpflink_json_string(s, n, out, cap))
+
+
 def bpflink_route_libbpf_print(enable: int) -> None:
     """``void bpflink_route_libbpf_print(int enable)``."""
     lib.bpflink_route_libbpf_print(enable)
