@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from . import importtime, kprobes, links, peers, uprobes
+from . import maps as mapsbench
+from . import ringbuf as ringbench
 from .common import BENCH, build_baseline, machine
 
 RESULTS = BENCH / "results"
+PARTS = ("links", "ringbuf", "maps")
 TARGETS = {"facade_ratio": 1.15, "facade_instructions": 4500, "import_ms": 30, "uprobe_build_100k_ms": 20}
 
 
@@ -105,14 +109,46 @@ def _plot(r: dict[str, Any], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="bench/run")
     ap.add_argument("--quick", action="store_true", help="fewer rounds and sizes (a minute instead of several)")
+    ap.add_argument("--only", default="", help=f"comma-separated parts to run ({', '.join(PARTS)}); default all")
     args = ap.parse_args()
     q = args.quick
-    if shutil.which("valgrind") is None:
+    parts = [p for p in args.only.split(",") if p] or list(PARTS)
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}; parts: {', '.join(PARTS)}")
+    if "links" in parts and shutil.which("valgrind") is None:
         raise SystemExit("valgrind is missing: apt-get install valgrind")
     started = time.time()
-    exe = build_baseline()
     r: dict[str, Any] = {"machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                         "quick": q, "targets": TARGETS}
+                         "quick": q, "targets": TARGETS, "loadavg_before": os.getloadavg()}
+    RESULTS.mkdir(exist_ok=True)
+    if "links" in parts:
+        _links(r, q)
+    # the data path: ring/perf buffer consumers and map reads against C in the same run (bench/README.md)
+    if "ringbuf" in parts:
+        r["ringbuf"] = ringbench.run(quick=q)
+        (RESULTS / "ringbuf.json").write_text(json.dumps(r["ringbuf"], indent=1) + "\n")
+    if "maps" in parts:
+        r["maps"] = mapsbench.run(entries=1_000_000, rounds=3 if q else 5, lookups=50_000 if q else 100_000)
+        (RESULTS / "maps.json").write_text(json.dumps(r["maps"], indent=1) + "\n")
+    r["loadavg_after"] = os.getloadavg()
+    r["elapsed_s"] = round(time.time() - started, 1)
+    name = "latest" if parts == list(PARTS) else "latest-" + "-".join(parts)
+    (RESULTS / f"{name}.json").write_text(json.dumps(r, indent=1) + "\n")
+    if "links" in parts:
+        _plot(r, RESULTS / f"{name}.png")
+        print(_table(r))
+    if "ringbuf" in parts:
+        print(ringbench.table(r["ringbuf"]))
+    if "maps" in parts:
+        print(mapsbench.table(r["maps"]))
+    print(f"\nwrote {RESULTS / (name + '.json')} ({r['elapsed_s']} s; load average {r['loadavg_before'][0]:.1f} "
+          f"before, {r['loadavg_after'][0]:.1f} after)")
+
+
+def _links(r: dict[str, Any], q: bool) -> None:
+    """The link benchmarks (cgroup/tcx loops, callgrind, uprobe_multi, kprobes, import time, peers)."""
+    exe = build_baseline()
     r["cgroup"] = links.cgroup_loop(exe, rounds=4 if q else 12, per_round=300 if q else 1000)
     r["tcx"] = links.tcx_loop(exe, rounds=2 if q else 5, per_round=5 if q else 10)
     r["callgrind"] = links.callgrind(exe, n=1000 if q else 5000)
@@ -125,12 +161,6 @@ def main() -> None:
     biggest = uprobes.build_target(max(counts))
     offs = list(uprobes.function_offsets(biggest))
     r["peers"] = {"bcc": peers.bcc(biggest, offs, [1, 10, 100]), "pylibbpf": peers.pylibbpf()}
-    r["elapsed_s"] = round(time.time() - started, 1)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(r, indent=1) + "\n")
-    _plot(r, RESULTS / "latest.png")
-    print(_table(r))
-    print(f"\nwrote {RESULTS / 'latest.json'} and {RESULTS / 'latest.png'} ({r['elapsed_s']} s)")
 
 
 if __name__ == "__main__":

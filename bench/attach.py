@@ -185,8 +185,15 @@ def build_kprobe_object(out: Path = BUILD / "attach") -> Path:
 
 def kprobe_multi_glob(pattern: str, reps: int) -> dict[str, Any]:
     """kprobe_multi on every function matching ``pattern``: bpflink (doctor + attach) vs libbpf C, interleaved.
-    Needs a kernel with fprobe (the QEMU guests; the host lacks it)."""
+    Needs a kernel with fprobe (the QEMU guests; the host lacks it).
+
+    libbpf's ``glob_match`` knows ``*`` and ``?`` only: a ``[...]`` class matches no symbol there and its attach
+    fails with ENOENT (no matching symbols), so the comparison takes patterns of those two only."""
     from bpflink.attach import kprobe_multi, resolve
+
+    if "[" in pattern:
+        raise SystemExit(f"{pattern!r}: libbpf's kprobe_multi glob knows only '*' and '?' (a '[...]' class "
+                         "matches nothing there: ENOENT); pick a pattern both understand")
 
     obj_path, exe = build_kprobe_object(), build_c()
     n = len(resolve(pattern).attached)

@@ -37,15 +37,13 @@ def c_run(exe: Path, fd: int, *args: object) -> list[list[str]]:
     return [line.split() for line in res.stdout.splitlines()]
 
 
-def main() -> None:
+def run(entries: int = 1_000_000, rounds: int = 5, lookups: int = 100_000, chunk: int = 65536) -> dict[str, Any]:
+    """Every variant, interleaved (rounds rotate who goes first); medians and ratios against C."""
     import numpy as np
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--entries", type=int, default=1_000_000)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--lookups", type=int, default=100_000)
-    ap.add_argument("--chunk", type=int, default=65536)
-    a = ap.parse_args()
+    a = argparse.Namespace(entries=entries, rounds=rounds, lookups=lookups, chunk=chunk)
+    load_before = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     exe = build_c()
     n = a.entries
     m = Map.create(MapType.HASH, key_size=4, value_size=8, max_entries=n, key_type="<I", value_type="<Q")
@@ -122,8 +120,8 @@ def main() -> None:
     tracemalloc.stop()
     del pairs
     out: dict[str, Any] = {
-        "machine": {"kernel": platform.release(), "python": platform.python_version(), "cpus": os.cpu_count(),
-                    "loadavg_before": os.getloadavg()},
+        "machine": {"kernel": platform.release(), "python": platform.python_version(), "cpus": os.cpu_count()},
+        "started": started, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
         "entries": n, "lookups": a.lookups, "rounds": a.rounds, "fill_s": fill_s,
         "median_per_s": {k: median(v) for k, v in res.items()},
         "bytes_per_entry": {"lookup_batch (raw buffers)": batch_peak / n, "items() list of pairs": items_peak / n},
@@ -136,13 +134,28 @@ def main() -> None:
                      "lookup_raw / c_lookup": med["lookup_raw"] / med["c_lookup"],
                      "lowlevel_lookup / c_lookup": med["lowlevel_lookup"] / med["c_lookup"]}
     m.close()
-    print(f"{'variant':<22}{'median per s':>16}")
-    for k, v in med.items():
-        print(f"{k:<22}{v:>16,.0f}")
-    for k, v in out["ratios"].items():
-        print(f"{k:<30}{v:>8.2f}x")
-    for k, v in out["bytes_per_entry"].items():
-        print(f"memory {k}: {v:.1f} B/entry")
+    return out
+
+
+def table(out: dict[str, Any]) -> str:
+    lines = [f"\nmaps: items() of a {out['entries']:,}-entry hash map, {out['rounds']} rounds, medians "
+             f"(load average {out['loadavg_before'][0]:.1f} before, {out['loadavg_after'][0]:.1f} after)",
+             f"  {'variant':<22}{'median per s':>16}"]
+    lines += [f"  {k:<22}{v:>16,.0f}" for k, v in out["median_per_s"].items()]
+    lines += [f"  {k:<30}{v:>8.2f}x" for k, v in out["ratios"].items()]
+    lines += [f"  memory {k}: {v:.1f} B/entry" for k, v in out["bytes_per_entry"].items()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.maps")
+    ap.add_argument("--entries", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--lookups", type=int, default=100_000)
+    ap.add_argument("--chunk", type=int, default=65536)
+    a = ap.parse_args()
+    out = run(a.entries, a.rounds, a.lookups, a.chunk)
+    print(table(out))
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
     (results / "maps.json").write_text(json.dumps(out, indent=1))

@@ -41,7 +41,6 @@ import os  # noqa: E402
 import shutil  # noqa: E402
 import struct  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -321,10 +320,10 @@ def drain(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, var
         while got < n:
             got += once()
         dt = time.perf_counter() - t0
-        cpu = time.thread_time() - c0
+        cpu_s = time.thread_time() - c0
     finally:
         reader.close()
-    return {"records": got, "lost": 0, "seconds": dt, "rate": got / dt, "cpu_rate": got / max(cpu, 1e-9)}
+    return {"records": got, "lost": 0, "seconds": dt, "rate": got / dt, "cpu_rate": got / max(cpu_s, 1e-9)}
 
 
 def live(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, variant: str) -> dict[str, Any]:
@@ -379,18 +378,20 @@ def select_wait(reader: Any) -> None:
         time.sleep(0.0005)
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
     import numpy  # noqa: F401  (imported here, not inside the first timed numpy round)
 
     obj, exe = build()
     setup = Setup(obj)
-    others = os.sched_getaffinity(0) - {PRODUCER_CPU}
+    home = os.sched_getaffinity(0)
+    others = home - {PRODUCER_CPU}
     if others:
         os.sched_setaffinity(0, others)  # inherited by the C consumers; _produce moves its thread to PRODUCER_CPU
     load = os.getloadavg()
     r: dict[str, Any] = {"machine": machine(), "loadavg_before": load, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                          "quick": quick, "ring_bytes": RING_BYTES}
-    rounds = 2 if quick else 3
+    rounds = rounds or (3 if quick else 5)
+    r["rounds"] = rounds
     counts = {16: 200_000 if quick else 1_000_000, 256: 40_000 if quick else 100_000}
     pages = 4096  # 16 MiB per CPU: a drained perf buffer holds the whole run
     variants = ("c", "c-copy", *PY_VARIANTS)
@@ -417,7 +418,9 @@ def run(quick: bool = False) -> dict[str, Any]:
                 print(_table_part(key, r[f"drain_{key}"], r[f"live_{key}"]), flush=True)
     finally:
         setup.close()
+        os.sched_setaffinity(0, home)  # bench/run's next part gets every CPU again
     r["loadavg_after"] = os.getloadavg()
+    r["goals"] = goals(r)
     return r
 
 
@@ -464,16 +467,56 @@ def _table_part(key: str, d: dict[str, Any], lv: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+KEYS = ("rb16", "rb256", "pb16", "pb256")
+
+
+def goals(r: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """The issue's ratios per case, from the drain medians in CPU time: batch and numpy against the counting C
+    consumer (goal >= 0.5) and the copying one, the per-record paths against the ctypes reader (goal >= 5)."""
+    out: dict[str, dict[str, float | None]] = {}
+    for key in KEYS:
+        d = r.get(f"drain_{key}")
+        if not d:
+            continue
+
+        def cpu(v: str, d: dict[str, Any] = d) -> float | None:
+            rate = d.get(v, {}).get("cpu_rate")
+            return float(rate) if rate else None
+
+        def ratio(a: str, b: str) -> float | None:
+            x, y = cpu(a), cpu(b)
+            return x / y if x and y else None
+
+        out[key] = {"batch/C": ratio("batch", "c"), "numpy/C": ratio("numpy", "c"),
+                    "batch/c-copy": ratio("batch", "c-copy"), "c-copy/C": ratio("c-copy", "c"),
+                    "callback/ctypes": ratio("callback", "ctypes"), "iteration/ctypes": ratio("iteration", "ctypes"),
+                    "list/ctypes": ratio("list", "ctypes")}
+    return out
+
+
+def table(r: dict[str, Any]) -> str:
+    g = r.get("goals") or goals(r)
+    lines = [f"\nring/perf buffers, drain, CPU-time ratios (medians of {r.get('rounds')} rounds; load average "
+             f"{r['loadavg_before'][0]:.1f} before, {r['loadavg_after'][0]:.1f} after)",
+             "  " + f"{'ratio':18}" + "".join(f"{k:>9}" for k in g)]
+    for name in next(iter(g.values()), {}):
+        cells = "".join(f"{g[k][name]:9.2f}" if g[k][name] is not None else f"{'-':>9}" for k in g)
+        lines.append(f"  {name:18}{cells}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.ringbuf")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=None)
     args = ap.parse_args()
-    r = run(args.quick)
+    r = run(args.quick, args.rounds)
     out = BENCH / "results" / "ringbuf.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(r, indent=1) + "\n")
+    print(table(r))
     print(f"\nload average before {r['loadavg_before']}, after {r['loadavg_after']}; wrote {out}")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -1,102 +1,103 @@
 /* bpflink's C side of RingBuffer/PerfBuffer (src/bpflink/ringbuf.py, perfbuf.py): the callbacks libbpf calls
- * for each record, a batch that copies many records out in one C loop, and a wait set that close() can wake.
- * libbpf walks the rings (ring_buffer__consume_n, perf_buffer__consume); nothing here reads a ring itself. */
+ * for each record copy it into a batch block, so one Python call hands over many records at once; a wait set that
+ * close() can wake. libbpf walks the rings (ring_buffer__consume_n, perf_buffer__consume_buffer); nothing here
+ * reads a ring itself.
+ *
+ * The structs are defined here only: include/ringbuf.h declares for cffi the members Python reads, followed by
+ * "...;", and cffi takes their layout from the compiler. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
-/* value fixed in include/ringbuf.h too (cffi reads it from there) */
-#define BPFLINK_WOKEN 2
+enum bpflink_wait_result { BPFLINK_WOKEN = 2 };
 
+/* One block of records copied out of the rings. One owner at a time: the reader while libbpf's callbacks fill it,
+ * then the RecordBatch Python builds over it (its data, length and source arrays, without another copy), which
+ * gives it back to the reader's pool or frees it (src/bpflink/ringbuf.py: _Pool). */
 struct bpflink_batch {
-    char *data;
-    size_t used;
-    size_t cap;
-    uint32_t *length;
-    int32_t *source;
-    size_t count;
-    size_t slots;
-    size_t stride;
+    char *data;          /* record i at i * stride, or (stride 0) packed at 8-byte aligned offsets */
+    size_t used;         /* bytes of data holding records (each padded to its 8-byte or stride slot) */
+    size_t cap;          /* bytes allocated at data */
+    uint32_t *length;    /* length[i]: record i's size as the producer stored it */
+    int32_t *source;     /* source[i]: record i's ring index or CPU (with_source only) */
+    size_t count;        /* records stored */
+    size_t slots;        /* entries allocated at length and source */
+    size_t stride;       /* 0: packed; else each record cut or zero-padded to stride bytes */
+    size_t limit;        /* perf buffers: the walk stops once count reaches limit */
     int with_source;
-    int error;
-    uint64_t dropped;
-    uint32_t same_length;
+    int error;           /* -ENOMEM once the block could not grow */
+    uint64_t dropped;    /* records libbpf consumed that found no room (after an error) */
 };
 
+/* One reader (a RingBuffer or PerfBuffer): the block its callbacks fill, its wait set and lost counters. */
 struct bpflink_reader {
-    struct bpflink_batch batch;
-    int wait_fd;
-    int wake_fd;
-    uint64_t *lost;
+    struct bpflink_batch *batch;  /* NULL between a hand-over and the next consume */
+    int wait_fd;                  /* epoll set: libbpf's epoll fd + wake_fd */
+    int wake_fd;                  /* eventfd written by close() so every waiter returns */
+    uint64_t *lost;               /* perf: lost samples per CPU, ncpu entries */
     size_t ncpu;
     uint64_t lost_total;
+    size_t next_buffer;           /* perf: the buffer the next capped consume starts with */
 };
 
+/* the ctx libbpf hands back for one ring: which reader, which ring */
 struct bpflink_source { struct bpflink_reader *reader; int index; };
 
-/* a batch this large after a burst is freed on reset rather than kept for the next poll */
-#define BPFLINK_BATCH_KEEP (16u << 20)
+#define BPFLINK_ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
-static void bpflink_batch_free(struct bpflink_batch *b)
+struct bpflink_batch *bpflink_batch_new(void)
 {
+    return calloc(1, sizeof(struct bpflink_batch));
+}
+
+void bpflink_batch_free(struct bpflink_batch *b)
+{
+    if (!b)
+        return;
     free(b->data);
     free(b->length);
     free(b->source);
-    b->data = NULL;
-    b->length = NULL;
-    b->source = NULL;
-    b->used = b->cap = b->count = b->slots = 0;
+    free(b);
 }
 
-void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source)
+void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source, size_t limit)
 {
-    if (b->cap > BPFLINK_BATCH_KEEP || b->slots * 8 > BPFLINK_BATCH_KEEP)
-        bpflink_batch_free(b);
     b->used = 0;
     b->count = 0;
     b->stride = stride;
+    b->limit = limit;
     b->with_source = with_source;
-    b->same_length = 0;
     b->error = 0;
     b->dropped = 0;
 }
 
-static int bpflink_batch_grow_slots(struct bpflink_batch *b)
+/* the slow path of bpflink_batch_add: room for one more record ending at byte need */
+static __attribute__((noinline)) int bpflink_batch_grow(struct bpflink_batch *b, size_t need)
 {
-    size_t slots = b->slots ? b->slots * 2 : 1024;
-    uint32_t *length;
-    int32_t *source;
-
-    length = realloc(b->length, slots * sizeof(*length));
-    if (!length)
-        return -ENOMEM;
-    b->length = length;
-    source = realloc(b->source, slots * sizeof(*source));
-    if (!source)
-        return -ENOMEM;
-    b->source = source;
-    b->slots = slots;
-    return 0;
-}
-
-static int bpflink_batch_add(struct bpflink_batch *b, int source, const void *data, size_t size)
-{
-    size_t at, room, need, cap;
-    char *grown;
-
-    /* the hot path of the batch readers: one bounds check, one memcpy, one or two stores */
     if (b->error)
-        goto drop;
-    if (b->count == b->slots && bpflink_batch_grow_slots(b))
-        goto oom;
-    at = b->stride ? b->count * b->stride : (b->used + 7) & ~(size_t)7;
-    room = b->stride ? b->stride : size;
-    need = at + room;
-    if (need > b->cap) {
-        cap = b->cap ? b->cap : 4096;
+        return b->error;
+    if (b->count >= b->slots) {
+        size_t slots = b->slots ? b->slots * 2 : 4096;
+        uint32_t *length = realloc(b->length, slots * sizeof(*length));
+        int32_t *source;
+
+        if (!length)
+            goto oom;
+        b->length = length;
+        source = realloc(b->source, slots * sizeof(*source));
+        if (!source)
+            goto oom;
+        b->source = source;
+        b->slots = slots;
+    }
+    if (need > b->cap || !b->data) {
+        size_t cap = b->cap ? b->cap : 64 * 1024;
+        char *grown;
+
         while (cap < need)
             cap *= 2;
         grown = realloc(b->data, cap);
@@ -105,54 +106,198 @@ static int bpflink_batch_add(struct bpflink_batch *b, int source, const void *da
         b->data = grown;
         b->cap = cap;
     }
-    if (b->stride) {
-        size_t n = size < b->stride ? size : b->stride;
-
-        memcpy(b->data + at, data, n);
-        memset(b->data + at + n, 0, b->stride - n);
-    } else {
-        memcpy(b->data + at, data, size);
-    }
-    if (!b->count)
-        b->same_length = (uint32_t)size;
-    else if (b->same_length != size)
-        b->same_length = UINT32_MAX;
-    b->length[b->count] = (uint32_t)size;
-    if (b->with_source)
-        b->source[b->count] = source;
-    b->count++;
-    b->used = need;
     return 0;
 oom:
     b->error = -ENOMEM;
-drop:
-    b->dropped++;
-    return -ENOMEM;
+    return b->error;
 }
 
-int bpflink_ring_sample(void *ctx, void *data, size_t size)
+/* every case of adding a record (growth, padding, any size): the slow path of bpflink_batch_add */
+static __attribute__((noinline)) int bpflink_batch_add_any(struct bpflink_batch *b, int source, const void *data,
+                                                           size_t size)
+{
+    size_t i = b->count, at, room, n;
+    char *dst;
+
+    if (b->stride) {
+        at = i * b->stride;
+        room = b->stride;
+        n = size < room ? size : room;
+    } else {
+        at = b->used;
+        room = BPFLINK_ALIGN8(size);
+        n = size;
+    }
+    if ((i >= b->slots || at + room > b->cap) && bpflink_batch_grow(b, at + room)) {
+        b->dropped++;
+        return b->error;
+    }
+    dst = b->data + at;
+    memcpy(dst, data, n);
+    memset(dst + n, 0, room - n);  /* padding: a block never shows bytes of an earlier batch */
+    b->length[i] = (uint32_t)size;
+    if (b->with_source)
+        b->source[i] = source;
+    b->count = i + 1;
+    b->used = at + room;
+    return 0;
+}
+
+static __attribute__((noinline)) int bpflink_copy_out(char *dst, const void *src, size_t n)
+{
+    memcpy(dst, src, n);
+    return 0;
+}
+
+/* The hot path of every reader, kept free of calls but tail calls (so it saves no registers): a record of 8 bytes
+ * or more that fits its slot (8-byte aligned, or the stride, which may cut it) in a block with room is copied
+ * inline up to 32 bytes and by a tail-called memcpy beyond; the rest (slots 8+ bytes longer than the record, tiny
+ * records, growth) takes bpflink_batch_add_any. */
+static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflink_batch *b, int source,
+                                                                   const void *data, size_t size)
+{
+    size_t i = b->count, at = b->used, room = b->stride ? b->stride : BPFLINK_ALIGN8(size);
+    size_t n = size < room ? size : room;  /* less than size only when a stride cuts the record */
+    char *dst;
+
+    if (n < 8 || room - n >= 8 || i >= b->slots || at + room > b->cap)
+        return bpflink_batch_add_any(b, source, data, size);
+    b->length[i] = (uint32_t)size;
+    if (b->with_source)
+        b->source[i] = source;
+    b->count = i + 1;
+    b->used = at + room;
+    dst = b->data + at;
+    if (room != n)
+        memset(dst + room - 8, 0, 8);  /* the padding, before the record lands over its first bytes */
+    if (n <= 16) {
+        memcpy(dst, data, 8);
+        memcpy(dst + n - 8, (const char *)data + n - 8, 8);
+        return 0;
+    }
+    if (n <= 32) {
+        memcpy(dst, data, 16);
+        memcpy(dst + n - 16, (const char *)data + n - 16, 16);
+        return 0;
+    }
+    return bpflink_copy_out(dst, data, n);
+}
+
+/* 1 when every record of b is as long as the first (or b is empty) */
+int bpflink_batch_same_length(const struct bpflink_batch *b)
+{
+    uint32_t first = b->count ? b->length[0] : 0, diff = 0;
+    size_t i;
+
+    for (i = 1; i < b->count; i++)
+        diff |= b->length[i] ^ first;
+    return diff == 0;
+}
+
+/* ring_buffer__new's sample callback (ctx: the ring's struct bpflink_source). A negative return stops libbpf's
+ * consume; the record it was given is consumed all the same (counted in dropped). Static and handed to libbpf
+ * from C, so libbpf calls it directly (not through cffi's wrapper and the PLT). */
+static int bpflink_ring_sample(void *ctx, void *data, size_t size)
 {
     struct bpflink_source *src = ctx;
 
-    return bpflink_batch_add(&src->reader->batch, src->index, data, size);
+    return bpflink_batch_add(src->reader->batch, src->index, data, size);
 }
 
-void bpflink_perf_sample(void *ctx, int cpu, void *data, __u32 size)
+/* ring_buffer__new / ring_buffer__add with bpflink_ring_sample: NULL + errno / -errno */
+struct ring_buffer *bpflink_ring_buffer_new(int map_fd, struct bpflink_source *src)
+{
+    return ring_buffer__new(map_fd, bpflink_ring_sample, src, NULL);
+}
+
+int bpflink_ring_buffer_add(struct ring_buffer *rb, int map_fd, struct bpflink_source *src)
+{
+    return ring_buffer__add(rb, map_fd, bpflink_ring_sample, src);
+}
+
+/* perf_buffer__new_raw's event callback (ctx: the reader). A sample is the header, a u32 size and the raw data; a
+ * lost record the header, a u64 id and a u64 count. Returning LIBBPF_PERF_EVENT_DONE ends the walk of this buffer
+ * after this event (which libbpf counts as consumed: it is in the batch). */
+static enum bpf_perf_event_ret bpflink_perf_event(void *ctx, int cpu, struct perf_event_header *e)
 {
     struct bpflink_reader *r = ctx;
+    struct bpflink_batch *b = r->batch;
+    const char *body = (const char *)(e + 1);
+    size_t avail = e->size >= sizeof(*e) ? e->size - sizeof(*e) : 0;
 
-    /* perf_buffer's sample callback cannot stop the walk: a record that finds no memory is counted in dropped */
-    bpflink_batch_add(&r->batch, cpu, data, size);
+    if (e->type == PERF_RECORD_SAMPLE && avail >= 4) {
+        uint32_t size;
+
+        memcpy(&size, body, sizeof(size));
+        if (size > avail - 4)
+            size = (uint32_t)(avail - 4);  /* never read past the event libbpf handed over */
+        if (bpflink_batch_add(b, cpu, body + 4, size))
+            return LIBBPF_PERF_EVENT_DONE;  /* no memory: leave the rest in the ring */
+        return b->count >= b->limit ? LIBBPF_PERF_EVENT_DONE : LIBBPF_PERF_EVENT_CONT;
+    }
+    if (e->type == PERF_RECORD_LOST && avail >= 16) {
+        uint64_t lost;
+
+        memcpy(&lost, body + 8, sizeof(lost));
+        r->lost_total += lost;
+        if (cpu >= 0 && (size_t)cpu < r->ncpu)
+            r->lost[cpu] += lost;
+    }
+    return LIBBPF_PERF_EVENT_CONT;
 }
 
-void bpflink_perf_lost(void *ctx, int cpu, __u64 cnt)
+/* libbpf's perf buffer with bpflink's event callback: what perf_buffer__new sets up (one BPF_OUTPUT software
+ * event per CPU, raw samples, a wake-up per sample), with a walk that can stop after any record. NULL + errno. */
+struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r)
 {
-    struct bpflink_reader *r = ctx;
+    struct perf_event_attr attr;
 
-    r->lost_total += cnt;
-    if (cpu >= 0 && (size_t)cpu < r->ncpu)
-        r->lost[cpu] += cnt;
+    memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_BPF_OUTPUT;
+    attr.sample_type = PERF_SAMPLE_RAW;
+    attr.wakeup_events = 1;
+    return perf_buffer__new_raw(map_fd, page_cnt, &attr, bpflink_perf_event, r, NULL);
 }
+
+/* Consume perf samples into r->batch until it holds limit records (batch_reset set the limit): buffer only, or
+ * (only < 0) every buffer round robin from where the last capped consume stopped, so one busy CPU cannot starve
+ * the others. 0 or -errno. */
+int bpflink_perf_consume(struct perf_buffer *pb, struct bpflink_reader *r, int only)
+{
+    struct bpflink_batch *b = r->batch;
+    size_t n = perf_buffer__buffer_cnt(pb), i, idx = 0;
+    int err;
+
+    if (only >= 0) {
+        err = perf_buffer__consume_buffer(pb, (size_t)only);
+        return err == LIBBPF_PERF_EVENT_ERROR ? -ENOMEM : err;
+    }
+    for (i = 0; i < n && b->count < b->limit && !b->error; i++) {
+        idx = (r->next_buffer + i) % n;
+        err = perf_buffer__consume_buffer(pb, idx);
+        if (err < 0)
+            return err == LIBBPF_PERF_EVENT_ERROR ? -ENOMEM : err;  /* libbpf could not copy a wrapped event */
+    }
+    if (n)
+        r->next_buffer = (idx + 1) % n;
+    return 0;
+}
+
+/* where each record of a packed batch starts (stride 0): the same 8-byte aligned walk bpflink_batch_add made */
+void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out)
+{
+    uint64_t at = 0;
+    size_t i;
+
+    for (i = 0; i < count; i++) {
+        out[i] = at;
+        at += BPFLINK_ALIGN8((uint64_t)length[i]);
+    }
+}
+
+void bpflink_reader_release(struct bpflink_reader *r);
 
 int bpflink_reader_init(struct bpflink_reader *r, int libbpf_epoll_fd, size_t ncpu)
 {
@@ -207,7 +352,8 @@ void bpflink_reader_release(struct bpflink_reader *r)
     free(r->lost);
     r->lost = NULL;
     r->ncpu = 0;
-    bpflink_batch_free(&r->batch);
+    bpflink_batch_free(r->batch);
+    r->batch = NULL;
 }
 
 int bpflink_reader_wait(struct bpflink_reader *r, int timeout_ms)

@@ -7,11 +7,14 @@ Reads ``<results>/<name>/junit.xml`` (plus ``seconds`` and ``rc``) for ``host`` 
 markdown table to the output file and prints it, and puts a compact copy (one short verdict per cell) into the
 README beside the output's folder, between its ``<!-- kernel-matrix:begin -->`` / ``end`` markers. A test's
 family is the first attach-family word in its name (``test_fentry_counts`` -> fentry), else its module
-(``test_netkit.py`` -> netkit). Standard library only: CI runs it before any venv exists.
+(``test_netkit.py`` -> netkit). The family words are the names and aliases of the ``Family`` records in
+``src/bpflink/families/``, read from their source with ``ast``: standard library only, CI runs it before any
+venv (and so any compiled bpflink) exists.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -19,13 +22,29 @@ import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
 
+FAMILY_DIR = Path(__file__).resolve().parent.parent / "src" / "bpflink" / "families"
+# words in test names that name an attach path rather than a link family (perf-event and raw_tp attachments)
+ATTACH_WORDS = ("tracepoint", "kprobe", "uprobe", "raw_tp")
+
+
+def record_words(folder: Path = FAMILY_DIR) -> set[str]:
+    """The ``name=`` and the ``aliases=`` keys of every ``Family(...)`` in the family modules."""
+    words: set[str] = set()
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Family"):
+                continue
+            for kw in node.keywords:
+                if kw.arg == "name" and isinstance(kw.value, ast.Constant):
+                    words.add(str(kw.value.value))
+                elif kw.arg == "aliases" and isinstance(kw.value, ast.Dict):
+                    words.update(str(k.value) for k in kw.value.keys if isinstance(k, ast.Constant))
+    words.discard("other")
+    return words
+
+
 # longest first, so kprobe_multi wins over kprobe
-FAMILIES = sorted((
-    "cgroup", "xdp", "tcx", "netkit", "netfilter", "sk_lookup", "flow_dissector", "netns", "iter", "sockmap",
-    "perf_event", "tracepoint", "kprobe", "kprobe_multi", "kprobe_session", "uprobe", "uprobe_multi",
-    "uprobe_session", "fentry", "fexit", "fmod_ret", "lsm", "tp_btf", "raw_tp", "tracing", "struct_ops",
-    "freplace",
-), key=len, reverse=True)
+FAMILIES = sorted(record_words() | set(ATTACH_WORDS), key=lambda w: (-len(w), w))
 
 
 def family(classname: str, name: str) -> str:

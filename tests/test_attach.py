@@ -4,6 +4,7 @@ perf-event-based link owning its event, LinkGroup all-or-nothing and parallel cl
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import os
 import platform
@@ -313,6 +314,51 @@ def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections
         assert _hits(obj)[TP] == 5 and _hits(obj)[UPROBE] == 5  # closing detached both
 
 
+def _tracefs_lines(kind: str) -> list[str]:
+    from bpflink.perf import tracefs
+
+    return (tracefs() / f"{kind}_events").read_text().splitlines()
+
+
+def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sections: Path, _no_leak: None) -> None:
+    """mode="tracefs" (what auto uses where the uprobe PMU cannot make the probe): a uprobe_events entry opened as
+    a tracepoint, PERF_EVENT_IOC_SET_BPF; exact counts, and closing removes the event from tracefs."""
+    from bpflink.attach.tracefs import GROUP
+
+    perf_before = _perf_fds()
+    before = [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/" in ln]
+    with _open(sections, BASIC) as obj, obj.program("on_uprobe") as up:
+        with pytest.raises(NotSupportedError, match=r"BPF cookies need a perf_event link"):
+            uprobe(up, "libc.so.6", "getppid", cookie=5, mode="tracefs")
+        assert [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/" in ln] == before  # refused before any event
+        with uprobe(up, "libc.so.6", "getppid", mode="tracefs") as link:
+            assert link.kind == "tracefs_ioctl" and link.legacy and isinstance(link, LegacyLink)
+            assert link.info().min_kernel_for_link == "5.15"
+            (event,) = link.info().events
+            assert event.startswith(f"uprobe_events:{GROUP}:")
+            name = event.rsplit(":", 1)[1]
+            mine = [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/{name} " in ln]
+            assert len(mine) == 1 and "libc.so.6:0x" in mine[0], mine
+            assert _perf_fds() == perf_before + 1 and link.perf_event.kind == "uprobe_events"
+            for _ in range(7):
+                os.getppid()
+            assert _hits(obj)[UPROBE] == 7
+            with pytest.raises(NotSupportedError, match="no kernel link object"):
+                link.pin("/sys/fs/bpf/bpflink_tracefs")
+        assert not [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/{name} " in ln]  # removed on close
+        assert link.perf_event.closed and _perf_fds() == perf_before
+        os.getppid()
+        assert _hits(obj)[UPROBE] == 7
+        # uprobe_multi as single probes, each through tracefs
+        with uprobe_multi(up, "libc.so.6", ["getppid", "getppid"], mode="tracefs") as multi:
+            assert multi.kind == "single_probes"
+            assert all(ev.kind == "uprobe_events" and _is_perf(ev.fd) for ev in multi.perf_events)
+            assert len(multi.perf_events) == 2
+            os.getppid()
+            assert _hits(obj)[UPROBE] == 9
+        assert [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/" in ln] == before
+
+
 def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections: Path, _no_leak: None) -> None:
     perf_before = _perf_fds()
     with _open(sections, BASIC) as obj, obj.program("on_tp") as tp:
@@ -384,4 +430,25 @@ def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, _no_leak: Non
             assert _hits(obj)[EGRESS] == 3
         assert run_in_cgroup(cgroup, send).returncode == 0
         assert _hits(obj)[EGRESS] == 3  # close detached it
+        link.close()  # idempotent
+
+
+def test_xdp_netlink_fallback_drops_then_close_restores(bpf_objects: dict[str, Path], _no_leak: None) -> None:
+    """XDP through rtnetlink (what auto uses before XDP links, 5.9), forced with mode="legacy": the datagrams are
+    dropped and counted exactly, a second program is refused, and close detaches."""
+    from netns import Netns
+
+    with Netns("xdpnl") as ns, Object.open(bpf_objects["net_xdp"]) as obj, obj.map("counters") as counters:
+        assert ns.udp_deliveries(2) == 2
+        with ns.entered():
+            link = obj.attach("xdp_drop", ns.dev_b, mode="legacy")
+        with link:
+            assert link.kind == "netlink" and link.legacy and link.info().min_kernel_for_link == "5.9"
+            assert ns.udp_deliveries(3) == 0 and counters.lookup_int(0) == 3
+            with ns.entered(), pytest.raises(OSError) as busy:
+                obj.attach("xdp_pass", ns.dev_b, mode="legacy")
+            assert busy.value.errno in (errno.EBUSY, errno.EEXIST) and "netlink attach" in str(busy.value)
+            with pytest.raises(NotSupportedError, match=r"Linux >= 5\.9"):
+                link.pin("/sys/fs/bpf/bpflink_xdp_netlink")
+        assert ns.udp_deliveries(3) == 3 and counters.lookup_int(0) == 3  # detached
         link.close()  # idempotent

@@ -142,3 +142,24 @@ def test_kprobe_legacy_ioctl_and_kprobe_multi_as_single_probes(obj: Object) -> N
             assert _hits(obj, KPROBE) == 2 * N
         _getpgid()
         assert _hits(obj, KPROBE) == 2 * N
+
+
+def test_kprobe_through_tracefs_kprobe_events(obj: Object) -> None:
+    """mode="tracefs" (what auto uses without a kprobe PMU): a kprobe_events entry attached with the ioctl,
+    exact counts, removed from tracefs on close."""
+    from bpflink.attach.tracefs import GROUP
+
+    with obj, obj.program("on_kprobe") as prog:
+        try:
+            link = kprobe(prog, "security_task_getpgid", mode="tracefs")
+        except OSError as exc:
+            unsupported("kprobe", exc)
+        with link:
+            assert link.kind == "tracefs_ioctl" and link.legacy
+            name = link.info().events[0].rsplit(":", 1)[1]
+            assert any(f"{GROUP}/{name} " in ln for ln in (tracefs() / "kprobe_events").read_text().splitlines())
+            _getpgid()
+            assert _hits(obj, KPROBE) == N
+        assert not any(f"{GROUP}/{name} " in ln for ln in (tracefs() / "kprobe_events").read_text().splitlines())
+        _getpgid()
+        assert _hits(obj, KPROBE) == N

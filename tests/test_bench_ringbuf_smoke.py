@@ -37,3 +37,24 @@ def test_every_consumer_takes_every_record(built: tuple[Path, Path], kind: str) 
             assert res["records"] + res["dropped"] == 200, (variant, res)
     finally:
         setup.close()
+
+
+def test_ratio_table_and_the_maps_part_run(built: tuple[Path, Path]) -> None:
+    """What ``bench/run`` (python -m bench) prints for the data path: the ratios against C from one tiny run of
+    each side, and the maps part end to end."""
+    pytest.importorskip("numpy")
+    from bench import maps as mapsbench
+
+    obj, exe = built
+    setup = bench.Setup(obj)
+    try:
+        runs = {v: [bench.drain(exe, setup, "rb", 16, 300, 64, v)] for v in ("c", "c-copy", *bench.PY_VARIANTS)}
+    finally:
+        setup.close()
+    r = {"drain_rb16": bench._summary(runs, 300), "loadavg_before": (0.0,), "loadavg_after": (0.0,), "rounds": 1}
+    ratios = bench.goals(r)["rb16"]
+    assert set(ratios) >= {"batch/C", "numpy/C", "callback/ctypes"} and all(v and v > 0 for v in ratios.values())
+    assert "batch/C" in bench.table(r)
+    out = mapsbench.run(entries=2000, rounds=1, lookups=200, chunk=512)
+    assert out["entries"] == 2000 and all(v > 0 for v in out["ratios"].values())
+    assert "numpy_batch / c_batch" in mapsbench.table(out)

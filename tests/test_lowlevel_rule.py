@@ -26,9 +26,6 @@ NOT_YET_CONVERTED = {
     "attach/perf.py",  # reach: PERF_* constants, bpflink_perf_event_open -> ll.PERF_*, ll.bpflink_perf_event_open
     "attach/sections.py",  # reach: libbpf_prog_type_by_name -> ll.libbpf_prog_type_by_name
     "attach/tracing.py",  # reach: bpf_raw_tracepoint_open_opts -> ll.bpf_raw_tracepoint_open_opts
-    "opts/freplace.py",  # fam: btf__* calls, BTF_KIND_FUNC -> ll.btf__*, ll.BTF_KIND_FUNC
-    "opts/kprobe_multi.py",  # fam: BPF_F_KPROBE_MULTI_RETURN -> ll.BPF_F_KPROBE_MULTI_RETURN
-    "opts/uprobe_multi.py",  # fam: BPF_F_UPROBE_MULTI_RETURN -> ll.BPF_F_UPROBE_MULTI_RETURN
     "perfbuf.py",  # buffers: perf_buffer__*, bpflink_reader_*, addressof(lib) -> the same names in ll, ll.address_of
     "ringbuf.py",  # buffers: ring_buffer__*, ring__*, bpflink_reader_*/batch_*, addressof(lib) -> ll, ll.address_of
     "testing/_leaks.py",  # tests: bpf_link/prog_get_* -> ll.bpf_link_get_info_by_fd, ll.bpf_prog_get_*

@@ -146,6 +146,20 @@ def test_batch_numpy_iteration_select_asyncio(emitter: Emitter, cpu: int) -> Non
         assert sorted(REC16.unpack_from(r.data)[0] for r in got) == list(range(want[-1] + 2, want[-1] + 102))
 
 
+def test_max_records_caps_a_perf_batch_and_nothing_is_lost(emitter: Emitter, cpu: int) -> None:
+    with PerfBuffer(emitter.perf, pages=16) as pb:
+        want = emitter.run("perf16", 1000)
+        sizes, got = [], []
+        while len(got) < 1000:
+            batch = pb.consume_batch(max_records=300)
+            assert batch.lost == 0 and set(batch.cpus.tolist()) <= {cpu}
+            sizes.append(len(batch))
+            got += [PerfRecord(c, r) for c, r in zip(batch.cpus, batch)]
+        assert sizes == [300, 300, 300, 100] and len(pb.consume_batch()) == 0
+        check(got, want, cpu)
+        assert pb.lost == 0 and emitter.dropped(ring=False) == 0
+
+
 def test_consume_buffer_and_no_fd_leak(emitter: Emitter, cpu: int) -> None:
     before = open_fds()
     for _ in range(5):

@@ -205,6 +205,46 @@ def test_batch_and_numpy(emitter: Emitter) -> None:
         assert len(rb.consume_batch(dtype=dt).array) == 0
 
 
+def test_batch_memory_outlives_the_batch_and_the_reader(emitter: Emitter) -> None:
+    """A batch hands over the C block itself: every view of it keeps it alive, however many batches later."""
+    np = pytest.importorskip("numpy")
+    dt = np.dtype([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])
+    rb = RingBuffer(emitter.events)
+    want = emitter.run("ring16", 1000)
+    batch = rb.consume_batch()
+    data, lengths, arr = batch.data, batch.lengths, batch.as_array(dt)
+    assert data.readonly and not arr.flags.writeable and lengths.format == "I"
+    first = batch[0]
+    del batch
+    for _ in range(4):  # the pool hands out spare blocks; none of them may be the block still viewed
+        emitter.run("ring16", 1000)
+        assert len(rb.consume_batch()) == 1000
+    rb.close()
+    assert arr["seq"].tolist() == list(want) and bytes(data[:16]) == first and lengths.tolist() == [16] * 1000
+    assert np.frombuffer(lengths, dtype=np.uint32).sum() == 16000
+
+
+def test_batch_of_mixed_lengths(emitter: Emitter) -> None:
+    np = pytest.importorskip("numpy")
+    with RingBuffer(emitter.events) as rb:
+        a, b, c = emitter.run("ring16", 3), emitter.run("ring256", 2), emitter.run("ring16", 1)
+        batch = rb.consume_batch()
+        assert batch.lengths.tolist() == [16, 16, 16, 256, 256, 16]
+        assert batch.offsets.tolist() == [0, 16, 32, 48, 304, 560]
+        assert seqs(batch) == [*a, *b, *c] and [len(r) for r in batch] == batch.lengths.tolist()
+        assert batch[-1] == batch.records()[5] and batch[3][16:] == b"\xab" * 240
+        with pytest.raises(ValueError, match="one length"):
+            batch.as_array([("seq", "<u8")])
+        with pytest.raises(IndexError):
+            batch[6]
+        # with a dtype, C pads or cuts every record to its slot
+        emitter.run("ring16", 2)
+        emitter.run("ring256", 1)
+        padded = rb.consume_batch(dtype=[("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4"), ("pad", "<u8")])
+        assert padded.array["pad"].tolist() == [0, 0, int.from_bytes(b"\xab" * 8, "little")]
+        assert padded.as_array(np.dtype("<u8")).tolist() == padded.array["seq"].tolist()
+
+
 def test_several_rings_in_one_reader(emitter: Emitter) -> None:
     with RingBuffer([emitter.events, emitter.second]) as rb:
         assert rb.ring_count == 2

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -162,3 +163,66 @@ def test_same_image_in_two_containers_attached_once(bins: Binaries, bpf_objects:
             for p in (a, b, c):
                 _go(p)
             assert _count(obj) == 3 * N
+
+
+@pytest.mark.hostonly
+def test_bare_names_relative_paths_and_mapped_files(tmp_path: Path) -> None:
+    """One resolver for uprobes and USDT: a bare name is an executable in PATH first (libbpf's rule), then a
+    library; with pid= a relative path is relative to that process's working directory; mapped_files lists each
+    distinct mapped file once."""
+    true = shutil.which("true")
+    assert true is not None
+    t = targets.resolve_binary("true")
+    assert (t.dev, t.ino) == (os.stat(true).st_dev, os.stat(true).st_ino)
+    (tmp_path / "x").write_bytes(b"\x7fELF")
+    with subprocess.Popen(["sleep", "30"], cwd=tmp_path) as proc:
+        try:
+            deadline = time.monotonic() + 10  # until the loader has mapped libc (exec and ld.so take a moment)
+            while time.monotonic() < deadline and "libc.so" not in Path(f"/proc/{proc.pid}/maps").read_text():
+                time.sleep(0.01)
+            t = targets.resolve_binary("./x", pid=proc.pid)
+            assert t.path == f"/proc/{proc.pid}/root{tmp_path}/x" and t.name == f"{tmp_path}/x"
+            files = targets.mapped_files(proc.pid)
+            assert len({f.key for f in files}) == len(files)
+            sleep = os.stat(shutil.which("sleep") or "/bin/sleep")
+            assert (sleep.st_dev, sleep.st_ino) in {f.key for f in files}
+            assert any(os.path.basename(f.name).startswith("libc.so") for f in files)
+        finally:
+            proc.kill()
+    with pytest.raises(FileNotFoundError, match=r"no executable 'bpflink_none' in PATH"):
+        targets.resolve_binary("bpflink_none")
+    with pytest.raises(ValueError, match="pid must be in"):
+        targets.resolve_binary("/bin/true", pid=0)
+
+
+@pytest.mark.hostonly
+def test_no_permission_to_another_users_process_root() -> None:
+    """Resolving inside a process this user may not ptrace: a PermissionError naming the process and what is
+    needed (run as nobody against this root-owned test process)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv (util-linux) to run a child as nobody")
+    code = ("import sys\nfrom bpflink import targets\n"
+            "try:\n    targets.resolve_binary('/bin/true', pid=int(sys.argv[1]))\n"
+            "except PermissionError as exc:\n    print('EACCES', exc)\n")
+    res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code,
+                          str(os.getpid())], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("EACCES") and f"process {os.getpid()}" in res.stdout
+    assert "CAP_SYS_PTRACE" in res.stdout, res.stdout
+
+
+def test_deleted_library_through_map_files(bins: Binaries, bpf_objects: dict[str, Path], tmp_path: Path) -> None:
+    """A library deleted after the process mapped it: found through /proc/PID/map_files, and the probe fires."""
+    libdir = tmp_path / "lib"
+    libdir.mkdir()
+    shutil.copy(bins.lib, libdir / bins.lib.name)
+    env = {**os.environ, "LD_LIBRARY_PATH": str(libdir)}  # ahead of the binary's RUNPATH
+    with _waiting([str(bins.with_lib), str(N), "wait"], "uprobe_target_lib", env=env) as proc:
+        (libdir / bins.lib.name).unlink()
+        t = targets.resolve_binary("libbpflinkt.so", pid=proc.pid)
+        assert t.path.startswith(f"/proc/{proc.pid}/map_files/") and t.name == str(libdir / bins.lib.name)
+        with _obj(bpf_objects, proc.pid) as obj, obj.program("on_bare_uprobe") as prog, \
+                uprobe(prog, "libbpflinkt.so", "bpflink_lib_fn", pid=proc.pid):
+            _go(proc)
+            assert _count(obj) == N

@@ -6,6 +6,7 @@ argument decoding for x86-64 and arm64, and ``bpflink usdt list``."""
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import json
@@ -296,6 +297,52 @@ def test_binary_only_inside_a_private_mount_namespace(obj: Path, bins: Bins, tmp
         proc.wait()
 
 
+def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path: Path) -> None:
+    """pids=[...]: three "containers" (private mount namespaces), two running one image (the same file bind-mounted)
+    and one a copy: attached once per (device, inode), every process of those files fires; with pid_filter=True one
+    attach per pid, only those fire."""
+    image, other, ctr = tmp_path / "image", tmp_path / "other", tmp_path / "ctr"
+    for d in (image, other, ctr):
+        d.mkdir()
+    shutil.copy(bins.exe, image / "t")
+    shutil.copy(bins.exe, other / "t")  # same bytes, another file
+    app = f"{ctr}/t"
+    procs = [subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                               f"mount --bind {src} {ctr} && exec {app} {N} wait"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for src in (image, image, other)]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr
+        assert not os.path.exists(app)  # only inside their namespaces
+        pids = [p.pid for p in procs]
+        with Program.from_object(obj, "usdt_generic") as prog:
+            prog.maps["cfg"].update(0, 0)
+            try:
+                group = attach_usdt(prog, app, "bpflinkt", "site", pids=pids, cookie=12)
+            except OSError as exc:
+                unsupported("uprobe_multi" if prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
+                            else "perf_event", exc)
+            with group, attach_usdt(prog, app, "bpflinkt", "site", pids=[pids[0], pids[2]], cookie=13,
+                                    pid_filter=True) as filtered:
+                keys = {f"{os.stat(d / 't').st_dev}:{os.stat(d / 't').st_ino}" for d in (image, other)}
+                assert set(group.names()) == keys and len(group) == 2
+                assert all(isinstance(ln, UsdtLink) for ln in group)
+                assert set(filtered.names()) == {str(pids[0]), str(pids[2])}
+                for p in procs:
+                    p.communicate("go\n", timeout=30)
+                assert hits(prog, 12) == 3 * 3 * N  # three sites, three processes
+                assert hits(prog, 13) == 3 * 2 * N  # only the two filtered pids
+            with pytest.raises(ValueError, match="not both"):
+                attach_usdt(prog, app, "bpflinkt", "site", pid=pids[0], pids=pids)  # type: ignore[call-overload]
+            with pytest.raises(ValueError, match="pids is empty"):
+                attach_usdt(prog, app, "bpflinkt", "site", pids=[])
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
 def test_perf_event_path(obj: Path, bins: Bins) -> None:
     """A program loaded without uprobe_multi's attach type (SEC("uprobe")) takes the path 6.1 kernels take."""
     fds = len(os.listdir("/proc/self/fd"))
@@ -322,6 +369,9 @@ def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
         lines = []
         while (line := ref.stdout.readline()) not in ("ready\n", ""):
             lines.append(line.split())
+        if not lines:  # libbpf refuses a PIE without a pid when the kernel has no BPF cookies (before 5.15)
+            unsupported("bpf_cookie", OSError(errno.EOPNOTSUPP, "libbpf's bpf_program__attach_usdt failed on a PIE "
+                                              "without a pid"))
         prog_id = int(lines[0][1])
         theirs_specs = {int(w[1]): bytes.fromhex(w[2]) for w in lines[1:]}
         theirs = [i for i in bpflink.links() if i.prog_id == prog_id]
@@ -373,6 +423,8 @@ def test_concurrent_attaches_share_one_spec_map(obj: Path, bins: Bins) -> None:
         for t in threads:
             t.join(60)
         try:
+            if errors and all(isinstance(e, pytest.skip.Exception) for e in errors):
+                raise errors[0]  # the honest skip each thread met (attach() skips where the kernel lacks the path)
             assert not errors, errors
             run(bins.exe)
             for i in range(4):
@@ -412,7 +464,7 @@ def test_attach_errors_name_what_is_wrong(obj: Path, bins: Bins) -> None:
             attach_usdt(prog, bins.exe, "bpflinkt", "site", cookie=-1)
         with pytest.raises(FileNotFoundError):
             attach_usdt(prog, "/nonexistent/bin", "bpflinkt", "site")
-        with pytest.raises(FileNotFoundError, match=f"mount namespace of process {os.getpid()}"):
+        with pytest.raises(FileNotFoundError, match=rf"mount namespace .* of pid {os.getpid()}"):
             attach_usdt(prog, "/nonexistent/bin", "bpflinkt", "site", pid=os.getpid())
         with pytest.raises(ProcessLookupError, match="process"):
             attach_usdt(prog, "/bin/true", "bpflinkt", "site", pid=(1 << 22) + 7)
@@ -458,7 +510,7 @@ def test_cli_usdt_list(bins: Bins) -> None:
     res = subprocess.run(cli, capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "give a BINARY, a --pid PID, or both" in res.stderr
     res = subprocess.run([*cli, "--pid", str((1 << 22) + 7)], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 1 and "ESRCH" in res.stderr and "does not exist" in res.stderr
+    assert res.returncode == 1 and "ESRCH" in res.stderr and "process 4194311 is gone" in res.stderr
 
 
 X86 = [

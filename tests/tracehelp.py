@@ -45,9 +45,24 @@ def run(binary: Path, n: int) -> int:
     return int(subprocess.run([str(binary), str(n)], check=True, capture_output=True, text=True).stdout)
 
 
+_LOAD_FEATURES = ("kprobe_multi", "kprobe_session", "uprobe_multi", "uprobe_session")
+
+
 def load(obj: Path, name: str, *, only_me: bool = False) -> Program:
-    """Program ``name`` of a compiled trace_*.bpf.o; ``only_me`` counts this process only (cfg[0] = tgid)."""
-    prog = Program.from_object(obj, name)
+    """Program ``name`` of a compiled trace_*.bpf.o; ``only_me`` counts this process only (cfg[0] = tgid).
+
+    A kernel without the program's multi/session attach type refuses the load itself (EINVAL before 5.18/6.6:
+    the expected attach type is unknown there): an honest skip for that feature, a failure on kernels that have it.
+    """
+    try:
+        prog = Program.from_object(obj, name)
+    except OSError as exc:
+        feature = next((f for f in _LOAD_FEATURES if name.startswith(f)), None)
+        if feature is None:
+            raise
+        from features import unsupported
+
+        unsupported(feature, exc)
     if only_me:
         prog.maps["cfg"].update(0, os.getpid())
     return prog

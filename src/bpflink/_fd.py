@@ -6,6 +6,7 @@ import os
 from typing import Any, Protocol, TypeVar, Union, runtime_checkable
 
 from ._fdowner import FdBase as _FdBase
+from ._limits import FD_MAX
 
 _Owner = TypeVar("_Owner", bound="FdOwner")
 
@@ -43,7 +44,7 @@ def as_fd(obj: object, what: str) -> int:
             fd = obj
         else:
             raise TypeError(f"{what} must be an int fd or have fileno(), not {type(obj).__name__}")
-    if fd < 0 or fd > 0x7FFFFFFF:
+    if fd < 0 or fd > FD_MAX:
         raise ValueError(f"{what} fd must be in 0..2**31-1, got {fd}")
     return fd if type(fd) is int else int(fd)  # int() of an exact int is a costly no-op
 

@@ -11,19 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from typing import Any
-
-
-def _mapped_files(pid: int) -> list[str]:
-    """The distinct files ``pid`` mapped (paths in its mount namespace), in map order."""
-    seen: dict[str, None] = {}
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            parts = line.split(None, 5)
-            if len(parts) == 6 and parts[5].startswith("/"):
-                seen.setdefault(parts[5].rstrip("\n").removesuffix(" (deleted)"), None)
-    return list(seen)
 
 
 def cmd_usdt_list(args: argparse.Namespace) -> int:
@@ -35,14 +23,11 @@ def cmd_usdt_list(args: argparse.Namespace) -> int:
     if args.binary is not None:
         found = probes(args.binary, pid=args.pid)
     else:
-        try:
-            files = _mapped_files(args.pid)
-        except FileNotFoundError:
-            raise ProcessLookupError(3, f"process {args.pid} does not exist") from None
-        os.stat(f"/proc/{args.pid}/root/")  # no access to its root: say so rather than list nothing
-        for path in files:
+        from .targets import mapped_files
+
+        for target in mapped_files(args.pid):  # each distinct (device, inode), openable here
             try:
-                found += probes(path, pid=args.pid)
+                found += probes(target.path)
             except (ValueError, OSError):  # mapped non-ELF files (locale archives, fonts) and vanished ones
                 continue
     if args.json:

@@ -402,9 +402,11 @@ def cmd_probe(args: Args) -> int:
     return EXIT_OK
 
 
-# the names libbpf's SEC() prefixes give the tracing attach types
-_ALIASES = {"fentry": "TRACE_FENTRY", "fexit": "TRACE_FEXIT", "fmod_ret": "MODIFY_RETURN", "lsm": "LSM_MAC",
-            "tp_btf": "TRACE_RAW_TP", "fsession": "TRACE_FSESSION"}
+def _aliases() -> dict[str, str]:
+    """CLI name -> attach type name, from the family records (libbpf's SEC() words: fentry, tp_btf, ...)."""
+    from .families import all as all_families
+
+    return {alias: at for fam in all_families() for alias, at in fam.aliases.items()}
 
 
 def _resolve_requirements(names: str) -> dict[str, list[Any]]:
@@ -418,6 +420,7 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
     from .probe import feature_of, probeable
 
     known = probeable()
+    aliases = _aliases()
     families = {family_of(at) for at in known}
     features = {feature_of(at) for at in known}
     wanted: dict[str, list[Any]] = {}
@@ -425,8 +428,8 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
         name = raw.strip().lower()
         if not name:
             continue
-        if name in _ALIASES and AttachType[_ALIASES[name]] in known:
-            wanted[name] = [AttachType[_ALIASES[name]]]
+        if name in aliases and AttachType[aliases[name]] in known:
+            wanted[name] = [AttachType[aliases[name]]]
         elif name in features:
             wanted[name] = [at for at in known if feature_of(at) == name]
         elif name in families:
@@ -435,7 +438,7 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
             wanted[name] = [AttachType[name.upper()]]
         else:
             raise UsageError(f"--require: {raw.strip()!r} is neither a probeable attach type nor a family "
-                             f"(families: {', '.join(sorted(families))}; also {', '.join(_ALIASES)})")
+                             f"(families: {', '.join(sorted(families))}; also {', '.join(aliases)})")
     return wanted
 
 
@@ -767,9 +770,6 @@ def _attach_value(name: str) -> int:
         if known == key:
             return value
     raise UsageError(f"--attach: {name!r} is not an attach type (e.g. tcx_ingress, cgroup_inet_egress)")
-
-
-_DEV_FAMILIES = ("xdp", "tcx_", "netkit_")
 
 
 @command("query", "the programs and links at a hook, in run order",

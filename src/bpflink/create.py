@@ -8,74 +8,46 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, NoReturn, Union
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import lowlevel as ll
-from ._fd import FdLike, as_fd, open_path_target
+from ._fd import FdLike, as_fd
 from ._fdowner import link_create_fast as _c_link_create_fast
 from ._fdowner import set_link_create as _set_c_link_create
+from ._limits import FD_MAX
 from .enums import AttachType
-from .errors import NotSupportedError, check, error
-from .families import family_of
+from .errors import check, error
+from .families import by_name, family_of
+from .families._base import LinkOpts
 from .link import Link
 from .program import Program
+from .resolve import BY_VALUE, Target
+from .resolve import attach_type as _attach_type
+from .resolve import target as _target
 
 if TYPE_CHECKING:
-    from .opts._base import BuiltOpts, LinkOpts
+    from .families._base import BuiltOpts
 
-#: ifindex families take a device name too; cgroup and netns families take a path too
-Target = Union[FdLike, str, bytes, "os.PathLike[str]", "os.PathLike[bytes]", None]
-
-_IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
-_PATH_FAMILIES = frozenset({"cgroup", "netns"})
 _OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
-
-# raw value -> member for every attach type the compiled headers define: one dict lookup with an int key
-# validates an AttachType (by its _value_: hashing an enum member runs Python code) or an exact int
-_BY_VALUE = {at._value_: at for at in AttachType if at._value_ >= 0}
-_FD_MAX = 0x7FFFFFFF
 
 # The hot path (bench/): in Python, checking the arguments, the cffi call and building the Link cost ~6k
 # instructions, 70 times what C spends. Without opts, bpflink._fdowner.link_create_fast (include/fdowner.c)
-# checks the common arguments exactly as the code below does (Program or int fd, int or None target, an
-# AttachType member or int from _BY_VALUE), calls the C shim bpflink_link_create_noopts (bpf_link_create with
-# NULL opts, in bpflink._ffi: its address is handed over here, once) without the GIL, and returns the Link,
-# the negative errno, or None for anything else, which takes the Python path. lowlevel stays the exact mirror.
+# applies the common cases of bpflink.resolve's rules (Program or int fd, int or None target, an AttachType
+# member or int from BY_VALUE), calls the C shim bpflink_link_create_noopts (bpf_link_create with NULL opts, in
+# bpflink._ffi: its address is handed over here, once) without the GIL, and returns the Link, the negative
+# errno, or None for anything else, which takes the Python path. lowlevel stays the exact mirror.
 _set_c_link_create(int(ll.ffi.cast("uintptr_t", ll.address_of("bpflink_link_create_noopts"))), Link,
-                   Program, _BY_VALUE)
+                   Program, BY_VALUE)
 
 
-def _attach_type(value: object) -> AttachType:
-    if isinstance(value, AttachType):
-        # the checks below, read from the member directly: .available and .name are Python-level properties
-        # and hashing an enum member calls Python too, each costing more than the syscall (bench/)
-        if value._value_ >= 0 and not value._name_.startswith("UNKNOWN_"):
-            return value
-        at = value
-    elif isinstance(value, str):
-        at = AttachType.parse(value)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        try:
-            at = AttachType(value)
-        except ValueError:
-            raise ValueError(f"{value} is not an attach type") from None
-    else:
-        raise TypeError(f"attach_type must be an AttachType, not {type(value).__name__}")
-    if not at.available:
-        raise NotSupportedError(at.name, "the libbpf headers bpflink was compiled against do not define "
-                                f"{at.cname}")
-    if at.name.startswith("UNKNOWN_"):
-        raise ValueError(f"{int(at)} is not an attach type the compiled headers know")
-    return at
-
-
-def _ifindex(name: str) -> int:
-    import socket  # lazy: ~1.5 ms of import time, needed only for device names
-
-    try:
-        return socket.if_nametoindex(name)
-    except OSError:
-        raise ValueError(f"no network device named {name!r}") from None
+def _family(at: AttachType, opts: object) -> str:
+    """The family whose hints explain a failure: the attach type's, or the builder's where the kernel ignores the
+    attach type (freplace: any attach type is accepted, so it says nothing)."""
+    if isinstance(opts, LinkOpts):
+        for name in opts.families:
+            if by_name(name).any_attach_type:
+                return name
+    return family_of(at)
 
 
 def _raise_if_unsupported(at: AttachType, err: int) -> None:
@@ -106,34 +78,22 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
             if type(link) is int:
                 return _failed(_attach_type(attach_type), link)
             return link  # type: ignore[no-any-return]
-    # fast paths first (exact ints, AttachType members, fd owners); anything else takes the full checks
-    at = _BY_VALUE.get(attach_type._value_ if type(attach_type) is AttachType else
-                       attach_type if type(attach_type) is int else -1)
+    # the common cases of bpflink.resolve's rules inline (exact ints, AttachType members, open Programs): a call
+    # each costs more than the syscall (bench/); anything else goes through resolve for the checks and errors
+    at = BY_VALUE.get(attach_type._value_ if type(attach_type) is AttachType else
+                      attach_type if type(attach_type) is int else -1)
     if at is None:
-        at = _attach_type(attach_type)  # names, int subclasses, unknown or unavailable values: the errors
-    if type(prog) is Program and prog._fd >= 0:  # what as_fd does for an open Program, without the call
+        at = _attach_type(attach_type)
+    if type(prog) is Program and prog._fd >= 0:
         prog_fd = prog._fd
-    elif type(prog) is int and 0 <= prog <= _FD_MAX:
+    elif type(prog) is int and 0 <= prog <= FD_MAX:
         prog_fd = prog
     else:
         prog_fd = as_fd(prog, "prog")
-    opened = -1
-    if target is None:
-        target_fd = 0
-    elif type(target) is int and 0 <= target <= _FD_MAX:  # the hot path: skip the os.PathLike ABC check
-        target_fd = target
-    elif isinstance(target, (str, bytes, os.PathLike)):
-        family = family_of(at)
-        if family in _IFINDEX_FAMILIES and isinstance(target, str) and "/" not in target:
-            target_fd = _ifindex(target)
-        elif family in _PATH_FAMILIES:
-            opened = target_fd = open_path_target(target, family, "target")
-        else:
-            raise TypeError(f"target for {at.name} must be an int (fd or ifindex), not a path or name")
+    if type(target) is int and 0 <= target <= FD_MAX:
+        target_fd, opened = target, -1
     else:
-        target_fd = as_fd(target, "target")
-    from .opts._base import LinkOpts  # here, not at import: bpflink.opts imports every family (bench/: import)
-
+        target_fd, opened = _target(target, at)
     try:
         built: BuiltOpts | None = None
         if opts is None:
@@ -152,14 +112,14 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
         if opened >= 0:
             os.close(opened)
     if ret < 0:
-        return _failed(at, ret)
+        return _failed(at, ret, opts)
     return Link(ret, attach_type=at)
 
 
-def _failed(at: AttachType, ret: int) -> NoReturn:
+def _failed(at: AttachType, ret: int, opts: object = None) -> NoReturn:
     # the message and family only when needed: formatting them costs more than the syscall
     _raise_if_unsupported(at, -ret)
-    check(ret, f"link_create({at.name})", family=family_of(at))
+    check(ret, f"link_create({at.name})", family=_family(at, opts))
     raise AssertionError("unreachable: check() raises for ret < 0")  # pragma: no cover
 
 

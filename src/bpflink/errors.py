@@ -15,81 +15,36 @@ from __future__ import annotations
 
 import errno as _errno
 import os
-from typing import NoReturn
+from collections.abc import Callable
 
 # kernel-internal errnos that reach user space through bpf() but have no libc name
 ENOTSUPP = 524
 _EXTRA_NAMES = {ENOTSUPP: "ENOTSUPP", 525: "ETOOSMALL", 526: "ESERVERFAULT", 527: "EBADTYPE"}
 
-_ANCHOR_MISSING = "the anchor (before=/after=/anchor=) is not attached at this hook, or does not exist"
-# (errno, family or None) -> hint. The family is bpflink.families.family_of(attach_type).
-_HINTS: dict[tuple[int, str | None], str] = {
-    (_errno.EPERM, None): "needs root or CAP_BPF (+CAP_NET_ADMIN for network hooks, CAP_PERFMON for tracing); "
-                          "a locked-down kernel also refuses",
-    **{(_errno.EPERM, fam): "creating this link needs CAP_NET_ADMIN besides CAP_BPF (or root)"
-       for fam in ("cgroup", "tcx", "netkit", "xdp", "netfilter", "netns", "sockmap")},
-    **{(_errno.EPERM, fam): "creating this link needs CAP_PERFMON besides CAP_BPF (or root)"
-       for fam in ("perf_event", "kprobe_multi", "uprobe_multi", "tracing", "iter")},
-    (_errno.EACCES, None): "the verifier or an LSM refused: check the program type matches the attach type",
-    (_errno.EINVAL, None): "the kernel rejected the arguments: wrong program type or expected_attach_type for "
-                           "this attach type, bad flags, or an attach type this kernel does not know",
-    (_errno.EBADF, None): "a file descriptor passed is not open or not of the right kind",
-    (_errno.EOPNOTSUPP, None): "the kernel does not support this operation for this link kind",
-    (ENOTSUPP, None): "the kernel does not support this (missing config option or JIT support)",
-    (_errno.ENOENT, None): "the object does not exist (closed, detached, or wrong id/path)",
-    (_errno.EEXIST, None): "this program is already attached there",
-    (_errno.EBUSY, None): "the hook is already taken by another program or link",
-    (_errno.E2BIG, None): "too many entries: the kernel caps this count",
-    (_errno.ENOLINK, None): "the link was detached; create a new one",
-    (_errno.ENOSPC, None): "the buffer passed was too small",
-    (_errno.ESTALE, None): "expected_revision does not match the hook's current revision: query() it again",
-    (_errno.ERANGE, None): "the position asked for conflicts with programs already attached, or the hook is full",
-    (_errno.ENODEV, None): "no network device with that ifindex",
-    (_errno.ENXIO, None): "the device is not of the kind this attach type needs",
-    (_errno.EOPNOTSUPP, "kprobe_multi"): "kernel lacks CONFIG_FPROBE (kprobe_multi needs Linux >= 5.18 with fprobe)",
-    (_errno.ESRCH, "kprobe_multi"): "a symbol is unknown or not traceable (see available_filter_functions)",
-    (_errno.ESRCH, "uprobe_multi"): "no process with that pid",
-    (_errno.EBADF, "uprobe_multi"): "path is not a regular file",
-    (_errno.ENOENT, "uprobe_multi"): "path does not exist",
-    (_errno.EINVAL, "uprobe_multi"): "an offset is invalid, or this kernel lacks uprobe_multi (Linux >= 6.6)",
-    (_errno.EINVAL, "tcx"): "the kernel may lack tcx (Linux >= 6.6), or the anchor/flags are inconsistent",
-    (_errno.ENXIO, "netkit"): "the device is not a netkit device",
-    (_errno.EINVAL, "netkit"): "the kernel may lack netkit (CONFIG_NETKIT, Linux >= 6.7)",
-    (_errno.ENOENT, "tcx"): _ANCHOR_MISSING,
-    (_errno.ENOENT, "netkit"): _ANCHOR_MISSING,
-    (_errno.ENOENT, "cgroup"): _ANCHOR_MISSING,
-    (_errno.ENODEV, "tcx"): "no network device with that ifindex in the caller's network namespace",
-    (_errno.EAFNOSUPPORT, "netfilter"): "pf must be NFPROTO_IPV4 or NFPROTO_IPV6",
-    (_errno.EPROTO, "netfilter"): "hooknum must be one of NF_INET_* (< 5)",
-    (_errno.ERANGE, "netfilter"): "priority must not be INT_MIN or INT_MAX (or > -400 with defrag)",
-    (_errno.E2BIG, "netns"): "a network namespace holds one flow dissector (and up to 64 sk_lookup links); "
-                             "close or update the link already there",
-    (_errno.EINVAL, "netns"): "target must be an fd (or path) of a network namespace, e.g. /run/netns/<name>, "
-                              "and the program type must match the attach type",
-    (_errno.EINVAL, "sockmap"): "target must be a sockmap or sockhash map (fd or Map) and the program an SK_MSG/"
-                                "SK_SKB program whose expected_attach_type matches",
-    (_errno.EBUSY, "sockmap"): "the map already has a program in this slot, or a verdict and a stream verdict "
-                               "program would both be attached (the kernel allows one of the two)",
-    (_errno.EINVAL, "struct_ops"): "the prog argument must be a struct_ops map created with BPF_F_LINK "
-                                   "(SEC(\".struct_ops.link\")) whose value was written "
-                                   "(bpflink.struct_ops.write_value); update_map needs the same ops name",
-    (_errno.EBUSY, "xdp"): "the device already has an XDP program; detach it or use another device",
-    (_errno.EINVAL, "xdp"): "no device with that ifindex in this network namespace, a program that is not XDP, "
-                            "or bad flags",
-    (_errno.EINVAL, "perf_event"): "target must be a perf event fd (tracepoint, kprobe, uprobe) and the "
-                                   "program type must match it",
-    (_errno.EBADF, "perf_event"): "target must be a perf event fd (from perf_event_open: tracepoint, kprobe, "
-                                  "uprobe)",
-    (_errno.EINVAL, "tracing"): "the program's attach target is fixed at load (attach_btf_id); "
-                                "load it with the right expected_attach_type",
-    (_errno.EINVAL, "cgroup"): "target must be an fd of a cgroup v2 directory and the program's "
-                               "expected_attach_type must match (with before/after: the anchor must be "
-                               "attached there, by link if it was attached by link)",
-    (_errno.EBADF, "cgroup"): "target must be an open fd of a cgroup v2 directory",
+# errno -> hint for creating a link, when its family's record (bpflink.families: hints, capabilities) has none
+_HINTS: dict[int, str] = {
+    _errno.EPERM: "needs root or CAP_BPF (+CAP_NET_ADMIN for network hooks, CAP_PERFMON for tracing); "
+                  "a locked-down kernel also refuses",
+    _errno.EACCES: "the verifier or an LSM refused: check the program type matches the attach type",
+    _errno.EINVAL: "the kernel rejected the arguments: wrong program type or expected_attach_type for "
+                   "this attach type, bad flags, or an attach type this kernel does not know",
+    _errno.EBADF: "a file descriptor passed is not open or not of the right kind",
+    _errno.EOPNOTSUPP: "the kernel does not support this operation for this link kind",
+    ENOTSUPP: "the kernel does not support this (missing config option or JIT support)",
+    _errno.ENOENT: "the object does not exist (closed, detached, or wrong id/path)",
+    _errno.EEXIST: "this program is already attached there",
+    _errno.EBUSY: "the hook is already taken by another program or link",
+    _errno.E2BIG: "too many entries: the kernel caps this count",
+    _errno.ENOLINK: "the link was detached; create a new one",
+    _errno.ENOSPC: "the buffer passed was too small",
+    _errno.ESTALE: "expected_revision does not match the hook's current revision: query() it again",
+    _errno.ERANGE: "the position asked for conflicts with programs already attached, or the hook is full",
+    _errno.ENODEV: "no network device with that ifindex",
+    _errno.ENXIO: "the device is not of the kind this attach type needs",
 }
 
 
-# (operation, errno) -> hint for the operations other than link_create (whose hints are per family above). The
+# (operation, errno) -> hint for the operations other than link_create (whose hints are per family). The
 # operation is the ``op=`` of error()/check(), else read from the message: "map_update_elem(...)" ->
 # "map_update_elem", "link CGROUP_INET_EGRESS: update" -> "update".
 _GET_BY_ID = "opening an object by id needs CAP_SYS_ADMIN (BPF_*_GET_FD_BY_ID)"
@@ -257,11 +212,31 @@ def strerror(err: int) -> str:
 
 
 def hint_for(err: int, family: str | None = None, op: str | None = None) -> str | None:
-    """The most specific hint for an errno raised by operation ``op`` (default and ``"link_create"``: creating
-    a link, whose hints are per attach family)."""
-    if op is not None and op != "link_create":
+    """The most specific hint for an errno raised by operation ``op`` (default ``"link_create"``): the family's
+    own (``bpflink.families``: its hints, and its capabilities for EPERM on create), then the operation's."""
+    op = op or "link_create"
+    if family is not None:
+        own = _family_hint(family, op, err)
+        if own is not None:
+            return own
+    if op != "link_create":
         return _OP_HINTS.get((op, err)) or _GENERIC.get(err)
-    return _HINTS.get((err, family)) or _HINTS.get((err, None))
+    return _HINTS.get(err)
+
+
+# the family registry's lookup (bpflink.families registers it when imported: whoever names a family got the name
+# from it), so that this module, below every other, imports none of them
+_family_hints: Callable[[str, str, int], str | None] | None = None
+
+
+def register_family_hints(lookup: Callable[[str, str, int], str | None]) -> None:
+    """Set ``lookup(family, operation, errno) -> hint or None``: ``bpflink.families`` does, when imported."""
+    global _family_hints
+    _family_hints = lookup
+
+
+def _family_hint(family: str, op: str, err: int) -> str | None:
+    return None if _family_hints is None else _family_hints(family, op, err)
 
 
 class NotSupportedError(OSError):
@@ -312,10 +287,6 @@ def check(ret: int, what: str, *, family: str | None = None, hint: str | None = 
     if ret >= 0:
         return ret
     raise error(-ret, what, family=family, hint=hint, op=op)
-
-
-def raise_errno(err: int, what: str, *, family: str | None = None) -> NoReturn:
-    raise error(err, what, family=family)
 
 
 __all__ = ["ENOTSUPP", "NotSupportedError", "VerifierError", "check", "errno_name", "error", "hint_for",

@@ -36,6 +36,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("netns", (5, 8)),
     Feature("iter", (5, 8)),
     Feature("iter_task_filter", (6, 1)),  # union bpf_iter_link_info .task (tid/pid/pid_fd) for task iterators
+    Feature("iter_cgroup", (6, 1)),  # the cgroup iterator (iter/cgroup)
     Feature("xdp", (5, 9)),
     Feature("freplace", (5, 10), ("CONFIG_DEBUG_INFO_BTF",)),
     Feature("tracing", (5, 5), ("CONFIG_DEBUG_INFO_BTF", "CONFIG_FUNCTION_TRACER")),

@@ -14,8 +14,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import errno
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from . import lowlevel as ll
@@ -27,9 +29,6 @@ _ffi = ll.ffi
 _INFO_SIZE = _ffi.sizeof("struct bpf_link_info")
 # kernels before 6.13 do not report perf_event name lengths: fall back to a buffer this large (PATH_MAX)
 _NAME_FALLBACK = 4096
-# iterator targets whose link info carries a map id, a cgroup, or a task (kernel fill_link_info callbacks)
-_ITER_MAP_TARGETS = frozenset({"bpf_map_elem", "bpf_sk_storage_map", "sockmap"})
-_ITER_TASK_TARGETS = frozenset({"task", "task_file", "task_vma"})
 
 
 def _lib_int(name: str, default: int) -> int:
@@ -255,125 +254,22 @@ def _name_buffer(size: int) -> Any:
     return _ffi.new("char[]", max(size, 1) if size else _NAME_FALLBACK)
 
 
+def _refill_name(fd: int, first: Any, member: str, ptr: str, length: str) -> tuple[Any, str]:
+    """The second call for a link whose variable part is one name: ``first.<member>.<length>`` sizes the buffer
+    whose address goes in ``<member>.<ptr>``. Returns the full info and the name."""
+
+    def fill(i: Any) -> list[Any]:
+        buf = _name_buffer(int(getattr(getattr(first, member), length)))
+        part = getattr(i, member)
+        setattr(part, ptr, int(_ffi.cast("uintptr_t", buf)))
+        setattr(part, length, len(buf))
+        return [buf]
+
+    full, (buf,) = _refill(fd, first, fill)
+    return full, _string(buf)
+
+
 # --- per type -----------------------------------------------------------------------------------------------
-
-
-def _raw_tp(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    def fill(i: Any) -> list[Any]:
-        buf = _name_buffer(info.raw_tracepoint.tp_name_len)
-        i.raw_tracepoint.tp_name = int(_ffi.cast("uintptr_t", buf))
-        i.raw_tracepoint.tp_name_len = len(buf)
-        return [buf]
-
-    full, (buf,) = _refill(fd, info, fill)
-    return RawTracepointLinkInfo(**base, tp_name=_string(buf), cookie=_member(full, "raw_tracepoint.cookie"))
-
-
-def _iter(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    def fill(i: Any) -> list[Any]:
-        buf = _name_buffer(info.iter.target_name_len)
-        i.iter.target_name = int(_ffi.cast("uintptr_t", buf))
-        i.iter.target_name_len = len(buf)
-        return [buf]
-
-    full, (buf,) = _refill(fd, info, fill)
-    target = _string(buf)
-    it = full.iter
-    is_map, is_cgroup, is_task = target in _ITER_MAP_TARGETS, target == "cgroup", target in _ITER_TASK_TARGETS
-    return IterLinkInfo(
-        **base, target_name=target,
-        map_id=int(it.map.map_id) if is_map else None,
-        cgroup_id=int(it.cgroup.cgroup_id) if is_cgroup else None,
-        order=int(it.cgroup.order) if is_cgroup else None,
-        tid=int(it.task.tid) if is_task else None,
-        pid=int(it.task.pid) if is_task else None,
-    )
-
-
-def _kprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    km = info.kprobe_multi
-    count = int(km.count)
-    addrs = cookies = None
-    if count:
-        def fill(i: Any) -> list[Any]:
-            a, c = _ffi.new("__u64[]", count), _ffi.new("__u64[]", count)
-            i.kprobe_multi.addrs = int(_ffi.cast("uintptr_t", a))
-            i.kprobe_multi.cookies = int(_ffi.cast("uintptr_t", c))
-            i.kprobe_multi.count = count
-            return [a, c]
-
-        info, (addrs, cookies) = _refill(fd, info, fill)
-        km = info.kprobe_multi
-    n = min(count, int(km.count))
-    return KprobeMultiLinkInfo(**base, addrs=_array(addrs, n), cookies=_array(cookies, n), count=int(km.count),
-                               flags=int(km.flags), missed=int(km.missed))
-
-
-def _uprobe_multi(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    count = int(info.uprobe_multi.count)
-    path_size = int(info.uprobe_multi.path_size)
-
-    def fill(i: Any) -> list[Any]:
-        path = _name_buffer(path_size)
-        i.uprobe_multi.path = int(_ffi.cast("uintptr_t", path))
-        i.uprobe_multi.path_size = len(path)
-        arrays = [_ffi.new("__u64[]", count) for _ in range(3)] if count else [None] * 3
-        if count:
-            i.uprobe_multi.offsets, i.uprobe_multi.ref_ctr_offsets, i.uprobe_multi.cookies = (
-                int(_ffi.cast("uintptr_t", a)) for a in arrays)
-            i.uprobe_multi.count = count
-        return [path, *arrays]
-
-    full, (path, offsets, refs, cookies) = _refill(fd, info, fill)
-    um = full.uprobe_multi
-    n = min(count, int(um.count))
-    return UprobeMultiLinkInfo(**base, path=_string(path), offsets=_array(offsets, n),
-                               ref_ctr_offsets=_array(refs, n), cookies=_array(cookies, n), count=int(um.count),
-                               flags=int(um.flags), pid=int(um.pid))
-
-
-# which perf_event member holds the name pointer, per event type
-_PERF_NAME = {
-    PerfEventType.UPROBE: ("uprobe", "file_name"), PerfEventType.URETPROBE: ("uprobe", "file_name"),
-    PerfEventType.KPROBE: ("kprobe", "func_name"), PerfEventType.KRETPROBE: ("kprobe", "func_name"),
-    PerfEventType.TRACEPOINT: ("tracepoint", "tp_name"),
-}
-
-
-def _perf_event(fd: int, info: Any, base: dict[str, Any]) -> LinkInfo:
-    pe = info.perf_event
-    try:
-        ptype = PerfEventType(int(pe.type))
-    except ValueError:
-        ptype = PerfEventType.UNSPEC
-    if int(pe.type) == 0:  # the kernel (< 6.6) has no fill_link_info for perf_event links
-        return PerfEventLinkInfo(**base, perf_type=ptype, name=None, offset=None, addr=None, missed=None,
-                                 cookie=None, ref_ctr_offset=None, config=None, event_type=None)
-    name = ""
-    if ptype in _PERF_NAME:
-        member, field = _PERF_NAME[ptype]
-
-        def fill(i: Any) -> list[Any]:
-            buf = _name_buffer(int(getattr(pe, member).name_len))
-            part = getattr(i.perf_event, member)
-            setattr(part, field, int(_ffi.cast("uintptr_t", buf)))
-            part.name_len = len(buf)
-            return [buf]
-
-        info, (buf,) = _refill(fd, info, fill)
-        pe, name = info.perf_event, _string(buf)
-    fields: dict[str, Any] = dict(offset=0, addr=0, missed=0, cookie=0, ref_ctr_offset=0, config=0, event_type=0)
-    if ptype in (PerfEventType.UPROBE, PerfEventType.URETPROBE):
-        fields.update(offset=int(pe.uprobe.offset), cookie=int(pe.uprobe.cookie),
-                      ref_ctr_offset=_member(pe, "uprobe.ref_ctr_offset"))
-    elif ptype in (PerfEventType.KPROBE, PerfEventType.KRETPROBE):
-        fields.update(offset=int(pe.kprobe.offset), addr=int(pe.kprobe.addr), missed=int(pe.kprobe.missed),
-                      cookie=int(pe.kprobe.cookie))
-    elif ptype == PerfEventType.TRACEPOINT:
-        fields.update(cookie=int(pe.tracepoint.cookie))
-    elif ptype == PerfEventType.EVENT:
-        fields.update(config=int(pe.event.config), event_type=int(pe.event.type), cookie=int(pe.event.cookie))
-    return PerfEventLinkInfo(**base, perf_type=ptype, name=name, **fields)
 
 
 def _new(cls: type[LinkInfo], fields: dict[str, Any]) -> LinkInfo:
@@ -395,81 +291,24 @@ def _at(value: Any) -> AttachType:
     return member if member is not None else AttachType(v)
 
 
-def _tracing(info: Any, base: dict[str, Any]) -> LinkInfo:
-    tr = info.tracing
-    base.update(attach_type=_at(tr.attach_type), target_obj_id=int(tr.target_obj_id),
-                target_btf_id=int(tr.target_btf_id), cookie=_member(info, "tracing.cookie"))
-    return _new(TracingLinkInfo, base)
+#: raw link type -> decoder, from the family records (bpflink.families: each family decodes its own links). A
+#: decoder gets this module (its LinkInfo classes and the two-call helpers) as its last argument rather than
+#: importing it: importing the family registry must not cost this module's dataclasses.
+_DECODERS: dict[int, Callable[[int, Any, dict[str, Any], ModuleType], LinkInfo]] = {}
 
 
-def _cgroup(info: Any, base: dict[str, Any]) -> LinkInfo:
-    c = info.cgroup
-    base["cgroup_id"] = int(c.cgroup_id)
-    base["attach_type"] = _at(c.attach_type)
-    return _new(CgroupLinkInfo, base)
+def _decoders() -> dict[int, Callable[[int, Any, dict[str, Any], ModuleType], LinkInfo]]:
+    if not _DECODERS:
+        from . import families  # deferred: only decoding needs the records
 
-
-def _netns(info: Any, base: dict[str, Any]) -> LinkInfo:
-    n = info.netns
-    base["netns_ino"] = int(n.netns_ino)
-    base["attach_type"] = _at(n.attach_type)
-    return _new(NetnsLinkInfo, base)
-
-
-def _xdp(info: Any, base: dict[str, Any]) -> LinkInfo:
-    base["ifindex"] = int(info.xdp.ifindex)
-    return _new(XdpLinkInfo, base)
-
-
-def _struct_ops(info: Any, base: dict[str, Any]) -> LinkInfo:
-    base["map_id"] = int(info.struct_ops.map_id)
-    return _new(StructOpsLinkInfo, base)
-
-
-def _netfilter(info: Any, base: dict[str, Any]) -> LinkInfo:
-    nf = info.netfilter
-    base.update(pf=int(nf.pf), hooknum=int(nf.hooknum), priority=int(nf.priority), flags=int(nf.flags))
-    return _new(NetfilterLinkInfo, base)
-
-
-def _tcx(info: Any, base: dict[str, Any]) -> LinkInfo:
-    t = info.tcx
-    base["ifindex"] = int(t.ifindex)
-    base["attach_type"] = _at(t.attach_type)
-    return _new(TcxLinkInfo, base)
-
-
-def _netkit(info: Any, base: dict[str, Any]) -> LinkInfo:
-    n = info.netkit
-    base["ifindex"] = int(n.ifindex)
-    base["attach_type"] = _at(n.attach_type)
-    return _new(NetkitLinkInfo, base)
-
-
-def _sockmap(info: Any, base: dict[str, Any]) -> LinkInfo:
-    if not hasattr(info, "sockmap"):  # headers without it: the plain LinkInfo
-        return _new(LinkInfo, base)
-    sm = info.sockmap
-    base["map_id"] = int(sm.map_id)
-    base["attach_type"] = _at(sm.attach_type)
-    return _new(SockmapLinkInfo, base)
-
-
-#: the link types without variable-length parts (one call was enough), by raw value
-_FIXED: dict[int, Callable[[Any, dict[str, Any]], LinkInfo]] = {
-    t._value_: f for t, f in (
-        (LinkType.TRACING, _tracing), (LinkType.CGROUP, _cgroup), (LinkType.NETNS, _netns), (LinkType.XDP, _xdp),
-        (LinkType.STRUCT_OPS, _struct_ops), (LinkType.NETFILTER, _netfilter), (LinkType.TCX, _tcx),
-        (LinkType.NETKIT, _netkit), (LinkType.SOCKMAP, _sockmap))
-    if t.available and f"struct bpf_link_info.{t.name.lower()}" not in ABSENT  # the headers lack its member
-}
-
-_VARIABLE: dict[int, Callable[[int, Any, dict[str, Any]], LinkInfo]] = {
-    t._value_: f for t, f in (
-        (LinkType.RAW_TRACEPOINT, _raw_tp), (LinkType.ITER, _iter), (LinkType.KPROBE_MULTI, _kprobe_multi),
-        (LinkType.UPROBE_MULTI, _uprobe_multi), (LinkType.PERF_EVENT, _perf_event))
-    if t.available and f"struct bpf_link_info.{t.name.lower()}" not in ABSENT
-}
+        table = {}
+        for fam in families.all():
+            for name, decoder in fam.info.items():
+                lt = LinkType[name]
+                if lt.available and f"struct bpf_link_info.{name.lower()}" not in ABSENT:  # headers lack it
+                    table[lt._value_] = decoder
+        _DECODERS.update(table)
+    return _DECODERS
 
 
 def decode(fd: int, info: Any) -> LinkInfo:
@@ -480,12 +319,9 @@ def decode(fd: int, info: Any) -> LinkInfo:
                             "prog_id": int(info.prog_id)}
     if lt is None:  # a type the compiled headers do not know (UNKNOWN_<n>)
         return _new(LinkInfo, base)
-    fixed = _FIXED.get(t)
-    if fixed is not None:
-        return fixed(info, base)
-    variable = _VARIABLE.get(t)
-    if variable is not None:
-        return variable(fd, info, base)
+    decoder = (_DECODERS or _decoders()).get(t)
+    if decoder is not None:
+        return decoder(fd, info, base, sys.modules[__name__])
     return _new(LinkInfo, base)
 
 

@@ -40,7 +40,7 @@ from . import lowlevel as ll
 from ._fd import FdLike, as_fd
 from .enums import AttachType, LinkType
 from .errors import check, errno_name, error
-from .families import family_of
+from .families import TargetKind, family_of, record_of
 
 if TYPE_CHECKING:
     from .info import LinkInfo
@@ -49,14 +49,6 @@ if TYPE_CHECKING:
 #: what ensure() did
 CREATED, UPDATED, UNCHANGED = "created", "updated", "unchanged"
 
-_LINK_TYPE = {
-    "cgroup": LinkType.CGROUP, "tcx": LinkType.TCX, "xdp": LinkType.XDP, "netkit": LinkType.NETKIT,
-    "netns": LinkType.NETNS, "netfilter": LinkType.NETFILTER, "iter": LinkType.ITER,
-    "perf_event": LinkType.PERF_EVENT, "kprobe_multi": LinkType.KPROBE_MULTI,
-    "uprobe_multi": LinkType.UPROBE_MULTI, "tracing": LinkType.TRACING, "struct_ops": LinkType.STRUCT_OPS,
-    "sockmap": LinkType.SOCKMAP,
-}
-_IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
 
 
 class PinMismatchError(OSError):
@@ -140,17 +132,17 @@ def prog_identity_by_id(prog_id: int) -> ProgIdentity:
 
 def _target_key(target: Any, at: AttachType) -> tuple[str, int] | None:
     """The link-info field and value that identify ``target`` for this attach type (None: not checkable)."""
-    family = family_of(at)
-    if family in ("cgroup", "netns"):
-        field = "cgroup_id" if family == "cgroup" else "netns_ino"
+    fam = record_of(at)
+    if fam.target.takes_path:
+        field = "cgroup_id" if fam.target is TargetKind.CGROUP else "netns_ino"
         if isinstance(target, (str, bytes, os.PathLike)):
             return field, os.stat(target).st_ino  # cgroup v2: the directory's inode number is the cgroup id
         return field, os.fstat(as_fd(target, "target")).st_ino
-    if family in _IFINDEX_FAMILIES:
+    if fam.target.takes_device:
         if isinstance(target, str) and "/" not in target:
-            from .create import _ifindex
+            from .resolve import ifindex
 
-            return "ifindex", _ifindex(target)
+            return "ifindex", ifindex(target)
         if isinstance(target, int) and not isinstance(target, bool):
             return "ifindex", target
     return None
@@ -163,9 +155,10 @@ def _describe(info: LinkInfo) -> str:
 
 def _mismatch(info: LinkInfo, at: AttachType, key: tuple[str, int] | None) -> str | None:
     """Why this link is not the one ensure() manages for (target, at); None when it is."""
-    family = family_of(at)
-    want = _LINK_TYPE.get(family)
-    if want is not None and info.type != want:
+    fam = record_of(at)
+    family = fam.name
+    want = LinkType[fam.link_types[0]] if fam.link_types else None
+    if want is not None and info.type not in {LinkType[t] for t in fam.link_types}:
         return f"a {info.type.name.lower()} link, not a {family} link: {_describe(info)}"
     have_at = getattr(info, "attach_type", None)
     if have_at is not None and have_at != at:
@@ -222,7 +215,7 @@ def _open_pin(path: str) -> Link | None:
 
 def plan(pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_type: AttachType | int | str) -> Plan:
     """What ``ensure`` would do now, changing nothing (its dry run)."""
-    from .create import _attach_type
+    from .resolve import attach_type as _attach_type
 
     path = _path(pin_path)
     at = _attach_type(attach_type)
@@ -254,7 +247,8 @@ def ensure(pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_t
     pin holds something else and ``EnsureConflictError`` when another process won a race (nothing changed
     by us in either case).
     """
-    from .create import _attach_type, link_create
+    from .create import link_create
+    from .resolve import attach_type as _attach_type
 
     path = _path(pin_path)
     at = _attach_type(attach_type)

@@ -18,6 +18,7 @@ from ._fd import FdLike, FdOwner, PathArg, as_fd, path_bytes
 from .enums import AttachType
 from .errors import check, error
 from .families import family_of
+from .families._anchor import register_link_class
 
 if TYPE_CHECKING:
     import io
@@ -279,3 +280,6 @@ class OwningLink(Link):
     def perf_events(self) -> tuple[Any, ...]:
         """Every perf event this link owns (one per CPU for a sampling link)."""
         return tuple(r for r in self._owned if type(r).__name__ == "PerfEvent")
+
+
+register_link_class(Link)  # anchors (opts.Tcx(before=link)) name it as a link

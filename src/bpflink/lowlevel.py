@@ -619,9 +619,49 @@ def bpflink_reader_wait(r: CData, timeout_ms: int) -> int:
     return int(lib.bpflink_reader_wait(r, timeout_ms))
 
 
-def bpflink_batch_reset(b: CData, stride: int, with_source: int) -> None:
-    """``void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source)``."""
-    lib.bpflink_batch_reset(b, stride, with_source)
+def bpflink_batch_reset(b: CData, stride: int, with_source: int, limit: int) -> None:
+    """``void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source, size_t limit)``."""
+    lib.bpflink_batch_reset(b, stride, with_source, limit)
+
+
+def bpflink_batch_new() -> CData:
+    """``struct bpflink_batch *bpflink_batch_new(void)``."""
+    return lib.bpflink_batch_new()
+
+
+def bpflink_batch_free(b: CData) -> None:
+    """``void bpflink_batch_free(struct bpflink_batch *b)``."""
+    lib.bpflink_batch_free(b)
+
+
+def bpflink_batch_same_length(b: CData) -> int:
+    """``int bpflink_batch_same_length(const struct bpflink_batch *b)``."""
+    return int(lib.bpflink_batch_same_length(b))
+
+
+def bpflink_batch_offsets(length: CData, count: int, out: CData) -> None:
+    """``void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out)``."""
+    lib.bpflink_batch_offsets(length, count, out)
+
+
+def bpflink_ring_buffer_new(map_fd: int, src: CData) -> CData:
+    """``struct ring_buffer *bpflink_ring_buffer_new(int map_fd, struct bpflink_source *src)``."""
+    return lib.bpflink_ring_buffer_new(map_fd, src)
+
+
+def bpflink_ring_buffer_add(rb: CData, map_fd: int, src: CData) -> int:
+    """``int bpflink_ring_buffer_add(struct ring_buffer *rb, int map_fd, struct bpflink_source *src)``."""
+    return int(lib.bpflink_ring_buffer_add(rb, map_fd, src))
+
+
+def bpflink_perf_buffer_new(map_fd: int, page_cnt: int, r: CData) -> CData:
+    """``struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r)``."""
+    return lib.bpflink_perf_buffer_new(map_fd, page_cnt, r)
+
+
+def bpflink_perf_consume(pb: CData, r: CData, only: int) -> int:
+    """``int bpflink_perf_consume(struct perf_buffer *pb, struct bpflink_reader *r, int only)``."""
+    return int(lib.bpflink_perf_consume(pb, r, only))
 
 
 # --- bpflink's own C helpers (include/shims.c) --------------------------------------------------------------------

@@ -92,8 +92,7 @@ class PerfBuffer(_Reader):
         try:
             # the lost array must exist before libbpf can call bpflink_perf_lost
             self._lost_seen = [0] * ncpu
-            pb = lib.perf_buffer__new(own, pages, ffi.addressof(lib, "bpflink_perf_sample"),
-                                      ffi.addressof(lib, "bpflink_perf_lost"), self._state, ffi.NULL)
+            pb = lib.bpflink_perf_buffer_new(own, pages, self._state)
             if pb == ffi.NULL:
                 raise error(ffi.errno or errno.EINVAL, f"perf_buffer__new(map fd {fd}, pages={pages})",
                             hint="the map must be a BPF_MAP_TYPE_PERF_EVENT_ARRAY; each CPU's buffer is locked "
@@ -123,7 +122,7 @@ class PerfBuffer(_Reader):
         if self._pb is not None:
             lib.perf_buffer__free(self._pb)
             self._pb = None
-        lib.bpflink_reader_release(self._state)
+        self._release_state()
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -165,11 +164,10 @@ class PerfBuffer(_Reader):
         return new
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
-        # perf buffers have no "stop after n": a consume reads everything the rings hold when it starts
-        pb = self._pb
-        ret = lib.perf_buffer__consume(pb) if index is None else lib.perf_buffer__consume_buffer(pb, index)
+        # libbpf's raw perf buffer with bpflink's event callback, which stops a buffer's walk at max_records
+        ret = lib.bpflink_perf_consume(self._pb, self._state, -1 if index is None else index)
         if ret < 0 and not self._state.batch.error:
-            raise error(-ret, "perf_buffer__consume")
+            raise error(-ret, "perf_buffer__consume_buffer")
 
     def _hand_over(self, srcs: list[int] | None, recs: list[bytes]) -> list[PerfRecord]:
         cpus = srcs if srcs is not None else [0] * len(recs)
@@ -210,7 +208,8 @@ class PerfBuffer(_Reader):
     def poll_batch(self, timeout: float | None = None, *, max_records: int | None = None,
                    dtype: Any = None) -> RecordBatch:
         """Like ``RingBuffer.poll_batch``; ``batch.cpus`` gives each record's CPU and ``batch.lost`` the samples
-        reported lost meanwhile. A perf consume reads all it finds, so ``max_records`` is not a cap here."""
+        reported lost meanwhile. ``max_records`` caps the batch as for rings: the walk of the per-CPU buffers
+        stops there (round robin across calls, so a busy CPU cannot starve the others)."""
         return self._batch(timeout, max_records, dtype)
 
     def __repr__(self) -> str:

@@ -401,6 +401,9 @@ def not_supported_error(attach_type: AttachType, err: int) -> OSError | None:
     if result.supported or result.errno not in (_errno.EINVAL, _errno.EOPNOTSUPP, ENOTSUPP):
         return None
     feature = result.feature
+    if attach_type.name == "LSM_MAC" and not explain(feature):
+        # lsm programs exist (5.7, attached by RAW_TRACEPOINT_OPEN): link_create of one came with the tracing links
+        feature = "tracing_cookie"
     min_kernel = FEATURES[feature].min_kernel_str if feature in FEATURES else None
     return NotSupportedError(feature, result.reason, min_kernel=min_kernel)
 

@@ -23,13 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import lowlevel as ll
-from .create import Target, _attach_type, _ifindex
+from . import resolve
 from .enums import AttachType
 from .errors import check, error
 from .families import family_of
+from .resolve import Target
 
-_IFINDEX_FAMILIES = frozenset({"xdp", "tcx", "netkit"})
-_PATH_FAMILIES = frozenset({"cgroup", "netns"})
 # a hook can change between the counting call and the filling one; retry that many times
 _RETRIES = 8
 
@@ -62,30 +61,6 @@ class HookQuery:
     @property
     def link_ids(self) -> tuple[int | None, ...]:
         return tuple(e.link_id for e in self.entries)
-
-
-def _target(target: Target, at: AttachType) -> tuple[int, int]:
-    """``(target for bpf_prog_query, fd to close or -1)``."""
-    family = family_of(at)
-    if target is None:
-        raise TypeError(f"query({at.name}) needs a target: "
-                        + ("an ifindex or device name" if family in _IFINDEX_FAMILIES else "an fd or path"))
-    if isinstance(target, (str, bytes, os.PathLike)):
-        if family in _IFINDEX_FAMILIES and isinstance(target, str) and "/" not in target:
-            return _ifindex(target), -1
-        if family in _PATH_FAMILIES:
-            from ._fd import open_path_target
-
-            fd = open_path_target(target, family, "target")
-            return fd, fd
-        raise TypeError(f"target for query({at.name}) must be an int (fd or ifindex), not a path or name")
-    if isinstance(target, int) and not isinstance(target, bool):
-        if not 0 < target <= 0x7FFFFFFF:
-            raise ValueError(f"target must be a positive fd or ifindex, got {target}")
-        return target, -1
-    from ._fd import as_fd
-
-    return as_fd(target, "target"), -1
 
 
 # None until a query told: does this kernel's BPF_PROG_QUERY know link_ids/link_attach_flags/revision (6.6+)?
@@ -149,9 +124,9 @@ def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
     path or fd (sk_lookup, flow_dissector), or an fd (e.g. a sockmap). Errors are ``OSError`` with a hint;
     an attach type this kernel lacks raises ``NotSupportedError``.
     """
-    at = _attach_type(attach_type)
+    at = resolve.attach_type(attach_type)
     family = family_of(at)
-    tgt, opened = _target(target, at)
+    tgt, opened = resolve.target(target, at, required=True, op="query")
     what = f"prog_query({at.name})"
     try:
         opts = ll.new_prog_query_opts()

@@ -6,13 +6,15 @@ the ring outlives the consumer position):
 - ``poll(timeout)`` / ``consume()`` return the records as a list of ``bytes``; ``for rec in rb`` iterates them;
 - ``RingBuffer(map, callback=fn)`` calls ``fn(record)`` per record (a negative return value stops the poll, as in
   libbpf; records already copied out then wait for the next call, so nothing is lost);
-- ``poll_batch()`` / ``consume_batch()`` return a ``RecordBatch`` (``bytes`` + lengths, offsets on demand, or a
-  numpy structured array with ``dtype=``): one Python call per batch instead of one per record.
+- ``poll_batch()`` / ``consume_batch()`` return a ``RecordBatch`` (one read-only ``memoryview`` of every record +
+  lengths, offsets on demand, or a numpy structured array with ``dtype=``): one Python call per batch instead of
+  one per record, and no Python object per record unless asked for.
 
-Every path runs the same C loop: libbpf's ``ring_buffer__consume_n`` calls a C callback that copies each record
-into one growing buffer; Python then takes that buffer in one copy. (A cffi ``extern "Python"`` callback per
-record measured 1.25 µs a record here, mostly the GIL taken and given back around each call: the batch, then a
-plain Python loop over it, costs a fifth of that; bench/README.md.)
+Every path runs the same C loop: libbpf's ``ring_buffer__consume_n`` calls a C callback (include/ringbuf.c) that
+copies each record into one growing block; the ``RecordBatch`` then owns that block as it is (no second copy) and
+gives it back to the reader's pool of spare blocks when the last view of it is gone. (A cffi ``extern "Python"``
+callback per record measured 1.25 µs a record here, mostly the GIL taken and given back around each call: the
+batch, then a plain Python loop over it, costs a fifth of that; bench/README.md.)
 
 Waiting happens on ``fileno()``, an epoll set holding libbpf's epoll fd and an eventfd that ``close()`` writes,
 so closing from another thread wakes the poller (which returns what it has; later calls raise ``ValueError``).
@@ -37,6 +39,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from functools import partial
 from typing import Any, NamedTuple, Optional
 
 from ._fd import as_fd
@@ -60,7 +63,12 @@ BATCH_BYTES = 1 << 20
 HAND_OVER = 8192
 #: about how many bytes of records one ``poll()``/``consume()`` hands over
 HAND_OVER_BYTES = 128 << 10
+#: spare batch blocks a reader keeps for reuse (a batch's block returns to the pool when its last view is gone)
+POOL_BLOCKS = 2
+#: the largest block (bytes of records) the pool keeps; bigger ones, left by a burst, are freed
+POOL_BLOCK_BYTES = 16 << 20
 _INT_MAX = 0x7FFFFFFF
+_NO_LIMIT = (1 << 64) - 1
 
 RingCallback = Callable[[bytes], Optional[int]]
 
@@ -96,22 +104,85 @@ def _check_map(obj: object, what: str, want_type: int, want_name: str) -> int:
     return fd
 
 
+def _keep(owner: object, _cdata: object) -> None:
+    """A cffi destructor that only holds ``owner`` alive until its own cdata goes."""
+
+
+class _Pool:
+    """Spare batch blocks of one reader. A ``RecordBatch`` owns its block (the C memory its views show) and gives
+    it back here when the last view of it is gone, so the next consume fills memory already touched (fresh pages
+    cost more than the copy on a VM). Thread-safe without a lock: ``list.append``/``pop`` are atomic, and a block
+    given back after ``close()`` is freed by the giver (it looks at ``closed`` again after appending)."""
+
+    __slots__ = ("_free_block", "closed", "free")
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.free: list[Any] = []
+        self._free_block = lib.bpflink_batch_free  # bound now: destructors may run late in interpreter shutdown
+
+    def take(self) -> Any:
+        try:
+            return self.free.pop()
+        except IndexError:
+            pass
+        blk = lib.bpflink_batch_new()
+        if blk == ffi.NULL:
+            raise MemoryError("no memory for a record batch")
+        return blk
+
+    def give(self, blk: Any, _cdata: object = None) -> None:
+        if self.closed or len(self.free) >= POOL_BLOCKS or blk.cap > POOL_BLOCK_BYTES:
+            self._free_block(blk)
+            return
+        self.free.append(blk)
+        if self.closed:  # close() drained the pool meanwhile
+            self.drain()
+
+    def drain(self) -> None:
+        while True:
+            try:
+                blk = self.free.pop()
+            except IndexError:
+                return
+            self._free_block(blk)
+
+    def close(self) -> None:
+        self.closed = True
+        self.drain()
+
+
+def _align8(n: int) -> int:
+    return (n + 7) & ~7
+
+
 class RecordBatch:
-    """Records copied out in one C loop. ``data`` holds them all, ``lengths[i]`` is record ``i``'s size and
-    ``offsets[i]`` where it starts (records follow each other at 8-byte aligned offsets); ``sources[i]`` is its
-    ring index (``RingBuffer``) or CPU (``PerfBuffer``). With a numpy ``dtype``, record ``i`` fills ``array[i]``
-    (cut or zero-padded to ``dtype.itemsize``; ``lengths`` keeps the real sizes) and sits at ``i * itemsize``.
+    """Records copied out of the rings in one C loop, handed over without another copy.
+
+    ``data`` is one read-only ``memoryview`` holding every record; ``lengths[i]`` is record ``i``'s size,
+    ``offsets[i]`` where it starts (records follow each other at 8-byte aligned offsets), ``sources[i]`` its ring
+    index (``RingBuffer``) or CPU (``PerfBuffer``, also ``cpus``): ``memoryview`` arrays of C integers, ready for
+    ``numpy.frombuffer``. With a numpy ``dtype``, record ``i`` fills ``array[i]`` (cut or zero-padded to
+    ``dtype.itemsize``; ``lengths`` keeps the real sizes) and sits at ``i * itemsize``; ``as_array(dtype)`` views
+    a batch of equal-length records the same way without a dtype given up front.
+
+    ``batch[i]``, iteration (lazy: ``bytes`` made as they are reached) and ``records()`` give records as
+    ``bytes``. The memory belongs to the batch and every view of it: it is reused for a later batch only once
+    the batch, ``data``, ``array`` and every other view made from them are gone.
 
     >>> # not run as a doctest: needs a ring buffer `rb` with records waiting (tests/test_ringbuf.py)
     >>> batch = rb.consume_batch()  # doctest: +SKIP
-    >>> len(batch), batch[0], list(batch)[:2]  # doctest: +SKIP
+    >>> len(batch), batch[0], batch.lengths[0]  # doctest: +SKIP
+    >>> np.frombuffer(batch.lengths, dtype=np.uint32)  # doctest: +SKIP
     """
 
-    __slots__ = ("_offsets", "_same", "_sources", "array", "data", "lengths", "lost", "stride")
+    __slots__ = ("_buf", "_offsets", "_same", "_sources", "array", "data", "lengths", "lost", "stride")
 
-    def __init__(self, data: bytes, lengths: memoryview, sources: memoryview | None = None, *, stride: int = 0,
+    def __init__(self, data: Any, lengths: memoryview, sources: memoryview | None = None, *, stride: int = 0,
                  array: Any = None, lost: int = 0, same_length: int = 0) -> None:
-        self.data = data
+        # _buf is what records are sliced from: bytes, or the cffi buffer over a C block (its slices are bytes)
+        self._buf = bytes(data) if isinstance(data, memoryview) else data
+        self.data = memoryview(self._buf).toreadonly()
         self._same = same_length  # all records this long (0: unknown or mixed): records() takes a faster path
         self.lengths = lengths
         self._sources = sources
@@ -120,6 +191,21 @@ class RecordBatch:
         self.array = array
         #: perf buffers: samples the kernel reported lost while this batch was read
         self.lost = lost
+
+    @classmethod
+    def _adopt(cls, blk: Any, pool: _Pool, stride: int) -> RecordBatch:
+        """A batch over C block ``blk`` (filled by a consume), which it owns from now on: the block goes back to
+        ``pool`` when the last view of its memory is gone. The lengths' and sources' cdata hold the data's cdata
+        alive, so its destructor, which gives the block back, runs after every view of the three arrays."""
+        count = int(blk.count)
+        owner = ffi.gc(blk.data, partial(pool.give, blk))
+        lengths = memoryview(ffi.buffer(ffi.gc(blk.length, partial(_keep, owner)), 4 * count)).toreadonly()
+        sources = None
+        if blk.with_source:
+            sources = memoryview(ffi.buffer(ffi.gc(blk.source, partial(_keep, owner)), 4 * count)).toreadonly()
+            sources = sources.cast("i")
+        same = int(blk.length[0]) if lib.bpflink_batch_same_length(blk) else 0
+        return cls(ffi.buffer(owner, int(blk.used)), lengths.cast("I"), sources, stride=stride, same_length=same)
 
     @property
     def sources(self) -> memoryview:
@@ -133,66 +219,86 @@ class RecordBatch:
         """``sources`` under its perf buffer name."""
         return self.sources
 
+    def _step(self) -> int:
+        """The distance between records when it is the same for all (0: packed records of mixed lengths)."""
+        return self.stride or (_align8(self._same) if self._same else 0)
+
     @property
     def offsets(self) -> memoryview:
-        """Where each record starts in ``data`` (computed on first use)."""
+        """Where each record starts in ``data`` (``uint64``, computed on first use)."""
         if self._offsets is None:
             from array import array
 
-            if self.stride:
-                offs = array("Q", range(0, len(self.lengths) * self.stride, self.stride))
+            n = len(self.lengths)
+            step = self._step()
+            if step or not n:
+                offs = array("Q", range(0, n * step, step) if step else ())
             else:
-                offs = array("Q", bytes(8 * len(self.lengths)))
-                at = 0
-                for i, n in enumerate(self.lengths):
-                    offs[i] = at
-                    at += (n + 7) & ~7
-            self._offsets = memoryview(offs)
+                offs = array("Q", bytes(8 * n))
+                lib.bpflink_batch_offsets(ffi.from_buffer("uint32_t[]", self.lengths), n,
+                                          ffi.from_buffer("uint64_t[]", offs))
+            self._offsets = memoryview(offs).toreadonly()
         return self._offsets
+
+    def as_array(self, dtype: Any) -> Any:
+        """The records as a read-only numpy structured array over ``data`` (no copy), one element per record:
+        for batches whose records all sit the same distance apart (one length, or ``poll_batch(dtype=...)``'s
+        fixed slots) at least ``dtype.itemsize`` bytes. Bytes past a record's length read as zeros.
+
+        >>> rb.consume_batch().as_array([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])  # doctest: +SKIP
+        """
+        dt = _numpy_dtype(dtype)
+        import numpy as np
+
+        n = len(self.lengths)
+        if not n:
+            return np.empty(0, dtype=dt)
+        step = self._step()
+        if not step or step < dt.itemsize:
+            lens = f"{min(self.lengths)}..{max(self.lengths)}" if not self._same else str(self._same)
+            raise ValueError(f"as_array({dt}) needs records of one length of at least {dt.itemsize} bytes; this "
+                             f"batch's records are {lens} bytes long (poll_batch(dtype=...) pads them in C)")
+        return np.ndarray((n,), dtype=dt, buffer=self.data, strides=(step,))
 
     def __len__(self) -> int:
         return len(self.lengths)
 
+    def _cut(self, n: int) -> int:
+        return min(n, self.stride) if self.stride else n
+
     def __getitem__(self, i: int) -> bytes:
-        off = self.offsets[i]
-        n = self.lengths[i]
-        return self.data[off:off + (min(n, self.stride) if self.stride else n)]
+        if type(i) is not int:
+            raise TypeError(f"RecordBatch indices must be int, not {type(i).__name__} (use slice(start, stop))")
+        count = len(self.lengths)
+        if i < 0:
+            i += count
+        if not 0 <= i < count:
+            raise IndexError(f"record {i} out of range (this batch has {count})")
+        step = self._step()
+        off = i * step if step else self.offsets[i]
+        return self._buf[off:off + self._cut(self.lengths[i])]
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self.records())
+        n = len(self.lengths)
+        for start in range(0, n, 1024):
+            yield from self.slice(start, min(n, start + 1024))
 
     def slice(self, start: int, stop: int) -> list[bytes]:
         """Records ``start`` to ``stop`` as ``bytes``."""
+        buf = self._buf
+        start, stop, _ = slice(start, stop).indices(len(self.lengths))
+        step = self._step()
         if self._same:
-            step = self.stride or (self._same + 7) & ~7
-            n = min(self._same, step)
-            data = self.data
-            return [data[o:o + n] for o in range(start * step, stop * step, step)]
-        data = self.data
+            n = self._cut(self._same)
+            return [buf[o:o + n] for o in range(start * step, stop * step, step)]
         lengths = self.lengths[start:stop]
-        if self.stride:
-            stride = self.stride
-            return [data[o:o + min(n, stride)] for o, n in zip(range(start * stride, stop * stride, stride), lengths)]
-        return [data[o:o + n] for o, n in zip(self.offsets[start:stop], lengths)]
+        if step:  # stride, mixed lengths
+            return [buf[o:o + min(n, step)] for o, n in zip(range(start * step, stop * step, step), lengths)]
+        return [buf[o:o + n] for o, n in zip(self.offsets[start:stop], lengths)]
 
     def records(self) -> list[bytes]:
         """Every record as its own ``bytes`` (with a dtype: each cut to ``itemsize``)."""
-        data = self.data
-        stride = self.stride
-        same = self._same
-        if same:
-            step = stride or (same + 7) & ~7
-            n = min(same, step)
-            return [data[o:o + n] for o in range(0, step * len(self.lengths), step)]
-        if stride:
-            return [data[o:o + min(n, stride)] for o, n in zip(range(0, len(data), stride), self.lengths)]
-        out: list[bytes] = []
-        append = out.append
-        at = 0
-        for n in self.lengths:
-            append(data[at:at + n])
-            at += (n + 7) & ~7
-        return out
+        return self.slice(0, len(self.lengths))
 
     def __repr__(self) -> str:
         return f"<RecordBatch {len(self)} records, {len(self.data)} bytes>"
@@ -232,6 +338,7 @@ class _Reader:
         self._pid = os.getpid()
         self._state = ffi.new("struct bpflink_reader *")
         self._state.wait_fd = self._state.wake_fd = -1
+        self._pool = _Pool()
         # records copied out of the rings but not handed over yet: beyond HAND_OVER in one call, or after a
         # callback raised or stopped the poll. _rest_src is None when every source is 0 (one ring)
         self._rest_rec: list[bytes] = []
@@ -277,6 +384,11 @@ class _Reader:
 
     def _free(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _release_state(self) -> None:
+        """Free the C reader's fds, counters and block, and the spare blocks (batches still alive free theirs)."""
+        lib.bpflink_reader_release(self._state)
+        self._pool.close()
 
     @property
     def closed(self) -> bool:
@@ -348,8 +460,10 @@ class _Reader:
             data = b"".join(r[:stride].ljust(stride, b"\0") for r in recs)
         else:
             data = b"".join(r.ljust((len(r) + 7) & ~7, b"\0") for r in recs)
-        sources = None if srcs is None else memoryview(array("i", srcs[:limit]))
-        return RecordBatch(data, memoryview(array("I", map(len, recs))), sources, stride=stride)
+        sources = None if srcs is None else memoryview(array("i", srcs[:limit])).toreadonly()
+        lengths = array("I", map(len, recs))
+        same = lengths[0] if lengths and lengths.count(lengths[0]) == len(lengths) else 0
+        return RecordBatch(data, memoryview(lengths).toreadonly(), sources, stride=stride, same_length=same)
 
     def _materialize(self) -> None:
         """Move what is left of the pending batch into the rest lists."""
@@ -399,26 +513,24 @@ class _Reader:
         return _Consuming(self)
 
     def _collect(self, max_records: int, stride: int, index: int | None = None) -> RecordBatch | None:
-        """Consume up to ``max_records`` into the C batch and copy it out: None when nothing arrived."""
+        """Consume up to ``max_records`` into a C block and hand the block to a ``RecordBatch`` (no copy): None
+        when nothing arrived."""
         st = self._state
-        batch_ptr = ffi.addressof(st, "batch")
-        lib.bpflink_batch_reset(batch_ptr, stride, 1 if self._with_source() else 0)
+        blk = st.batch
+        if blk == ffi.NULL:
+            blk = st.batch = self._pool.take()
+        lib.bpflink_batch_reset(blk, stride, 1 if self._with_source() else 0, max_records)
         self._consume_into(max_records, index)
-        b = st.batch
-        count = int(b.count)
-        if b.error:
-            dropped = int(b.dropped)
-            lib.bpflink_batch_reset(batch_ptr, 0, 0)
-            raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped} records lost, {count} kept)")
+        count = int(blk.count)
+        if blk.error:
+            dropped = int(blk.dropped)
+            lib.bpflink_batch_reset(blk, 0, 0, 0)
+            raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped + count} records lost)")
         if not count:
             return None
-        used = count * stride if stride else int(b.used)
-        self._chunk = max(64, min(DEFAULT_BATCH, BATCH_BYTES * count // max(used, 1)))
-        data = ffi.buffer(b.data, used)[:]
-        lengths = memoryview(ffi.buffer(b.length, 4 * count)[:]).cast("I")
-        sources = memoryview(ffi.buffer(b.source, 4 * count)[:]).cast("i") if b.with_source else None
-        same = int(b.same_length)
-        return RecordBatch(data, lengths, sources, stride=stride, same_length=0 if same == 0xFFFFFFFF else same)
+        self._chunk = max(64, min(DEFAULT_BATCH, BATCH_BYTES * count // max(int(blk.used), 1)))
+        st.batch = ffi.NULL  # the batch owns the block now; the next consume takes a spare one from the pool
+        return RecordBatch._adopt(blk, self._pool, stride)
 
     def _wait(self, deadline: float | None) -> bool:
         """Wait for records until ``deadline`` (monotonic; None: forever) in slices; False once the deadline
@@ -685,10 +797,9 @@ class RingBuffer(_Reader):
         src = ffi.new("struct bpflink_source *")
         src.reader = self._state
         src.index = index
-        sample = ffi.addressof(lib, "bpflink_ring_sample")
         try:
             if self._rb is None:
-                rb = lib.ring_buffer__new(own, sample, src, ffi.NULL)
+                rb = lib.bpflink_ring_buffer_new(own, src)
                 if rb == ffi.NULL:
                     raise error(ffi.errno or errno.EINVAL, f"ring_buffer__new(map fd {fd})",
                                 hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
@@ -697,7 +808,7 @@ class RingBuffer(_Reader):
                 if err < 0:
                     raise error(-err, "RingBuffer: epoll set")
             else:
-                err = lib.ring_buffer__add(self._rb, own, sample, src)
+                err = lib.bpflink_ring_buffer_add(self._rb, own, src)
                 if err < 0:
                     raise error(-err, f"ring_buffer__add(map fd {fd})",
                                 hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
@@ -713,7 +824,7 @@ class RingBuffer(_Reader):
         if self._rb is not None:
             lib.ring_buffer__free(self._rb)
             self._rb = None
-        lib.bpflink_reader_release(self._state)
+        self._release_state()
         for fd in self._fds:
             os.close(fd)
         self._fds = []
@@ -792,5 +903,5 @@ class RingBuffer(_Reader):
         return f"<RingBuffer {state}>"
 
 
-__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "SLICE", "RecordBatch", "RingBuffer",
-           "RingInfo"]
+__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "POOL_BLOCKS", "POOL_BLOCK_BYTES", "SLICE",
+           "RecordBatch", "RingBuffer", "RingInfo"]

@@ -5,7 +5,10 @@ namespace (give it to uprobe/uprobe_multi), ``dev``/``ino`` identify the file, `
 
 Names:
   * a path (contains ``/``): that file; with ``pid``, the path *as that process sees it*, resolved under
-    ``/proc/PID/root`` (symbolic links re-rooted there too, so a container's ``/usr/lib`` is its own);
+    ``/proc/PID/root`` (symbolic links re-rooted there too, so a container's ``/usr/lib`` is its own; a relative
+    path is relative to that process's working directory);
+  * a bare name without ``.so`` (``"python3.11"``): first an executable in ``PATH`` (the process's own, with
+    ``pid``), then ``/usr/bin:/usr/sbin``, as libbpf does; then a library name as below;
   * a library name: ``"libc.so.6"`` (exact soname), ``"libssl.so"`` (also ``libssl.so.3``...), ``"c"``
     (``libc.so*``), found like the dynamic loader finds them: ``LD_LIBRARY_PATH``, ``/etc/ld.so.cache``,
     the multiarch and default directories; with ``pid``, first the library that process actually mapped
@@ -37,6 +40,7 @@ from dataclasses import dataclass, field
 
 _CACHE_MAGIC = b"glibc-ld.so.cache1.1"
 _MAX_LINKS = 40
+_PID_MAX = 0x7FFFFFFF  # what perf_event_open and uprobe_multi take; the kernel's pid_max is lower (<= 2**22)
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,8 @@ def _ns(pid: int | None) -> str:
 def _check_pid(pid: object) -> int:
     if isinstance(pid, bool) or not isinstance(pid, int):
         raise TypeError(f"pid must be an int, not {type(pid).__name__}")
-    if not 0 < pid < 1 << 22:
-        raise ValueError(f"pid must be in 1..{(1 << 22) - 1}, got {pid}")
+    if not 0 < pid <= _PID_MAX:
+        raise ValueError(f"pid must be in 1..{_PID_MAX}, got {pid}")
     if not os.path.exists(f"/proc/{pid}"):
         raise ProcessLookupError(errno.ESRCH, f"process {pid} is gone (or not in this pid namespace): "
                                  "cannot resolve paths in its mount namespace")
@@ -154,6 +158,8 @@ def _matches(base: str, name: str) -> bool:
     """Does file name ``base`` satisfy library ``name`` ("libc.so.6", "libssl.so", "c")?"""
     if base == name or base.startswith(name + "."):
         return True
+    if name.startswith("lib") and ".so" not in name and base.startswith(name + "-") and ".so" in base:
+        return True  # "libc" -> libc-2.31.so (older glibc names its files so)
     if "." not in name and not name.startswith("lib"):  # "c" -> libc.so*, as -lc would
         return base == f"lib{name}.so" or base.startswith(f"lib{name}.so.")
     return False
@@ -240,13 +246,58 @@ def _dir_matches(root: str, d: str, name: str) -> Iterator[str]:
             yield d.rstrip("/") + "/" + e
 
 
+def _find_executable(name: str, pid: int | None) -> tuple[str, str] | None:
+    """(path as seen in the namespace, path openable here) of executable ``name`` in PATH, then /usr/bin and
+    /usr/sbin (libbpf's rule for a bare binary name); None when there is none."""
+    root = "/" if pid is None else _root(pid)
+    env = os.environ.get("PATH") if pid is None else _environ_var(pid, "PATH")
+    for d in [*(env or "").split(":"), "/usr/bin", "/usr/sbin"]:
+        if not d.startswith("/"):
+            continue  # "" or relative entries: the caller's cwd is no place to look for a probe target
+        cand = d.rstrip("/") + "/" + name
+        here = cand if pid is None else _in_root(root, cand)
+        try:
+            st = os.stat(here)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(here, os.R_OK | os.X_OK, effective_ids=True):
+            return cand, here
+    return None
+
+
+def _cwd(pid: int) -> str:
+    """The working directory of ``pid``, as that process sees it."""
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except PermissionError:
+        raise PermissionError(errno.EACCES, f"no permission to the working directory of process {pid} "
+                              f"({_ns(pid)}): needs CAP_SYS_PTRACE over it (root, or the same user)") from None
+    except FileNotFoundError:
+        raise ProcessLookupError(errno.ESRCH, f"process {pid} is gone") from None
+
+
+def mapped_files(pid: int) -> list[Target]:
+    """Every distinct file (device, inode) process ``pid`` mapped, in map order, each openable here
+    (``/proc/PID/root/...``, or ``/proc/PID/map_files/...`` for a deleted or shadowed file)."""
+    pid = _check_pid(pid)
+    out: dict[tuple[int, int], Target] = {}
+    for rng, dev, ino, path in _maps(pid):
+        if (dev, ino) not in out:
+            found = _file_of(pid, rng, dev, ino, path)
+            if found is not None:
+                out[dev, ino] = found
+    return list(out.values())
+
+
 def find_library(name: str, *, pid: int | None = None) -> str:
     """The path of library ``name`` as the dynamic loader (of process ``pid``) would find it.
 
     The path is as that process sees it (use ``resolve_binary`` for one openable here).
     ``FileNotFoundError`` says where it looked.
     """
-    return resolve_binary(name, pid=pid).name if pid is None else _find_library(name, pid)[0]
+    if pid is not None:
+        _check_pid(pid)
+    return _find_library(name, pid)[0]
 
 
 def _maps(pid: int) -> list[tuple[str, int, int, str]]:
@@ -275,19 +326,27 @@ def _mapped(pid: int, name: str, by_path: bool) -> Target | None:
     except PermissionError:
         return None  # another user's process: its root may still be readable
     for rng, dev, ino, path in maps:
-        deleted = path.endswith(" (deleted)")
         clean = path.removesuffix(" (deleted)")
-        if not (clean == name if by_path else _matches(os.path.basename(clean), name)):
+        if clean == name if by_path else _matches(os.path.basename(clean), name):
+            found = _file_of(pid, rng, dev, ino, path)
+            if found is not None:
+                return found
+    return None
+
+
+def _file_of(pid: int, rng: str, dev: int, ino: int, path: str) -> Target | None:
+    """One mapping's file, openable here: its path under the process's root when that is the very file mapped
+    (device + inode), else ``/proc/PID/map_files/RANGE`` (the file mapped, even deleted or shadowed)."""
+    clean = path.removesuffix(" (deleted)")
+    candidates = [] if path.endswith(" (deleted)") else [_in_root(_root(pid), clean)]
+    candidates.append(f"/proc/{pid}/map_files/{rng}")
+    for cand in candidates:
+        try:
+            st = os.stat(cand)
+        except OSError:
             continue
-        candidates = [] if deleted else [_in_root(_root(pid), clean)]
-        candidates.append(f"/proc/{pid}/map_files/{rng}")  # the very file mapped, even deleted or shadowed
-        for cand in candidates:
-            try:
-                st = os.stat(cand)
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) == (dev, ino) or cand.startswith(f"/proc/{pid}/map_files/"):
-                return Target(cand, clean, st.st_dev, st.st_ino, pid, _ns(pid), (pid,))
+        if (st.st_dev, st.st_ino) == (dev, ino) or cand.startswith(f"/proc/{pid}/map_files/"):
+            return Target(cand, clean, st.st_dev, st.st_ino, pid, _ns(pid), (pid,))
     return None
 
 
@@ -308,14 +367,15 @@ def _find_library(name: str, pid: int | None) -> tuple[str, str]:
                             f"{where}{other})")
 
 
-def resolve_binary(name: str | os.PathLike[str], *, pid: int | None = None) -> Target:
-    """The ``Target`` for a binary or library ``name`` (a path, or a library name), optionally as ``pid`` sees it.
+def resolve_binary(name: str | bytes | os.PathLike[str] | os.PathLike[bytes], *, pid: int | None = None) -> Target:
+    """The ``Target`` for a binary or library ``name`` (a path, an executable or a library name), optionally as
+    ``pid`` sees it.
 
     ``FileNotFoundError``/``PermissionError``/``ProcessLookupError`` name the namespace and the path and why.
     """
-    sname = os.fspath(name)
-    if not isinstance(sname, str):
+    if not isinstance(name, (str, bytes, os.PathLike)):
         raise TypeError(f"binary must be a str or os.PathLike[str], not {type(name).__name__}")
+    sname = os.fsdecode(name)
     if not sname or "\0" in sname:
         raise ValueError(f"binary must be a non-empty path or library name without NUL, got {name!r}")
     if pid is not None:
@@ -326,7 +386,7 @@ def resolve_binary(name: str | os.PathLike[str], *, pid: int | None = None) -> T
             st = _stat_file(path, sname, None)
             return Target(path, sname, st.st_dev, st.st_ino)
         if not sname.startswith("/"):
-            raise ValueError(f"with pid=, binary must be an absolute path as that process sees it, got {sname!r}")
+            sname = "/" + "/".join(p for p in f"{_cwd(pid)}/{sname}".split("/") if p and p != ".")
         found = _mapped(pid, sname, by_path=True)
         if found is not None:
             return found
@@ -337,7 +397,19 @@ def resolve_binary(name: str | os.PathLike[str], *, pid: int | None = None) -> T
         found = _mapped(pid, sname, by_path=False)
         if found is not None:
             return found
-    seen, here = _find_library(sname, pid)
+    if ".so" not in sname:
+        exe = _find_executable(sname, pid)
+        if exe is not None:
+            st = _stat_file(exe[1], exe[0], pid)
+            return Target(exe[1], exe[0], st.st_dev, st.st_ino, pid, None if pid is None else _ns(pid),
+                          () if pid is None else (pid,))
+    try:
+        seen, here = _find_library(sname, pid)
+    except FileNotFoundError as exc:
+        if ".so" in sname:
+            raise
+        raise FileNotFoundError(errno.ENOENT, f"no executable {sname!r} in PATH, /usr/bin or /usr/sbin, and "
+                                f"{exc.strerror}") from None
     st = _stat_file(here, seen, pid)
     return Target(here, seen, st.st_dev, st.st_ino, pid, None if pid is None else _ns(pid),
                   () if pid is None else (pid,))
@@ -370,4 +442,4 @@ def split_function(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-__all__ = ["Target", "find_library", "resolve_binary", "resolve_targets", "split_function"]
+__all__ = ["Target", "find_library", "mapped_files", "resolve_binary", "resolve_targets", "split_function"]

@@ -20,6 +20,7 @@ its ``bpf_object``, which must then outlive every link, while bpflink's Programs
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import mmap
@@ -32,16 +33,17 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from ._fd import PathArg
 from .enums import AttachType
 from .errors import NotSupportedError
 from .link import Link
 from .opts._check import S32_MAX, integer, u64
-from .targets import _in_root
+from .targets import resolve_binary
 
 if TYPE_CHECKING:
+    from .attach.group import LinkGroup
     from .info import LinkInfo
     from .map import Map
     from .perf import PerfEvent
@@ -446,85 +448,14 @@ def probes(binary: str | os.PathLike[str], *, pid: int | None = None) -> list[Us
 list_probes = probes
 
 
-# --- where a binary is, as a process sees it (to be replaced by bpflink.targets) ---------------------------------
-_LIB_DIRS = {"x86_64": "/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu",
-             "aarch64": "/lib/aarch64-linux-gnu:/usr/lib/aarch64-linux-gnu"}
-
-
-def _search(name: str) -> str:
-    """libbpf's rule for a bare name: libraries (``*.so``, ``*.so.*``) in LD_LIBRARY_PATH and the library
-    directories, anything else in PATH then /usr/bin:/usr/sbin."""
-    if name.endswith(".so") or ".so." in name:
-        dirs = [os.environ.get("LD_LIBRARY_PATH", ""), "/usr/lib64:/usr/lib", _LIB_DIRS.get(platform.machine(), "")]
-        mode = os.R_OK
-    else:
-        dirs, mode = [os.environ.get("PATH", ""), "/usr/bin:/usr/sbin"], os.R_OK | os.X_OK
-    for d in ":".join(dirs).split(":"):
-        if d and os.access(f"{d}/{name}", mode, effective_ids=True):
-            return f"{d}/{name}"
-    raise FileNotFoundError(errno.ENOENT, f"{name!r} is in none of the search directories ({':'.join(dirs)})", name)
-
-
-def _mapped(pid: int, name: str) -> str | None:
-    """The path (in pid's mount namespace) of a file pid mapped whose base name is ``name`` (or starts with
-    ``name.`` / ``name-`` for a short library name such as ``libc``)."""
-    found = None
-    with open(f"/proc/{pid}/maps") as f:
-        for line in f:
-            parts = line.split(None, 5)
-            if len(parts) < 6 or not parts[5].startswith("/"):
-                continue
-            mapped = parts[5].rstrip("\n").removesuffix(" (deleted)")
-            base = mapped.rsplit("/", 1)[-1]
-            if base == name:
-                return mapped
-            if found is None and (base.startswith(name + ".") or base.startswith(name + "-")):
-                found = mapped
-    return found
-
-
+# --- where a binary is, as a process sees it: bpflink.targets, the one resolver ------------------------------------
 def _resolve(binary: str | os.PathLike[str], pid: int | None) -> str:
-    """``binary`` as a path this process can open: through ``/proc/PID/root`` for a pid (its mount namespace),
-    bare names from pid's mappings, else libbpf's search rule."""
-    if isinstance(binary, os.PathLike):
-        binary = os.fspath(binary)
-    if isinstance(binary, bytes):
-        binary = os.fsdecode(binary)
-    if not isinstance(binary, str):
-        raise TypeError(f"binary must be a path (str or os.PathLike), not {type(binary).__name__}")
-    if not binary or "\0" in binary:
-        raise ValueError(f"binary must be a non-empty path without NUL, got {binary!r}")
-    if pid is None:
-        path = binary if "/" in binary else _search(binary)
-        if not os.path.exists(path):
-            raise FileNotFoundError(errno.ENOENT, f"no binary {path}", path)
-        return path
-    p = integer("pid", pid, 1, S32_MAX)
-    proc = f"/proc/{p}"
-    try:
-        if "/" in binary:
-            inner = binary if binary.startswith("/") else os.path.join(os.readlink(f"{proc}/cwd"), binary)
-        else:
-            mapped = _mapped(p, binary)
-            if mapped is None:
-                raise FileNotFoundError(errno.ENOENT, f"process {p} maps no file named {binary!r} "
-                                        f"(see {proc}/maps)", binary)
-            inner = mapped
-        # symlinks resolved under the process's root: the kernel would resolve an absolute one against ours
-        path = _in_root(f"{proc}/root", inner)
-        os.stat(path)
-    except FileNotFoundError as exc:
-        if not os.path.exists(proc):
-            raise ProcessLookupError(errno.ESRCH, f"process {p} does not exist (resolving {binary!r})") from None
-        if exc.filename == binary:
-            raise
-        raise FileNotFoundError(errno.ENOENT, f"{binary!r} does not exist in the mount namespace of process {p} "
-                                f"(looked at {proc}/root{binary if binary.startswith('/') else ''})",
-                                binary) from None
-    except PermissionError:
-        raise PermissionError(errno.EACCES, f"no permission to read process {p}'s root ({proc}/root) to resolve "
-                              f"{binary!r}: needs ptrace read access to the process", binary) from None
-    return path
+    """``binary`` as a path this process can open (``bpflink.targets.resolve_binary``: a path, relative to the
+    process's working directory with ``pid``; an executable in PATH; a library name; with ``pid`` through
+    ``/proc/PID/root`` and the files it mapped)."""
+    if pid is not None:
+        integer("pid", pid, 1, S32_MAX)
+    return resolve_binary(binary, pid=pid).path
 
 
 # --- spec encoding (the layout <bpf/usdt.bpf.h> reads) ------------------------------------------------------------
@@ -639,6 +570,7 @@ class UsdtLink(Link):
         self._parts: list[Link | PerfEvent] = []
         self._closing = threading.Lock()
         self._release: Any = None
+        self._forget: Any = None  # perf_event_ioctl: drops the IP -> spec id entries
 
     @property
     def links(self) -> list[Link]:
@@ -662,8 +594,23 @@ class UsdtLink(Link):
             super().close()
             for part in self._parts:
                 part.close()
+            if self._forget is not None:
+                self._forget()
+                self._forget = None
             if self._release is not None:
                 self._release()
+
+    @property
+    def legacy(self) -> bool:  # type: ignore[override]
+        """True for ``mode == "perf_event_ioctl"``: no kernel link object (kernels before 5.15)."""
+        return getattr(self, "mode", "") == "perf_event_ioctl"
+
+    def info(self) -> LinkInfo:
+        if self.legacy:
+            self.fd  # noqa: B018  -- a closed handle says so first
+            raise NotSupportedError("info of a USDT attach through the perf event ioctl", "there is no kernel link "
+                                    "object (the program sits on one perf event per call site)", min_kernel="5.15")
+        return super().info()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"fd={self._fd}"
@@ -719,25 +666,39 @@ def _targets(elf: _Elf, provider: str, name: str) -> list[tuple[int, int, UsdtSi
     return out
 
 
+@overload
 def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, name: str, *,
-                pid: int | None = None, cookie: int = 0) -> UsdtLink:
+                pid: int | None = None, cookie: int = 0) -> UsdtLink: ...
+
+
+@overload
+def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, name: str, *,
+                pids: Iterable[int], cookie: int = 0, pid_filter: bool = False) -> LinkGroup: ...
+
+
+def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, name: str, *,
+                pid: int | None = None, pids: Iterable[int] | None = None, cookie: int = 0,
+                pid_filter: bool = False) -> UsdtLink | LinkGroup:
     """Attach ``usdt`` program ``prog`` to every call site of ``provider:name`` in ``binary``.
 
-    ``binary``: a path or a bare name (a library the process ``pid`` mapped, or libbpf's search rule); with
-    ``pid`` it is the path as that process sees it (resolved through ``/proc/PID/root``) and only that process
-    fires the program. ``cookie``: what ``bpf_usdt_cookie()`` returns. Semaphores (``*_ENABLED()``) are raised
-    by the kernel while the link lives.
+    ``binary``: a path, an executable in PATH or a library name (``bpflink.targets.resolve_binary``); with
+    ``pid`` it is the file as that process sees it (its mappings, ``/proc/PID/root``, its working directory) and
+    only that process fires the program. ``cookie``: what ``bpf_usdt_cookie()`` returns. Semaphores
+    (``*_ENABLED()``) are raised by the kernel while the link lives.
+
+    ``pids`` (instead of ``pid``): ``binary`` as each of those processes sees it (e.g. one per container),
+    attached once per distinct file (device, inode), so containers of one image share one attach, and every
+    process mapping that file fires it; ``pid_filter=True`` makes one attach per process, firing only for it.
+    Returns a ``LinkGroup`` of ``UsdtLink`` named ``"DEV:INO"`` (``"PID"`` with ``pid_filter``), made
+    all-or-nothing (``bpflink.attach.uprobe_in`` does the same for plain uprobes).
 
     >>> # not run as a doctest: needs a compiled usdt.bpf.o and Debian's python3.11
     >>> prog = Program.from_object("usdt.bpf.o", "py_entry")  # doctest: +SKIP
     >>> with attach_usdt(prog, "/usr/bin/python3.11", "python", "function__entry") as link:  # doctest: +SKIP
     ...     print(link.mode, link.info().type.name)
     uprobe_multi UPROBE_MULTI
+    >>> group = attach_usdt(prog, "/usr/bin/python3.11", "python", "function__entry", pids=[101, 202])  # doctest: +SKIP
     """
-    from .create import link_create
-    from .opts import PerfEvent as PerfEventOpts
-    from .opts import UprobeMulti
-    from .perf import open_uprobe
     from .program import Program
 
     if not isinstance(prog, Program):
@@ -745,10 +706,41 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
     _check_name("provider", provider)
     _check_name("name", name)
     cookie = u64("cookie", cookie)
+    if pids is None:
+        if pid_filter:
+            raise ValueError("pid_filter applies to pids=[...]; with one pid= the probe is filtered already")
+        if pid is not None:
+            integer("pid", pid, 1, S32_MAX)
+        _spec_maps(prog)
+        return _attach_file(prog, _resolve(binary, pid), provider, name, pid, cookie)
     if pid is not None:
-        integer("pid", pid, 1, S32_MAX)
+        raise ValueError("give pid= (one process) or pids=[...] (many), not both")
+    if isinstance(pids, (str, bytes)) or not isinstance(pids, Iterable):
+        raise TypeError(f"pids must be an iterable of process ids, not {type(pids).__name__}")
+    pid_list = [integer("pid", p, 1, S32_MAX) for p in pids]
+    if not pid_list:
+        raise ValueError("pids is empty: nothing to attach to")
+    _spec_maps(prog)
+    from .attach.group import LinkGroup as _Group
+
+    if pid_filter:
+        return _Group.attach({str(p): (lambda p=p: _attach_file(prog, _resolve(binary, p), provider, name, p,
+                                                                  cookie)) for p in pid_list})
+    from .targets import resolve_targets
+
+    found = resolve_targets(binary, pid_list)
+    return _Group.attach({f"{t.dev}:{t.ino}": (lambda t=t: _attach_file(prog, t.path, provider, name, None,
+                                                                          cookie)) for t in found})
+
+
+def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | None, cookie: int) -> UsdtLink:
+    """``attach_usdt`` on ``path`` (openable here), arguments checked."""
+    from .create import link_create
+    from .opts import PerfEvent as PerfEventOpts
+    from .opts import UprobeMulti
+    from .perf import open_uprobe
+
     specs = _spec_maps(prog)
-    path = _resolve(binary, pid)
     elf = _read_elf(path)
     if elf.machine != platform.machine() or not elf.is64 or not elf.little:
         raise ValueError(f"{path} is a {elf.machine} {'64' if elf.is64 else '32'}-bit ELF; this is "
@@ -793,11 +785,16 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
         cookies = [id_of[site.arg_spec] for _, _, site in targets]
         eat = prog.expected_attach_type
         # libbpf loads SEC("usdt") programs for uprobe_multi where the kernel has it, and such a program is refused
-        # on perf events (EINVAL); a program of unknown load type (Program.from_id) tries uprobe_multi first
+        # on perf events (EINVAL); a program of unknown load type (Program.from_id) tries uprobe_multi first.
+        # Without perf_event links (and BPF cookies, < 5.15): the perf event ioctl and the IP -> spec id map
         modes = (["uprobe_multi"] if eat == AttachType.TRACE_UPROBE_MULTI else
-                 ["perf_event"] if eat is not None else ["uprobe_multi", "perf_event"])
+                 ["perf_event", "perf_event_ioctl"] if eat is not None else
+                 ["uprobe_multi", "perf_event", "perf_event_ioctl"])
         for mode in modes:
             try:
+                if mode == "perf_event_ioctl":
+                    link = _attach_ioctl(prog, path, elf, pid, offsets, refs, cookies, targets, parts)
+                    break
                 if mode == "uprobe_multi":
                     built = UprobeMulti(path, offsets=offsets, ref_ctr_offsets=refs if any(refs) else None,
                                         cookies=cookies, pid=pid)
@@ -814,6 +811,9 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
             except OSError as exc:
                 if mode == modes[-1] or exc.errno not in (errno.EINVAL, errno.EOPNOTSUPP, errno.ENOTSUP):
                     raise
+                for part in reversed(parts):  # what this mode opened before the refusal
+                    part.close()
+                parts.clear()
     except BaseException:
         for part in reversed(parts):
             part.close()
@@ -824,6 +824,82 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
     link.sites = tuple(site for _, _, site in targets)
     link._parts = parts
     link._release = weakref.finalize(link, release)  # returned by close(), or when the Link is collected
+    return link
+
+
+def _abs_ips(elf: _Elf, path: str, pid: int | None, targets: list[tuple[int, int, UsdtSite]]) -> list[int]:
+    """The address each call site has in the process: what the BPF side looks its spec up by without BPF cookies.
+    An ET_EXEC file's are its link-time addresses; a PIE or shared library's need the process's mapping of it."""
+    if elf.elf_type == _ET_EXEC:
+        return [site.address + (off - (site.offset or 0)) for off, _, site in targets]
+    if pid is None:
+        raise NotSupportedError("USDT in a PIE executable or shared library without a pid", "without BPF cookies "
+                                "the BPF side finds a call site's spec by its address in the process, which for a "
+                                f"position-independent file ({path}) is known per process only: pass pid=",
+                                min_kernel="5.15")
+    st = os.stat(path)
+    segs = []  # (start, end, file offset) of each mapping of this very file (device + inode)
+    try:
+        with open(f"/proc/{pid}/maps") as f:
+            for line in f:
+                fields = line.split(None, 5)
+                if len(fields) < 6 or ":" not in fields[3]:
+                    continue
+                major, minor = (int(x, 16) for x in fields[3].split(":"))
+                if (os.makedev(major, minor), int(fields[4])) == (st.st_dev, st.st_ino):
+                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                    segs.append((lo, hi, int(fields[2], 16)))
+    except FileNotFoundError:
+        raise ProcessLookupError(errno.ESRCH, f"process {pid} is gone") from None
+    out = []
+    for off, _, site in targets:
+        for start, end, map_off in segs:
+            if map_off <= off < map_off + (end - start):
+                out.append(start - map_off + off)
+                break
+        else:
+            raise ValueError(f"{site.address:#x} of {path} (file offset {off:#x}) is in no mapping of process {pid} "
+                             f"(see /proc/{pid}/maps): it has not mapped that file (yet)")
+    return out
+
+
+def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets: list[int], refs: list[int],
+                  spec_ids: list[int], targets: list[tuple[int, int, UsdtSite]], parts: list[Any]) -> UsdtLink:
+    """Kernels without perf_event links and BPF cookies (< 5.15), as libbpf: each call site's address -> spec id
+    in ``__bpf_usdt_ip_to_spec_id`` (which <bpf/usdt.bpf.h> reads there), and a perf-event uprobe per site with
+    ``PERF_EVENT_IOC_SET_BPF``. The handle's fd is a duplicate of the first site's perf event."""
+    from .attach.legacy import attach_ioctl
+    from .enums import MapUpdateFlags
+    from .perf import open_uprobe
+
+    ip_map = (getattr(prog, "maps", None) or {}).get("__bpf_usdt_ip_to_spec_id")
+    if ip_map is None:
+        raise ValueError(f"program {prog.name!r} has no __bpf_usdt_ip_to_spec_id map (<bpf/usdt.bpf.h> has it)")
+    ips = _abs_ips(elf, path, pid, targets)
+    written: list[int] = []
+
+    def forget() -> None:
+        for ip in written:
+            with contextlib.suppress(OSError):
+                ip_map.delete(ip)
+
+    try:
+        for ip, spec_id in zip(ips, spec_ids):
+            try:
+                ip_map.update(ip, spec_id, MapUpdateFlags.NOEXIST)
+            except FileExistsError:
+                raise ValueError(f"call site address {ip:#x} of {path} is already attached through this program's "
+                                 "__bpf_usdt_ip_to_spec_id (another attach of the same probe at the same address: "
+                                 "without BPF cookies, kernels before 5.15, one attach per address)") from None
+            written.append(ip)
+        for off, sema in zip(offsets, refs):
+            event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
+            parts.append(attach_ioctl(prog, event))
+        link = UsdtLink(os.dup(parts[0].fileno()), attach_type=AttachType.PERF_EVENT)
+    except BaseException:
+        forget()
+        raise
+    link._forget = forget
     return link
 
 

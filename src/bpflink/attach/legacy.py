@@ -3,7 +3,11 @@
 * ``perf_event_ioctl``: a tracepoint/kprobe/uprobe program on its perf event with ``PERF_EVENT_IOC_SET_BPF`` and
   ``PERF_EVENT_IOC_ENABLE`` (every kernel bpflink supports; perf_event links arrive in 5.15). Detaching is closing
   the perf event. BPF cookies need a perf_event link: refused here.
+* ``tracefs_ioctl``: the same ioctl on a kprobe/uprobe event made through tracefs ``kprobe_events``/
+  ``uprobe_events`` (``bpflink.attach.tracefs``), where the perf PMU cannot make the probe, or forced with
+  ``mode="tracefs"`` (libbpf's legacy attach mode); closing the handle also removes the event.
 * ``single_probes``: kprobe_multi (5.18) / uprobe_multi (6.6) as one single probe per function.
+* ``netlink``: XDP through rtnetlink ``IFLA_XDP`` before XDP links (5.9) (``bpflink.attach.netlink``).
 
 The handle is a ``LegacyLink``: ``close()``, context manager, ``kind``/``legacy``, ``info()`` saying the mechanism;
 what needs a kernel link object (``id``, ``pin``, ``update``, ``detach``, ``from_pin``) raises
@@ -34,13 +38,15 @@ from ..link import Link, OwningLink
 # <linux/perf_event.h>: _IO('$', 0) and _IOW('$', 8, __u32); the ioctl's argument is the program fd itself
 PERF_EVENT_IOC_ENABLE = 0x2400
 PERF_EVENT_IOC_SET_BPF = 0x40042408
-MODES = ("auto", "link", "legacy")
+MODES = ("auto", "link", "legacy", "tracefs")
 #: the kernel where each mechanism's kernel link appears (what a legacy handle lacks)
-MIN_KERNEL = {"perf_event_ioctl": "5.15", "single_probes": "5.18", "prog_attach": "5.7"}
+MIN_KERNEL = {"perf_event_ioctl": "5.15", "tracefs_ioctl": "5.15", "single_probes": "5.18", "prog_attach": "5.7",
+              "netlink": "5.9"}
 
 
 def check_mode(mode: object) -> str:
-    """``"auto"`` (a kernel link where the kernel has the kind, else the fallback), ``"link"`` or ``"legacy"``."""
+    """``"auto"`` (a kernel link where the kernel has the kind, else the fallback), ``"link"``, ``"legacy"`` (the
+    perf event ioctl) or ``"tracefs"`` (kprobes/uprobes made through tracefs, then the ioctl)."""
     if not isinstance(mode, str):
         raise TypeError(f"mode must be one of {MODES}, not {type(mode).__name__}")
     if mode not in MODES:
@@ -84,7 +90,7 @@ class LegacyLink(OwningLink):
 
     @property
     def kind(self) -> str:
-        """``"perf_event_ioctl"`` or ``"single_probes"``."""
+        """``"perf_event_ioctl"``, ``"tracefs_ioctl"``, ``"single_probes"``, ``"prog_attach"`` or ``"netlink"``."""
         return self._kind
 
     @property
@@ -126,9 +132,9 @@ class LegacyLink(OwningLink):
 
     @property
     def perf_event(self) -> Any:
-        """The perf event this handle is (``perf_event_ioctl``: ``.closed``, ``.kind``, ``.name``); None for
-        ``single_probes`` (each probe is in ``owned``)."""
-        return _EventView(self) if self._kind == "perf_event_ioctl" else None
+        """The perf event this handle is (``perf_event_ioctl``/``tracefs_ioctl``: ``.closed``, ``.kind``,
+        ``.name``); None for ``single_probes`` (each probe is in ``owned``)."""
+        return _EventView(self) if self._kind in ("perf_event_ioctl", "tracefs_ioctl") else None
 
     @property
     def perf_events(self) -> tuple[Any, ...]:
@@ -208,13 +214,19 @@ class _EventView:
     def closed(self) -> bool:
         return bool(self._link.closed)
 
+    @property
+    def fd(self) -> int:
+        """The perf event's fd (as ``PerfEvent.fd``): the handle's own."""
+        return int(self._link.fd)
+
     def fileno(self) -> int:
         return self._link.fileno()
 
 
 def attach_ioctl(prog: FdLike, event: FdOwner, *, extra: tuple[Any, ...] = ()) -> LegacyLink:
     """``PERF_EVENT_IOC_SET_BPF`` + ``PERF_EVENT_IOC_ENABLE`` of ``prog`` on ``event``; the handle takes the
-    event's fd (and ``extra``: tracefs events). On failure the event and ``extra`` are closed."""
+    event's fd (and ``extra``: tracefs events, which make the kind ``tracefs_ioctl``). On failure the event and
+    ``extra`` are closed."""
     name = f"{getattr(event, 'kind', 'perf')}:{getattr(event, 'name', '?')}"
     try:
         prog_fd = as_fd(prog, "prog")
@@ -234,7 +246,8 @@ def attach_ioctl(prog: FdLike, event: FdOwner, *, extra: tuple[Any, ...] = ()) -
         for r in extra:
             r.close()
         raise
-    return LegacyLink(event.detach_fd(), kind="perf_event_ioctl", events=(name,), owned=extra)
+    kind = "tracefs_ioctl" if any(type(r).__name__ == "TracefsProbe" for r in extra) else "perf_event_ioctl"
+    return LegacyLink(event.detach_fd(), kind=kind, events=(name,), owned=extra)
 
 
 def single_probes(makers: Sequence[Callable[[], Any]], names: Sequence[str]) -> LegacyLink:

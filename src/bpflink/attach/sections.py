@@ -314,6 +314,18 @@ def _generic(spec: ProgSpec, target: Any, o: dict[str, Any]) -> Link:
     if isinstance(target, os.PathLike):
         target = os.fspath(target)
     is_cgroup = family == "cgroup" or at.name.startswith("CGROUP_")
+    if family == "xdp":  # before XDP links (5.9): rtnetlink, as libbpf's bpf_xdp_attach
+        from .netlink import _flags_of, xdp_netlink
+
+        mode = check_mode(o.pop("mode", "auto"))
+        if mode == "legacy":
+            return xdp_netlink(spec.fd, target, _flags_of(opts))
+        try:
+            return link_create(spec.fd, target, at, opts)
+        except NotSupportedError:
+            if mode == "link":
+                raise
+            return xdp_netlink(spec.fd, target, _flags_of(opts))
     mode = check_mode(o.pop("mode", "auto")) if is_cgroup else "link"
     if mode == "legacy":
         if opts is not None:

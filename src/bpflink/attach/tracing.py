@@ -6,10 +6,7 @@ link closes it).
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
-import itertools
-import os
 import platform
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -26,25 +23,26 @@ from ..enums import AttachType
 from ..errors import NotSupportedError, check
 from ..link import Link, OwningLink
 from ..opts._check import u64
+from . import tracefs as _tracefs
 from .legacy import attach_ioctl, check_mode, refuse_cookie, single_probes
 
 _FUNC_OFF = re.compile(r"([A-Za-z_.$][\w.$]*)(?:\+(0x[0-9a-fA-F]+|\d+))?")
 _SYSCALL_PREFIXES = {"x86_64": "__x64_", "i386": "__ia32_", "i686": "__ia32_", "aarch64": "__arm64_",
                      "s390x": "__s390x_", "s390": "__s390_", "armv7l": "__arm_", "ppc64le": "",
                      "riscv64": "__riscv_", "loongarch64": ""}
-_counter = itertools.count()
 
 
 def perf_link(prog: FdLike, event: FdOwner, *, cookie: int = 0, extra: tuple[Any, ...] = (),
               mode: str = "auto") -> Link:
     """Link ``prog`` to perf event ``event`` (``BPF_PERF_EVENT``); the Link owns the event (and ``extra``).
 
-    ``mode``: ``"link"`` a perf_event link (5.15+) or ``NotSupportedError``; ``"legacy"`` the perf event ioctl
-    (``PERF_EVENT_IOC_SET_BPF``, a ``LegacyLink``, no cookies); ``"auto"`` the link where the kernel has it.
+    ``mode``: ``"link"`` a perf_event link (5.15+) or ``NotSupportedError``; ``"legacy"`` (and ``"tracefs"``)
+    the perf event ioctl (``PERF_EVENT_IOC_SET_BPF``, a ``LegacyLink``, no cookies); ``"auto"`` the link where
+    the kernel has it.
     """
     try:
         mode = check_mode(mode)
-        if mode == "legacy":
+        if mode in ("legacy", "tracefs"):
             refuse_cookie(cookie, f"perf event {getattr(event, 'name', '')}")
             return attach_ioctl(prog, event, extra=extra)
         try:
@@ -106,41 +104,15 @@ def _check_func(func: object) -> str:
     return func
 
 
-class _TracefsEvent:
-    """A dynamic kprobe event made through tracefs ``kprobe_events`` (needed for ``maxactive``); close removes it."""
-
-    def __init__(self, spec: str, group: str, name: str) -> None:
-        self.path = perf.tracefs() / "kprobe_events"
-        self.group, self.name = group, name
-        self._write(spec)
-        self.closed = False
-
-    def _write(self, line: str) -> None:
-        # os.open, not open(..., "a"): Python's append mode seeks to the end, which tracefs refuses (EINVAL)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        try:
-            os.write(fd, (line + "\n").encode())
-        except OSError as exc:
-            raise OSError(exc.errno, f"{self.path}: cannot add {line!r}: {exc.strerror} (see tracefs error_log)"
-                          ) from None
-        finally:
-            os.close(fd)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            # EBUSY: the event is still open elsewhere (this link's perf event is closed first, see OwningLink)
-            with contextlib.suppress(OSError):
-                self._write(f"-:{self.group}/{self.name}")
-
-
 def kprobe(prog: FdLike, func: str, offset: int = 0, *, cookie: int = 0, retprobe: bool = False,
            maxactive: int = 0, mode: str = "auto") -> Link:
     """A kprobe (``retprobe=True``: kretprobe) on kernel function ``func`` + ``offset`` through a perf event.
 
     ``maxactive``: how many return probes may be pending at once (kretprobes only): made through tracefs
     ``kprobe_events`` as the perf PMU has no field for it; the event is removed when the link closes.
-    ``mode``: ``"auto"``, ``"link"`` or ``"legacy"`` (see ``perf_link``).
+    ``mode``: ``"auto"``, ``"link"`` or ``"legacy"`` (see ``perf_link``); ``"tracefs"``: the probe made through
+    tracefs ``kprobe_events`` and attached with the perf event ioctl (libbpf's legacy mode). ``"auto"`` also
+    makes the probe through tracefs where the kernel has no kprobe PMU.
     """
     _check_func(func)
     check_mode(mode)
@@ -150,15 +122,21 @@ def kprobe(prog: FdLike, func: str, offset: int = 0, *, cookie: int = 0, retprob
         raise ValueError(f"maxactive must be an int in 0..4096, got {maxactive!r}")
     if maxactive and not retprobe:
         raise ValueError("maxactive applies to return probes only (retprobe=True)")
-    if not maxactive:
-        return perf_link(prog, perf.open_kprobe(func, off, retprobe), cookie=cookie, mode=mode)
-    group, name = "bpflink", f"r{os.getpid()}_{next(_counter)}_{re.sub(r'[^A-Za-z0-9_]', '_', func)}"[:60]
-    event = _TracefsEvent(f"r{maxactive}:{group}/{name} {func}" + (f"+{off}" if off else ""), group, name)
-    try:
-        ev = perf.open_tracepoint(f"{group}:{name}")
-    except BaseException:
-        event.close()
-        raise
+    if mode == "tracefs":
+        refuse_cookie(cookie, f"kprobe {func} through tracefs")
+    if not maxactive and mode != "tracefs":
+        try:
+            ev = perf.open_kprobe(func, off, retprobe)
+        except NotSupportedError as exc:  # no kprobe PMU: tracefs kprobe_events, where the kernel has them
+            if mode == "link":
+                raise
+            try:
+                ev, event = _tracefs.kprobe_event(func, off, retprobe)
+            except FileNotFoundError:
+                raise exc from None
+            return perf_link(prog, ev, cookie=cookie, extra=(event,), mode=mode)
+        return perf_link(prog, ev, cookie=cookie, mode=mode)
+    ev, event = _tracefs.kprobe_event(func, off, retprobe, maxactive=maxactive)
     return perf_link(prog, ev, cookie=cookie, extra=(event,), mode=mode)
 
 
@@ -240,19 +218,26 @@ def _lines(path: Any, *, required: bool = False) -> list[str]:
         return []
 
 
-def _ftrace_tables() -> tuple[dict[str, int], dict[str, list[int]], set[str]]:
-    """(name -> copies in available_filter_functions, name -> ftrace addresses, blacklisted names)."""
+def _ftrace_tables() -> tuple[dict[str, int], dict[str, list[str]], set[str]]:
+    """(name -> copies in available_filter_functions, name -> ftrace addresses (hex text), blacklisted names).
+
+    Where ``available_filter_functions_addrs`` exists (Linux >= 6.5) it is the same list with addresses: read
+    once (tracefs builds these files on every read: ~1 s each for 40k functions under QEMU TCG); addresses are
+    converted only for the names attached."""
     tfs = perf.tracefs()
     counts: dict[str, int] = {}
-    for line in _lines(tfs / "available_filter_functions", required=True):
-        name = line.split(" ", 1)[0]
-        if name:
-            counts[name] = counts.get(name, 0) + 1
-    addrs: dict[str, list[int]] = {}
+    addrs: dict[str, list[str]] = {}
     for line in _lines(tfs / "available_filter_functions_addrs"):  # Linux >= 6.5
-        parts = line.split()
+        parts = line.split(None, 2)
         if len(parts) >= 2:
-            addrs.setdefault(parts[1], []).append(int(parts[0], 16))
+            addrs.setdefault(parts[1], []).append(parts[0])
+    if addrs:
+        counts = {name: len(where) for name, where in addrs.items()}
+    else:
+        for line in _lines(tfs / "available_filter_functions", required=True):
+            name = line.split(" ", 1)[0]
+            if name:
+                counts[name] = counts.get(name, 0) + 1
     black = set()
     for line in _lines("/sys/kernel/debug/kprobes/blacklist"):
         parts = line.split()
@@ -295,18 +280,19 @@ def resolve(patterns: str | Iterable[str], *, unique_match: bool = False) -> Kpr
             return ProbeVerdict(name, "skipped", "on the kprobe blacklist (kprobes are refused there)")
         n = counts.get(sym, 0)
         if n > 1:
-            where = tuple(addrs.get(sym, ()))
+            where = tuple(int(a, 16) for a in addrs.get(sym, ()))
             if len(where) == n:
                 return ProbeVerdict(name, "attached", f"duplicate name ({n} functions): attached by address",
                                     (sym,) * n, where)
             return ProbeVerdict(name, "skipped", f"duplicate name ({n} functions) and no "
                                 "available_filter_functions_addrs (Linux >= 6.5) to attach them by address")
         reason = "traceable" if via is None else f"only the compiler variant {via} exists: attached it"
-        return ProbeVerdict(name, "attached", reason, (sym,), tuple(addrs.get(sym, ())))
+        return ProbeVerdict(name, "attached", reason, (sym,), tuple(int(a, 16) for a in addrs.get(sym, ())))
 
     for pat in wanted:
         if any(c in pat for c in "*?["):
-            names = sorted(n for n in counts if fnmatch.fnmatchcase(n, pat))
+            match = re.compile(fnmatch.translate(pat)).match  # once, not per name as fnmatchcase would
+            names = sorted(n for n in counts if match(n))
             if unique_match and len(names) != 1:
                 report.verdicts.append(ProbeVerdict(pat, "skipped", f"unique_match: the glob matched {len(names)}"
                                                     " functions"))
@@ -350,8 +336,8 @@ def kprobe_multi(prog: FdLike, patterns: str | Sequence[str], *, retprobe: bool 
 
     ``cookies`` (one per name, explicit names only). ``session=True``: ``TRACE_KPROBE_SESSION``.
     ``mode``: ``"link"`` one kprobe_multi link (5.18+); ``"legacy"`` one single kprobe per function (a
-    ``LegacyLink`` of kind ``"single_probes"``: one perf event, and one link or ioctl, per function); ``"auto"``
-    the multi link where the kernel has it.
+    ``LegacyLink`` of kind ``"single_probes"``: one perf event, and one link or ioctl, per function;
+    ``"tracefs"``: each made through tracefs); ``"auto"`` the multi link where the kernel has it.
     """
     check_mode(mode)
     report = resolve(patterns, unique_match=unique_match)
@@ -380,8 +366,10 @@ def kprobe_multi(prog: FdLike, patterns: str | Sequence[str], *, retprobe: bool 
     else:
         built = _opts.KprobeMulti(syms=[v.symbols[0] for v in ok], cookies=cookie_list, **kw)
     link: Link
-    if mode == "legacy":
-        link = _kprobes_single(prog, ok, retprobe=retprobe, session=session, cookies=cookie_list)
+    if mode in ("legacy", "tracefs"):
+        # "legacy" multi = single probes, each a perf_event link where the kernel has them; "tracefs" each made there
+        link = _kprobes_single(prog, ok, retprobe=retprobe, session=session, cookies=cookie_list,
+                               mode="tracefs" if mode == "tracefs" else "auto")
     else:
         try:
             link = link_create(prog, None, at, built)
@@ -393,7 +381,7 @@ def kprobe_multi(prog: FdLike, patterns: str | Sequence[str], *, retprobe: bool 
 
 
 def _kprobes_single(prog: FdLike, ok: list[ProbeVerdict], *, retprobe: bool, session: bool,
-                    cookies: list[int] | None) -> Link:
+                    cookies: list[int] | None, mode: str = "auto") -> Link:
     """kprobe_multi as one kprobe per function (kernels before 5.18, or mode="legacy")."""
     if session:
         raise NotSupportedError("kprobe.session as single probes", "a session needs the kprobe_multi link's "
@@ -404,7 +392,7 @@ def _kprobes_single(prog: FdLike, ok: list[ProbeVerdict], *, retprobe: bool, ses
     syms = [v.symbols[0] for v in ok]
     cks = cookies or [0] * len(syms)
     def one(sym: str, ck: int) -> Callable[[], Link]:
-        return lambda: kprobe(prog, sym, cookie=ck, retprobe=retprobe)
+        return lambda: kprobe(prog, sym, cookie=ck, retprobe=retprobe, mode=mode)
 
     return single_probes([one(s, c) for s, c in zip(syms, cks)], [f"kprobe:{s}" for s in syms])
 

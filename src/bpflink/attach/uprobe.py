@@ -25,8 +25,9 @@ from ..link import Link
 from ..opts._check import S32_MAX, integer, u64
 from ..symbols import match_symbols, symbol_offset
 from ..targets import Target, resolve_binary, split_function
+from . import tracefs as _tracefs
 from .group import LinkGroup
-from .legacy import check_mode, single_probes
+from .legacy import check_mode, refuse_cookie, single_probes
 from .tracing import parse_func_offset, perf_link
 
 BinaryArg = "str | os.PathLike[str] | None"
@@ -64,16 +65,40 @@ def uprobe(prog: FdLike, binary: str | os.PathLike[str] | None, func: str | None
 
     ``pid``: only that process fires it, and ``binary`` is resolved as that process sees it (containers).
     ``ref_ctr_offset``: a USDT-style semaphore's file offset the kernel increments while probed.
-    ``mode``: ``"auto"``, ``"link"`` (perf_event link, 5.15+) or ``"legacy"`` (perf event ioctl, no cookie).
+    ``mode``: ``"auto"``, ``"link"`` (perf_event link, 5.15+) or ``"legacy"`` (perf event ioctl, no cookie);
+    ``"tracefs"``: the probe made through tracefs ``uprobe_events``, attached with the ioctl (libbpf's legacy
+    mode); ``"auto"`` also goes through tracefs where the uprobe PMU cannot make the probe.
     """
     check_mode(mode)
     if pid is not None:
         integer("pid", pid, 1, S32_MAX)
     u64("cookie", cookie)
+    u64("ref_ctr_offset", ref_ctr_offset)
     target, off = resolve_probe(binary, func, offset, pid=pid)
-    ev = perf.open_uprobe(target.path, off, retprobe, pid=-1 if pid is None else pid,
-                          ref_ctr_offset=ref_ctr_offset)
-    return perf_link(prog, ev, cookie=cookie, mode=mode)
+    return _uprobe_at(prog, target.path, off, retprobe=retprobe, pid=pid, cookie=cookie,
+                      ref_ctr_offset=ref_ctr_offset, mode=mode)
+
+
+def _uprobe_at(prog: FdLike, path: str, off: int, *, retprobe: bool = False, pid: int | None = None,
+               cookie: int = 0, ref_ctr_offset: int = 0, mode: str = "auto") -> Link:
+    """A uprobe at file offset ``off`` of ``path``: the uprobe PMU, or tracefs ``uprobe_events`` (``mode``)."""
+    p = -1 if pid is None else pid
+    if mode == "tracefs":
+        refuse_cookie(cookie, f"uprobe {path} through tracefs")
+    else:
+        try:
+            ev = perf.open_uprobe(path, off, retprobe, pid=p, ref_ctr_offset=ref_ctr_offset)
+        except NotSupportedError as exc:  # no uprobe PMU, or one without ref_ctr_offset: tracefs uprobe_events
+            if mode == "link":
+                raise
+            try:
+                ev, event = _tracefs.uprobe_event(path, off, retprobe, pid=p, ref_ctr_offset=ref_ctr_offset)
+            except FileNotFoundError:
+                raise exc from None
+            return perf_link(prog, ev, cookie=cookie, extra=(event,), mode=mode)
+        return perf_link(prog, ev, cookie=cookie, mode=mode)
+    ev, event = _tracefs.uprobe_event(path, off, retprobe, pid=p, ref_ctr_offset=ref_ctr_offset)
+    return perf_link(prog, ev, cookie=cookie, extra=(event,), mode=mode)
 
 
 def uretprobe(prog: FdLike, binary: str | os.PathLike[str] | None, func: str | None = None, **kw: Any) -> Link:
@@ -88,7 +113,8 @@ def uprobe_multi(prog: FdLike, binary: str | os.PathLike[str], patterns: str | S
     its ELF symbols (``"PyObject_Get*"``) or a list of names. ``unique_match``: a glob must match exactly one.
 
     ``mode``: ``"link"`` the uprobe_multi link; ``"legacy"`` one single uprobe per function (a ``LegacyLink``
-    of kind ``"single_probes"``: one perf event and link/ioctl each); ``"auto"`` the link where the kernel has it.
+    of kind ``"single_probes"``: one perf event and link/ioctl each; ``"tracefs"``: each made through tracefs);
+    ``"auto"`` the link where the kernel has it.
     """
     check_mode(mode)
     target = resolve_binary(binary, pid=pid)
@@ -103,7 +129,7 @@ def uprobe_multi(prog: FdLike, binary: str | os.PathLike[str], patterns: str | S
     built = _opts.UprobeMulti(target.path, offsets=offsets, cookies=cookies, pid=pid,
                               retprobe=retprobe if not session else False, session=session or None)
     at = AttachType.TRACE_UPROBE_SESSION if session else AttachType.TRACE_UPROBE_MULTI
-    if mode != "legacy":
+    if mode not in ("legacy", "tracefs"):
         try:
             return link_create(prog, None, at, built)
         except NotSupportedError:
@@ -116,9 +142,10 @@ def uprobe_multi(prog: FdLike, binary: str | os.PathLike[str], patterns: str | S
     if len(cks) != len(offsets):
         raise ValueError(f"cookies: {len(cks)} given for {len(offsets)} functions")
 
+    inner = "tracefs" if mode == "tracefs" else "auto"
+
     def one(off: int, ck: int) -> Callable[[], Link]:
-        return lambda: perf_link(prog, perf.open_uprobe(target.path, off, retprobe, pid=-1 if pid is None else pid),
-                                 cookie=ck)
+        return lambda: _uprobe_at(prog, target.path, off, retprobe=retprobe, pid=pid, cookie=ck, mode=inner)
 
     return single_probes([one(o, c) for o, c in zip(offsets, cks)],
                          [f"uprobe:{target.path}+{o:#x}" for o in offsets])
@@ -141,7 +168,7 @@ def uprobe_in(prog: FdLike, binary: str | os.PathLike[str], func: str | None, pi
 
     def make(t: Target) -> Link:
         off = u64("offset", offset) if func is None else symbol_offset(t.path, func) + offset
-        return perf_link(prog, perf.open_uprobe(t.path, off, retprobe), cookie=cookie)
+        return _uprobe_at(prog, t.path, off, retprobe=retprobe, cookie=cookie)
 
     return LinkGroup.attach({f"{t.dev}:{t.ino}": (lambda t=t: make(t)) for t in targets})
 

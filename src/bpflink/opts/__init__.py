@@ -6,9 +6,14 @@ Builders are not keyword-only (``dataclass(kw_only=)`` needs Python 3.10, bpflin
 fields a builder names in its signature (``UprobeMulti(path, ...)``, ``Netfilter(pf, hooknum, ...)``) may be
 given by position; pass every other field by keyword, as the examples do, since positional order beyond those
 is not promised.
+
+Each builder lives in its family's module (``bpflink.families.tcx`` holds ``Tcx`` and the tcx ``Family``
+record); this package gathers them under one name.
 """
 
-from ._anchor import Anchor, LinkId, ProgId
+from ..families._anchor import Anchor, LinkId, ProgId
+
+# the builders through their former modules, which stay importable (bpflink.opts.mprog.Tcx, ...)
 from ._base import BuiltOpts, LinkOpts
 from .freplace import Freplace, function_btf_id
 from .iter import CgroupIterOrder, Iter

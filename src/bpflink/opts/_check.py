@@ -1,31 +1,5 @@
-"""Validation shared by the opts builders: every value is checked in Python before any syscall."""
+"""Kept for the modules that import the range checks from here; they live in ``bpflink._limits``."""
 
-from __future__ import annotations
+from .._limits import S32_MAX, S32_MIN, U32_MAX, U64_MAX, integer, s32, u32, u64
 
-from typing import Any
-
-U32_MAX = (1 << 32) - 1
-U64_MAX = (1 << 64) - 1
-S32_MIN, S32_MAX = -(1 << 31), (1 << 31) - 1
-
-
-def integer(name: str, value: Any, lo: int, hi: int) -> int:
-    """``value`` as an int in ``lo..hi``: ``TypeError`` for non-ints (bool included), else ``ValueError``."""
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    v = value.__index__()
-    if not lo <= v <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {v}")
-    return int(v)
-
-
-def u32(name: str, value: Any) -> int:
-    return integer(name, value, 0, U32_MAX)
-
-
-def u64(name: str, value: Any) -> int:
-    return integer(name, value, 0, U64_MAX)
-
-
-def s32(name: str, value: Any) -> int:
-    return integer(name, value, S32_MIN, S32_MAX)
+__all__ = ["S32_MAX", "S32_MIN", "U32_MAX", "U64_MAX", "integer", "s32", "u32", "u64"]

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from .._fd import HasFileno, as_fd
+from .._limits import U32_MAX, U64_MAX, integer
 from ..enums import MprogFlags
-from ._check import U32_MAX, U64_MAX, integer
 
 
 @dataclass(frozen=True)
@@ -46,10 +46,20 @@ class LinkId:
 Relative = Union[HasFileno, int, ProgId, LinkId]
 
 
-def _is_link(obj: object) -> bool:
-    from ..link import Link
+#: the classes whose instances are links: ``bpflink.link`` registers ``Link`` (an anchor on a Link object is one,
+#: so it is imported by then) rather than this module importing it from below
+_LINK_CLASSES: tuple[type, ...] = ()
 
-    return isinstance(obj, Link)
+
+def register_link_class(cls: type) -> None:
+    """Anchors relative to instances of ``cls`` are links to the kernel (``BPF_F_LINK``)."""
+    global _LINK_CLASSES
+    if cls not in _LINK_CLASSES:
+        _LINK_CLASSES = (*_LINK_CLASSES, cls)
+
+
+def _is_link(obj: object) -> bool:
+    return isinstance(obj, _LINK_CLASSES)
 
 
 @dataclass(frozen=True)
@@ -118,14 +128,14 @@ def resolve_anchor(before: Relative | None, after: Relative | None, anchor: Anch
 
 
 def fill_mprog(opts: Any, member: Any, anchor: Anchor | None, expected_revision: int | None) -> None:
-    """Fill ``opts.flags`` and the ``{relative_fd, relative_id, expected_revision}`` member."""
+    """Fill ``opts.flags`` and the ``{relative_fd, relative_id, expected_revision}`` member from checked values."""
     if anchor is not None:
         flags, rel_fd, rel_id = anchor.encode()
         opts.flags = flags
         member.relative_fd = rel_fd
         member.relative_id = rel_id
     if expected_revision is not None:
-        member.expected_revision = revision(expected_revision)
+        member.expected_revision = expected_revision
 
 
 def revision(value: object) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._native import ffi
 from ..enums import AttachType
 
 _SHOWN = 4
@@ -24,6 +25,18 @@ def check_mode(builder: Any, attach_type: AttachType, multi: str, session: str) 
     if is_session and builder.retprobe:
         raise ValueError(f"{name}: a session program ({attach_type.name}) runs at entry and at return already; "
                          "retprobe=True is refused")
+
+
+def fill_common(builder: Any, member: Any, attach_type: AttachType, multi: str, session: str, return_flag: int,
+                keep: list[Any]) -> None:
+    """What the multi-probe builders fill alike: the mode check, ``cnt``, the return flag and the cookies."""
+    check_mode(builder, attach_type, multi, session)
+    member.cnt = builder._cnt
+    member.flags = return_flag if builder.retprobe else 0
+    if builder.cookies is not None:
+        cookies = ffi.from_buffer("__u64[]", builder.cookies)
+        member.cookies = cookies
+        keep.append(cookies)
 
 
 def check_flags(builder: Any) -> None:
