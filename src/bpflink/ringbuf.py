@@ -245,6 +245,7 @@ class RecordBatch:
         for batches whose records all sit the same distance apart (one length, or ``poll_batch(dtype=...)``'s
         fixed slots) at least ``dtype.itemsize`` bytes. Bytes past a record's length read as zeros.
 
+        >>> # not run as a doctest: needs a ring buffer `rb` with records waiting
         >>> rb.consume_batch().as_array([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])  # doctest: +SKIP
         """
         dt = _numpy_dtype(dtype)
