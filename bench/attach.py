@@ -8,15 +8,17 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bpflink import Object, Program, ProgType, asm
+from bpflink import Link, Object, Program, ProgType, asm
 from bpflink.attach import LinkGroup, tracepoint
 from bpflink.perf import tracefs
 
@@ -96,7 +98,8 @@ def group_close(reps: int, *, shared: bool) -> dict[str, Any]:
     tracepoint at 64 programs, counting other processes' ones: rarely used tracepoints are taken)."""
     names = _syscall_tracepoints(N_LINKS)
     quiet = sorted(p.name for p in (tracefs() / "events" / "syscalls").glob("sys_enter_*"))[-4:]
-    one, group = [], []
+    one: list[int] = []
+    group: list[int] = []
     for _ in range(reps):
         for mode in ("one", "group"):
             # fresh programs each time: on a shared machine another process listing links (bpftool, links())
@@ -104,11 +107,12 @@ def group_close(reps: int, *, shared: bool) -> dict[str, Any]:
             progs = [Program.load(ProgType.TRACEPOINT, asm.return_imm(0), name=f"g{i}")
                      for i in range(N_LINKS // 4 if shared else 1)]
             try:
+                makers: dict[str, Callable[[], Link]]
                 if shared:
-                    makers = {f"{tp}{i}": (lambda p=p, tp=tp: tracepoint(p, f"syscalls:{tp}"))
+                    makers = {f"{tp}{i}": functools.partial(tracepoint, p, f"syscalls:{tp}")
                               for tp in quiet for i, p in enumerate(progs)}
                 else:
-                    makers = {n: (lambda n=n, p=progs[0]: tracepoint(p, f"syscalls:{n}")) for n in names}
+                    makers = {n: functools.partial(tracepoint, progs[0], f"syscalls:{n}") for n in names}
                 g = LinkGroup.attach(makers)
                 t0 = time.perf_counter_ns()
                 if mode == "one":

@@ -122,7 +122,7 @@ def population(total: int, *, tcx: int, netns: int, perf: int, uprobes: int, upr
     made: dict[str, int] = {}
     with ExitStack() as stack:
         links: list[Link] = []
-        stack.callback(lambda: [link.close() for link in links])  # on a failed setup (idempotent close)
+        stack.callback(_close_all, links)  # on a failed setup (idempotent close)
         skb = stack.enter_context(Program.load(ProgType.CGROUP_SKB, asm.return_imm(1), expected_attach_type=EGRESS,
                                                name="bench_skb"))
         # the 64-program hook for query
@@ -224,6 +224,15 @@ def links_vs_c(exe: Path, rounds: int) -> tuple[dict[str, float], dict[str, floa
     return c, py
 
 
+def _close_all(links: list[Link]) -> None:
+    for link in links:
+        link.close()
+
+
+def _timer(cmd: list[str]) -> Callable[[], float]:
+    return lambda: wall(cmd)[0]
+
+
 def cold(rounds: int, show_id: int, query_cgroup: str) -> dict[str, Any]:
     py = sys.executable
     cmds = {
@@ -235,7 +244,7 @@ def cold(rounds: int, show_id: int, query_cgroup: str) -> dict[str, Any]:
                                             "cgroup_inet_egress", "--json"],
         "bpftool link list -j": ["bpftool", "link", "list", "-j"],
     }
-    res = interleave(rounds, {k: (lambda c=c: wall(c)[0]) for k, c in cmds.items()})
+    res = interleave(rounds, {k: _timer(c) for k, c in cmds.items()})
     base = res["python -c pass"]["median_ms"]
     for v in res.values():
         v["x_python"] = v["median_ms"] / base
@@ -260,7 +269,7 @@ def run(total: int, rounds: int, offsets: int, *, tcx: int, netns: int, perf: in
                     big_offsets=offsets) as pop:
         result["setup_s"] = time.perf_counter() - t0
         result["population"] = {k: v for k, v in pop.items() if k not in ("hook64", "big_link")}
-        scale = interleave(rounds, {
+        scale: dict[str, Any] = interleave(rounds, {
             "bpftool link list -j": lambda: wall(["bpftool", "link", "list", "-j"])[0],
             "bpflink list --json": lambda: wall([str(SCRIPT), "list", "--json"])[0],
         })

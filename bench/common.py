@@ -81,9 +81,7 @@ def private_netns(tag: str) -> Iterator[str]:
 
     ns = Netns(tag).create()
     try:
-        ns.ip("link", "add", "veth0", "type", "veth", "peer", "name", "veth1")
-        ns.ip("link", "set", "veth0", "up")
-        ns.ip("link", "set", "veth1", "up")
+        ns.add_veth("veth0", "veth1")
         with ns:
             yield ns.path
     finally:

@@ -77,7 +77,7 @@ def attach(exe: Path, counts: list[int]) -> dict[str, Any]:
 def _py_resolve(names: list[str]) -> int:
     """One pass over /proc/kallsyms, keeping the wanted names: what a Python tool resolving addrs does."""
     wanted = set(names)
-    found = {}
+    found: dict[str, int] = {}
     with open("/proc/kallsyms") as f:
         for line in f:
             parts = line.split()

@@ -306,9 +306,9 @@ def drain(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, var
             proc.kill()
             return {"error": f"{dropped} records did not fit"}
         out, _ = proc.communicate("go\n", timeout=120)
-        count, lost, ns, cpu = map(int, out.split())
+        count, lost, ns, cpu_ns = map(int, out.split())
         return {"records": count, "lost": lost, "seconds": ns / 1e9, "rate": count / (ns / 1e9),
-                "cpu_rate": count / max(cpu / 1e9, 1e-9)}
+                "cpu_rate": count / max(cpu_ns / 1e9, 1e-9)}
     reader, once = _python_consumer(kind, variant, setup, size, pages)
     try:
         dropped, _ = _produce(setup, kind, size, n)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import itertools
 import os
-import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bpflink.testing import Cgroup
+from bpflink.testing import Cgroup, CompileError, LeakSnapshot, compile_bpf, mount_kernel_filesystems
 from netns import netns  # noqa: F401  (fixture: a private netns with a veth pair that carries traffic)
 
 HERE = Path(__file__).resolve().parent
@@ -28,25 +26,11 @@ _counter = itertools.count()
 collect_ignore = ["sample_project"]
 
 
-def _mounted(path: Path) -> bool:
-    return subprocess.run(["mountpoint", "-q", str(path)]).returncode == 0
-
-
-def _mount(fstype: str, path: Path) -> None:
-    if not _mounted(path):
-        path.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", fstype, fstype if fstype != "tracefs" else "nodev", str(path)], check=True)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _kernel_filesystems() -> None:
     if os.geteuid() != 0:
         pytest.skip("bpflink's tests need root (they create real links on the running kernel)")
-    _mount("bpf", BPFFS)
-    _mount("tracefs", TRACEFS)
-    if not (CGROUP2 / "cgroup.procs").exists():
-        CGROUP2.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["mount", "-t", "cgroup2", "none", str(CGROUP2)], check=True)
+    mount_kernel_filesystems(cgroup2=CGROUP2)
 
 
 @pytest.fixture
@@ -98,43 +82,61 @@ def drain(sock: socket.socket) -> int:
             return got
 
 
-@pytest.fixture(scope="session")
-def bpf_objects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every ``tests/bpf/*.bpf.c`` compiled with Debian's clang against the headers bpflink was built with.
+def sent_and_received(cgroup: Path, n: int = 5) -> tuple[int, int]:
+    """Send ``n`` UDP datagrams to 127.0.0.1 from a process in ``cgroup``: (sends that succeeded, received)."""
+    sock, port = udp_port()
+    with sock:
+        res = run_in_cgroup(cgroup, UDP_SEND.format(n=n, port=port))
+        assert res.returncode == 0, res.stderr
+        return int(res.stdout), drain(sock)
 
-    Cached in ``build/bpf-objects/<key>/``, the key hashing the sources, the command and clang's version: the
-    QEMU guests (read-only root) then reuse what the host run compiled instead of paying ~90 s of clang under TCG.
-    """
-    clang = shutil.which("clang")
-    if clang is None:
-        pytest.fail("clang is missing: run scripts/setup (apt-get install clang)")
-    include = ROOT / "build" / "libbpf" / "include"
-    triplet = subprocess.run(["gcc", "-dumpmachine"], capture_output=True, text=True).stdout.strip()
-    flags = ["-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", f"-I{include}", f"-I/usr/include/{triplet}"]
-    sources = sorted((HERE / "bpf").glob("*.bpf.c"))
-    key = hashlib.sha256(repr(flags).encode())
-    key.update(subprocess.run([clang, "--version"], capture_output=True).stdout)
-    for path in sorted((HERE / "bpf").iterdir()):
-        key.update(path.name.encode() + b"\0" + path.read_bytes())
-    for header in sorted(include.rglob("*.h")):
-        key.update(header.read_bytes())
-    cached = ROOT / "build" / "bpf-objects" / key.hexdigest()[:16]
-    names = {src.name.removesuffix(".bpf.c"): src.name.replace(".c", ".o") for src in sources}
-    if not all((cached / obj).exists() for obj in names.values()):
-        out = tmp_path_factory.mktemp("bpf")
-        for src in sources:
-            res = subprocess.run([clang, *flags, "-c", str(src), "-o", str(out / src.name.replace(".c", ".o"))],
-                                 capture_output=True, text=True)
-            if res.returncode != 0:
-                pytest.fail(f"clang failed on {src.name}:\n{res.stderr}")
-        try:  # publish whole or not at all; a read-only tree (guests) or a concurrent run just keeps its own
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(out, cached.with_suffix(f".tmp{os.getpid()}"))
-            os.rename(cached.with_suffix(f".tmp{os.getpid()}"), cached)
-        except OSError:
-            shutil.rmtree(cached.with_suffix(f".tmp{os.getpid()}"), ignore_errors=True)
-            return {name: out / obj for name, obj in names.items()}
-    return {name: cached / obj for name, obj in names.items()}
+
+def send_from(cgroup: Path, n: int = 5) -> int:
+    """How many of ``n`` UDP datagrams sent from a process in ``cgroup`` to 127.0.0.1 arrived."""
+    return sent_and_received(cgroup, n)[1]
+
+
+class _Objects(Mapping[str, Path]):
+    """``tests/bpf/<name>.bpf.c`` compiled on first access by the plugin's ``compile_bpf`` (cached by content hash
+    in ~/.cache/bpflink/objects: the QEMU guests see the host's cache read-only and reuse what the host run
+    compiled instead of paying clang under TCG)."""
+
+    def __init__(self) -> None:
+        self._sources = {src.name.removesuffix(".bpf.c"): src for src in sorted((HERE / "bpf").glob("*.bpf.c"))}
+        self._done: dict[str, Path] = {}
+
+    def __getitem__(self, name: str) -> Path:
+        if name not in self._done:
+            try:
+                self._done[name] = compile_bpf(self._sources[name])
+            except CompileError as exc:
+                pytest.fail(str(exc), pytrace=False)
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sources)
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+
+@pytest.fixture(scope="session")
+def bpf_objects() -> Mapping[str, Path]:
+    """Every ``tests/bpf/*.bpf.c`` by name, compiled when first used (the plugin's ``bpf_compile``)."""
+    return _Objects()
+
+
+@pytest.fixture
+def emitter(bpf_objects: Mapping[str, Path]) -> Iterator[Any]:
+    """test_ringbuf's ``Emitter`` on a fresh ``ringbuf_emit`` object (the ring and perf buffer tests share it)."""
+    from bpflink import Object
+    from test_ringbuf import Emitter
+
+    em = Emitter(Object.open(bpf_objects["ringbuf_emit"]))
+    try:
+        yield em
+    finally:
+        em.close()
 
 
 def open_fds() -> int:
@@ -149,20 +151,10 @@ LEAK_CHECKED_MODULES = frozenset({"test_hardening", "test_contracts", "test_fdow
                                   "test_errors_per_family"})
 
 
-def _fd_names() -> dict[int, str]:
-    names = {}
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # the listing's own fd, closed meanwhile
-            names[int(name)] = os.readlink(f"/proc/self/fd/{name}")
-    return names
-
-
-def _our_pins() -> set[str]:
+def _our_pins(leaks: list[str]) -> list[str]:
+    """Leaked pins whose name carries this process's pid: other engineers' runs pin on the same bpffs."""
     pid = str(os.getpid())
-    try:
-        return {name for name in os.listdir(BPFFS) if pid in name}
-    except OSError:
-        return set()
+    return [line for line in leaks if line.startswith("pin ") and pid in os.path.basename(line)]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -174,17 +166,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(autouse=True)
 def _leak_check(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The plugin's ``LeakSnapshot`` (as ``bpf_no_leaks``), counting only pins named after this process."""
     if request.node.get_closest_marker("leakcheck") is None:
         yield
         return
-    import gc
-
-    fds, pins = _fd_names(), _our_pins()
+    snapshot = LeakSnapshot.take()
     yield
-    gc.collect()  # an owner dropped without close() is closed (with a ResourceWarning) by its finalizer
-    leaked = {fd: name for fd, name in _fd_names().items() if fds.get(fd) != name}
-    leaked_pins = _our_pins() - pins
-    for name in leaked_pins:
-        os.unlink(BPFFS / name)
-    assert not leaked, f"the test leaked fds: {leaked}"
-    assert not leaked_pins, f"the test leaked pins: {sorted(leaked_pins)}"
+    leaks = snapshot.leaks()  # after gc: an owner dropped without close() is closed by its finalizer
+    pins = _our_pins(leaks)
+    for line in pins:
+        os.unlink(line.removeprefix("pin "))
+    fds = [line for line in leaks if not line.startswith("pin ")]
+    assert not fds, "the test leaked fds:\n  " + "\n  ".join(fds)
+    assert not pins, f"the test leaked pins: {pins}"

@@ -5,11 +5,14 @@ for this suite in pyproject.toml), applied here to refusals a test catches itsel
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from bpflink.testing._require import honest_verdict
+
+if TYPE_CHECKING:
+    from bpflink import Link
 
 
 def unsupported(feature: str, exc: BaseException, *, extra_reason: str | None = None) -> NoReturn:
@@ -22,3 +25,13 @@ def unsupported(feature: str, exc: BaseException, *, extra_reason: str | None = 
     if kind == "skip":
         pytest.skip(reason)
     pytest.fail(reason)
+
+
+def link_or_skip(feature: str, *args: Any) -> Link:
+    """``link_create(*args)``; a refusal goes through ``unsupported(feature, exc)`` (skip or fail, as above)."""
+    from bpflink import link_create
+
+    try:
+        return link_create(*args)
+    except OSError as exc:
+        unsupported(feature, exc)

@@ -3,11 +3,11 @@ pair whose two ends really talk to each other, plus the ``netns`` fixture.
 
 The namespace, the pair, the policy routing that sends traffic between the two addresses through the cable and
 ``udp_deliveries`` are the plugin's (one implementation; see its docstring). What this adds is the suite's
-interface: ``with Netns(tag) as ns`` creates and deletes (the plugin's ``with`` enters instead), ``entered()``,
+interface: ``with NetPair(tag) as ns`` creates and deletes (the plugin's ``with`` enters instead), ``entered()``,
 ``run(*cmd)`` (``ip netns exec``), ``bpftool(...)``, and a distinct subnet per namespace (readable bpftool/tcpdump
 output).
 
->>> with Netns("demo") as ns:  # doctest: +SKIP
+>>> with NetPair("demo") as ns:  # doctest: +SKIP
 ...     with ns.entered():
 ...         link = bpflink.link_create(prog, ns.dev_b, AttachType.XDP)
 ...     assert ns.udp_deliveries(3) == 0
@@ -32,7 +32,7 @@ from bpflink.testing._netns import TEST_PORT, netkit_ip
 _subnets = itertools.count(1)
 
 
-class Netns(PeerPair):
+class NetPair(PeerPair):
     """A named network namespace holding ``lo`` and a pair ``dev_a`` (``addr_a``) <-> ``dev_b`` (``addr_b``).
 
     Cleanup (``close()``, or leaving the ``with``) deletes the namespace and with it both devices.
@@ -62,7 +62,7 @@ class Netns(PeerPair):
         return json.loads(self.run(tool, "-j", *args).stdout or "null")
 
     @contextlib.contextmanager
-    def entered(self) -> Iterator[Netns]:
+    def entered(self) -> Iterator[NetPair]:
         """Move the calling thread into the namespace for the ``with`` block; always moves it back."""
         with self.netns.entered():
             yield self
@@ -70,7 +70,7 @@ class Netns(PeerPair):
     def ifindex(self, dev: str) -> int:
         return self.netns.ifindex(dev)
 
-    def __enter__(self) -> Netns:  # type: ignore[override]  # creates (the plugin's PeerPair enters)
+    def __enter__(self) -> NetPair:  # type: ignore[override]  # creates (the plugin's PeerPair enters)
         self.create()
         return self
 
@@ -79,11 +79,11 @@ class Netns(PeerPair):
 
 
 @pytest.fixture
-def netns(request: pytest.FixtureRequest) -> Iterator[Netns]:
-    """A fresh ``Netns`` (veth pair that carries traffic), deleted afterwards."""
+def netns(request: pytest.FixtureRequest) -> Iterator[NetPair]:
+    """A fresh ``NetPair`` (veth pair that carries traffic), deleted afterwards."""
     tag = request.node.name.removeprefix("test_")[:12].replace("[", "").replace("]", "")
-    with Netns(tag or "t") as ns:
+    with NetPair(tag or "t") as ns:
         yield ns
 
 
-__all__ = ["TEST_PORT", "NetkitUnavailable", "Netns", "netkit_ip", "netns"]
+__all__ = ["TEST_PORT", "NetPair", "NetkitUnavailable", "netkit_ip", "netns"]

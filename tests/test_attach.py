@@ -10,7 +10,6 @@ import os
 import platform
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -281,15 +280,8 @@ def test_sampling_per_task(sections: Path) -> None:
             perf_sample(prog, "cpu-clock")
 
 
-@pytest.fixture
-def _no_leak() -> Iterator[None]:
-    before = open_fds()
-    yield
-    assert open_fds() == before
-
-
 # --- fallbacks without a kernel link (bpflink.attach.legacy): forced with mode="legacy" on any kernel ---------------
-def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections: Path, _no_leak: None) -> None:
+def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections: Path, bpf_no_leaks: object) -> None:
     perf_before = _perf_fds()
     with _open(sections, BASIC) as obj, obj.program("on_tp") as tp, obj.program("on_uprobe") as up:
         with tracepoint(tp, "syscalls:sys_enter_getppid", mode="legacy") as lt, \
@@ -320,7 +312,8 @@ def _tracefs_lines(kind: str) -> list[str]:
     return (tracefs() / f"{kind}_events").read_text().splitlines()
 
 
-def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sections: Path, _no_leak: None) -> None:
+def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sections: Path,
+                                                                           bpf_no_leaks: object) -> None:
     """mode="tracefs" (what auto uses where the uprobe PMU cannot make the probe): a uprobe_events entry opened as
     a tracepoint, PERF_EVENT_IOC_SET_BPF; exact counts, and closing removes the event from tracefs."""
     from bpflink.attach.tracefs import GROUP
@@ -359,7 +352,7 @@ def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sect
         assert [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/" in ln] == before
 
 
-def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections: Path, _no_leak: None) -> None:
+def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections: Path, bpf_no_leaks: object) -> None:
     perf_before = _perf_fds()
     with _open(sections, BASIC) as obj, obj.program("on_tp") as tp:
         with pytest.raises(NotSupportedError, match=r"BPF cookies need a perf_event link.*Linux >= 5\.15"):
@@ -383,7 +376,7 @@ def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections
             assert _hits(obj)[TP] == 2
 
 
-def test_uprobe_multi_as_single_probes(sections: Path, _no_leak: None) -> None:
+def test_uprobe_multi_as_single_probes(sections: Path, bpf_no_leaks: object) -> None:
     # a plain uprobe program: one loaded for uprobe_multi (its expected attach type) is refused on perf events
     # by kernels that know uprobe_multi; older ones (the fallback's case) do not check it
     with _open(sections, BASIC) as obj, obj.program("on_uprobe") as up:
@@ -399,7 +392,7 @@ def test_uprobe_multi_as_single_probes(sections: Path, _no_leak: None) -> None:
         assert _hits(obj)[UPROBE] == 6
 
 
-def test_legacy_sampling_on_every_cpu(sections: Path, _no_leak: None) -> None:
+def test_legacy_sampling_on_every_cpu(sections: Path, bpf_no_leaks: object) -> None:
     perf_before = _perf_fds()
     with _open(sections, ["on_sample"]) as obj, obj.program("on_sample") as prog:
         with perf_sample(prog, "cpu-clock", freq=1000, mode="legacy") as link:
@@ -413,7 +406,7 @@ def test_legacy_sampling_on_every_cpu(sections: Path, _no_leak: None) -> None:
             perf_sample(prog, "cpu-clock", freq=1000, cookie=1, mode="legacy")
 
 
-def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, _no_leak: None) -> None:
+def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, bpf_no_leaks: object) -> None:
     """BPF_PROG_ATTACH (what auto uses before cgroup links, 5.7), forced with mode="legacy": exact counts."""
     from conftest import run_in_cgroup
 
@@ -433,12 +426,12 @@ def test_cgroup_prog_attach_fallback(sections: Path, cgroup: Path, _no_leak: Non
         link.close()  # idempotent
 
 
-def test_xdp_netlink_fallback_drops_then_close_restores(bpf_objects: dict[str, Path], _no_leak: None) -> None:
+def test_xdp_netlink_fallback_drops_then_close_restores(bpf_objects: dict[str, Path], bpf_no_leaks: object) -> None:
     """XDP through rtnetlink (what auto uses before XDP links, 5.9), forced with mode="legacy": the datagrams are
     dropped and counted exactly, a second program is refused, and close detaches."""
-    from netns import Netns
+    from netns import NetPair
 
-    with Netns("xdpnl") as ns, Object.open(bpf_objects["net_xdp"]) as obj, obj.map("counters") as counters:
+    with NetPair("xdpnl") as ns, Object.open(bpf_objects["net_xdp"]) as obj, obj.map("counters") as counters:
         assert ns.udp_deliveries(2) == 2
         with ns.entered():
             link = obj.attach("xdp_drop", ns.dev_b, mode="legacy")

@@ -22,7 +22,7 @@ from bpflink import AttachType, HookEntry, HookQuery, Link, NotSupportedError, O
 from bpflink import query as hook_query
 from bpflink.opts import Anchor, LinkId, ProgId
 from features import unsupported
-from netns import TEST_PORT, Netns
+from netns import TEST_PORT, NetPair
 
 EGRESS = AttachType.CGROUP_INET_EGRESS
 ALLOW_MULTI = 2  # BPF_F_ALLOW_MULTI: how the kernel records every cgroup link
@@ -38,7 +38,7 @@ s.sendto(b"order", ({dst!r}, {port}))
 class Hook:
     """A cgroup with the net_cgroup programs, a namespace to send from, and the order the programs record."""
 
-    def __init__(self, cgroup: Path, ns: Netns, obj: Object, stack: ExitStack) -> None:
+    def __init__(self, cgroup: Path, ns: NetPair, obj: Object, stack: ExitStack) -> None:
         self.cgroup, self.ns, self.obj, self.stack = cgroup, ns, obj, stack
         self.order = stack.enter_context(obj.map("order"))
         self.length = stack.enter_context(obj.map("order_len"))
@@ -67,7 +67,7 @@ class Hook:
 
 
 @pytest.fixture
-def hook(cgroup: Path, netns: Netns, bpf_objects: dict[str, Path]) -> Iterator[Hook]:
+def hook(cgroup: Path, netns: NetPair, bpf_objects: dict[str, Path]) -> Iterator[Hook]:
     with Object.open(bpf_objects["net_cgroup"]) as obj, ExitStack() as stack:
         yield Hook(cgroup, netns, obj, stack)
 

@@ -37,6 +37,7 @@ def cli_json(*args: str, netns: str | None = None) -> Any:
     return json.loads(res.stdout)
 
 
+@pytest.mark.hostonly
 def test_probe_table_json_and_require_exit_codes() -> None:
     expected = {r.attach_type.name.lower(): r for r in bpflink.probe()}
     data = cli_json("probe")
@@ -60,6 +61,7 @@ BTF_TARGETS = {"iter": AttachType.TRACE_ITER, "fentry": AttachType.TRACE_FENTRY,
                "lsm_cgroup": AttachType.LSM_CGROUP}
 
 
+@pytest.mark.hostonly
 def test_probe_rows_and_require_for_btf_targets() -> None:
     # here: iter, tp_btf and struct_ops exit 0; fentry, fmod_ret, lsm and lsm_cgroup 1 (lockdown EPERM).
     # One process per verdict kind, not per name: each CLI run probes again and costs ~20 s in a TCG guest.
@@ -81,6 +83,7 @@ def test_probe_rows_and_require_for_btf_targets() -> None:
             assert f"{name} (" in res.stderr and results[name].reason in res.stderr, (name, res.stderr)
 
 
+@pytest.mark.hostonly
 def test_console_script_runs_probe() -> None:
     assert SCRIPT.exists(), "the console script is installed by pip install -e . (scripts/setup)"
     res = subprocess.run([str(SCRIPT), "probe", "--require", "cgroup"], capture_output=True, text=True, timeout=60)
@@ -126,6 +129,7 @@ def prog_tag(prog_id: int) -> str:
     return str(json.loads(out)["tag"])
 
 
+@pytest.mark.hostonly
 def test_show_pin_detach_on_a_live_link(cgroup: Path) -> None:
     pin = BPFFS / f"bpflink-cli-{os.getpid()}"
     with Map.array() as counter, Program.load(ProgType.CGROUP_SKB, asm.count_and_return(counter.fd, 0),
@@ -187,6 +191,7 @@ def test_query_cgroup_lists_the_link(cgroup: Path) -> None:
         assert header.split() == ["#", "PROG", "LINK", "FLAGS"] and row.split()[:2] == ["0", str(prog.id)]
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("args", "code", "needle"), [
     (("show", "4294967295"), 1, "ENOENT"),
     (("detach", "4294967295"), 1, "ENOENT"),
@@ -217,6 +222,7 @@ def test_errors_are_one_line_with_errno_name_and_exit_code(args: tuple[str, ...]
         assert set(data) == {"error", "errno"} and data["errno"] == last.split(": ")[1]
 
 
+@pytest.mark.hostonly
 def test_debug_shows_the_traceback() -> None:
     res = cli("--debug", "show", "4294967295")
     assert res.returncode != 0 and "Traceback" in res.stderr and "FileNotFoundError" in res.stderr

@@ -15,22 +15,13 @@ import pytest
 import bpflink
 from bpflink import AttachType, Link, LinkType, Map, Program, ProgType, asm, link_create, lowlevel
 from bpflink.errors import VerifierError
-from conftest import BPFFS, UDP_SEND, drain, open_fds, run_in_cgroup, udp_port
+from conftest import BPFFS, open_fds, send_from, sent_and_received
 
 EGRESS = AttachType.CGROUP_INET_EGRESS
 
 
 def counting_prog(counter: Map, verdict: int) -> Program:
     return Program.load(ProgType.CGROUP_SKB, asm.count_and_return(counter.fd, verdict), expected_attach_type=EGRESS)
-
-
-def send_from(cgroup: Path, n: int = 5) -> tuple[int, int]:
-    """Send n UDP datagrams to 127.0.0.1 from a process in the cgroup: (sends that succeeded, received)."""
-    sock, port = udp_port()
-    with sock:
-        res = run_in_cgroup(cgroup, UDP_SEND.format(n=n, port=port))
-        assert res.returncode == 0, res.stderr
-        return int(res.stdout), drain(sock)
 
 
 def test_version_and_libbpf() -> None:
@@ -40,11 +31,11 @@ def test_version_and_libbpf() -> None:
 
 
 def test_cgroup_link_drops_and_counts_then_close_restores(cgroup: Path) -> None:
-    assert send_from(cgroup) == (5, 5)
+    assert sent_and_received(cgroup) == (5, 5)
     with Map.array() as counter, counting_prog(counter, 0) as prog:
         link = link_create(prog, cgroup, EGRESS)
         assert isinstance(link, Link) and link.fd >= 3
-        _sent, received = send_from(cgroup)
+        _sent, received = sent_and_received(cgroup)
         assert received == 0
         assert counter.lookup_int(0) >= 5
         info = link.info()
@@ -52,7 +43,7 @@ def test_cgroup_link_drops_and_counts_then_close_restores(cgroup: Path) -> None:
         link.close()
         assert link.closed
         link.close()  # idempotent
-        assert send_from(cgroup)[1] == 5
+        assert send_from(cgroup) == 5
 
 
 def test_lowlevel_mirror_returns_fd_or_negative_errno(cgroup: Path) -> None:
@@ -62,7 +53,7 @@ def test_lowlevel_mirror_returns_fd_or_negative_errno(cgroup: Path) -> None:
             opts = lowlevel.new_link_create_opts()
             fd = lowlevel.bpf_link_create(prog.fd, cg, int(EGRESS), opts)
             assert fd >= 3
-            assert send_from(cgroup)[1] == 0 and counter.lookup_int(0) >= 5
+            assert send_from(cgroup) == 0 and counter.lookup_int(0) >= 5
             os.close(fd)
             # a cgroup_skb program cannot be a tcx program: C returns -EINVAL, and so do we
             assert lowlevel.bpf_link_create(prog.fd, 1, int(AttachType.TCX_INGRESS), None) == -errno.EINVAL
@@ -75,16 +66,16 @@ def test_update_swaps_program_and_replace_checks_old(cgroup: Path) -> None:
     with Map.array(2) as counter, counting_prog(counter, 0) as drop, Program.load(
         ProgType.CGROUP_SKB, asm.count_and_return(counter.fd, 1, key=1), expected_attach_type=EGRESS
     ) as passing, link_create(drop, cgroup, EGRESS) as link:
-        assert send_from(cgroup)[1] == 0
+        assert send_from(cgroup) == 0
         link.update(passing)
         assert link.prog_id == passing.id
-        assert send_from(cgroup)[1] == 5
+        assert send_from(cgroup) == 5
         assert counter.lookup_int(1) >= 5
         with pytest.raises(PermissionError) as exc:  # old_prog is not the current program
             link.update(drop, old_prog=drop)
         assert exc.value.errno == errno.EPERM
         link.update(drop, old_prog=passing)
-        assert send_from(cgroup)[1] == 0
+        assert send_from(cgroup) == 0
 
 
 def test_pin_from_pin_outlives_the_fd(cgroup: Path) -> None:
@@ -94,7 +85,7 @@ def test_pin_from_pin_outlives_the_fd(cgroup: Path) -> None:
         link.pin(pin)
         link_id = link.id
         link.close()
-        assert send_from(cgroup)[1] == 0  # still attached through the pin
+        assert send_from(cgroup) == 0  # still attached through the pin
         again = Link.from_pin(pin)
         assert again.id == link_id
         by_id = Link.from_id(link_id)
@@ -102,7 +93,7 @@ def test_pin_from_pin_outlives_the_fd(cgroup: Path) -> None:
         by_id.close()
         os.unlink(pin)
         again.close()
-        assert send_from(cgroup)[1] == 5
+        assert send_from(cgroup) == 5
     with pytest.raises(FileNotFoundError):
         Link.from_pin(pin)
 
@@ -127,10 +118,10 @@ def test_pin_unpin_and_from_pin_of_non_link(cgroup: Path) -> None:
 
 def test_detach_stops_the_effect_fd_stays_open(cgroup: Path) -> None:
     with Map.array() as counter, counting_prog(counter, 0) as prog, link_create(prog, cgroup, EGRESS) as link:
-        assert send_from(cgroup)[1] == 0
+        assert send_from(cgroup) == 0
         link.detach()
         assert not link.closed
-        assert send_from(cgroup)[1] == 5
+        assert send_from(cgroup) == 5
         assert link.info().type == LinkType.CGROUP
         with pytest.raises(OSError) as exc:
             link.update(prog)
@@ -143,7 +134,7 @@ def test_program_from_object_attaches_and_counts(cgroup: Path, bpf_objects: dict
         assert prog.prog_type == ProgType.CGROUP_SKB and prog.expected_attach_type == EGRESS
         counters = prog.maps["counters"]
         with link_create(prog, cgroup, EGRESS):
-            assert send_from(cgroup, 7)[1] == 0
+            assert send_from(cgroup, 7) == 0
         assert counters.lookup_int(0) == 7
         assert counters.lookup_int(1) == 0
     assert counters.closed
@@ -165,14 +156,14 @@ def test_garbage_collected_link_closes_with_resource_warning(cgroup: Path) -> No
     with Program.load(ProgType.CGROUP_SKB, asm.return_imm(0), expected_attach_type=EGRESS) as prog:
         before = open_fds()
         link = link_create(prog, cgroup, EGRESS)
-        assert send_from(cgroup)[1] == 0
+        assert send_from(cgroup) == 0
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             del link
             gc.collect()
         assert any(issubclass(w.category, ResourceWarning) for w in caught)
         assert open_fds() == before
-        assert send_from(cgroup)[1] == 5
+        assert send_from(cgroup) == 5
 
 
 @pytest.mark.parametrize(
@@ -247,4 +238,4 @@ def test_fork_child_closing_its_copy_keeps_parent_link(cgroup: Path) -> None:
             os._exit(0)
         os.waitpid(pid, 0)
         assert not link.closed
-        assert send_from(cgroup)[1] == 0
+        assert send_from(cgroup) == 0

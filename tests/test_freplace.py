@@ -14,13 +14,13 @@ import pytest
 
 from bpflink import AttachType, Link, Object, Program, ProgType, asm, link_create, opts
 from features import unsupported
-from netns import Netns, netns  # noqa: F401  (fixture)
+from netns import NetPair, netns  # noqa: F401  (fixture)
 
 LOOKUP = AttachType.SK_LOOKUP
 
 
 @pytest.fixture
-def target(bpf_objects: dict[str, Path], netns: Netns) -> Iterator[Program]:  # noqa: F811
+def target(bpf_objects: dict[str, Path], netns: NetPair) -> Iterator[Program]:  # noqa: F811
     """lookup_target, attached to the namespace (its verdict: pass, as decided by decide())."""
     with Object.open(bpf_objects["freplace_target"]) as obj, obj.program("lookup_target") as prog, \
             link_create(prog, f"/run/netns/{netns.name}", LOOKUP):
@@ -58,7 +58,7 @@ def attach(ext_prog: Program, target: Program | None, freplace: opts.Freplace | 
         unsupported("freplace", exc)
 
 
-def test_freplace_changes_the_target_while_the_link_lives(netns: Netns, target: Program,  # noqa: F811
+def test_freplace_changes_the_target_while_the_link_lives(netns: NetPair, target: Program,  # noqa: F811
                                                           ext: Object) -> None:
     with ext.program("decide_drop") as prog, ext.map("calls") as calls:
         with attach(prog, None, None) as link:  # no opts: the load-time target
@@ -69,7 +69,8 @@ def test_freplace_changes_the_target_while_the_link_lives(netns: Netns, target: 
         assert netns.udp_deliveries(3) == 3  # closed: decide() is the original again
 
 
-def test_freplace_opts_name_target_and_function(netns: Netns, target: Program, ext: Object) -> None:  # noqa: F811
+def test_freplace_opts_name_target_and_function(netns: NetPair, target: Program, ext: Object,  # noqa: F811
+                                                bpf_no_leaks: object) -> None:
     with ext.program("decide_drop_too") as prog, ext.map("calls") as calls:
         with attach(prog, target, opts.Freplace.for_function(target, "decide")):
             assert netns.udp_deliveries(2) == 0

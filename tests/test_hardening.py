@@ -17,7 +17,7 @@ import pytest
 import bpflink
 from bpflink import AttachType, Link, Map, MapType, Program, ProgType, asm, link_create
 from bpflink.perf import PerfEvent
-from conftest import UDP_SEND, drain, open_fds, run_in_cgroup, udp_port
+from conftest import open_fds, send_from
 
 EGRESS = AttachType.CGROUP_INET_EGRESS
 BPFFS = Path("/sys/fs/bpf")
@@ -34,14 +34,6 @@ def run_child(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 
 def egress_prog(ret: int = 1) -> Program:
     return Program.load(ProgType.CGROUP_SKB, asm.return_imm(ret), expected_attach_type=EGRESS)
-
-
-def sent_through(cgroup: Path, n: int = 4) -> int:
-    sock, port = udp_port()
-    with sock:
-        res = run_in_cgroup(cgroup, UDP_SEND.format(n=n, port=port))
-        assert res.returncode == 0, res.stderr
-        return drain(sock)
 
 
 @pytest.fixture
@@ -113,11 +105,11 @@ def test_unpin_refuses_a_path_re_pinned_by_another_link(cgroup: Path, pin_path: 
             assert held.id == b.id  # still b's pin
         b.close()
         a.close()
-        assert sent_through(cgroup) == 0  # b's pin keeps the dropping program attached
+        assert send_from(cgroup, 4) == 0  # b's pin keeps the dropping program attached
         b2 = Link.from_pin(pin_path)
         b2.close()
         os.unlink(pin_path)
-        assert sent_through(cgroup) == 4  # gone with its last reference
+        assert send_from(cgroup, 4) == 4  # gone with its last reference
 
 
 def test_unpin_refuses_a_path_now_holding_a_map(cgroup: Path, pin_path: Path) -> None:
@@ -137,6 +129,7 @@ def test_unpin_of_own_pin(cgroup: Path, pin_path: Path) -> None:
         assert not pin_path.exists() and link.pinned_path is None
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("kind", ["str", "bytes", "PathLike", "bytes PathLike"])
 def test_bytes_and_pathlike_pin_paths(cgroup: Path, pin_path: Path, kind: str) -> None:
     class BytesPath(os.PathLike):  # type: ignore[type-arg]
@@ -150,7 +143,7 @@ def test_bytes_and_pathlike_pin_paths(cgroup: Path, pin_path: Path, kind: str) -
         with Link.from_pin(path) as again:  # type: ignore[arg-type]
             assert again.id == link.id
         link.close()
-        assert sent_through(cgroup) == 0  # the pin holds the link: the program still drops
+        assert send_from(cgroup, 4) == 0  # the pin holds the link: the program still drops
         again2 = Link.from_pin(path)  # type: ignore[arg-type]
         again2.unpin() if again2.pinned_path else os.unlink(pin_path)
         again2.close()
@@ -197,6 +190,7 @@ def test_from_pin_of_a_directory_is_not_about_the_verifier(tmp_path: Path) -> No
 
 # --- path targets never hang -----------------------------------------------------------------------------------
 
+@pytest.mark.hostonly
 def test_fifo_targets_do_not_hang(tmp_path: Path) -> None:
     """A FIFO as a cgroup/netns target (link_create, query) blocked forever in open()."""
     fifo = tmp_path / "fifo"
@@ -222,12 +216,13 @@ def test_fifo_targets_do_not_hang(tmp_path: Path) -> None:
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
 
 
+@pytest.mark.hostonly
 def test_bytes_cgroup_path_target(cgroup: Path) -> None:
     with egress_prog(0) as prog, link_create(prog, os.fsencode(cgroup), EGRESS) as link:
-        assert sent_through(cgroup) == 0
+        assert send_from(cgroup, 4) == 0
         ids = bpflink.query(os.fsencode(cgroup), EGRESS).link_ids  # None (or None per entry): not reported < 6.6
         assert ids is None or ids[-1] in (link.id, 0, None)
-    assert sent_through(cgroup) == 4
+    assert send_from(cgroup, 4) == 4
 
 
 # --- fork ------------------------------------------------------------------------------------------------------
@@ -235,11 +230,11 @@ def test_bytes_cgroup_path_target(cgroup: Path) -> None:
 def test_fork_while_probing_does_not_hang() -> None:
     """A thread inside probe() held its lock at fork(): the child's supports() blocked forever."""
     res = run_child("""
-        import importlib, os, threading, bpflink
-        probe = importlib.import_module("bpflink.probe")  # bpflink.probe is also the function probe()
+        import os, threading, bpflink
+        from bpflink import kernel
         held, release = threading.Event(), threading.Event()
         def hold():
-            with probe._lock:  # what a thread in the middle of probe() holds
+            with kernel.trial_lock():  # what a thread in the middle of probe() holds
                 held.set()
                 release.wait()
         t = threading.Thread(target=hold, daemon=True)
@@ -256,19 +251,29 @@ def test_fork_while_probing_does_not_hang() -> None:
     assert res.returncode == 0 and res.stdout.strip() == "0", (res.stdout, res.stderr)
 
 
-def test_fork_forgets_kernel_facts() -> None:
-    res = run_child("""
-        import importlib, os, bpflink
-        from bpflink.opts import mprog
-        probe = importlib.import_module("bpflink.probe")
-        query = importlib.import_module("bpflink.query")
+@pytest.mark.hostonly
+def test_fork_forgets_kernel_facts(cgroup: Path) -> None:
+    """Every fact learned by trial (probe verdicts, the query's fields, cgroup ordering) lives in bpflink.kernel,
+    which a forked child starts without."""
+    res = run_child(f"""
+        import os, bpflink
+        from bpflink import AttachType, kernel
+        from bpflink.opts import Cgroup
         bpflink.supports("CGROUP_INET_EGRESS")
-        query._mprog_fields = True
-        mprog._kernel_orders_cgroups()
+        bpflink.query({str(cgroup)!r}, AttachType.CGROUP_INET_EGRESS)
+        try:  # ordering asks the kernel once whether it keeps cgroup revisions
+            Cgroup(expected_revision=1).build(AttachType.CGROUP_INET_EGRESS)
+        except bpflink.NotSupportedError:
+            pass
+        kernel.config()
+        learned = kernel.recall(("probe", AttachType.CGROUP_INET_EGRESS))
+        assert learned is not None and kernel.recall("prog_query_mprog_fields") is not None
+        assert kernel.recall("cgroup_revision") is not None
         pid = os.fork()
         if pid == 0:
-            ok = (not probe._cache and query._mprog_fields is None
-                  and mprog._kernel_orders_cgroups.cache_info().currsize == 0)
+            ok = (kernel.recall(("probe", AttachType.CGROUP_INET_EGRESS)) is None
+                  and kernel.recall("prog_query_mprog_fields") is None and kernel.recall("cgroup_revision") is None
+                  and kernel.recall("config") is None)
             os._exit(0 if ok else 4)
         _, status = os.waitpid(pid, 0)
         print(os.waitstatus_to_exitcode(status))
@@ -283,7 +288,7 @@ def test_verifier_log_grows_past_one_mib(cgroup: Path) -> None:
     insns = asm.return_imm(0)[:8] * 20000 + asm.return_imm(0)  # 20000 x "r0 = 0": ~1.4 MiB of log
     with Program.load(ProgType.CGROUP_SKB, insns, expected_attach_type=EGRESS, log_level=2) as prog, \
             link_create(prog, os.fspath(cgroup), EGRESS):
-        assert sent_through(cgroup) == 0  # it loaded, and it runs
+        assert send_from(cgroup, 4) == 0  # it loaded, and it runs
     with pytest.raises(bpflink.VerifierError) as info:
         # a fixed buffer the log overflows on every kernel (6.1/6.12 write less than 1 MiB for this program)
         Program.load(ProgType.CGROUP_SKB, insns, expected_attach_type=EGRESS, log_level=2, log_size=1 << 12)
@@ -411,7 +416,7 @@ def test_update_hint_is_about_update(cgroup: Path) -> None:
             link.update(xdp)
         text = str(info.value)
         assert "cgroup v2 directory" not in text and "target" not in text and "new program" in text
-        assert sent_through(cgroup) == 4  # the old program still runs
+        assert send_from(cgroup, 4) == 4  # the old program still runs
 
 
 def test_map_errors_talk_about_maps() -> None:
@@ -474,18 +479,20 @@ def test_probe_never_replaces_the_callers_error(cgroup: Path) -> None:
 
 def test_probe_verdict_when_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """A probe whose target cannot be set up says "not probed: <why>" instead of raising."""
-    import importlib
-
-    probe = importlib.import_module("bpflink.probe")
+    from bpflink import kernel, probing
+    from bpflink.probing._harness import Trial
 
     def refuse(self: object) -> int:
         raise PermissionError(errno.EACCES, "Permission denied", "/sys/fs/cgroup/bpflink-probe-x")
 
-    monkeypatch.setattr(probe._Trial, "cgroup_fd", refuse)
-    monkeypatch.setattr(probe, "_cache", {})
-    result = probe.probe_attach_type(EGRESS)
-    assert not result.supported and result.reason.startswith("not probed: PermissionError")
-    assert probe.not_supported_error(EGRESS, errno.EINVAL) is None  # the caller's EINVAL stands
+    monkeypatch.setattr(Trial, "cgroup_fd", refuse)
+    kernel.forget()
+    try:
+        result = probing.probe_attach_type(EGRESS)
+        assert not result.supported and result.reason.startswith("not probed: PermissionError")
+        assert probing.not_supported_error(EGRESS, errno.EINVAL) is None  # the caller's EINVAL stands
+    finally:
+        kernel.forget()  # later tests probe for real
 
 
 @pytest.mark.hostonly
@@ -546,7 +553,7 @@ def test_built_opts_outlive_their_builder_only_through_ptr() -> None:
 def test_cgroup_revision_zero_refuses_ordering(cgroup: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A kernel whose cgroup query reports revision 0 (< 6.17) ignores before/after: bpflink must refuse them.
     Injected through lowlevel (the real query, its revision zeroed) instead of needing an old kernel."""
-    from bpflink.opts import Cgroup, ProgId, mprog
+    from bpflink.opts import Cgroup, ProgId
 
     real = bpflink.lowlevel.bpf_prog_query_opts
 
@@ -557,14 +564,14 @@ def test_cgroup_revision_zero_refuses_ordering(cgroup: Path, monkeypatch: pytest
 
     with egress_prog() as prog:
         monkeypatch.setattr(bpflink.lowlevel, "bpf_prog_query_opts", revision_zero)
-        mprog._kernel_orders_cgroups.cache_clear()
+        bpflink.kernel.forget("cgroup_revision")
         try:
             with pytest.raises(bpflink.NotSupportedError, match="revision"):
                 link_create(prog, os.fspath(cgroup), EGRESS, Cgroup(before=ProgId(prog.id)))
             with link_create(prog, os.fspath(cgroup), EGRESS, Cgroup()):  # plain multi-attach still works
-                assert sent_through(cgroup) == 4
+                assert send_from(cgroup, 4) == 4
         finally:
-            mprog._kernel_orders_cgroups.cache_clear()
+            bpflink.kernel.forget("cgroup_revision")
 
 
 def test_shutdown_time_failure_is_the_kernels_error(cgroup: Path) -> None:
@@ -690,10 +697,9 @@ def test_update_map_on_a_non_struct_ops_link_hints_struct_ops(cgroup: Path) -> N
 @pytest.mark.parametrize("at", [AttachType.XDP, AttachType.SK_LOOKUP])
 def test_probe_in_its_private_netns(at: AttachType) -> None:
     """The probes of network hooks run in a private network namespace: they are probed, never 'not probed'."""
-    import importlib
+    from bpflink import probing
 
-    probe = importlib.import_module("bpflink.probe")
-    result = probe.probe_attach_type(at)
+    result = probing.probe_attach_type(at)
     assert result.supported and not result.reason.startswith("not probed"), result
 
 

@@ -191,6 +191,7 @@ def test_read_iter_on_a_non_iterator_link_is_a_clear_error(cgroup: Path) -> None
         link.read_iter()
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("kwargs", "exc", "words"), [
     ({"pid": 1, "tid": 2}, ValueError, "at most one"),
     ({"map": 3, "pid": 1}, ValueError, "one kind"),
@@ -207,6 +208,7 @@ def test_iter_bad_input_before_the_syscall(kwargs: dict[str, object], exc: type[
         opts.Iter(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 def test_iter_opts_fill_the_union() -> None:
     from bpflink.lowlevel import NULL, ffi
 

@@ -14,7 +14,7 @@ import pytest
 
 from bpflink import AttachType, Link, Program, link_create, opts
 from bpflink.symbols import kallsyms_address
-from features import unsupported
+from features import link_or_skip, unsupported
 from tracehelp import ENTRY, RETURN, hits, load, value
 
 MULTI = AttachType.TRACE_KPROBE_MULTI
@@ -34,10 +34,7 @@ def trigger(pgid: int = 3, sid: int = 2) -> None:
 
 
 def attach(prog: Program, at: AttachType, built: opts.KprobeMulti, feature: str) -> Link:
-    try:
-        return link_create(prog, None, at, built)
-    except OSError as exc:
-        unsupported(feature, exc)
+    return link_or_skip(feature, prog, None, at, built)
 
 
 @pytest.fixture
@@ -93,6 +90,7 @@ def test_unknown_symbol_is_esrch(obj: Path) -> None:
 
 
 # --- validation: before any syscall -------------------------------------------------------------------------
+@pytest.mark.hostonly
 def test_syms_xor_addrs() -> None:
     with pytest.raises(ValueError, match="exactly one"):
         opts.KprobeMulti(syms=SYMS, addrs=[1, 2])
@@ -100,6 +98,7 @@ def test_syms_xor_addrs() -> None:
         opts.KprobeMulti()
 
 
+@pytest.mark.hostonly
 def test_cookie_count_must_match() -> None:
     with pytest.raises(ValueError, match=r"cookies must hold as many entries as there are probes \(2\), got 1"):
         opts.KprobeMulti(syms=SYMS, cookies=[1])
@@ -107,6 +106,7 @@ def test_cookie_count_must_match() -> None:
         opts.KprobeMulti(addrs=[0xFFFFFFFF81000000], cookies=[1, 2])
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("count", [0, CAP + 1])
 def test_count_limits(count: int) -> None:
     with pytest.raises(ValueError, match=r"1\.\.1048576 entries"):
@@ -115,6 +115,7 @@ def test_count_limits(count: int) -> None:
         opts.KprobeMulti(syms=["do_nanosleep"] * count)
 
 
+@pytest.mark.hostonly
 def test_cap_builds_names_in_one_buffer() -> None:
     from bpflink import lowlevel
 
@@ -125,6 +126,7 @@ def test_cap_builds_names_in_one_buffer() -> None:
     assert [lowlevel.ffi.string(km.syms[i]) for i in (0, 1, 2, km.cnt - 1)] == [b"a", b"bb", b"ccc", b"ccc"]
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("kwargs", "exc"), [
     ({"addrs": [-1]}, ValueError), ({"addrs": [1 << 64]}, ValueError), ({"syms": SYMS, "cookies": [-1, 0]}, ValueError),
     ({"syms": ["a\0b"]}, ValueError), ({"syms": [""]}, ValueError), ({"syms": ["x" * 512]}, ValueError),
@@ -137,6 +139,7 @@ def test_bad_values(kwargs: dict[str, object], exc: type[Exception]) -> None:
         opts.KprobeMulti(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 def test_attach_type_and_session_mode() -> None:
     with pytest.raises(TypeError, match=r"KprobeMulti.*TRACE_UPROBE_MULTI"):
         opts.KprobeMulti(syms=SYMS).build(AttachType.TRACE_UPROBE_MULTI)

@@ -103,7 +103,8 @@ def sent_and_counted(cgroup: Path, counter: Map, key: int, n: int = 3) -> int:
     return counter.lookup_int(key) - before
 
 
-def test_ensure_creates_keeps_and_swaps(cgroup: Path, pin: Path) -> None:
+def test_ensure_creates_keeps_and_swaps(cgroup: Path, pin: Path, bpf_no_leaks: Any) -> None:
+    bpf_no_leaks.own(paths=[pin])  # the pin is the point: the fixture removes it
     with Map.array(2) as counter, count_prog(counter, 0, "v1") as v1, count_prog(counter, 0, "v1") as v1_again, \
             count_prog(counter, 1, "v2") as v2:
         link, what = Link.ensure(pin, v1, cgroup, EGRESS)

@@ -20,16 +20,7 @@ OWNERS = {"lowlevel.py", "_native.py"}
 #: modules that still call ``lib.*`` directly, each waiting for its owner to switch to the ``lowlevel`` function of
 #: the same name (they all exist there). Remove a line when its module is converted: the test below fails on a
 #: stale entry, so this list only shrinks.
-NOT_YET_CONVERTED = {
-    "_probe_btf.py",  # probing: btf__* and libbpf_get_error -> ll.btf__*, ll.libbpf_get_error, ll.BTF_KIND_STRUCT
-    "attach/legacy.py",  # reach: BPF_F_ALLOW_MULTI -> ll.BPF_F_ALLOW_MULTI
-    "attach/perf.py",  # reach: PERF_* constants, bpflink_perf_event_open -> ll.PERF_*, ll.bpflink_perf_event_open
-    "attach/sections.py",  # reach: libbpf_prog_type_by_name -> ll.libbpf_prog_type_by_name
-    "attach/tracing.py",  # reach: bpf_raw_tracepoint_open_opts -> ll.bpf_raw_tracepoint_open_opts
-    "perfbuf.py",  # buffers: perf_buffer__*, bpflink_reader_*, addressof(lib) -> the same names in ll, ll.address_of
-    "ringbuf.py",  # buffers: ring_buffer__*, ring__*, bpflink_reader_*/batch_*, addressof(lib) -> ll, ll.address_of
-    "testing/_leaks.py",  # tests: bpf_link/prog_get_* -> ll.bpf_link_get_info_by_fd, ll.bpf_prog_get_*
-}
+NOT_YET_CONVERTED: set[str] = set()
 
 _EXTENSION_MODULES = {"_native", "_ffi", "lowlevel"}
 

@@ -27,7 +27,7 @@ from bpflink import (
 )
 from bpflink.info import NetfilterLinkInfo
 from features import unsupported
-from netns import Netns, netns  # noqa: F401  (fixture)
+from netns import NetPair, netns  # noqa: F401  (fixture)
 
 NF = AttachType.NETFILTER
 LOCAL_IN = opts.Netfilter(NfProto.IPV4, NfInetHook.LOCAL_IN, priority=-100)
@@ -43,7 +43,7 @@ def nf_obj(bpf_objects: dict[str, Path]) -> Iterator[Object]:
         yield obj
 
 
-def test_netfilter_drops_and_counts_then_close_restores(netns: Netns, nf_obj: Object) -> None:  # noqa: F811
+def test_netfilter_drops_and_counts_then_close_restores(netns: NetPair, nf_obj: Object) -> None:  # noqa: F811
     assert netns.udp_deliveries(3) == 3
     with nf_obj.program("nf_drop") as prog, nf_obj.map("counters") as counters:
         with netns.entered():
@@ -59,9 +59,9 @@ def test_netfilter_drops_and_counts_then_close_restores(netns: Netns, nf_obj: Ob
         assert counters.lookup_int(0) == 4
 
 
-def test_netfilter_hook_is_per_namespace(netns: Netns, nf_obj: Object) -> None:  # noqa: F811
+def test_netfilter_hook_is_per_namespace(netns: NetPair, nf_obj: Object) -> None:  # noqa: F811
     # the hook lives in the namespace of the thread that created the link: another namespace's traffic passes
-    with Netns("nf-other") as other, nf_obj.program("nf_drop") as prog, nf_obj.map("counters") as counters:
+    with NetPair("nf-other") as other, nf_obj.program("nf_drop") as prog, nf_obj.map("counters") as counters:
         with other.entered():
             link = link_create(prog, None, NF, LOCAL_IN)
         with link:
@@ -71,7 +71,7 @@ def test_netfilter_hook_is_per_namespace(netns: Netns, nf_obj: Object) -> None: 
             assert counters.lookup_int(0) == 2
 
 
-def test_netfilter_defrag_flag_is_accepted(netns: Netns, nf_obj: Object) -> None:  # noqa: F811
+def test_netfilter_defrag_flag_is_accepted(netns: NetPair, nf_obj: Object) -> None:  # noqa: F811
     defrag = opts.Netfilter(NfProto.IPV4, NfInetHook.LOCAL_IN, priority=-100, defrag=True)
     with nf_obj.program("nf_accept") as prog, nf_obj.map("counters") as counters:
         with netns.entered():
@@ -83,7 +83,7 @@ def test_netfilter_defrag_flag_is_accepted(netns: Netns, nf_obj: Object) -> None
             assert counters.lookup_int(1) == 3
 
 
-def test_netfilter_two_hooks_ipv6_and_ordering_by_priority(netns: Netns, nf_obj: Object) -> None:  # noqa: F811
+def test_netfilter_two_hooks_ipv6_and_ordering_by_priority(netns: NetPair, nf_obj: Object) -> None:  # noqa: F811
     # a dropping program at a lower priority runs first: the accepting one never sees the datagrams
     with nf_obj.program("nf_drop") as drop, nf_obj.program("nf_accept") as accept, \
             nf_obj.map("counters") as counters:
@@ -98,6 +98,7 @@ def test_netfilter_two_hooks_ipv6_and_ordering_by_priority(netns: Netns, nf_obj:
             assert (counters.lookup_int(0), counters.lookup_int(1)) == (2, 0)
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("kwargs", "exc", "words"), [
     ({"pf": 99, "hooknum": 1, "priority": 0}, ValueError, "pf must be"),
     ({"pf": NfProto.IPV4, "hooknum": 5, "priority": 0}, ValueError, "hooknum"),
@@ -121,6 +122,7 @@ def test_netfilter_opts_belong_to_netfilter_only() -> None:
         link_create(prog, "/proc/self/ns/net", AttachType.SK_LOOKUP, LOCAL_IN)
 
 
+@pytest.mark.hostonly
 def test_netfilter_builder_leaves_link_flags_zero() -> None:
     # the kernel refuses link_create.flags != 0 for netfilter: defrag travels in netfilter.flags
     built = opts.Netfilter(NfProto.IPV4, NfInetHook.LOCAL_IN, priority=-100, defrag=True).build(NF)

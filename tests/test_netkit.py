@@ -20,22 +20,22 @@ import pytest
 from bpflink import AttachType, HookEntry, Link, LinkType, Map, Object, Program, link_create, opts, query
 from bpflink.opts import Anchor, LinkId
 from features import unsupported
-from netns import NetkitUnavailable, Netns
+from netns import NetkitUnavailable, NetPair
 
 PRIMARY, PEER = AttachType.NETKIT_PRIMARY, AttachType.NETKIT_PEER
 
 
 @pytest.fixture
-def netkit(request: pytest.FixtureRequest, bpf_objects: dict[str, Path]) -> Iterator[Netns]:
+def netkit(request: pytest.FixtureRequest, bpf_objects: dict[str, Path]) -> Iterator[NetPair]:
     """A namespace with a netkit pair; or, after a real attempt, the probed reason why not."""
     try:
-        with Netns("netkit", kind="netkit") as ns:
+        with NetPair("netkit", kind="netkit") as ns:
             yield ns
             return
     except NetkitUnavailable as unavailable:
         reason = unavailable
     # the device could not be made: ask the kernel itself by attaching a netkit link to a veth
-    with Netns("netkit-veth") as ns, Object.open(bpf_objects["net_tcx"]) as obj, obj.program("tag_a") as prog:
+    with NetPair("netkit-veth") as ns, Object.open(bpf_objects["net_tcx"]) as obj, obj.program("tag_a") as prog:
         try:
             with ns.entered():
                 link_create(prog, ns.dev_a, PRIMARY).close()
@@ -46,18 +46,18 @@ def netkit(request: pytest.FixtureRequest, bpf_objects: dict[str, Path]) -> Iter
     pytest.fail(f"a netkit link on a veth was accepted ({reason})")
 
 
-def attach(ns: Netns, stack: ExitStack, prog: Program, at: AttachType, o: Any = None) -> Link:
+def attach(ns: NetPair, stack: ExitStack, prog: Program, at: AttachType, o: Any = None) -> Link:
     with ns.entered():
         return stack.enter_context(link_create(prog, ns.dev_a, at, o))  # always the primary's ifindex
 
 
-def order_after_one(ns: Netns, order: Map, length: Map, *, reverse: bool = False) -> str:
+def order_after_one(ns: NetPair, order: Map, length: Map, *, reverse: bool = False) -> str:
     length.update(0, 0)
     ns.udp_deliveries(1, reverse=reverse)
     return "".join(chr(order.lookup_int(i)) for i in range(length.lookup_int(0)))
 
 
-def test_netkit_primary_and_peer_fire_in_the_asked_order(netkit: Netns, bpf_objects: dict[str, Path]) -> None:
+def test_netkit_primary_and_peer_fire_in_the_asked_order(netkit: NetPair, bpf_objects: dict[str, Path]) -> None:
     ns = netkit
     assert ns.udp_deliveries(2) == 2 and ns.udp_deliveries(2, reverse=True) == 2
     with Object.open(bpf_objects["net_tcx"]) as obj, ExitStack() as stack:

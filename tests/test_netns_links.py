@@ -15,7 +15,7 @@ import pytest
 
 from bpflink import AttachType, LinkType, Map, Object, link_create
 from bpflink.info import NetnsLinkInfo
-from netns import Netns, netns  # noqa: F401  (fixture)
+from netns import NetPair, netns  # noqa: F401  (fixture)
 
 LOOKUP, DISSECTOR = AttachType.SK_LOOKUP, AttachType.FLOW_DISSECTOR
 # <linux/if_ether.h>, <linux/socket.h>, <linux/if_packet.h>: not in Python's socket module
@@ -34,11 +34,11 @@ def counters(obj: Object) -> Iterator[Map]:
         yield m
 
 
-def ns_path(ns: Netns) -> str:
+def ns_path(ns: NetPair) -> str:
     return f"/run/netns/{ns.name}"
 
 
-def test_sk_lookup_counts_then_drops_after_update(netns: Netns, obj: Object, counters: Map) -> None:  # noqa: F811
+def test_sk_lookup_counts_then_drops_after_update(netns: NetPair, obj: Object, counters: Map) -> None:  # noqa: F811
     with obj.program("lookup_pass") as passing, obj.program("lookup_drop") as dropping:
         with link_create(passing, ns_path(netns), LOOKUP) as link:
             assert netns.udp_deliveries(3) == 3
@@ -57,7 +57,7 @@ def test_sk_lookup_counts_then_drops_after_update(netns: Netns, obj: Object, cou
         assert counters.lookup_int(1) == 3
 
 
-def test_sk_lookup_target_as_fd_of_the_thread_namespace(netns: Netns, obj: Object,  # noqa: F811
+def test_sk_lookup_target_as_fd_of_the_thread_namespace(netns: NetPair, obj: Object,  # noqa: F811
                                                         counters: Map) -> None:
     with obj.program("lookup_drop") as prog:
         with netns.entered():
@@ -71,7 +71,7 @@ def test_sk_lookup_target_as_fd_of_the_thread_namespace(netns: Netns, obj: Objec
         assert netns.udp_deliveries(2) == 2  # closed: lookups are back to normal
 
 
-def hash_fanout(ns: Netns) -> socket.socket:
+def hash_fanout(ns: NetPair) -> socket.socket:
     """An AF_PACKET socket on the receiving veth end in a PACKET_FANOUT_HASH group: the kernel computes the flow
     hash of every packet arriving there (``__skb_get_hash_symmetric``), so the namespace's dissector runs."""
     with ns.entered():
@@ -81,7 +81,7 @@ def hash_fanout(ns: Netns) -> socket.socket:
     return sock
 
 
-def test_flow_dissector_runs_for_packet_fanout_hashing(netns: Netns, obj: Object,  # noqa: F811
+def test_flow_dissector_runs_for_packet_fanout_hashing(netns: NetPair, obj: Object,  # noqa: F811
                                                        counters: Map) -> None:
     with obj.program("dissect_count") as prog, link_create(prog, ns_path(netns), DISSECTOR) as link:
         # nothing in this namespace asks for a flow hash of these datagrams yet

@@ -224,9 +224,9 @@ def test_close_racing_other_threads_never_touches_freed_memory(counts: Path) -> 
 
 def test_policy_refusal_is_not_supported_with_the_reason(bpf_objects: dict[str, Path]) -> None:
     # fentry programs: refused to root where lockdown or an LSM forbids trampolines (this project's CI host)
-    from bpflink._probe_btf import lockdown_mode
+    from bpflink.kernel import lockdown
 
-    mode = lockdown_mode()
+    mode = lockdown()
     try:
         obj = Object.open(bpf_objects["trace_tracing"])
     except NotSupportedError as exc:

@@ -54,7 +54,8 @@ def sent_counted(cgroup: Path, counter: Map) -> int:
     return counter.lookup_int(0) - before
 
 
-def test_owners_finds_the_child_and_the_pin(held: tuple[Link, subprocess.Popen[str], int, Path, Map]) -> None:
+def test_owners_finds_the_child_and_the_pin(held: tuple[Link, subprocess.Popen[str], int, Path, Map],
+                                           bpf_no_leaks: object) -> None:
     link, child, child_fd, pin, _ = held
     found = bpflink.owners(link.id)
     holders = {(h.pid, h.fd) for h in found.processes}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -106,18 +105,21 @@ def test_kprobe_unknown_function_is_an_oserror() -> None:
 
 
 # --- validation: before any syscall -------------------------------------------------------------------------
+@pytest.mark.hostonly
 @pytest.mark.parametrize("cookie", [-1, 1 << 64])
 def test_perf_event_cookie_range(cookie: int) -> None:
     with pytest.raises(ValueError, match="cookie"):
         opts.PerfEvent(cookie=cookie)
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("cookie", ["1", 1.0, True, None])
 def test_perf_event_cookie_type(cookie: object) -> None:
     with pytest.raises(TypeError, match="cookie"):
         opts.PerfEvent(cookie=cookie)  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 def test_perf_event_opts_refuse_other_attach_types() -> None:
     with pytest.raises(TypeError, match=r"PerfEvent.*TRACE_UPROBE_MULTI"):
         opts.PerfEvent(cookie=1).build(AttachType.TRACE_UPROBE_MULTI)
@@ -125,6 +127,7 @@ def test_perf_event_opts_refuse_other_attach_types() -> None:
     assert int(b.ptr.perf_event.bpf_cookie) == 5
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("name", "exc"), [("sys_enter_getpid", ValueError), ("a:b:c", ValueError),
                                            ("../x:y", ValueError), ("", ValueError), (b"syscalls:x", TypeError)])
 def test_tracepoint_names(name: object, exc: type[Exception]) -> None:
@@ -152,14 +155,7 @@ def test_tracepoint_id_matches_tracefs() -> None:
     assert perf.tracepoint_id("syscalls:sys_enter_getpid") == int(path.read_text())
 
 
-@pytest.fixture
-def _no_leak() -> Iterator[None]:
-    before = len(os.listdir("/proc/self/fd"))
-    yield
-    assert len(os.listdir("/proc/self/fd")) == before
-
-
-@pytest.mark.usefixtures("_no_leak")
+@pytest.mark.usefixtures("bpf_no_leaks")
 def test_perf_event_fds_are_closed() -> None:
     for _ in range(20):
         with perf.open_tracepoint("syscalls:sys_enter_getpid") as ev:

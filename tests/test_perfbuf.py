@@ -11,26 +11,16 @@ import select
 import struct
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import bpflink
-from bpflink import Map, MapType, Object, PerfBuffer
+from bpflink import Map, MapType, PerfBuffer
 from bpflink.perfbuf import PerfRecord
 from conftest import open_fds
 from test_ringbuf import TAG, Emitter
 
 REC16 = struct.Struct("<QII")
-
-
-@pytest.fixture
-def emitter(bpf_objects: dict[str, Path]) -> Iterator[Emitter]:
-    em = Emitter(Object.open(bpf_objects["ringbuf_emit"]))
-    try:
-        yield em
-    finally:
-        em.close()
 
 
 @pytest.fixture

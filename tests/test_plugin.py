@@ -167,10 +167,10 @@ def test_plugin_is_inert(tmp_path: Path) -> None:
     code = ("import sys; before = set(sys.modules); import bpflink.testing.plugin; "
             "print(sorted(m for m in set(sys.modules) - before if m.startswith('bpflink')))")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    # the package's own import (the extension, a few ms: bench/) and the plugin; nothing that probes or talks to
-    # the kernel
+    # the package's own import (the extension and its lowlevel mirror, a few ms: bench/) and the plugin; nothing
+    # that probes or talks to the kernel
     assert set(eval(res.stdout)) <= {"bpflink", "bpflink._version", "bpflink._native", "bpflink._ffi",
-                                     "bpflink._ffi.lib", "bpflink._log", "bpflink.testing",
+                                     "bpflink._ffi.lib", "bpflink._log", "bpflink.lowlevel", "bpflink.testing",
                                      "bpflink.testing.plugin"}, res.stdout
     # a project an unprivileged user can read and write (tmp_path's parents are root-only)
     pytester_like = Path(tempfile.mkdtemp(prefix="bpflink-inert-"))

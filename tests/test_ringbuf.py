@@ -16,7 +16,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +61,6 @@ class Emitter:
         for m in (self.events, self.second, self.perf, self.state):
             m.close()
         self.obj.close()
-
-
-@pytest.fixture
-def emitter(bpf_objects: dict[str, Path]) -> Iterator[Emitter]:
-    em = Emitter(Object.open(bpf_objects["ringbuf_emit"]))
-    try:
-        yield em
-    finally:
-        em.close()
 
 
 def seqs(records: Any) -> list[int]:

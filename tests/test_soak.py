@@ -28,7 +28,7 @@ import pytest
 from bpflink import AttachType, Map, Program, ProgType, asm, link_create, lowlevel
 from bpflink.errors import check
 from bpflink.info import raw_link_info
-from conftest import CGROUP2, UDP_SEND, drain, open_fds, run_in_cgroup, udp_port
+from conftest import CGROUP2, open_fds, send_from
 from privnet import PrivateNetns
 
 pytestmark = pytest.mark.slow
@@ -120,14 +120,6 @@ def sibling_cgroup() -> Iterator[Path]:
         yield path
     finally:
         path.rmdir()
-
-
-def send_from(cgroup: Path, n: int = 5) -> int:
-    sock, port = udp_port()
-    with sock:
-        res = run_in_cgroup(cgroup, UDP_SEND.format(n=n, port=port))
-        assert res.returncode == 0, res.stderr
-        return drain(sock)
 
 
 def assert_cgroup_link_fires(cgroup: Path, prog_ids: set[int]) -> None:

@@ -19,8 +19,8 @@ import pytest
 from bpflink import AttachType, Link, LinkType, Map, MapType, Object, Program, link_create
 from bpflink.errors import NotSupportedError
 from bpflink.info import SockmapLinkInfo
-from features import unsupported
-from netns import Netns, netns  # noqa: F401  (fixture)
+from features import link_or_skip, unsupported
+from netns import NetPair, netns  # noqa: F401  (fixture)
 
 MSG, PARSER = AttachType.SK_MSG_VERDICT, AttachType.SK_SKB_STREAM_PARSER
 STREAM_VERDICT, VERDICT = AttachType.SK_SKB_STREAM_VERDICT, AttachType.SK_SKB_VERDICT
@@ -39,7 +39,7 @@ def counters(obj: Object) -> Iterator[Map]:
 
 
 @pytest.fixture
-def pair(netns: Netns) -> Iterator[tuple[socket.socket, socket.socket]]:  # noqa: F811
+def pair(netns: NetPair) -> Iterator[tuple[socket.socket, socket.socket]]:  # noqa: F811
     """(client, server): a connected TCP pair on the namespace's lo."""
     with netns.entered():  # sockets belong to the namespace they are created in
         listener = socket.create_server(("127.0.0.1", 0))
@@ -58,10 +58,7 @@ def sockmap(request: pytest.FixtureRequest) -> Iterator[Map]:
 
 
 def attach(prog: Program, sockmap: Map, at: AttachType) -> Link:
-    try:
-        return link_create(prog, sockmap, at)
-    except OSError as exc:
-        unsupported("sockmap", exc)
+    return link_or_skip("sockmap", prog, sockmap, at)
 
 
 def received(sock: socket.socket) -> bytes:

@@ -14,7 +14,7 @@ import pytest
 from bpflink import AttachType, Link, LinkType, Map, Object, link_create
 from bpflink.info import StructOpsLinkInfo
 from bpflink.struct_ops import build_value, write_value
-from features import unsupported
+from features import link_or_skip, unsupported
 
 STRUCT_OPS = AttachType.STRUCT_OPS
 CC = "bpflink_cc"
@@ -45,10 +45,7 @@ def ready_map(obj: Object, name: str, ssthresh: str) -> Map:
 
 
 def attach(ops: Map) -> Link:
-    try:
-        return link_create(ops, None, STRUCT_OPS)
-    except OSError as exc:
-        unsupported("struct_ops", exc)
+    return link_or_skip("struct_ops", ops, None, STRUCT_OPS)
 
 
 def map_id(m: Map) -> int:

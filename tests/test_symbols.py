@@ -24,12 +24,14 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> Binaries:
     return build_binaries(tmp_path_factory.mktemp("symbols"))
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("kind", ["pie", "nopie", "with_lib"])
 def test_offsets_match_readelf(bins: Binaries, kind: str) -> None:
     binary = getattr(bins, kind)
     assert symbols.symbol_offsets(binary, FUNCS) == [file_offset(binary, f) for f in FUNCS]
 
 
+@pytest.mark.hostonly
 def test_shared_library_and_libc_dynsym(bins: Binaries) -> None:
     assert symbols.symbol_offset(bins.lib, "bpflink_lib_fn") == file_offset(bins.lib, "bpflink_lib_fn")
     if not LIBC.exists():
@@ -43,6 +45,7 @@ def test_shared_library_and_libc_dynsym(bins: Binaries) -> None:
     assert text.value == value and got == text.offset
 
 
+@pytest.mark.hostonly
 def test_symbol_errors(bins: Binaries, tmp_path: Path) -> None:
     with pytest.raises(KeyError, match="bpflink_nope"):
         symbols.symbol_offset(bins.pie, "bpflink_nope")

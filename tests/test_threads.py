@@ -13,18 +13,10 @@ import pytest
 
 from bpflink import AttachType, Link, Map, Program, ProgType, asm, link_create, lowlevel
 from bpflink import links as bpflink_links
-from conftest import CGROUP2, UDP_SEND, drain, run_in_cgroup, udp_port
+from conftest import CGROUP2, send_from
 from privnet import PrivateNetns
 
 EGRESS = AttachType.CGROUP_INET_EGRESS
-
-
-def send_from(cgroup: Path, n: int = 5) -> int:
-    sock, port = udp_port()
-    with sock:
-        res = run_in_cgroup(cgroup, UDP_SEND.format(n=n, port=port))
-        assert res.returncode == 0, res.stderr
-        return drain(sock)
 
 
 def test_eight_threads_create_update_close_cgroup_links(cgroup: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from bpflink import AttachType, Link, Program, link_create, opts
 from bpflink.errors import NotSupportedError, VerifierError
-from features import unsupported
+from features import link_or_skip, unsupported
 from tracehelp import RETURN, hits, load
 
 TRAMPOLINE_FEATURE = "tracing_cookie"
@@ -45,10 +45,7 @@ def load_trampoline_prog(obj: Path, name: str) -> Program:
 
 
 def attach(prog: Program, at: AttachType, cookie: int, feature: str = TRAMPOLINE_FEATURE) -> Link:
-    try:
-        return link_create(prog, None, at, opts.Tracing(cookie=cookie))
-    except OSError as exc:
-        unsupported(feature, exc)
+    return link_or_skip(feature, prog, None, at, opts.Tracing(cookie=cookie))
 
 
 @pytest.fixture
@@ -132,6 +129,7 @@ def test_wrong_program_for_the_attach_type_is_einval(obj: Path) -> None:
 
 
 # --- validation ------------------------------------------------------------------------------------------------
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("cookie", "exc"), [(-1, ValueError), (1 << 64, ValueError), ("1", TypeError),
                                              (False, TypeError), (2.0, TypeError)])
 def test_cookie_checks(cookie: object, exc: type[Exception]) -> None:
@@ -139,6 +137,7 @@ def test_cookie_checks(cookie: object, exc: type[Exception]) -> None:
         opts.Tracing(cookie=cookie)  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("at", [AttachType.TRACE_FENTRY, AttachType.TRACE_FEXIT, AttachType.MODIFY_RETURN,
                                 AttachType.LSM_MAC, AttachType.TRACE_RAW_TP])
 def test_every_tracing_attach_type_takes_the_cookie(at: AttachType) -> None:
@@ -146,6 +145,7 @@ def test_every_tracing_attach_type_takes_the_cookie(at: AttachType) -> None:
     assert int(b.ptr.tracing.cookie) == (1 << 64) - 1
 
 
+@pytest.mark.hostonly
 def test_tracing_opts_refuse_other_attach_types() -> None:
     with pytest.raises(TypeError, match=r"Tracing.*PERF_EVENT"):
         opts.Tracing(cookie=1).build(AttachType.PERF_EVENT)

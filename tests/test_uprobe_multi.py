@@ -138,6 +138,7 @@ def test_kernel_errors_missing_pid_and_bad_offset(obj: Path, bins: Binaries) -> 
 
 
 # --- validation: before any syscall -------------------------------------------------------------------------
+@pytest.mark.hostonly
 def test_offsets_xor_symbols(bins: Binaries) -> None:
     with pytest.raises(ValueError, match="exactly one"):
         opts.UprobeMulti(bins.pie, offsets=[1], symbols=["main"])
@@ -145,36 +146,42 @@ def test_offsets_xor_symbols(bins: Binaries) -> None:
         opts.UprobeMulti(bins.pie)
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("name", ["cookies", "ref_ctr_offsets"])
 def test_array_lengths_must_match(bins: Binaries, name: str) -> None:
     with pytest.raises(ValueError, match=f"{name} must hold as many entries as there are probes \\(2\\), got 3"):
         opts.UprobeMulti(bins.pie, offsets=[1, 2], **{name: [1, 2, 3]})  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("count", [0, CAP + 1])
 def test_count_limits(bins: Binaries, count: int) -> None:
     with pytest.raises(ValueError, match=r"1\.\.1048576 entries"):
         opts.UprobeMulti(bins.pie, offsets=array.array("Q", [0x1000]) * count)
 
 
+@pytest.mark.hostonly
 def test_cap_is_accepted(bins: Binaries) -> None:
     built = opts.UprobeMulti(bins.pie, offsets=array.array("Q", [0x1000]) * CAP, cookies=bytes(8 * CAP))
     b = built.build(MULTI)
     assert b.ptr.uprobe_multi.cnt == CAP
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("bad", [[-1], [1 << 64], array.array("b", [-1]), array.array("q", [5, -5])])
 def test_offsets_out_of_range(bins: Binaries, bad: object) -> None:
     with pytest.raises(ValueError):
         opts.UprobeMulti(bins.pie, offsets=bad)
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize("bad", [["1"], [1.5], "12", 7, {1, 2}, array.array("d", [1.0]), [True]])
 def test_offsets_wrong_types(bins: Binaries, bad: object) -> None:
     with pytest.raises(TypeError):
         opts.UprobeMulti(bins.pie, offsets=bad)
 
 
+@pytest.mark.hostonly
 def test_cookie_range(bins: Binaries) -> None:
     with pytest.raises(ValueError, match="cookies"):
         opts.UprobeMulti(bins.pie, offsets=[1], cookies=[1 << 64])
@@ -182,6 +189,7 @@ def test_cookie_range(bins: Binaries) -> None:
         opts.UprobeMulti(bins.pie, offsets=[1], cookies=b"\x01")
 
 
+@pytest.mark.hostonly
 def test_path_checks(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         opts.UprobeMulti(tmp_path / "missing", offsets=[1])
@@ -193,6 +201,7 @@ def test_path_checks(tmp_path: Path) -> None:
         opts.UprobeMulti(3, offsets=[1])  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 def test_relative_path_is_made_absolute(bins: Binaries, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(bins.pie.parent)
     b = opts.UprobeMulti(bins.pie.name, symbols=FUNCS[:1]).build(MULTI)
@@ -202,6 +211,7 @@ def test_relative_path_is_made_absolute(bins: Binaries, monkeypatch: pytest.Monk
     assert lowlevel.ffi.string(c.path).decode() == str(bins.pie)
 
 
+@pytest.mark.hostonly
 def test_symbols_checks(bins: Binaries) -> None:
     with pytest.raises(ValueError, match="no symbol 'bpflink_nope'"):
         opts.UprobeMulti(bins.pie, symbols=["bpflink_nope"])
@@ -213,6 +223,7 @@ def test_symbols_checks(bins: Binaries) -> None:
         opts.UprobeMulti(bins.pie, symbols=[""])
 
 
+@pytest.mark.hostonly
 @pytest.mark.parametrize(("field", "bad", "exc"), [("pid", 0, ValueError), ("pid", -1, ValueError),
                                                   ("pid", 1 << 31, ValueError), ("pid", "1", TypeError),
                                                   ("retprobe", 1, TypeError), ("session", "yes", TypeError)])
@@ -221,6 +232,7 @@ def test_scalar_checks(bins: Binaries, field: str, bad: object, exc: type[Except
         opts.UprobeMulti(bins.pie, offsets=[1], **{field: bad})  # type: ignore[arg-type]
 
 
+@pytest.mark.hostonly
 def test_attach_type_and_session_mode(bins: Binaries) -> None:
     with pytest.raises(TypeError, match=r"UprobeMulti.*CGROUP_INET_EGRESS"):
         opts.UprobeMulti(bins.pie, offsets=[1]).build(AttachType.CGROUP_INET_EGRESS)

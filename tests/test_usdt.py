@@ -36,6 +36,7 @@ from bpflink.usdt import (
     encode_spec,
     probes,
 )
+from conftest import open_fds
 from features import unsupported
 from tracehelp import hits, value
 
@@ -345,7 +346,7 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
 
 def test_perf_event_path(obj: Path, bins: Bins) -> None:
     """A program loaded without uprobe_multi's attach type (SEC("uprobe")) takes the path 6.1 kernels take."""
-    fds = len(os.listdir("/proc/self/fd"))
+    fds = open_fds()
     with Program.from_object(obj, "usdt_generic_perf") as prog:
         with attach(prog, bins.exe, "bpflinkt", "site", cookie=3) as link:
             assert link.mode == "perf_event" and link.attach_type == AttachType.PERF_EVENT
@@ -356,7 +357,7 @@ def test_perf_event_path(obj: Path, bins: Bins) -> None:
             run(bins.exe)
             check_site_counts(prog, 3)
         assert link.closed and all(part.closed for part in link.links)
-    assert len(os.listdir("/proc/self/fd")) == fds
+    assert open_fds() == fds
 
 
 def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:

@@ -19,7 +19,7 @@ from bpflink import AttachType, HookEntry, HookQuery, Link, LinkType, Map, Objec
 from bpflink.errors import NotSupportedError
 from bpflink.opts import Anchor, LinkId, ProgId
 from features import unsupported
-from netns import Netns
+from netns import NetPair
 
 INGRESS, EGRESS = AttachType.TCX_INGRESS, AttachType.TCX_EGRESS
 
@@ -31,7 +31,7 @@ class OrderLog:
         self.order = stack.enter_context(obj.map("order"))
         self.length = stack.enter_context(obj.map("order_len"))
 
-    def after_one_datagram(self, ns: Netns) -> str:
+    def after_one_datagram(self, ns: NetPair) -> str:
         self.length.update(0, 0)
         ns.udp_deliveries(1)
         return "".join(chr(self.order.lookup_int(i)) for i in range(self.length.lookup_int(0)))
@@ -48,19 +48,19 @@ def take(obj: Object, stack: ExitStack, *names: str) -> list[Program]:
     return [stack.enter_context(obj.program(n)) for n in names]
 
 
-def attach(ns: Netns, stack: ExitStack, prog: Program, dev: str, at: AttachType, o: Any = None) -> Link:
+def attach(ns: NetPair, stack: ExitStack, prog: Program, dev: str, at: AttachType, o: Any = None) -> Link:
     """link_create on a device of the namespace; closed by ``stack``."""
     with ns.entered():
         return stack.enter_context(link_create(prog, dev, at, o))
 
 
-def query_in(ns: Netns, target: Any, at: AttachType) -> HookQuery:
+def query_in(ns: NetPair, target: Any, at: AttachType) -> HookQuery:
     """``query`` from inside the namespace (an ifindex means a device of the caller's namespace)."""
     with ns.entered():
         return query(target, at)
 
 
-def bpftool_tcx(ns: Netns, dev: str, kind: str) -> list[tuple[int, int]]:
+def bpftool_tcx(ns: NetPair, dev: str, kind: str) -> list[tuple[int, int]]:
     """(prog_id, link_id) of ``dev``'s tcx hook ``kind`` as ``bpftool net show`` lists them."""
     out = ns.bpftool("net", "show", "dev", dev)
     return [(e["prog_id"], e["link_id"]) for e in out[0].get("tc", []) if e["kind"] == kind]
@@ -68,7 +68,7 @@ def bpftool_tcx(ns: Netns, dev: str, kind: str) -> list[tuple[int, int]]:
 
 # --- XDP ------------------------------------------------------------------------------------------------------
 
-def test_xdp_drops_counts_update_swaps_and_close_restores(netns: Netns, bpf_objects: dict[str, Path]) -> None:
+def test_xdp_drops_counts_update_swaps_and_close_restores(netns: NetPair, bpf_objects: dict[str, Path]) -> None:
     assert netns.udp_deliveries(3) == 3
     with Object.open(bpf_objects["net_xdp"]) as obj, ExitStack() as stack:
         drop, passing = take(obj, stack, "xdp_drop", "xdp_pass")
@@ -88,7 +88,7 @@ def test_xdp_drops_counts_update_swaps_and_close_restores(netns: Netns, bpf_obje
         assert (counters.lookup_int(0), counters.lookup_int(1)) == (5, 3)  # detached: nothing counts
 
 
-def test_xdp_second_link_on_a_device_is_ebusy_with_hint(netns: Netns, bpf_objects: dict[str, Path]) -> None:
+def test_xdp_second_link_on_a_device_is_ebusy_with_hint(netns: NetPair, bpf_objects: dict[str, Path]) -> None:
     with Object.open(bpf_objects["net_xdp"]) as obj, ExitStack() as stack:
         drop, passing = take(obj, stack, "xdp_drop", "xdp_pass")
         first = attach(netns, stack, drop, netns.dev_b, AttachType.XDP)
@@ -105,7 +105,7 @@ def test_xdp_second_link_on_a_device_is_ebusy_with_hint(netns: Netns, bpf_object
 # --- tcx: firing ----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("at", "end"), [(INGRESS, "b"), (EGRESS, "a")], ids=["ingress", "egress"])
-def test_tcx_drops_and_counts_then_close_restores(netns: Netns, tcx: tuple[Object, ExitStack], at: AttachType,
+def test_tcx_drops_and_counts_then_close_restores(netns: NetPair, tcx: tuple[Object, ExitStack], at: AttachType,
                                                   end: str) -> None:
     obj, stack = tcx
     dev = netns.dev_b if end == "b" else netns.dev_a  # the datagram leaves dev_a and arrives on dev_b
@@ -141,7 +141,7 @@ ORDER_CASES: dict[str, tuple[Callable[[Link, Link, Program, Program], opts.Tcx],
 
 
 @pytest.mark.parametrize("case", list(ORDER_CASES))
-def test_tcx_order_is_what_the_anchor_asks_and_query_agrees(netns: Netns, tcx: tuple[Object, ExitStack],
+def test_tcx_order_is_what_the_anchor_asks_and_query_agrees(netns: NetPair, tcx: tuple[Object, ExitStack],
                                                             case: str) -> None:
     obj, stack = tcx
     make_opts, expected = ORDER_CASES[case]
@@ -165,7 +165,7 @@ def test_tcx_order_is_what_the_anchor_asks_and_query_agrees(netns: Netns, tcx: t
     assert query_in(netns, dev_ifindex, EGRESS) == HookQuery(1, 0, ())  # the other direction is untouched
 
 
-def test_tcx_stale_expected_revision_is_estale_with_hint(netns: Netns, tcx: tuple[Object, ExitStack]) -> None:
+def test_tcx_stale_expected_revision_is_estale_with_hint(netns: NetPair, tcx: tuple[Object, ExitStack]) -> None:
     obj, stack = tcx
     log = OrderLog(obj, stack)
     a, b = take(obj, stack, "tag_a", "tag_b")
@@ -182,7 +182,7 @@ def test_tcx_stale_expected_revision_is_estale_with_hint(netns: Netns, tcx: tupl
     assert log.after_one_datagram(netns) == "BA"
 
 
-def test_tcx_same_program_twice_is_eexist(netns: Netns, tcx: tuple[Object, ExitStack]) -> None:
+def test_tcx_same_program_twice_is_eexist(netns: NetPair, tcx: tuple[Object, ExitStack]) -> None:
     obj, stack = tcx
     (a,) = take(obj, stack, "tag_a")
     la = attach(netns, stack, a, netns.dev_b, INGRESS)
@@ -194,7 +194,7 @@ def test_tcx_same_program_twice_is_eexist(netns: Netns, tcx: tuple[Object, ExitS
     attach(netns, stack, a, netns.dev_b, EGRESS)
 
 
-def test_tcx_anchor_not_on_the_hook_is_enoent(netns: Netns, tcx: tuple[Object, ExitStack]) -> None:
+def test_tcx_anchor_not_on_the_hook_is_enoent(netns: NetPair, tcx: tuple[Object, ExitStack]) -> None:
     obj, stack = tcx
     a, b, c = take(obj, stack, "tag_a", "tag_b", "tag_c")
     attach(netns, stack, a, netns.dev_b, INGRESS)
@@ -220,7 +220,7 @@ def test_anchor_values_the_kernel_would_misread_are_refused_before_the_syscall()
 
 # --- query ----------------------------------------------------------------------------------------------------
 
-def test_query_revision_counts_every_attach_and_detach(netns: Netns, tcx: tuple[Object, ExitStack]) -> None:
+def test_query_revision_counts_every_attach_and_detach(netns: NetPair, tcx: tuple[Object, ExitStack]) -> None:
     obj, stack = tcx
     a, b = take(obj, stack, "tag_a", "tag_b")
     ifindex = netns.ifindex(netns.dev_a)
@@ -252,7 +252,7 @@ def test_query_bad_input_fails_before_any_syscall() -> None:
         query(1, "not_an_attach_type")
 
 
-def test_query_unknown_ifindex_is_enodev(netns: Netns) -> None:
+def test_query_unknown_ifindex_is_enodev(netns: NetPair) -> None:
     with pytest.raises(OSError) as exc:
         query_in(netns, 0x7FFFFFF0, INGRESS)
     if isinstance(exc.value, NotSupportedError):  # a kernel without tcx (< 6.6) cannot look at the device

@@ -9,14 +9,13 @@
 ...     print(link.info())
 """
 
-import sys
-
 from . import lowlevel as _ll
 from ._log import route_libbpf_print  # importing it routes libbpf's messages to logging (imported lazily)
 from ._version import __version__
 
-# Everything else is imported on first use (PEP 562 __getattr__ below): `import bpflink` stays a few ms
-# (bench/: target < 30 ms) while `from bpflink import X`, `bpflink.X` and dir() behave as eager imports did.
+# Everything else is imported on first use (PEP 562 __getattr__ below), so that `import bpflink` loads only the
+# extension: a CLI call or a program that needs one name does not pay for the rest. `from bpflink import X`,
+# `bpflink.X`, `bpflink.<submodule>` and dir() give what an eager import would.
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing; mypy and IDEs read the imports below
 if TYPE_CHECKING:
     from . import asm, lowlevel, opts
@@ -33,22 +32,23 @@ if TYPE_CHECKING:
     from .object import Object
     from .owners import owners
     from .perfbuf import PerfBuffer
-    from .probe import ProbeResult, probe, supports
+    from .probing import ProbeResult, probe, supports
     from .program import Program
     from .query import HookEntry, HookQuery, query
     from .ringbuf import RingBuffer
     from .usdt import attach_usdt
 
-#: public name -> the submodule defining it ("" for the submodules asm, lowlevel, opts themselves)
+#: public name -> the submodule defining it ("" for the submodules themselves: asm, lowlevel, opts, probe...)
 _LAZY = {
     "asm": "", "lowlevel": "", "opts": "", "link_create": "create", "LinkInfo": "info", "Link": "link",
     "links": "listing", "LinkGroup": "attach.group", "Map": "map", "Object": "object", "Program": "program",
-    "owners": "owners", "ensure_group": "lifecycle",
+    "owners": "", "ensure_group": "lifecycle",
     **dict.fromkeys(("AttachType", "LinkType", "MapType", "MprogFlags", "NfInetHook", "NfProto", "ProgType",
                      "XdpFlags"), "enums"),
     **dict.fromkeys(("NotSupportedError", "VerifierError"), "errors"),
-    **dict.fromkeys(("ProbeResult", "probe", "supports"), "probe"),
-    **dict.fromkeys(("HookEntry", "HookQuery", "query"), "query"),
+    # probe, query and owners are modules that are also callable as their function (see _callable.py)
+    "probe": "", "query": "", **dict.fromkeys(("ProbeResult", "supports"), "probing"),
+    **dict.fromkeys(("HookEntry", "HookQuery"), "query"),
     "attach_usdt": "usdt",
     "possible_cpus": "cpus", "MapUpdateFlags": "map",
     "RingBuffer": "ringbuf", "PerfBuffer": "perfbuf",
@@ -59,7 +59,7 @@ def __getattr__(name: str) -> object:
     import importlib
 
     where = _LAZY.get(name)
-    if where is None:  # any other submodule (bpflink.errors, bpflink.perf, ...) as eager imports exposed them
+    if where is None:  # any other submodule (bpflink.errors, bpflink.perf, ...), imported on first access
         if name.startswith("__"):
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         try:
@@ -76,22 +76,6 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(type(sys)):  # type: ignore[misc]
-    """bpflink's module type: importing submodule ``probe`` or ``query`` must not rebind the functions.
-
-    The import system sets ``bpflink.<sub>`` to a submodule when it first loads it; eager imports used to
-    rebind ``probe``/``query`` to the functions right after, lazy ones would leave the module there.
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name in ("probe", "query", "owners") and isinstance(value, type(sys)):
-            value = getattr(value, name)
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def libbpf_version() -> str:

@@ -25,9 +25,9 @@ def as_fd(obj: object, what: str) -> int:
     >>> as_fd(3, "prog")
     3
     """
-    # Hot path of link_create (bench/): exact ints and fileno() owners are tested with type() and getattr, not
-    # isinstance(obj, HasFileno): a runtime_checkable Protocol walks its attributes on every isinstance
-    # (~40k instructions on 3.11); getattr is the same test (attribute present and not None).
+    # link_create's hot path: exact ints and bpflink's own owners are recognised by type(), anything else by
+    # getattr(fileno), which is the test isinstance(obj, HasFileno) makes without walking the Protocol's
+    # attributes on every call (bench/README.md has the costs).
     if type(obj) is int:
         fd = obj
     elif getattr(type(obj), "fileno", None) is _OWNER_FILENO:  # Program, Map, Link: what their fileno() does
@@ -137,8 +137,8 @@ class FdOwner(_FdBase):
     child holds its own copy of the fd; closing it there does not affect the parent.
 
     ``fd``, ``fileno()``, ``closed``, ``close()``, the context manager and the finalizer (close with a
-    ``ResourceWarning``) are the C base in include/fdowner.c: in Python they cost more than the syscalls
-    of a link's whole life (bench/).
+    ``ResourceWarning``) are the C base in include/fdowner.c, so that owning an fd costs less than the
+    syscalls made with it (bench/README.md).
     """
 
     def __init__(self, fd: int) -> None:

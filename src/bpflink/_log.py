@@ -11,7 +11,7 @@ from __future__ import annotations
 from . import lowlevel as ll
 from ._native import ffi
 
-# logging is imported by the first message, not by `import bpflink` (it costs a few ms: bench/ import target);
+# logging is imported by the first message, not by `import bpflink` (import time: bench/README.md);
 # the values are logging.WARNING, INFO and DEBUG, fixed by the logging module's documentation
 _LEVELS = {
     ll.LIBBPF_WARN: 30,
@@ -35,14 +35,6 @@ def _bpflink_on_libbpf_print(level: int, msg: object) -> None:
         pass
 
 
-def __getattr__(name: str) -> object:
-    if name == "logger":  # the logging.Logger, as this module exported it before logging became lazy
-        import logging
-
-        return logging.getLogger(_LOGGER)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def route_libbpf_print(enable: bool = True) -> None:
     """Send libbpf's messages to the ``bpflink.libbpf`` logger; with False libbpf prints nothing at all."""
     ll.bpflink_route_libbpf_print(1 if enable else 0)
@@ -50,4 +42,4 @@ def route_libbpf_print(enable: bool = True) -> None:
 
 route_libbpf_print(True)
 
-__all__ = ["route_libbpf_print"]  # and `logger`, through __getattr__
+__all__ = ["route_libbpf_print"]

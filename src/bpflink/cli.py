@@ -380,7 +380,7 @@ def _link_id(text: str) -> int:
          option("--require", metavar="NAMES",
                 help="comma-separated attach types or families that must work (exit 1 naming what is missing)"))
 def cmd_probe(args: Args) -> int:
-    from .probe import probe
+    from .probing import probe
 
     required = _resolve_requirements(args.require) if args.require else {}
     results = probe()
@@ -417,7 +417,7 @@ def _resolve_requirements(names: str) -> dict[str, list[Any]]:
     """
     from .enums import AttachType
     from .families import family_of
-    from .probe import feature_of, probeable
+    from .probing import feature_of, probeable
 
     known = probeable()
     aliases = _aliases()

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 _OPTS_CTYPE = ll.ffi.typeof("struct bpf_link_create_opts *")
 
-# The hot path (bench/): in Python, checking the arguments, the cffi call and building the Link cost ~6k
-# instructions, 70 times what C spends. Without opts, bpflink._fdowner.link_create_fast (include/fdowner.c)
+# The hot path, in C so that a link costs what its syscalls cost (figures: bench/README.md). Without opts,
+# bpflink._fdowner.link_create_fast (include/fdowner.c)
 # applies the common cases of bpflink.resolve's rules (Program or int fd, int or None target, an AttachType
 # member or int from BY_VALUE), calls the C shim bpflink_link_create_noopts (bpf_link_create with NULL opts, in
 # bpflink._ffi: its address is handed over here, once) without the GIL, and returns the Link, the negative
@@ -53,7 +53,7 @@ def _family(at: AttachType, opts: object) -> str:
 def _raise_if_unsupported(at: AttachType, err: int) -> None:
     """On EINVAL/EOPNOTSUPP/ENOTSUPP ask the (cached) probe whether this kernel lacks the attach type."""
     try:
-        from .probe import not_supported_error  # lazy: only failures pay for probing
+        from .probing import not_supported_error  # lazy: only failures pay for probing
     except ImportError:  # interpreter shutdown: the kernel's own error below
         return
     exc = not_supported_error(at, err)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import kernel
 from .enums import AttachType
 from .families import record_of
 from .features import FEATURES, kernel_config, kernel_version
@@ -21,29 +22,24 @@ _CAP_BITS = {"CAP_NET_ADMIN": 12, "CAP_SYS_ADMIN": 21, "CAP_PERFMON": 38, "CAP_B
 
 def capabilities() -> set[str]:
     """The effective capabilities (of those BPF cares about) of this process."""
-    eff = 0
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("CapEff:"):
-                    eff = int(line.split()[1], 16)
-    except OSError:
-        pass
+    eff = kernel.capabilities()
     return {name for name, bit in _CAP_BITS.items() if eff >> bit & 1}
 
 
 def lockdown() -> str:
     """The kernel lockdown mode, or why it is unknown."""
-    try:
-        with open("/sys/kernel/security/lockdown") as f:
-            text = f.read()
+    mode = kernel.lockdown()
+    if mode:
+        return mode
+    try:  # off, or unreadable: say which
+        with open("/sys/kernel/security/lockdown"):
+            pass
     except FileNotFoundError:
         return ("unknown: securityfs is not mounted (mount -t securityfs securityfs /sys/kernel/security) or "
                 "the kernel has no lockdown LSM")
     except OSError as exc:
         return f"unknown: {exc.strerror}"
-    start, end = text.find("["), text.find("]")
-    return text[start + 1:end] if 0 <= start < end else text.strip()
+    return "none"
 
 
 def _sysctl(path: str) -> str:
@@ -60,7 +56,7 @@ def explain_attach(attach_type: AttachType | str | int) -> dict[str, Any]:
         at = AttachType.parse(attach_type.removeprefix("bpf_").removeprefix("BPF_"))
     else:
         at = AttachType(attach_type)
-    from .probe import feature_of
+    from .probing import feature_of
 
     fam = record_of(at)
     family = fam.name

@@ -9,15 +9,9 @@ skip (kernel too old, option off) from a bug (kernel new enough, option on, and 
 
 from __future__ import annotations
 
-import gzip
-import os
-import platform
-import re
-import stat
-import warnings
-import zlib
 from dataclasses import dataclass
-from functools import lru_cache
+
+from . import kernel
 
 
 @dataclass(frozen=True)
@@ -66,49 +60,14 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
 )}
 
 
-@lru_cache(maxsize=1)
 def kernel_version() -> tuple[int, int]:
-    """The running kernel's (major, minor)."""
-    m = re.match(r"(\d+)\.(\d+)", platform.release())
-    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    """The running kernel's (major, minor) (``bpflink.kernel.version``)."""
+    return kernel.version()
 
 
-@lru_cache(maxsize=1)
 def kernel_config() -> dict[str, str] | None:
-    """The running kernel's config (``$BPFLINK_KERNEL_CONFIG``, ``/proc/config.gz`` or ``/boot/config-$(uname -r)``),
-    None if unreadable. scripts/vmtest sets ``BPFLINK_KERNEL_CONFIG`` to the config shipped in the guest's .deb."""
-    override = os.environ.get("BPFLINK_KERNEL_CONFIG")
-    if override:  # the explicit file wins over /proc/config.gz; an unreadable one is reported and ignored
-        text = _read_config(override)
-        if text is not None:
-            return text
-    try:
-        with gzip.open("/proc/config.gz", "rt") as f:
-            return _parse_config(f.read())
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error):
-        pass
-    release = platform.release()
-    for path in (f"/boot/config-{release}", f"/lib/modules/{release}/config"):
-        if os.path.exists(path):
-            return _read_config(path)
-    return None
-
-
-def _read_config(path: str) -> dict[str, str] | None:
-    try:
-        # O_NONBLOCK and a regular-file check: a FIFO there must not hang the first error message
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        with open(fd, encoding="utf-8") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ValueError("not a regular file")
-            return _parse_config(f.read())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        warnings.warn(f"ignoring kernel config {path!r}: {exc}", RuntimeWarning, stacklevel=3)
-        return None
-
-
-def _parse_config(text: str) -> dict[str, str]:
-    return dict(re.findall(r"^(CONFIG_\w+)=(.*)$", text, re.M))
+    """The running kernel's config (``bpflink.kernel.config``), None if unreadable."""
+    return kernel.config()
 
 
 def missing_configs(feature: str) -> list[str] | None:
@@ -129,9 +88,6 @@ def explain(feature: str) -> str:
     if missing:
         reasons.append("kernel config lacks " + ", ".join(missing))
     return "; ".join(reasons)
-
-
-os.register_at_fork(after_in_child=kernel_config.cache_clear)  # a child may run in another mount namespace
 
 
 __all__ = ["FEATURES", "Feature", "explain", "kernel_config", "kernel_version", "missing_configs"]

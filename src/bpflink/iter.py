@@ -11,29 +11,31 @@
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Literal, overload
+from typing import Literal, overload
 
 from . import lowlevel as ll
+from ._fd import FdLike, as_fd
 from .errors import check
 
-if TYPE_CHECKING:
-    from .link import Link
 
-def open_iter(link: Link) -> io.BufferedReader:
-    """A new walk of the iterator: a binary file object (``read()``, ``readline()``, iteration, ``close()``)."""
-    fd = check(ll.bpf_iter_create(link.fd), f"{link._what}: iter_create", op="iter_create")
+def open_iter(link: FdLike) -> io.BufferedReader:
+    """A new walk of the iterator link ``link`` (a ``Link`` or an fd): a binary file object (``read()``,
+    ``readline()``, iteration, ``close()``)."""
+    link_fd = as_fd(link, "link")
+    what = getattr(link, "_what", f"link fd {link_fd}")  # a Link names its attach type
+    fd = check(ll.bpf_iter_create(link_fd), f"{what}: iter_create", op="iter_create")
     return io.open(fd, "rb", closefd=True)  # noqa: UP020  (io.open says which open: an fd, not a path)
 
 
 @overload
-def read_iter(link: Link, *, text: Literal[False] = ...) -> bytes: ...
+def read_iter(link: FdLike, *, text: Literal[False] = ...) -> bytes: ...
 @overload
-def read_iter(link: Link, *, text: Literal[True]) -> str: ...
+def read_iter(link: FdLike, *, text: Literal[True]) -> str: ...
 @overload
-def read_iter(link: Link, *, text: bool) -> bytes | str: ...
+def read_iter(link: FdLike, *, text: bool) -> bytes | str: ...
 
 
-def read_iter(link: Link, *, text: bool = False) -> bytes | str:
+def read_iter(link: FdLike, *, text: bool = False) -> bytes | str:
     """The whole output of one walk, as bytes (or ``str`` decoded as UTF-8 with ``text=True``)."""
     with open_iter(link) as f:
         data = f.read()

@@ -34,7 +34,7 @@ def _link_id_of(fd: int) -> int | None:
     """The link id of ``fd``, None when ``fd`` is not a link (asked of the kernel, /proc as a fallback)."""
     if not is_link(fd):
         return None
-    from .info import raw_link_info  # lazy: info.py's dataclasses cost ~13 ms
+    from .info import raw_link_info  # deferred: info.py loads only when a link is inspected (import time)
 
     return int(raw_link_info(fd).id)
 
@@ -48,14 +48,14 @@ class Link(FdOwner):
     ``pin()`` act on the one kernel link both share.
     """
 
-    # class-level defaults: every Link starts unpinned with its id not yet asked for, and link_create's hot
-    # path (bench/) saves two instance-dict stores per link
+    # class-level defaults: every Link starts unpinned with its id not yet asked for, so creating one stores
+    # only its fd and attach type
     _pinned: str | None = None
     _id: int | None = None
 
     def __init__(self, fd: int, *, attach_type: AttachType | int | None = None) -> None:
-        self._fd = fd  # all FdOwner.__init__ does; a zero-argument super() call costs ~1k instructions here
-        # isinstance first: AttachType(x) of a member returns it, but the enum call costs ~250 ns per link
+        self._fd = fd  # FdOwner.__init__, inlined: Link() is on link_create's hot path (bench/README.md)
+        # a member is kept as it is; only a plain int goes through the enum's lookup
         self._attach_type = (attach_type if attach_type is None or isinstance(attach_type, AttachType)
                              else AttachType(attach_type))
 
@@ -79,7 +79,7 @@ class Link(FdOwner):
     def id(self) -> int:
         """The kernel's id of this link (as ``bpftool link`` shows it)."""
         if self._id is None:
-            from .info import raw_link_info  # lazy, as in every method below: info.py's dataclasses cost ~13 ms
+            from .info import raw_link_info  # deferred, as in every method below: only inspection needs info.py
 
             self._id = int(raw_link_info(self.fd).id)  # one call: no name or array buffers
         return self._id
@@ -231,9 +231,9 @@ class Link(FdOwner):
     # --- what the link owns besides its fd (bpflink.attach) ---------------------------------------------------
     @property
     def perf_event(self) -> Any:
-        """The ``bpflink.perf.PerfEvent`` this link runs on and owns (None for links not built on one)."""
+        """The ``bpflink.perf.PerfEventFd`` this link runs on and owns (None for links not built on one)."""
         owned: tuple[Any, ...] = getattr(self, "_owned", ())
-        return next((r for r in owned if type(r).__name__ == "PerfEvent"), None)
+        return next((r for r in owned if type(r).__name__ == "PerfEventFd"), None)  # no import of perf (layers)
     # --- lifecycle (bpflink.lifecycle, bpflink.owners) --------------------------------------------------------
     @classmethod
     def ensure(cls, pin_path: str | os.PathLike[str], prog: FdLike, target: Any, attach_type: AttachType | int | str,
@@ -279,7 +279,7 @@ class OwningLink(Link):
     @property
     def perf_events(self) -> tuple[Any, ...]:
         """Every perf event this link owns (one per CPU for a sampling link)."""
-        return tuple(r for r in self._owned if type(r).__name__ == "PerfEvent")
+        return tuple(r for r in self._owned if type(r).__name__ == "PerfEventFd")
 
 
 register_link_class(Link)  # anchors (opts.Tcx(before=link)) name it as a link

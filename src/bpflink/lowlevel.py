@@ -629,9 +629,9 @@ def bpflink_batch_new() -> CData:
     return lib.bpflink_batch_new()
 
 
-def bpflink_batch_free(b: CData) -> None:
-    """``void bpflink_batch_free(struct bpflink_batch *b)``."""
-    lib.bpflink_batch_free(b)
+# the C function itself: batch blocks are freed from destructors that may run late in interpreter shutdown
+#: ``void bpflink_batch_free(struct bpflink_batch *b)``
+bpflink_batch_free: Callable[[CData], None] = lib.bpflink_batch_free
 
 
 def bpflink_batch_same_length(b: CData) -> int:

@@ -217,7 +217,7 @@ class Object:
                 ll.bpf_program__set_log_buf(prog, ll.NULL, 0)
 
     def _load_error(self, err: int, logs: dict[str, Any], culprit: str | None) -> OSError:
-        from ._probe_btf import lockdown_mode
+        from . import kernel
 
         failed = [(name, ll.ffi.string(buf).decode(errors="replace")) for name, buf in logs.items()
                   if buf[0] != b"\0"]
@@ -225,13 +225,11 @@ class Object:
             failed = [(culprit, "")]
         what = f"bpf_object__load({self.path})"
         if err == errno.EPERM:
-            from ._probe_btf import _CAP_BPF, _CAP_PERFMON, _has_caps
-
             who = f"program {failed[0][0]!r} of {self.path}" if failed else self.path
-            mode = lockdown_mode()
+            mode = kernel.lockdown()
             if mode:
                 return LoadRefusedError(f"loading {who}", f"kernel lockdown ('{mode}') refuses it (EPERM) even to root")
-            if _has_caps(_CAP_BPF, _CAP_PERFMON):
+            if kernel.has_capabilities(kernel.CAP_BPF, kernel.CAP_PERFMON):
                 return LoadRefusedError(f"loading {who}", "refused with EPERM although this process holds CAP_BPF and "
                                         "CAP_PERFMON: a security module (LSM) policy or kernel lockdown forbids it")
             return error(err, what, hint="needs root or CAP_BPF (+CAP_PERFMON for tracing, CAP_NET_ADMIN for "

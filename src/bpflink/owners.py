@@ -18,6 +18,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from . import kernel
 from . import lowlevel as ll
 
 # a link's fd reads "bpf-link" when opened by id or pin, "bpf_link" from link_create on recent kernels
@@ -116,24 +117,7 @@ def _fdinfo_link_id(path: str) -> int:
 
 def bpffs_mounts() -> list[str]:
     """Mount points of every bpffs visible to this process, from ``/proc/self/mountinfo`` (one per superblock)."""
-    seen: set[str] = set()
-    mounts = []
-    try:
-        with open("/proc/self/mountinfo", "rb") as f:
-            lines = f.read().decode(errors="replace").splitlines()
-    except OSError:
-        return ["/sys/fs/bpf"] if os.path.isdir("/sys/fs/bpf") else []
-    for line in lines:
-        left, sep, right = line.partition(" - ")
-        parts = left.split()
-        if not sep or len(parts) < 5 or right.split()[:1] != ["bpf"]:
-            continue
-        dev, mnt = parts[2], parts[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
-        if dev in seen:  # the same bpffs mounted twice: its pins once
-            continue
-        seen.add(dev)
-        mounts.append(mnt)
-    return mounts
+    return kernel.bpffs_mounts()
 
 
 def _files(roots: Iterable[str], limit: int, walk: _Walk) -> Iterator[str]:
@@ -206,3 +190,7 @@ def owners(link_id: int) -> Owners:
 
 
 __all__ = ["Holder", "Owners", "bpffs_mounts", "fd_holders", "owners", "pin_index"]
+
+from ._callable import make_callable  # noqa: E402  (bpflink.owners(...) calls owners(); see _callable)
+
+make_callable(__name__)

@@ -14,22 +14,23 @@ from __future__ import annotations
 import errno
 import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
+from . import kernel
 from . import lowlevel as ll
 from ._fd import FdOwner
 from .errors import NotSupportedError, check
 from .opts._check import S32_MAX, integer, u64
 
 _PMU_DIR = Path("/sys/bus/event_source/devices")
-_TRACEFS_CANDIDATES = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
 _NAME = re.compile(r"[A-Za-z0-9_.\-]+")
 
 
-class PerfEvent(FdOwner):
+class PerfEventFd(FdOwner):
     """An open perf event fd (``kind``: ``"tracepoint"``, ``"kprobe"``, ``"uprobe"``; ``name``: what it probes).
+    Also importable as ``bpflink.perf.PerfEvent``, its first name (``bpflink.opts.PerfEvent`` is the opts
+    builder of the link made on it).
 
     Pass it as the target of ``link_create(prog, event, AttachType.PERF_EVENT, opts.PerfEvent(...))``.
     Keep it open while the link lives; closing both detaches the program.
@@ -45,17 +46,20 @@ class PerfEvent(FdOwner):
         return f"<PerfEvent {self.kind} {self.name!r} {state}>"
 
 
+#: the first name of ``PerfEventFd``, used in this module and by callers
+PerfEvent = PerfEventFd
+
+
 def tracefs() -> Path:
-    """The tracefs mount point; mounts tracefs on /sys/kernel/tracing when none is mounted (needs root)."""
-    for path in _TRACEFS_CANDIDATES:
-        if (path / "events").is_dir():
-            return path
-    target = _TRACEFS_CANDIDATES[0]
-    res = subprocess.run(["mount", "-t", "tracefs", "nodev", str(target)], capture_output=True, text=True)
-    if res.returncode != 0 or not (target / "events").is_dir():
-        raise FileNotFoundError(errno.ENOENT, f"tracefs is not mounted and mounting it failed: {res.stderr.strip()}",
-                                str(target))
-    return target
+    """The tracefs mount point (``bpflink.kernel.tracefs_mount``); ``FileNotFoundError`` saying how to mount it
+    when it is not mounted. A library call never mounts file systems: that is the administrator's (or a test
+    fixture's) decision."""
+    found = kernel.tracefs_mount()
+    if found is None:
+        where = kernel.TRACEFS_PATHS[0]
+        raise FileNotFoundError(errno.ENOENT, f"tracefs is not mounted (as root: mount -t tracefs nodev {where})",
+                                where)
+    return Path(found)
 
 
 def tracepoint_id(tracepoint: str) -> int:
@@ -196,4 +200,4 @@ def open_uprobe(path: str | os.PathLike[str], offset: int, retprobe: bool = Fals
         del name
 
 
-__all__ = ["PerfEvent", "open_kprobe", "open_tracepoint", "open_uprobe", "tracefs", "tracepoint_id"]
+__all__ = ["PerfEvent", "PerfEventFd", "open_kprobe", "open_tracepoint", "open_uprobe", "tracefs", "tracepoint_id"]

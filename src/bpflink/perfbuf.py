@@ -28,7 +28,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple, Optional
 
-from ._native import ffi, lib
+from . import lowlevel as ll
+from ._native import ffi
 from .errors import error
 from .ringbuf import RecordBatch, _check_map, _Reader
 
@@ -85,21 +86,21 @@ class PerfBuffer(_Reader):
         self._lost_callback = lost_callback
         self._lost_seen: list[int] = []
         self.pages = pages
-        ncpu = lib.libbpf_num_possible_cpus()
+        ncpu = ll.libbpf_num_possible_cpus()
         if ncpu <= 0:
             raise error(-ncpu if ncpu < 0 else errno.EINVAL, "libbpf_num_possible_cpus")
         own = os.dup(fd)
         try:
             # the lost array must exist before libbpf can call bpflink_perf_lost
             self._lost_seen = [0] * ncpu
-            pb = lib.bpflink_perf_buffer_new(own, pages, self._state)
+            pb = ll.bpflink_perf_buffer_new(own, pages, self._state)
             if pb == ffi.NULL:
                 raise error(ffi.errno or errno.EINVAL, f"perf_buffer__new(map fd {fd}, pages={pages})",
                             hint="the map must be a BPF_MAP_TYPE_PERF_EVENT_ARRAY; each CPU's buffer is locked "
                                  "memory (lower pages or raise RLIMIT_MEMLOCK / perf_event_mlock_kb)")
             self._pb = pb
             self._fd = own
-            err = lib.bpflink_reader_init(self._state, lib.perf_buffer__epoll_fd(pb), ncpu)
+            err = ll.bpflink_reader_init(self._state, ll.perf_buffer__epoll_fd(pb), ncpu)
             if err < 0:
                 raise error(-err, "PerfBuffer: epoll set")
         except BaseException:
@@ -113,14 +114,14 @@ class PerfBuffer(_Reader):
             # a fork()ed child: perf_buffer__free would disable the perf events the parent shares (same open
             # files) and unmap rings the child never had; close the child's copies of the fds, and leave
             # libbpf's small bookkeeping (the child's copy of the parent's heap) alone
-            for i in range(int(lib.perf_buffer__buffer_cnt(self._pb))):
-                fd = lib.perf_buffer__buffer_fd(self._pb, i)
+            for i in range(int(ll.perf_buffer__buffer_cnt(self._pb))):
+                fd = ll.perf_buffer__buffer_fd(self._pb, i)
                 if fd >= 0:
                     os.close(fd)
-            os.close(lib.perf_buffer__epoll_fd(self._pb))
+            os.close(ll.perf_buffer__epoll_fd(self._pb))
             self._pb = None
         if self._pb is not None:
-            lib.perf_buffer__free(self._pb)
+            ll.perf_buffer__free(self._pb)
             self._pb = None
         self._release_state()
         if self._fd >= 0:
@@ -132,7 +133,7 @@ class PerfBuffer(_Reader):
         """How many per-CPU buffers libbpf opened (``perf_buffer__buffer_cnt``)."""
         self._enter()
         try:
-            return int(lib.perf_buffer__buffer_cnt(self._pb))
+            return int(ll.perf_buffer__buffer_cnt(self._pb))
         finally:
             self._leave()
 
@@ -165,7 +166,7 @@ class PerfBuffer(_Reader):
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
         # libbpf's raw perf buffer with bpflink's event callback, which stops a buffer's walk at max_records
-        ret = lib.bpflink_perf_consume(self._pb, self._state, -1 if index is None else index)
+        ret = ll.bpflink_perf_consume(self._pb, self._state, -1 if index is None else index)
         if ret < 0 and not self._state.batch.error:
             raise error(-ret, "perf_buffer__consume_buffer")
 

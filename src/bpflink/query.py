@@ -22,8 +22,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from . import kernel, resolve
 from . import lowlevel as ll
-from . import resolve
 from .enums import AttachType
 from .errors import check, error
 from .families import family_of
@@ -63,43 +63,37 @@ class HookQuery:
         return tuple(e.link_id for e in self.entries)
 
 
-# None until a query told: does this kernel's BPF_PROG_QUERY know link_ids/link_attach_flags/revision (6.6+)?
-_mprog_fields: bool | None = None
-
-
-def _forget_after_fork() -> None:
-    """A forked child may run in another user namespace or be checkpointed elsewhere: learn again."""
-    global _mprog_fields
-    _mprog_fields = None
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
+# what bpflink.kernel remembers once a query told: does this kernel's BPF_PROG_QUERY know link_ids,
+# link_attach_flags and revision (6.6+)? None until then
+_MPROG_FIELDS = "prog_query_mprog_fields"
 
 
 def _call(tgt: int, at: AttachType, opts: Any, link_ids: Any) -> int:
     """One ``bpf_prog_query_opts``, with ``link_ids`` unless the kernel is known to predate them. The first
     EINVAL with them is asked again without: success then means the kernel predates them (it is remembered)."""
-    global _mprog_fields
-    if _mprog_fields is False:
+    mprog_fields = kernel.recall(_MPROG_FIELDS)
+    if mprog_fields is False:
         ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
     else:
         opts.link_ids = link_ids
         ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
         if ret >= 0:
-            _mprog_fields = True
-        elif ret == -errno.EINVAL and _mprog_fields is None:
+            mprog_fields = True
+        elif ret == -errno.EINVAL and mprog_fields is None:
             opts.link_ids = ll.ffi.NULL
             ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
             if ret >= 0:  # else EINVAL for another reason: the newer fields are not to blame
-                _mprog_fields = False
-    if ret == -errno.EINVAL and _mprog_fields is not True and opts.prog_attach_flags != ll.ffi.NULL:
+                mprog_fields = False
+    if ret == -errno.EINVAL and mprog_fields is not True and opts.prog_attach_flags != ll.ffi.NULL:
         # before 6.0 the query has no per-program attach flags either (prog_attach_flags must be zero there):
         # asked again without, the entries' flags stay 0 (such kernels keep one attach_flags per hook)
         opts.prog_attach_flags = ll.ffi.NULL
         opts.link_ids = ll.ffi.NULL
         ret = ll.bpf_prog_query_opts(tgt, int(at), opts)
         if ret >= 0:
-            _mprog_fields = False
+            mprog_fields = False
+    if mprog_fields is not None:
+        kernel.remember(_MPROG_FIELDS, mprog_fields)
     return ret
 
 
@@ -108,7 +102,7 @@ def _failed(ret: int, at: AttachType, what: str, family: str) -> None:
     is a ``NotSupportedError``."""
     if ret == -errno.EINVAL:
         try:
-            from .probe import not_supported_error  # lazy: only failures pay for probing
+            from .probing import not_supported_error  # lazy: only failures pay for probing
         except ImportError:  # interpreter shutdown: the kernel's own error below
             not_supported_error = None  # type: ignore[assignment]
         exc = None if not_supported_error is None else not_supported_error(at, errno.EINVAL)
@@ -136,7 +130,8 @@ def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
             _failed(ret, at, what, family)
         for _ in range(_RETRIES):
             count = int(opts.count)
-            revision = int(opts.revision) if _mprog_fields else None
+            mprog_fields = kernel.recall(_MPROG_FIELDS)
+            revision = int(opts.revision) if mprog_fields else None
             if count == 0:
                 return HookQuery(revision, int(opts.attach_flags), ())
             prog_ids = ll.ffi.new("__u32[]", count)
@@ -151,9 +146,10 @@ def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
             if ret < 0:
                 _failed(ret, at, what, family)
             n = min(int(opts.count), count)  # it may also have shrunk
-            links = [int(link_ids[i]) for i in range(n)] if _mprog_fields else [None] * n
+            mprog_fields = kernel.recall(_MPROG_FIELDS)
+            links = [int(link_ids[i]) for i in range(n)] if mprog_fields else [None] * n
             entries = tuple(HookEntry(int(prog_ids[i]), links[i], int(prog_flags[i])) for i in range(n))
-            return HookQuery(int(opts.revision) if _mprog_fields else None, int(opts.attach_flags), entries)
+            return HookQuery(int(opts.revision) if mprog_fields else None, int(opts.attach_flags), entries)
         raise error(errno.EAGAIN, f"{what}: the hook changed during each of {_RETRIES} reads", op="prog_query")
     finally:
         if opened >= 0:
@@ -161,3 +157,7 @@ def query(target: Target, attach_type: AttachType | int | str) -> HookQuery:
 
 
 __all__ = ["HookEntry", "HookQuery", "query"]
+
+from ._callable import make_callable  # noqa: E402  (bpflink.query(...) calls query(); see _callable)
+
+make_callable(__name__)

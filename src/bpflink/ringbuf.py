@@ -42,8 +42,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
 from typing import Any, NamedTuple, Optional
 
+from . import lowlevel as ll
 from ._fd import as_fd
-from ._native import ffi, has, lib
+from ._native import ffi, has
 from .errors import error
 
 #: the longest single wait inside ``poll()``: the upper bound on how late a signal raised in another thread
@@ -51,7 +52,7 @@ from .errors import error
 SLICE = 0.1
 #: ``ring_buffer__consume_n`` is libbpf 1.5's; with an older system libbpf (sdist builds) a consume takes every
 #: record there is
-_CONSUME_N: Any = lib.ring_buffer__consume_n if has("ring_buffer__consume_n") else None
+_CONSUME_N: Any = ll.ring_buffer__consume_n if has("ring_buffer__consume_n") else None
 #: the most records one consume takes by default (libbpf's ``ring_buffer__consume_n``)
 DEFAULT_BATCH = 65536
 #: by default a consume stops near this many bytes of records, so the batch memory stays small and is reused
@@ -119,14 +120,14 @@ class _Pool:
     def __init__(self) -> None:
         self.closed = False
         self.free: list[Any] = []
-        self._free_block = lib.bpflink_batch_free  # bound now: destructors may run late in interpreter shutdown
+        self._free_block = ll.bpflink_batch_free  # bound now: destructors may run late in interpreter shutdown
 
     def take(self) -> Any:
         try:
             return self.free.pop()
         except IndexError:
             pass
-        blk = lib.bpflink_batch_new()
+        blk = ll.bpflink_batch_new()
         if blk == ffi.NULL:
             raise MemoryError("no memory for a record batch")
         return blk
@@ -204,7 +205,7 @@ class RecordBatch:
         if blk.with_source:
             sources = memoryview(ffi.buffer(ffi.gc(blk.source, partial(_keep, owner)), 4 * count)).toreadonly()
             sources = sources.cast("i")
-        same = int(blk.length[0]) if lib.bpflink_batch_same_length(blk) else 0
+        same = int(blk.length[0]) if ll.bpflink_batch_same_length(blk) else 0
         return cls(ffi.buffer(owner, int(blk.used)), lengths.cast("I"), sources, stride=stride, same_length=same)
 
     @property
@@ -235,7 +236,7 @@ class RecordBatch:
                 offs = array("Q", range(0, n * step, step) if step else ())
             else:
                 offs = array("Q", bytes(8 * n))
-                lib.bpflink_batch_offsets(ffi.from_buffer("uint32_t[]", self.lengths), n,
+                ll.bpflink_batch_offsets(ffi.from_buffer("uint32_t[]", self.lengths), n,
                                           ffi.from_buffer("uint64_t[]", offs))
             self._offsets = memoryview(offs).toreadonly()
         return self._offsets
@@ -376,7 +377,7 @@ class _Reader:
                 return
             self._closed = True
             if self._state.wake_fd >= 0:
-                lib.bpflink_reader_wake(self._state)
+                ll.bpflink_reader_wake(self._state)
             free = self._busy == 0 and not self._freed
             if free:
                 self._freed = True
@@ -388,7 +389,7 @@ class _Reader:
 
     def _release_state(self) -> None:
         """Free the C reader's fds, counters and block, and the spare blocks (batches still alive free theirs)."""
-        lib.bpflink_reader_release(self._state)
+        ll.bpflink_reader_release(self._state)
         self._pool.close()
 
     @property
@@ -520,12 +521,12 @@ class _Reader:
         blk = st.batch
         if blk == ffi.NULL:
             blk = st.batch = self._pool.take()
-        lib.bpflink_batch_reset(blk, stride, 1 if self._with_source() else 0, max_records)
+        ll.bpflink_batch_reset(blk, stride, 1 if self._with_source() else 0, max_records)
         self._consume_into(max_records, index)
         count = int(blk.count)
         if blk.error:
             dropped = int(blk.dropped)
-            lib.bpflink_batch_reset(blk, 0, 0, 0)
+            ll.bpflink_batch_reset(blk, 0, 0, 0)
             raise MemoryError(f"{self._kind}: no memory to copy records out ({dropped + count} records lost)")
         if not count:
             return None
@@ -546,8 +547,8 @@ class _Reader:
                 if left <= 0:
                     return False
                 ms = max(0, min(int(left * 1000 + 0.999), int(SLICE * 1000)))
-            ret = lib.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
-            if ret == lib.BPFLINK_WOKEN:
+            ret = ll.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
+            if ret == ll.BPFLINK_WOKEN:
                 return False
             if ret > 0:
                 return True
@@ -800,16 +801,16 @@ class RingBuffer(_Reader):
         src.index = index
         try:
             if self._rb is None:
-                rb = lib.bpflink_ring_buffer_new(own, src)
+                rb = ll.bpflink_ring_buffer_new(own, src)
                 if rb == ffi.NULL:
                     raise error(ffi.errno or errno.EINVAL, f"ring_buffer__new(map fd {fd})",
                                 hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
                 self._rb = rb
-                err = lib.bpflink_reader_init(self._state, lib.ring_buffer__epoll_fd(rb), 0)
+                err = ll.bpflink_reader_init(self._state, ll.ring_buffer__epoll_fd(rb), 0)
                 if err < 0:
                     raise error(-err, "RingBuffer: epoll set")
             else:
-                err = lib.bpflink_ring_buffer_add(self._rb, own, src)
+                err = ll.bpflink_ring_buffer_add(self._rb, own, src)
                 if err < 0:
                     raise error(-err, f"ring_buffer__add(map fd {fd})",
                                 hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
@@ -823,7 +824,7 @@ class RingBuffer(_Reader):
 
     def _free(self) -> None:
         if self._rb is not None:
-            lib.ring_buffer__free(self._rb)
+            ll.ring_buffer__free(self._rb)
             self._rb = None
         self._release_state()
         for fd in self._fds:
@@ -840,9 +841,9 @@ class RingBuffer(_Reader):
         try:
             if type(index) is not int or not 0 <= index < len(self._fds):
                 raise IndexError(f"ring index {index!r} out of range (this RingBuffer has {len(self._fds)})")
-            r = lib.ring_buffer__ring(self._rb, index)
-            return RingInfo(int(lib.ring__map_fd(r)), int(lib.ring__size(r)), int(lib.ring__consumer_pos(r)),
-                            int(lib.ring__producer_pos(r)), int(lib.ring__avail_data_size(r)))
+            r = ll.ring_buffer__ring(self._rb, index)
+            return RingInfo(int(ll.ring__map_fd(r)), int(ll.ring__size(r)), int(ll.ring__consumer_pos(r)),
+                            int(ll.ring__producer_pos(r)), int(ll.ring__avail_data_size(r)))
         finally:
             self._leave()
 
@@ -851,7 +852,7 @@ class RingBuffer(_Reader):
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
         # without consume_n, what the C callback copies past max_records waits in order for the next call (_keep)
-        ret = _CONSUME_N(self._rb, max_records) if _CONSUME_N is not None else lib.ring_buffer__consume(self._rb)
+        ret = _CONSUME_N(self._rb, max_records) if _CONSUME_N is not None else ll.ring_buffer__consume(self._rb)
         if ret < 0 and not self._state.batch.error:
             raise error(-ret, "ring_buffer__consume")
 

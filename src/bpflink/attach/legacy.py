@@ -190,7 +190,7 @@ def prog_attach(prog: FdLike, cgroup: str | os.PathLike[str] | int, attach_type:
     own_prog = -1
     try:
         own_prog = os.dup(prog_fd)  # detach names the program: keep it alive as long as the handle
-        ret = ll.bpf_prog_attach(own_prog, cg_fd, int(attach_type), ll.lib.BPF_F_ALLOW_MULTI)
+        ret = ll.bpf_prog_attach(own_prog, cg_fd, int(attach_type), ll.BPF_F_ALLOW_MULTI)
         if ret < 0:
             raise error(-ret, f"prog_attach({attach_type.name}, {name})", family="cgroup",
                         hint="the program's expected attach type must match, and the path be a cgroup v2 "

@@ -21,22 +21,21 @@ from ..opts._check import S32_MAX, integer, u64
 from ..perf import PerfEvent
 from .legacy import LegacyLink, attach_ioctl, check_mode, refuse_cookie
 
-_lib = ll.lib
 #: event name -> (perf type, config), the names ``perf list`` uses
 EVENTS: dict[str, tuple[int, int]] = {
-    "cpu-clock": (_lib.PERF_TYPE_SOFTWARE, _lib.PERF_COUNT_SW_CPU_CLOCK),
-    "task-clock": (_lib.PERF_TYPE_SOFTWARE, _lib.PERF_COUNT_SW_TASK_CLOCK),
-    "page-faults": (_lib.PERF_TYPE_SOFTWARE, _lib.PERF_COUNT_SW_PAGE_FAULTS),
-    "context-switches": (_lib.PERF_TYPE_SOFTWARE, _lib.PERF_COUNT_SW_CONTEXT_SWITCHES),
-    "cpu-migrations": (_lib.PERF_TYPE_SOFTWARE, _lib.PERF_COUNT_SW_CPU_MIGRATIONS),
-    "cycles": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_CPU_CYCLES),
-    "cpu-cycles": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_CPU_CYCLES),
-    "instructions": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_INSTRUCTIONS),
-    "cache-references": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_CACHE_REFERENCES),
-    "cache-misses": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_CACHE_MISSES),
-    "branches": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_BRANCH_INSTRUCTIONS),
-    "branch-misses": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_BRANCH_MISSES),
-    "ref-cycles": (_lib.PERF_TYPE_HARDWARE, _lib.PERF_COUNT_HW_REF_CPU_CYCLES),
+    "cpu-clock": (ll.PERF_TYPE_SOFTWARE, ll.PERF_COUNT_SW_CPU_CLOCK),
+    "task-clock": (ll.PERF_TYPE_SOFTWARE, ll.PERF_COUNT_SW_TASK_CLOCK),
+    "page-faults": (ll.PERF_TYPE_SOFTWARE, ll.PERF_COUNT_SW_PAGE_FAULTS),
+    "context-switches": (ll.PERF_TYPE_SOFTWARE, ll.PERF_COUNT_SW_CONTEXT_SWITCHES),
+    "cpu-migrations": (ll.PERF_TYPE_SOFTWARE, ll.PERF_COUNT_SW_CPU_MIGRATIONS),
+    "cycles": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_CPU_CYCLES),
+    "cpu-cycles": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_CPU_CYCLES),
+    "instructions": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_INSTRUCTIONS),
+    "cache-references": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_CACHE_REFERENCES),
+    "cache-misses": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_CACHE_MISSES),
+    "branches": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_BRANCH_INSTRUCTIONS),
+    "branch-misses": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_BRANCH_MISSES),
+    "ref-cycles": (ll.PERF_TYPE_HARDWARE, ll.PERF_COUNT_HW_REF_CPU_CYCLES),
 }
 _FREQ_BIT = 1 << 10  # perf_event_attr's flag bits (disabled, inherit, ..., freq) start right after read_format
 _FLAGS_WORD = 5  # u64 index of that bit-field word: type+size, config, sample_period, sample_type, read_format
@@ -78,7 +77,7 @@ def open_sampling(event: Event, *, cpu: int, pid: int = -1, freq: int | None = N
         attr.sample_period = u64("period", period)
         if not period:
             raise ValueError("period must be >= 1")
-    fd = _lib.bpflink_perf_event_open(attr, pid, cpu, -1, _lib.PERF_FLAG_FD_CLOEXEC)
+    fd = ll.bpflink_perf_event_open(attr, pid, cpu, -1, ll.PERF_FLAG_FD_CLOEXEC)
     name = event if isinstance(event, str) else f"{ptype}:{config:#x}"
     check(fd, f"perf_event_open({name}, cpu {cpu}, pid {pid})", family="perf_event",
           hint="no such counter here (hardware events need a PMU: VMs often lack one; try cpu-clock), "

@@ -67,7 +67,7 @@ def section_types(section: str) -> tuple[ProgType, AttachType | None]:
     """(program type, expected attach type) libbpf derives from a section name."""
     pt = ll.ffi.new("enum bpf_prog_type *")
     at = ll.ffi.new("enum bpf_attach_type *")
-    if ll.lib.libbpf_prog_type_by_name(section.encode(), pt, at) != 0:
+    if ll.libbpf_prog_type_by_name(section.encode(), pt, at) != 0:
         raise ValueError(f"libbpf knows no section {section!r}")
     try:
         eat: AttachType | None = AttachType(int(at[0]))

@@ -89,7 +89,7 @@ def raw_tracepoint(prog: FdLike, name: str | None, *, cookie: int = 0) -> Link:
     cname = None if name is None else ll.ffi.new("char[]", name.encode())
     o.tp_name = ll.NULL if cname is None else cname
     o.cookie = cookie
-    ret = ll.lib.bpf_raw_tracepoint_open_opts(fd, o)
+    ret = ll.bpf_raw_tracepoint_open_opts(fd, o)
     what = f"raw_tracepoint_open({name or 'the program attach target'})"
     check(ret, what, family="tracing", hint=(
         "no such tracepoint, or the program is not a raw_tp program (cookies need Linux >= 6.10)"

@@ -12,12 +12,11 @@ Cgroup(before=None, after=None, anchor=None, expected_revision=None)
 from __future__ import annotations
 
 import errno
-import functools
-import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, ClassVar
 
+from .. import kernel
 from .._native import has, require
 from ..enums import AttachType
 from ..errors import NotSupportedError
@@ -53,24 +52,23 @@ class Cgroup(Mprog):
         super()._fill(opts, attach_type, keep)
 
 
-@functools.lru_cache(maxsize=1)
 def _kernel_orders_cgroups() -> bool:
-    """Probed once: kernels with cgroup multi-prog ordering (6.17+) report a revision >= 1 for every cgroup hook;
-    older kernels leave it 0 and ignore the ordering fields instead of refusing them."""
+    """Probed once (``bpflink.kernel``): kernels with cgroup multi-prog ordering (6.17+) report a revision >= 1
+    for every cgroup hook; older kernels leave it 0 and ignore the ordering fields instead of refusing them."""
+    return kernel.trial("cgroup_revision", _cgroup_revision_trial)
+
+
+def _cgroup_revision_trial() -> bool:
     from ..query import query
 
     try:
-        with open("/proc/self/mounts") as mounts:
-            root = next((line.split()[1] for line in mounts if line.split()[2:3] == ["cgroup2"]), None)
+        root = kernel.cgroup2_mount()
         if root is None:
             return True  # nothing to ask: let the kernel answer
         revision = query(root, AttachType.CGROUP_INET_EGRESS).revision
         return revision is not None and revision > 0  # None: the query has no revision (< 6.6)
     except OSError as exc:  # EINVAL: the kernel refused the query itself
         return exc.errno != errno.EINVAL
-
-
-os.register_at_fork(after_in_child=_kernel_orders_cgroups.cache_clear)  # a child may see another kernel view
 
 
 def _info_cgroup(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:

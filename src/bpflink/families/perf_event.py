@@ -51,11 +51,11 @@ def _info_perf_event(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType
                                  cookie=None, ref_ctr_offset=None, config=None, event_type=None)
     name = ""
     if ptype.name in _PERF_NAME:
-        member, field = _PERF_NAME[ptype.name]
+        union_member, field = _PERF_NAME[ptype.name]  # not `member`: that is the header-probing helper below
 
         def fill(i: Any) -> list[Any]:
-            buf = name_buffer(int(getattr(pe, member).name_len))
-            part = getattr(i.perf_event, member)
+            buf = name_buffer(int(getattr(pe, union_member).name_len))
+            part = getattr(i.perf_event, union_member)
             setattr(part, field, int(ffi.cast("uintptr_t", buf)))
             part.name_len = len(buf)
             return [buf]

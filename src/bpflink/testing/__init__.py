@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._cgroup import Cgroup
-    from ._compile import compile_bpf
-    from ._fs import BpfDir
+    from ._compile import CompileError, compile_bpf
+    from ._fs import BpfDir, mount_kernel_filesystems
     from ._leaks import LeakSnapshot
-    from ._netns import NetkitUnavailable, Netns, PeerPair
+    from ._netns import NetkitUnavailable, Netns, NetnsWorker, PeerPair
     from ._require import require
 
 _LAZY = {
-    "Cgroup": "._cgroup", "compile_bpf": "._compile", "BpfDir": "._fs", "LeakSnapshot": "._leaks",
-    "NetkitUnavailable": "._netns", "Netns": "._netns", "PeerPair": "._netns", "require": "._require",
+    "Cgroup": "._cgroup", "compile_bpf": "._compile", "CompileError": "._compile", "BpfDir": "._fs",
+    "mount_kernel_filesystems": "._fs", "LeakSnapshot": "._leaks", "NetkitUnavailable": "._netns",
+    "Netns": "._netns", "NetnsWorker": "._netns", "PeerPair": "._netns", "require": "._require",
 }
 
 
@@ -41,4 +42,5 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module, __name__), name)
 
 
-__all__ = ["BpfDir", "Cgroup", "LeakSnapshot", "NetkitUnavailable", "Netns", "PeerPair", "compile_bpf", "require"]
+__all__ = ["BpfDir", "Cgroup", "CompileError", "LeakSnapshot", "NetkitUnavailable", "Netns", "NetnsWorker", "PeerPair",
+           "compile_bpf", "mount_kernel_filesystems", "require"]

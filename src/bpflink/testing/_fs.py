@@ -15,6 +15,33 @@ from pathlib import Path
 from ._names import mountpoint, unique
 
 DEFAULT_BPFFS = "/sys/fs/bpf"
+DEFAULT_TRACEFS = "/sys/kernel/tracing"
+DEFAULT_CGROUP2 = "/sys/fs/cgroup"
+
+
+def ensure_mounted(fstype: str, path: str | os.PathLike[str]) -> Path:
+    """``path`` with ``fstype`` (``bpf``, ``tracefs``, ``cgroup2``) mounted on it: left alone when something is
+    already mounted there (or, for cgroup2, a hierarchy is there), else mounted (needs root). OSError naming the
+    ``mount`` command when that fails."""
+    where = Path(path)
+    if (where / "cgroup.procs").exists() if fstype == "cgroup2" else os.path.ismount(where):
+        return where
+    where.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", fstype, fstype, str(where)], capture_output=True, text=True)
+    if res.returncode != 0:
+        raise PermissionError(f"`mount -t {fstype} {fstype} {where}` failed: {res.stderr.strip()}")
+    return where
+
+
+def mount_kernel_filesystems(*, cgroup2: str | os.PathLike[str] | None = None) -> None:
+    """What BPF tests expect mounted: bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup v2
+    hierarchy at ``cgroup2`` (default: ``$BPFLINK_CGROUP2`` or /sys/fs/cgroup). Needs root for what is missing.
+
+    >>> mount_kernel_filesystems(cgroup2="/sys/fs/cgroup/unified")  # doctest: +SKIP
+    """
+    ensure_mounted("bpf", DEFAULT_BPFFS)
+    ensure_mounted("tracefs", DEFAULT_TRACEFS)
+    ensure_mounted("cgroup2", cgroup2 or os.environ.get("BPFLINK_CGROUP2") or DEFAULT_CGROUP2)
 
 
 def bpffs_root(*, mount: bool = True) -> Path:
@@ -27,11 +54,7 @@ def bpffs_root(*, mount: bool = True) -> Path:
     if found is not None:
         return Path(found)
     if mount:
-        os.makedirs(DEFAULT_BPFFS, exist_ok=True)
-        res = subprocess.run(["mount", "-t", "bpf", "bpf", DEFAULT_BPFFS], capture_output=True, text=True)
-        if res.returncode == 0:
-            return Path(DEFAULT_BPFFS)
-        raise PermissionError(f"no bpffs mounted and `mount -t bpf bpf {DEFAULT_BPFFS}` failed: {res.stderr.strip()}")
+        return ensure_mounted("bpf", DEFAULT_BPFFS)
     raise FileNotFoundError("no bpffs mounted")
 
 

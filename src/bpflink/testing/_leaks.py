@@ -2,9 +2,9 @@
 pinned on bpffs, to tell what a test created and left behind.
 
 Kernel objects are attributed through this process's fds (``/proc/self/fdinfo`` names the link/map/program id
-and type) and through new pins; objects other processes create meanwhile are not counted. New pins inside a
-directory named ``bpflink-<worker>-<pid>-...`` of another live process (a parallel worker's ``bpffs``) are
-left out; pins other programs make elsewhere on bpffs during the test would be counted.
+and type) and through new pins; objects other processes create meanwhile are not counted. New pins named, or
+inside a directory named, ``bpflink-...-<pid>-...`` after another live process (a parallel worker's ``bpffs``,
+another test run's pins) are left out; pins other programs make elsewhere on bpffs during the test are counted.
 
 >>> # not run as a doctest: the leaks shown are a test's, ids differ per machine
 >>> before = LeakSnapshot.take()  # doctest: +SKIP
@@ -70,9 +70,9 @@ def _bpf_name(kind: str, fd: int) -> str | None:
         if kind == "bpf_link":
             info = ll.ffi.new("struct bpf_link_info *")
             size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_link_info"))
-            if ll.lib.bpf_link_get_info_by_fd(fd, info, size) != 0:
+            if ll.bpf_link_get_info_by_fd(fd, info, size) != 0:
                 return None
-            pfd = ll.lib.bpf_prog_get_fd_by_id(info.prog_id)
+            pfd = ll.bpf_prog_get_fd_by_id(info.prog_id)
             if pfd < 0:
                 return None
             try:
@@ -82,7 +82,7 @@ def _bpf_name(kind: str, fd: int) -> str | None:
         if kind == "bpf_prog":
             pinfo = ll.ffi.new("struct bpf_prog_info *")
             size = ll.ffi.new("__u32 *", ll.ffi.sizeof("struct bpf_prog_info"))
-            if ll.lib.bpf_prog_get_info_by_fd(fd, pinfo, size) != 0:
+            if ll.bpf_prog_get_info_by_fd(fd, pinfo, size) != 0:
                 return None
             return ll.ffi.string(pinfo.name).decode(errors="replace") or None
         return None  # bpflink declares no map info call
@@ -96,16 +96,23 @@ def _pins(root: str | None) -> set[str]:
     found: set[str] = set()
     for base, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if not _foreign(d)]
-        found.update(os.path.join(base, f) for f in files)
+        found.update(os.path.join(base, f) for f in files if not _foreign(f))
     return found
 
 
 def _foreign(name: str) -> bool:
-    """A directory another live process of ours made (a parallel worker's private bpffs dir)."""
+    """A pin or directory another live process made under a ``bpflink-`` name carrying its pid: a parallel
+    worker's private bpffs dir (``bpflink-<worker>-<pid>-<n>``), or a pin such as ``bpflink-agent-<pid>-...``."""
     m = NAME_RE.match(name)
-    if not m or int(m.group("pid")) == os.getpid():
+    if m:
+        pid = int(m.group("pid"))
+        return pid != os.getpid() and os.path.exists(f"/proc/{pid}")
+    if not name.startswith("bpflink-"):
         return False
-    return os.path.exists(f"/proc/{m.group('pid')}")
+    numbers = {int(part) for part in name.split("-")[1:] if part.isdigit() and len(part) < 8}
+    if os.getpid() in numbers:
+        return False
+    return any(os.path.exists(f"/proc/{n}") for n in numbers if n > 1)
 
 
 @dataclass
@@ -125,7 +132,8 @@ class LeakSnapshot:
         return cls(_fds(), _pins(bpffs), bpffs)
 
     def own(self, fds: Iterable[int] = (), paths: Iterable[str] = ()) -> None:
-        """Exclude ``fds`` and everything under ``paths`` (held by fixtures that clean them up themselves)."""
+        """Exclude ``fds``, and ``paths`` with everything under them (held by fixtures that clean them up
+        themselves)."""
         self.owned_fds.update(fds)
         self.owned_paths.update(os.fspath(p) for p in paths)
 
@@ -138,6 +146,6 @@ class LeakSnapshot:
                if fd not in self.owned_fds and self.fds.get(fd) != target]
         owned = tuple(p.rstrip("/") + "/" for p in self.owned_paths)
         for pin in sorted(_pins(self.bpffs) - self.pins):
-            if not pin.startswith(owned):
+            if pin not in self.owned_paths and not pin.startswith(owned):  # an owned pin, or one under an owned dir
                 out.append(f"pin {pin}")
         return out

@@ -61,30 +61,22 @@ def sweep() -> list[str]:
                 ip = shutil.which("ip") or "/usr/sbin/ip"
                 if subprocess.run([ip, "netns", "del", name], capture_output=True, timeout=60).returncode == 0:
                     removed.append(f"/run/netns/{name}")
-    root = os.environ.get("BPFLINK_CGROUP2") or mountpoint("cgroup2")
-    if root and os.path.isdir(root):
-        from pathlib import Path
+    from pathlib import Path
 
-        from ._cgroup import Cgroup
+    from ._cgroup import Cgroup
+    from ._fs import BpfDir
 
+    kinds: tuple[tuple[str | None, type[Cgroup] | type[BpfDir]], ...] = (
+        (os.environ.get("BPFLINK_CGROUP2") or mountpoint("cgroup2"), Cgroup),
+        (os.environ.get("BPFLINK_BPFFS") or mountpoint("bpf"), BpfDir))
+    for root, kind in kinds:
+        if not root or not os.path.isdir(root):
+            continue
         for name in os.listdir(root):
             if _dead(name) and os.path.isdir(os.path.join(root, name)):
                 try:
-                    Cgroup(Path(root, name)).close()
+                    kind(Path(root, name)).close()
                     removed.append(os.path.join(root, name))
-                except OSError:
-                    pass
-    bpffs = os.environ.get("BPFLINK_BPFFS") or mountpoint("bpf")
-    if bpffs and os.path.isdir(bpffs):
-        from pathlib import Path
-
-        from ._fs import BpfDir
-
-        for name in os.listdir(bpffs):
-            if _dead(name) and os.path.isdir(os.path.join(bpffs, name)):
-                try:
-                    BpfDir(Path(bpffs, name)).close()
-                    removed.append(os.path.join(bpffs, name))
                 except OSError:
                     pass
     return removed

@@ -46,7 +46,7 @@ def require(names: Sequence[str]) -> Verdict:
     """Probe ``names`` (as ``bpflink probe --require`` takes them). ``ValueError`` for a name that is none."""
     from bpflink.cli import UsageError, _resolve_requirements
     from bpflink.features import FEATURES, explain
-    from bpflink.probe import probe
+    from bpflink.probing import probe
 
     if not names or not all(isinstance(n, str) for n in names):
         raise ValueError(f"bpf_requires takes one or more names (str), got {list(names)!r}")

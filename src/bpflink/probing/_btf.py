@@ -22,21 +22,21 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from . import asm
-from . import lowlevel as ll
-from .enums import AttachType, MapType, MprogFlags, ProgType
-from .errors import errno_name, hint_for, prog_load_eperm_hint, strerror
-from .features import explain, kernel_config
-from .symbols import BTF_KINDS
+from .. import asm, kernel
+from .. import lowlevel as ll
+from ..enums import AttachType, MapType, MprogFlags, ProgType
+from ..errors import errno_name, hint_for, prog_load_eperm_hint, strerror
+from ..families import family_of
+from ..features import explain
+from ..symbols import BTF_KINDS
+from ._harness import PROBE_PROG_NAME
 
-#: the name of every probe program (how tests check none is left behind); probe.py uses the same
-PROBE_PROG_NAME = b"bpflink_probe"
 _COOKIE = 1  # a tracing cookie makes libbpf call link_create only (no BPF_RAW_TRACEPOINT_OPEN fallback)
 _TRAMPOLINES = "trampoline-based programs (fentry/fexit/fmod_ret/lsm)"
 
 
 @dataclass(frozen=True)
-class Target:
+class BtfTarget:
     """What a probe loads: program type, BTF kind and candidate names of the target (first found wins)."""
 
     prog_type: ProgType
@@ -46,18 +46,19 @@ class Target:
 
 
 _FENTRY_TEST = ("bpf_fentry_test1",)  # net/bpf/test_run.c: called only by BPF_PROG_TEST_RUN
-TARGETS: dict[str, Target] = {
-    "TRACE_ITER": Target(ProgType.TRACING, "func", ("bpf_iter_task", "bpf_iter_bpf_map")),
-    "TRACE_FENTRY": Target(ProgType.TRACING, "func", _FENTRY_TEST),
-    "TRACE_FEXIT": Target(ProgType.TRACING, "func", _FENTRY_TEST),
-    "TRACE_FSESSION": Target(ProgType.TRACING, "func", _FENTRY_TEST),
+TARGETS: dict[str, BtfTarget] = {
+    "TRACE_ITER": BtfTarget(ProgType.TRACING, "func", ("bpf_iter_task", "bpf_iter_bpf_map")),
+    "TRACE_FENTRY": BtfTarget(ProgType.TRACING, "func", _FENTRY_TEST),
+    "TRACE_FEXIT": BtfTarget(ProgType.TRACING, "func", _FENTRY_TEST),
+    "TRACE_FSESSION": BtfTarget(ProgType.TRACING, "func", _FENTRY_TEST),
     # fmod_ret may target any security_* function; bpf_modify_return_test is refused where the kernel has no
     # error-injection list for it (measured: Debian 6.1, CONFIG_FUNCTION_ERROR_INJECTION off). A program that
     # returns 0 leaves the result alone; getpgid(pid) is the only caller.
-    "MODIFY_RETURN": Target(ProgType.TRACING, "func", ("security_task_getpgid",)),
-    "LSM_MAC": Target(ProgType.LSM, "func", ("bpf_lsm_file_open",)),
-    "LSM_CGROUP": Target(ProgType.LSM, "func", ("bpf_lsm_socket_bind",), ret=1),
-    "TRACE_RAW_TP": Target(ProgType.TRACING, "typedef", ("btf_trace_bpf_test_finish", "btf_trace_sched_process_fork")),
+    "MODIFY_RETURN": BtfTarget(ProgType.TRACING, "func", ("security_task_getpgid",)),
+    "LSM_MAC": BtfTarget(ProgType.LSM, "func", ("bpf_lsm_file_open",)),
+    "LSM_CGROUP": BtfTarget(ProgType.LSM, "func", ("bpf_lsm_socket_bind",), ret=1),
+    "TRACE_RAW_TP": BtfTarget(ProgType.TRACING, "typedef",
+                              ("btf_trace_bpf_test_finish", "btf_trace_sched_process_fork")),
 }
 #: attach types probed here (struct_ops has no single load target, see _struct_ops)
 NAMES = frozenset({*TARGETS, "STRUCT_OPS"})
@@ -77,57 +78,12 @@ class _Refused(Exception):
         self.verdict = verdict
 
 
-# --- facts about the running kernel -------------------------------------------------------------------------
-
-
-def lockdown_mode() -> str | None:
-    """The active kernel lockdown mode (``integrity``/``confidentiality``), None when off or unreadable."""
-    try:
-        with open("/sys/kernel/security/lockdown") as f:
-            text = f.read()
-    except OSError:
-        return None
-    start, end = text.find("["), text.find("]")
-    mode = text[start + 1:end] if 0 <= start < end else ""
-    return mode if mode and mode != "none" else None
-
-
-def active_lsms() -> tuple[list[str], str]:
-    """(the active LSMs, where that came from): securityfs, else the boot ``lsm=``, else ``CONFIG_LSM``."""
-    try:
-        with open("/sys/kernel/security/lsm") as f:
-            return f.read().strip().split(","), "/sys/kernel/security/lsm"
-    except OSError:
-        pass
-    try:
-        with open("/proc/cmdline") as f:
-            for word in f.read().split():
-                if word.startswith("lsm="):
-                    return word[4:].split(","), "the boot command line"
-    except OSError:
-        pass
-    configured = (kernel_config() or {}).get("CONFIG_LSM", "").strip('"')
-    return (configured.split(",") if configured else []), "CONFIG_LSM"
-
-
-def _has_caps(*bits: int) -> bool:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                eff = int(line.split()[1], 16)
-                return all(eff >> b & 1 for b in bits)
-    return False
-
-
-_CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
-
-
 def _load_refused(at: AttachType, prog_type: ProgType, err: int, log: str) -> Verdict:
     feature = FEATURE[at.name]
     if err == _errno.EPERM:
-        if not _has_caps(_CAP_BPF, _CAP_PERFMON):
+        if not kernel.has_capabilities(kernel.CAP_BPF, kernel.CAP_PERFMON):
             return False, err, f"EPERM: program load refused: {prog_load_eperm_hint(prog_type.name)}"
-        mode = lockdown_mode()
+        mode = kernel.lockdown()
         who = "although this process holds CAP_BPF and CAP_PERFMON"
         if mode and at.name != "TRACE_ITER":
             return False, err, (f"EPERM: program load refused {who}: kernel lockdown ('{mode}') refuses "
@@ -142,7 +98,7 @@ def _load_refused(at: AttachType, prog_type: ProgType, err: int, log: str) -> Ve
 
 def _link_refused(at: AttachType, err: int, what: str = "link_create refused") -> Verdict:
     feature = FEATURE[at.name]
-    family = "cgroup" if at.name == "LSM_CGROUP" else "struct_ops" if at.name == "STRUCT_OPS" else "tracing"
+    family = family_of(at)
     why = explain(feature)
     if not why and at.name == "LSM_MAC":  # link_create of an lsm program with a cookie (as probed) came in 5.19
         why = explain("tracing_cookie")
@@ -155,20 +111,20 @@ def _link_refused(at: AttachType, err: int, what: str = "link_create refused") -
 
 @contextmanager
 def _vmlinux_btf() -> Iterator[Any]:
-    btf = ll.lib.btf__load_vmlinux_btf()
-    err = ll.lib.libbpf_get_error(btf)
+    btf = ll.btf__load_vmlinux_btf()
+    err = ll.libbpf_get_error(btf)
     if err:
         raise _Refused((False, None, f"not probed: the kernel's BTF cannot be read ({errno_name(-err)}); "
                                      "these attach types need CONFIG_DEBUG_INFO_BTF"))
     try:
         yield btf
     finally:
-        ll.lib.btf__free(btf)
+        ll.btf__free(btf)
 
 
-def _find(btf: Any, target: Target) -> tuple[str, int]:
+def _find(btf: Any, target: BtfTarget) -> tuple[str, int]:
     for name in target.names:
-        tid = int(ll.lib.btf__find_by_name_kind(btf, name.encode(), BTF_KINDS[target.kind]))
+        tid = int(ll.btf__find_by_name_kind(btf, name.encode(), BTF_KINDS[target.kind]))
         if tid > 0:
             return name, tid
     raise _Refused((False, None, f"not probed: vmlinux BTF has no {target.kind} "
@@ -223,7 +179,7 @@ def _btf_target(at: AttachType, cgroup_fd: Callable[[], int], stack: ExitStack) 
     if at == AttachType.TRACE_RAW_TP:
         return True, None, f"a link on {name} was created and released" + _raw_tp_cookie(btf_id, stack)
     if at in (AttachType.LSM_MAC, AttachType.LSM_CGROUP):
-        lsms, source = active_lsms()
+        lsms, source = kernel.active_lsms()
         if "bpf" not in lsms:
             return False, None, (f"a link on {name} was created, but bpf is not an active LSM ({','.join(lsms)}"
                                  f", from {source}): its programs never run; boot with lsm=...,bpf")
@@ -268,24 +224,24 @@ _CC_MEMBERS = ("ssthresh", "cong_avoid", "undo_cwnd")  # what tcp_congestion_ops
 
 def _load_tiny_btf(stack: ExitStack) -> int:
     """A user BTF fd (one ``int`` type): the kernel wants one beside a struct_ops map's vmlinux value type."""
-    btf = ll.lib.btf__new_empty()
-    if ll.lib.libbpf_get_error(btf):
+    btf = ll.btf__new_empty()
+    if ll.libbpf_get_error(btf):
         raise _Refused((False, None, "not probed: libbpf could not allocate a BTF"))
-    stack.callback(ll.lib.btf__free, btf)  # frees the BTF and closes its fd
-    if ll.lib.btf__add_int(btf, b"int", 4, 0) < 0:
+    stack.callback(ll.btf__free, btf)  # frees the BTF and closes its fd
+    if ll.btf__add_int(btf, b"int", 4, 0) < 0:
         raise _Refused((False, None, "not probed: libbpf could not write a BTF int type"))
-    err = ll.lib.btf__load_into_kernel(btf)
+    err = ll.btf__load_into_kernel(btf)
     if err < 0:
         raise _Refused((False, -err, f"not probed: loading a BTF for the struct_ops map failed ({errno_name(-err)})"))
-    return int(ll.lib.btf__fd(btf))
+    return int(ll.btf__fd(btf))
 
 
 def _struct_ops(at: AttachType, stack: ExitStack) -> Verdict:
-    from .struct_ops import _members, build_value
+    from ..struct_ops import _members, build_value
 
     btf = stack.enter_context(_vmlinux_btf())
-    ops_id = int(ll.lib.btf__find_by_name_kind(btf, b"tcp_congestion_ops", ll.lib.BTF_KIND_STRUCT))
-    value_id = int(ll.lib.btf__find_by_name_kind(btf, b"bpf_struct_ops_tcp_congestion_ops", ll.lib.BTF_KIND_STRUCT))
+    ops_id = int(ll.btf__find_by_name_kind(btf, b"tcp_congestion_ops", ll.BTF_KIND_STRUCT))
+    value_id = int(ll.btf__find_by_name_kind(btf, b"bpf_struct_ops_tcp_congestion_ops", ll.BTF_KIND_STRUCT))
     if ops_id < 0 or value_id < 0:
         return False, None, "not probed: vmlinux BTF has no tcp_congestion_ops struct_ops type (CONFIG_BPF_JIT?)"
     index = {name: i for i, (name, _, _) in enumerate(_members(btf, ops_id))}
@@ -322,4 +278,4 @@ def run(at: AttachType, cgroup_fd: Callable[[], int]) -> Verdict:
     raise AssertionError("unreachable")  # pragma: no cover - ExitStack does not swallow
 
 
-__all__ = ["FEATURE", "NAMES", "TARGETS", "Target", "active_lsms", "lockdown_mode", "run"]
+__all__ = ["FEATURE", "NAMES", "TARGETS", "BtfTarget", "run"]
