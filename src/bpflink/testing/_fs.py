@@ -37,6 +37,7 @@ def mount_kernel_filesystems(*, cgroup2: str | os.PathLike[str] | None = None) -
     """What BPF tests expect mounted: bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup v2
     hierarchy at ``cgroup2`` (default: ``$BPFLINK_CGROUP2`` or /sys/fs/cgroup). Needs root for what is missing.
 
+    >>> # not run as a doctest: mounts file systems on this machine (needs root)
     >>> mount_kernel_filesystems(cgroup2="/sys/fs/cgroup/unified")  # doctest: +SKIP
     """
     ensure_mounted("bpf", DEFAULT_BPFFS)

@@ -205,6 +205,7 @@ class Netns:
         """A thread that stays inside the namespace until closed (``with ns.worker() as w: w.call(fn, *args)``):
         unlike ``run``, every call runs on the same thread (no thread start per call, a stable thread id).
 
+        >>> # not run as a doctest: needs a namespace `ns` (Netns().create())
         >>> with ns.worker() as w:  # doctest: +SKIP
         ...     link = w.call(link_create, prog, w.call(socket.if_nametoindex, "veth0"), AttachType.XDP)
         """
