@@ -163,16 +163,16 @@ def test_every_skipped_docstring_example_says_why() -> None:
     for name in _all_modules():
         for test in finder.find(importlib.import_module(name), name):
             reasons = [n for n, line in enumerate((test.docstring or "").splitlines()) if SKIP_REASON.match(line)]
-            since = -1  # the line of the last example that runs
+            since, reported = -1, False  # the line of the last example that runs; this run reported
             for ex in test.examples:
                 if not ex.options.get(doctest.SKIP):
-                    since = ex.lineno
+                    since, reported = ex.lineno, False
                     continue
                 skipped += 1
-                if not any(since < n < ex.lineno for n in reasons):
+                if not reported and not any(since < n < ex.lineno for n in reasons):
                     unexplained.append(f"{test.filename}:{(test.lineno or 0) + ex.lineno + 1}: "
                                        f"{ex.source.splitlines()[0]}")
-                    since = ex.lineno  # one report per run
+                    reported = True  # one report per run
     assert unexplained == [], "add a '>>> # not run as a doctest: REASON' line before:\n" + "\n".join(unexplained)
     assert skipped > 0
 
