@@ -3,7 +3,8 @@
 >>> import bpflink
 >>> from bpflink import AttachType, ProgType, Program, asm, link_create
 >>> prog = Program.load(ProgType.CGROUP_SKB, asm.return_imm(0),
-...                     expected_attach_type=AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
+...                     expected_attach_type=AttachType.CGROUP_INET_EGRESS)
+>>> # not run as a doctest: needs that cgroup v2 directory (tests/test_core.py links cgroups)
 >>> with link_create(prog, "/sys/fs/cgroup/unified/demo", AttachType.CGROUP_INET_EGRESS) as link:  # doctest: +SKIP
 ...     print(link.info())
 """

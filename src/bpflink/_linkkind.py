@@ -2,6 +2,7 @@
 
 Imports only ``lowlevel`` (which ``import bpflink`` loads anyway), so the command line's start-up stays small.
 
+>>> # not run as a doctest: needs a link `link`
 >>> is_link(link.fd)  # doctest: +SKIP
 True
 """

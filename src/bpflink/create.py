@@ -1,5 +1,6 @@
 """``link_create``: the facade over ``lowlevel.bpf_link_create``.
 
+>>> # not run as a doctest: needs a loaded program `prog`, a cgroup fd and a tcx link `other`
 >>> link = link_create(prog, cgroup_fd, AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
 >>> link = link_create(prog, "lo", AttachType.TCX_INGRESS, opts.Tcx(before=other))  # doctest: +SKIP
 """

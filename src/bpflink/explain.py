@@ -4,7 +4,7 @@ Nothing is attached and nothing is loaded: the answer comes from the kernel vers
 process's capabilities (``CapEff`` in ``/proc/self/status``), lockdown and the unprivileged-BPF sysctl.
 ``bpflink probe`` is the test by trial.
 
->>> explain_attach("tcx_ingress")["capabilities"]["needed"]  # doctest: +SKIP
+>>> explain_attach("tcx_ingress")["capabilities"]["needed"]
 ['CAP_BPF', 'CAP_NET_ADMIN']
 """
 

@@ -4,6 +4,7 @@ Variable-length parts (names, paths, address and offset arrays) take a second ``
 call with buffers sized from the first. A link type the compiled headers do not know (a newer kernel) gives
 the plain ``LinkInfo``.
 
+>>> # not run as a doctest: needs a link; ids differ on every machine
 >>> link.info()  # doctest: +SKIP
 CgroupLinkInfo(type=<LinkType.CGROUP: 3>, id=12, prog_id=40, cgroup_id=5301, attach_type=<AttachType...>)
 """

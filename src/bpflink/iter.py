@@ -1,6 +1,7 @@
 """Reading iterator links: each ``bpf_iter_create`` on an iterator link starts a new walk whose output
 (what the program wrote with ``bpf_seq_printf``/``bpf_seq_write``) is read like a file until EOF.
 
+>>> # not run as a doctest: needs a loaded iterator program `prog` (tests/test_iter.py)
 >>> with link_create(prog, None, AttachType.TRACE_ITER) as link:  # doctest: +SKIP
 ...     print(link.read_iter(text=True))
 ...     with link.open_iter() as f:

@@ -5,6 +5,7 @@ link and pins it; a restart with the same program leaves it alone; a restart wit
 with one guarded ``BPF_LINK_UPDATE`` (``BPF_F_REPLACE`` naming the program it found), so the hook never runs
 without a program and two agents racing cannot both win silently.
 
+>>> # not run as a doctest: needs a loaded program `prog`, that cgroup and bpffs
 >>> link, what = Link.ensure("/sys/fs/bpf/agent/egress", prog, "/sys/fs/cgroup/x",
 ...                          AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
 >>> what  # doctest: +SKIP
@@ -366,6 +367,7 @@ def ensure_group(directory: str | os.PathLike[str], wants: Iterable[Want] | Mapp
     anything changes. ``prune=True`` also unpins links in the directory that are not wanted. ``dry_run=True``
     returns what would change (``"conflict"`` rows included) and changes nothing.
 
+    >>> # not run as a doctest: needs a loaded program `prog` and a cgroup fd `cg`
     >>> ensure_group("/sys/fs/bpf/agent", [Want("egress", prog, cg, "cgroup_inet_egress")],
     ...              dry_run=True)  # doctest: +SKIP
     [Change(name='egress', path='/sys/fs/bpf/agent/egress', action='created', detail='create a ...')]

@@ -1,5 +1,6 @@
 """``Link``: owns a BPF link fd. Close, update, detach, pin, and inspect it.
 
+>>> # not run as a doctest: needs a loaded program `prog` and a cgroup fd (tests/test_core.py)
 >>> with bpflink.link_create(prog, cgroup_fd, AttachType.CGROUP_INET_EGRESS) as link:  # doctest: +SKIP
 ...     link.pin("/sys/fs/bpf/egress")
 ...     print(link.info())

@@ -1,5 +1,6 @@
 """``links()``: every BPF link on the system, like ``bpftool link list``.
 
+>>> # not run as a doctest: prints this machine's links, different everywhere
 >>> for info in bpflink.links():  # doctest: +SKIP
 ...     print(info.id, info.type.name, info.prog_id)
 

@@ -4,6 +4,7 @@
 object can be configured first -- global variables by name (typed from the object's BTF), map sizes and pins,
 which programs load -- and ``obj.load()`` then loads it:
 
+>>> # not run as a doctest: needs a compiled counter.bpf.o (the tutorial, docs/tutorial.md, runs one)
 >>> obj = Object.open("counter.bpf.o", load=False)  # doctest: +SKIP
 >>> obj.globals["target_pid"] = 1234  # doctest: +SKIP
 >>> obj.configure_map("events", max_entries=1 << 16)  # doctest: +SKIP
@@ -267,6 +268,7 @@ class Object:
         """Attach program ``prog_name`` as its section name says; ``target``/``options`` as
         ``bpflink.attach.attach_program`` takes them. Returns a ``bpflink.Link`` that outlives the Object.
 
+        >>> # not run as a doctest: needs a loaded object `obj` with these programs
         >>> link = obj.attach("on_exec")  # SEC("tracepoint/sched/sched_process_exec")  # doctest: +SKIP
         >>> link = obj.attach("egress", "/sys/fs/cgroup/app")  # SEC("cgroup_skb/egress")  # doctest: +SKIP
         """

@@ -1,5 +1,6 @@
 """Who holds a link: processes with an fd of it (``/proc/*/fdinfo``) and the bpffs pins that refer to it.
 
+>>> # not run as a doctest: needs link 42 and shows this machine's processes
 >>> held = bpflink.owners(42)  # doctest: +SKIP
 >>> [(p.pid, p.comm, p.fd) for p in held.processes], held.pins  # doctest: +SKIP
 ([(1234, 'agent', 7)], ('/sys/fs/bpf/agent/egress',))

@@ -1,5 +1,6 @@
 """perf_event_open(2) helpers: the perf event fds a ``BPF_PERF_EVENT`` link attaches a program to.
 
+>>> # not run as a doctest: needs a loaded tracepoint program `prog` (tests/test_perf_event.py)
 >>> with open_tracepoint("syscalls:sys_enter_getpid") as ev:  # doctest: +SKIP
 ...     link = link_create(prog, ev, AttachType.PERF_EVENT, opts.PerfEvent(cookie=7))
 
@@ -113,8 +114,8 @@ def _open(attr: Any, pid: int, cpu: int, what: str, kind: str, name: str) -> Per
 def open_tracepoint(tracepoint: str, *, pid: int = -1, cpu: int = 0) -> PerfEvent:
     """Open a perf event on tracepoint ``"category:name"`` (``PERF_TYPE_TRACEPOINT``).
 
-    >>> open_tracepoint("sched:sched_process_exec")  # doctest: +SKIP
-    <PerfEvent tracepoint 'sched:sched_process_exec' fd=5>
+    >>> open_tracepoint("sched:sched_process_exec")
+    <PerfEvent tracepoint 'sched:sched_process_exec' fd=...>
     """
     p, c = _pid_cpu(pid, cpu)
     tp_id = tracepoint_id(tracepoint)
@@ -130,6 +131,7 @@ def open_kprobe(func: str, offset: int = 0, retprobe: bool = False, *, pid: int 
 
     ``NotSupportedError`` when the kernel has no kprobe PMU (``CONFIG_KPROBE_EVENTS``).
 
+    >>> # not run as a doctest: needs CONFIG_KPROBES (this host has none); fds differ per run
     >>> open_kprobe("do_nanosleep", retprobe=True)  # doctest: +SKIP
     <PerfEvent kprobe 'do_nanosleep' fd=5>
     """
@@ -160,8 +162,11 @@ def open_uprobe(path: str | os.PathLike[str], offset: int, retprobe: bool = Fals
     ``offset`` is a file offset (``bpflink.symbols.symbol_offset``). ``pid``: only that process (-1: all).
     ``ref_ctr_offset``: a USDT semaphore's file offset, if the PMU supports it.
 
-    >>> open_uprobe("/bin/true", symbol_offset("/bin/true", "main"))  # doctest: +SKIP
-    <PerfEvent uprobe '/bin/true+0x1234' fd=5>
+    >>> from bpflink.symbols import symbol_offset
+    >>> from bpflink.targets import resolve_binary
+    >>> libc = resolve_binary("libc.so.6").path
+    >>> open_uprobe(libc, symbol_offset(libc, "getpid"))
+    <PerfEvent uprobe '/...libc.so.6+0x...' fd=...>
     """
     spath = os.fsencode(path)
     if not spath or b"\0" in spath:

@@ -12,6 +12,7 @@ The rest is ``RingBuffer``'s surface: ``poll``/``consume``, a callback form (``c
 iteration, ``poll_batch``/``consume_batch`` (one C loop copying every waiting record; numpy with ``dtype=``),
 ``fileno()``, ``poll_async``/``async for``, and a close that is safe while another thread polls.
 
+>>> # not run as a doctest: needs a loaded object `obj` with a perf event array map
 >>> with PerfBuffer(obj.map("events"), pages=64) as pb:  # doctest: +SKIP
 ...     for rec in pb.poll(timeout=1.0):
 ...         print(rec.cpu, rec.data[:8])
@@ -58,6 +59,7 @@ class PerfBuffer(_Reader):
     ``callback(cpu, data)`` receives every sample instead of ``poll()``; ``lost_callback(cpu, count)`` the
     samples the kernel dropped. The map's fd is duplicated: closing the ``Map`` afterwards is fine.
 
+    >>> # not run as a doctest: needs a loaded object `obj` with a perf event array map
     >>> pb = PerfBuffer(obj.map("events"), pages=8, lost_callback=lambda cpu, n: print("lost", n))
     ... # doctest: +SKIP
     """

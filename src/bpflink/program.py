@@ -2,7 +2,7 @@
 
 >>> from bpflink import Program, ProgType, AttachType, asm
 >>> prog = Program.load(ProgType.CGROUP_SKB, asm.return_imm(1),
-...                     expected_attach_type=AttachType.CGROUP_INET_EGRESS)  # doctest: +SKIP
+...                     expected_attach_type=AttachType.CGROUP_INET_EGRESS)
 """
 
 from __future__ import annotations

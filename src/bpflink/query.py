@@ -9,6 +9,7 @@ Kernels before 6.6 know neither the revision nor the link-id arrays of ``BPF_PRO
 query that passes them (EINVAL: its bytes past ``prog_attach_flags`` must be zero); found by trial, such a
 kernel's answers carry ``revision=None`` and ``link_id=None``: not reported, rather than a made-up 0.
 
+>>> # not run as a doctest: needs a device eth0 with tcx links (tests/test_xdp_tcx.py)
 >>> q = bpflink.query("eth0", AttachType.TCX_INGRESS)  # doctest: +SKIP
 >>> [e.link_id for e in q.entries], q.revision  # doctest: +SKIP
 ([12, 11], 3)

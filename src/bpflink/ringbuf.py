@@ -21,6 +21,7 @@ so closing from another thread wakes the poller (which returns what it has; late
 ``poll()`` waits in slices of at most ``SLICE`` seconds and a signal ends ``epoll_wait`` early, so Ctrl-C raises
 ``KeyboardInterrupt`` promptly.
 
+>>> # not run as a doctest: needs a loaded object `obj` whose program writes a ring buffer
 >>> rb = RingBuffer(obj.map("events"))  # doctest: +SKIP
 >>> for record in rb.poll(timeout=1.0):  # doctest: +SKIP
 ...     seq = int.from_bytes(record[:8], "little")
@@ -170,6 +171,7 @@ class RecordBatch:
     ``bytes``. The memory belongs to the batch and every view of it: it is reused for a later batch only once
     the batch, ``data``, ``array`` and every other view made from them are gone.
 
+    >>> # not run as a doctest: needs a ring buffer `rb` with records waiting (tests/test_ringbuf.py)
     >>> batch = rb.consume_batch()  # doctest: +SKIP
     >>> len(batch), batch[0], batch.lengths[0]  # doctest: +SKIP
     >>> np.frombuffer(batch.lengths, dtype=np.uint32)  # doctest: +SKIP
@@ -244,6 +246,7 @@ class RecordBatch:
         for batches whose records all sit the same distance apart (one length, or ``poll_batch(dtype=...)``'s
         fixed slots) at least ``dtype.itemsize`` bytes. Bytes past a record's length read as zeros.
 
+        >>> # not run as a doctest: needs a ring buffer `rb` with records waiting
         >>> rb.consume_batch().as_array([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])  # doctest: +SKIP
         """
         dt = _numpy_dtype(dtype)
@@ -745,6 +748,7 @@ class RingBuffer(_Reader):
     with each record (``bytes``) of these maps; records of rings without a callback are returned by
     ``poll()``/``consume()``. The maps' fds are duplicated: closing the ``Map`` afterwards is fine.
 
+    >>> # not run as a doctest: needs a loaded object `obj` and ring buffer maps `m1`, `m2`
     >>> with RingBuffer(obj.map("events")) as rb:  # doctest: +SKIP
     ...     records = rb.poll(timeout=1.0)
     >>> rb = RingBuffer([m1, m2], callback=print)  # doctest: +SKIP

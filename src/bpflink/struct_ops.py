@@ -6,6 +6,7 @@ nothing until a link is created, and the kernel refuses the link (``EINVAL``) un
 holding the fd of the program that implements it. libbpf writes that value only inside its own attach
 call, so ``write_value`` builds it from vmlinux BTF and ``bpf_map_update_elem``.
 
+>>> # not run as a doctest: needs a loaded object `obj` with a struct_ops map (tests/test_struct_ops.py)
 >>> ops = obj.map("my_cc")  # doctest: +SKIP
 >>> write_value(ops, "tcp_congestion_ops", {"ssthresh": obj.program("ssthresh"), "name": b"my_cc"})  # doctest: +SKIP
 >>> link = link_create(ops, None, AttachType.STRUCT_OPS)  # doctest: +SKIP

@@ -18,6 +18,7 @@ Names:
 ``resolve_targets(name, pids)`` resolves one name in many processes and keeps one ``Target`` per distinct file
 (device, inode): containers started from one image share the files, so a probe attaches once.
 
+>>> # not run as a doctest: paths differ per machine (here /lib/...); pids 4242, 101... are examples
 >>> resolve_binary("libc.so.6").path  # doctest: +SKIP
 '/usr/lib/x86_64-linux-gnu/libc.so.6'
 >>> resolve_binary("/usr/local/bin/app", pid=4242)  # doctest: +SKIP

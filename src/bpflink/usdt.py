@@ -7,6 +7,7 @@ libbpf's user-space USDT support does (same spec layout, same spec-id allocation
 bpflink's own links: one ``uprobe_multi`` link where the program was loaded for it (kernel 6.6+, libbpf decides at
 load), else one perf-event uprobe + ``perf_event`` link per call site. Either way the handle is one ``UsdtLink``.
 
+>>> # not run as a doctest: needs Debian's python3.11 (built with USDT probes) and a loaded `prog`
 >>> for probe in probes("/usr/bin/python3.11"):  # doctest: +SKIP
 ...     print(probe.provider, probe.name, len(probe.sites), probe.sites[0].arg_spec)
 python function__entry 1 8@%rbp 8@%r12 -4@%eax
@@ -437,6 +438,7 @@ def probes(binary: str | os.PathLike[str], *, pid: int | None = None) -> list[Us
     ``ValueError`` naming the file for anything that is not a readable ELF file with sane headers; a binary
     without notes gives ``[]``.
 
+    >>> # not run as a doctest: needs Debian's python3.11 (built with USDT probes)
     >>> [f"{p.provider}:{p.name}" for p in probes("/usr/bin/python3.11")][:2]  # doctest: +SKIP
     ['python:audit', 'python:gc__done']
     """
@@ -690,6 +692,7 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
     Returns a ``LinkGroup`` of ``UsdtLink`` named ``"DEV:INO"`` (``"PID"`` with ``pid_filter``), made
     all-or-nothing (``bpflink.attach.uprobe_in`` does the same for plain uprobes).
 
+    >>> # not run as a doctest: needs a compiled usdt.bpf.o and Debian's python3.11
     >>> prog = Program.from_object("usdt.bpf.o", "py_entry")  # doctest: +SKIP
     >>> with attach_usdt(prog, "/usr/bin/python3.11", "python", "function__entry") as link:  # doctest: +SKIP
     ...     print(link.mode, link.info().type.name)
@@ -907,6 +910,7 @@ def attach_section(prog: Program, section_name: str, *, pid: int | None = None,
     Plain ``SEC("usdt")`` carries no target: returns None (as libbpf, which skips it). ``ValueError`` for any
     other malformed name.
 
+    >>> # not run as a doctest: needs a loaded usdt program `prog` and Debian's python3.11
     >>> attach_section(prog, "usdt//usr/bin/python3.11:python:function__entry")  # doctest: +SKIP
     <UsdtLink python:function__entry in /usr/bin/python3.11 uprobe_multi 1 site(s) fd=7>
     """

@@ -31,6 +31,7 @@ A link built on a perf event owns it: ``link.perf_event`` (``link.perf_events`` 
 the link. Binary and library names resolve through ``bpflink.targets`` (also inside other mount namespaces).
 
 >>> from bpflink.attach import tracepoint, uprobe
+>>> # not run as a doctest: needs a loaded tracepoint/uprobe program `prog` (tests/test_attach.py)
 >>> link = tracepoint(prog, "sched:sched_process_exec")  # doctest: +SKIP
 >>> link = uprobe(prog, "libc.so.6", "malloc", pid=4242)  # doctest: +SKIP
 """

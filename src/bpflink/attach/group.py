@@ -3,6 +3,7 @@
 Closing a perf_event, tcx or kprobe link waits for an RCU grace period (~10-40 ms) inside ``close(2)``; bpflink's
 close releases the GIL during that call, so closing a group's links from a pool of threads overlaps the waits.
 
+>>> # not run as a doctest: needs a loaded tracepoint program `prog` (tests/test_attach.py)
 >>> group = LinkGroup.attach({"exec": lambda: tracepoint(prog, "sched:sched_process_exec"),
 ...                           "exit": lambda: tracepoint(prog, "sched:sched_process_exit")})  # doctest: +SKIP
 >>> group["exec"].info()  # doctest: +SKIP

@@ -13,6 +13,7 @@ The handle is a ``LegacyLink``: ``close()``, context manager, ``kind``/``legacy`
 what needs a kernel link object (``id``, ``pin``, ``update``, ``detach``, ``from_pin``) raises
 ``NotSupportedError`` naming the minimum kernel.
 
+>>> # not run as a doctest: needs a loaded tracepoint program `prog` (tests/test_attach.py)
 >>> link = bpflink.attach.tracepoint(prog, "syscalls:sys_enter_getpid", mode="legacy")  # doctest: +SKIP
 >>> link.kind, link.legacy  # doctest: +SKIP
 ('perf_event_ioctl', True)

@@ -4,6 +4,7 @@ device still runs this program (``XDP_FLAGS_REPLACE`` + ``IFLA_XDP_EXPECTED_FD``
 netlink socket it attached with: that socket belongs to the network namespace the device is in, wherever the
 handle is closed from.
 
+>>> # not run as a doctest: needs a loaded object `obj` and a device eth0
 >>> link = obj.attach("xdp_drop", "eth0", mode="legacy")  # doctest: +SKIP
 >>> link.kind  # doctest: +SKIP
 'netlink'

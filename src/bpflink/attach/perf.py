@@ -1,5 +1,6 @@
 """Sampling perf events (hardware/software counters) with a ``PERF_EVENT`` program on every CPU, as one handle.
 
+>>> # not run as a doctest: needs a loaded perf_event program `prog` and pid 4242
 >>> link = perf_sample(prog, "cpu-clock", freq=99)  # on every online CPU  # doctest: +SKIP
 >>> link = perf_sample(prog, "task-clock", period=1_000_000, pid=4242)  # one task, any CPU  # doctest: +SKIP
 >>> len(link.perf_events)  # doctest: +SKIP

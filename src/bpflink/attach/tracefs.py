@@ -3,6 +3,7 @@ where the perf PMU cannot make the probe (a kernel or config without the ``kprob
 with ``maxactive``), as libbpf's legacy attach mode does. The event is then a tracepoint
 (``<group>:<name>``) opened with ``perf_event_open``; removing it from tracefs is part of closing the handle.
 
+>>> # not run as a doctest: adds a tracefs uprobe event; names and offsets differ per run and libc
 >>> ev, probe = uprobe_event("/usr/lib/x86_64-linux-gnu/libc.so.6", 0x4f2a0)  # doctest: +SKIP
 >>> probe.spec  # doctest: +SKIP
 'p:bpflink/u4242_0 /usr/lib/x86_64-linux-gnu/libc.so.6:0x4f2a0'

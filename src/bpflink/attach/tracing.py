@@ -66,6 +66,7 @@ def tracepoint(prog: FdLike, name: str, *, cookie: int = 0, mode: str = "auto") 
 
     ``mode``: ``"auto"``, ``"link"`` or ``"legacy"`` (see ``perf_link``).
 
+    >>> # not run as a doctest: needs a loaded tracepoint program `prog`
     >>> link = tracepoint(prog, "syscalls:sys_enter_getpid", cookie=7)  # doctest: +SKIP
     """
     u64("cookie", cookie)

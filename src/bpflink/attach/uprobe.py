@@ -2,6 +2,7 @@
 ``malloc@@GLIBC_2.2.5``) or offset, optionally for one process and as that process sees its files
 (``bpflink.targets``: ``/proc/PID/root``, ``/proc/PID/maps``).
 
+>>> # not run as a doctest: needs a loaded uprobe program `prog`, libssl, an app and its pids
 >>> link = uprobe(prog, "libc.so.6", "malloc")  # doctest: +SKIP
 >>> link = uprobe(prog, None, "SSL_write@libssl.so.3", pid=4242)  # doctest: +SKIP
 >>> link = uprobe_multi(prog, "/usr/bin/python3.11", "PyObject_Get*", retprobe=True)  # doctest: +SKIP

@@ -9,6 +9,7 @@ ignores the attach type for EXT programs, so any ``AttachType`` is accepted (the
 
 >>> Freplace(target_btf_id=12)
 Freplace(target_btf_id=12)
+>>> # not run as a doctest: needs a loaded target program `target_prog` with a global function
 >>> Freplace.for_function(target_prog, "decide")  # doctest: +SKIP
 """
 

@@ -20,6 +20,7 @@ from ._mprog import MPROG_HINTS, Mprog
 class Tcx(Mprog):
     """``BPF_TCX_INGRESS``/``BPF_TCX_EGRESS`` opts (target: ifindex). Kernel >= 6.6.
 
+    >>> # not run as a doctest: needs a tcx link `link_a`
     >>> Tcx(after=link_a)  # doctest: +SKIP
     """
 

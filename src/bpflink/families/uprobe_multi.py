@@ -9,6 +9,7 @@ Session (``AttachType.TRACE_UPROBE_SESSION``, kernel >= 6.13): one program runs 
 there, at return too (``bpf_session_is_return()`` tells which). The builder serves both attach types; the
 attach type picks the mode, and ``session=True``/``False`` asserts it (``TypeError`` naming both on mismatch).
 
+>>> # not run as a doctest: the offsets shown differ per build of python3
 >>> UprobeMulti("/usr/bin/python3", symbols=["main"], cookies=[7])  # doctest: +SKIP
 UprobeMulti('/usr/bin/python3', offsets=[0x5f2a0], symbols=('main',), cookies=[7])
 """

@@ -11,6 +11,7 @@ tp_btf, struct_ops). Every link and program is closed before a probe returns.
 >>> result = probe_attach_type(AttachType.CGROUP_INET_EGRESS)  # a probe, cached for the process
 >>> result.family, isinstance(result.supported, bool)
 ('cgroup', True)
+>>> # not run as a doctest: the answer is this kernel's (this one lacks CONFIG_FPROBE)
 >>> probe_attach_type(AttachType.TRACE_KPROBE_MULTI).reason  # doctest: +SKIP
 'EOPNOTSUPP: link_create refused: kernel config lacks CONFIG_FPROBE'
 """
@@ -175,6 +176,7 @@ def _key(at: AttachType) -> tuple[str, AttachType]:
 def probe(attach_types: Iterable[AttachType | str | int] | None = None) -> tuple[ProbeResult, ...]:
     """Probe ``attach_types`` (default: every probeable one) on the running kernel; results are cached.
 
+    >>> # not run as a doctest: the answer is this kernel's
     >>> [r.attach_type.name for r in bpflink.probe() if not r.supported]  # doctest: +SKIP
     ['NETKIT_PRIMARY', 'NETKIT_PEER', 'TRACE_KPROBE_MULTI', 'TRACE_KPROBE_SESSION']
     """
@@ -213,6 +215,7 @@ def probe_attach_type(attach_type: AttachType | str | int) -> ProbeResult:
 def supports(attach_type: AttachType | str | int) -> bool:
     """Whether links of ``attach_type`` can be created on this kernel, by trial (cached).
 
+    >>> # not run as a doctest: the answer is this kernel's
     >>> bpflink.supports(AttachType.TCX_INGRESS)  # doctest: +SKIP
     True
     """

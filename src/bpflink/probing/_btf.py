@@ -8,6 +8,7 @@ trial changes nothing: ``bpf_fentry_test1`` runs only under ``BPF_PROG_TEST_RUN`
 probe's empty cgroup, and the struct_ops probe registers a TCP congestion control named ``bpflinkp<pid>``
 that nothing selects, for the moment between link create and close. Every fd is closed before a probe returns.
 
+>>> # not run as a doctest: needs a probe trial's `run` (probing makes one)
 >>> run(AttachType.TRACE_FENTRY, lambda: -1)  # doctest: +SKIP
 (False, 1, "EPERM: program load refused: ... kernel lockdown ('integrity') ...")
 """

@@ -6,6 +6,7 @@ The plugin is registered through the ``pytest11`` entry point, so installing bpf
 (``--bpf-strict``, ``--bpf-kernel``) are there in every pytest run, and cost nothing until a test uses them.
 The classes behind the fixtures can also be used directly (outside pytest too):
 
+>>> # not run as a doctest: makes a cgroup and runs ping (tests/test_plugin.py uses these)
 >>> from bpflink.testing import Cgroup  # doctest: +SKIP
 >>> with Cgroup.create("demo") as cg:  # doctest: +SKIP
 ...     cg.run(["ping", "-c1", "127.0.0.1"])

@@ -1,5 +1,6 @@
 """``Cgroup``: a fresh cgroup v2 directory, a way to run a command or a Python callable inside it, removal after.
 
+>>> # not run as a doctest: needs a loaded program `prog`; runs ping
 >>> with Cgroup.create() as cg:  # doctest: +SKIP
 ...     link = bpflink.link_create(prog, cg.fd, AttachType.CGROUP_INET_EGRESS)
 ...     cg.run(["ping", "-c", "1", "127.0.0.1"]).returncode
@@ -78,8 +79,10 @@ class Cgroup:
         A callable: called as ``target(*args, **kwargs)`` in a forked child that entered the cgroup; returns what
         it returned (pickled back) or raises what it raised. The parent never joins the cgroup.
 
-        >>> cg.run(lambda: os.getpid() in cg.procs)  # doctest: +SKIP
-        True
+        >>> cg = Cgroup.create()
+        >>> cg.run(lambda: os.getpid() in cg.procs), os.getpid() in cg.procs
+        (True, False)
+        >>> cg.close()
         """
         if callable(target):
             return self._call(target, args, kwargs, timeout)

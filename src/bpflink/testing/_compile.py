@@ -5,6 +5,7 @@ clang's version; objects live in ``$BPFLINK_CACHE_DIR/objects`` (default ``${XDG
 or, where that is not writable (a QEMU guest sees the host read-only), in a per-user temporary directory; an
 object already in the main cache is used from there read-only, so guests reuse what the host compiled.
 
+>>> # not run as a doctest: needs that source file and clang
 >>> obj = compile_bpf("tests/counter.bpf.c")  # doctest: +SKIP
 """
 

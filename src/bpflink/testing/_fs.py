@@ -1,5 +1,6 @@
 """``BpfDir``: a private directory on bpffs for pins, removed with everything pinned in it.
 
+>>> # not run as a doctest: needs a link `link` to pin
 >>> d = BpfDir.create()  # doctest: +SKIP
 >>> link.pin(d.path / "egress")  # doctest: +SKIP
 >>> d.close()  # unpins and removes  # doctest: +SKIP
@@ -36,6 +37,7 @@ def mount_kernel_filesystems(*, cgroup2: str | os.PathLike[str] | None = None) -
     """What BPF tests expect mounted: bpffs at /sys/fs/bpf, tracefs at /sys/kernel/tracing and a cgroup v2
     hierarchy at ``cgroup2`` (default: ``$BPFLINK_CGROUP2`` or /sys/fs/cgroup). Needs root for what is missing.
 
+    >>> # not run as a doctest: mounts file systems on this machine (needs root)
     >>> mount_kernel_filesystems(cgroup2="/sys/fs/cgroup/unified")  # doctest: +SKIP
     """
     ensure_mounted("bpf", DEFAULT_BPFFS)

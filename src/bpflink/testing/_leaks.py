@@ -6,8 +6,9 @@ and type) and through new pins; objects other processes create meanwhile are not
 inside a directory named, ``bpflink-...-<pid>-...`` after another live process (a parallel worker's ``bpffs``,
 another test run's pins) are left out; pins other programs make elsewhere on bpffs during the test are counted.
 
+>>> # not run as a doctest: the leaks shown are a test's, ids differ per machine
 >>> before = LeakSnapshot.take()  # doctest: +SKIP
->>> ...
+>>> # ... the code under test ...
 >>> before.leaks()  # doctest: +SKIP
 ['fd 9: bpf_link id=42 type=cgroup prog_id=77 (anon_inode:bpf_link)']
 """

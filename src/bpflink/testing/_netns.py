@@ -10,11 +10,11 @@ routing inside the namespace (the ``local`` table moved behind per-peer routes, 
 arrives on a pair end) sends it through the pair instead, so a UDP datagram ``addr_a`` -> ``addr_b`` leaves
 ``dev_a`` (tcx egress) and arrives on ``dev_b`` (XDP, tcx ingress). Nothing outside the namespace is touched.
 
->>> ns = Netns().create()  # doctest: +SKIP
->>> with ns:  # doctest: +SKIP
+>>> ns = Netns().create()
+>>> with ns:
 ...     socket.if_nameindex()
 [(1, 'lo')]
->>> ns.close()  # doctest: +SKIP
+>>> ns.close()
 """
 
 from __future__ import annotations
@@ -179,8 +179,10 @@ class Netns:
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` in a new thread that lives inside the namespace; its result, or what it raised.
 
-        >>> ns.run(socket.if_nametoindex, "lo")  # doctest: +SKIP
-        1
+        >>> ns = Netns().create()
+        >>> ns.run(socket.if_nametoindex, "lo"), ns.run(socket.if_nameindex)
+        (1, [(1, 'lo')])
+        >>> ns.close()
         """
         box: list[Any] = []
 
@@ -203,6 +205,7 @@ class Netns:
         """A thread that stays inside the namespace until closed (``with ns.worker() as w: w.call(fn, *args)``):
         unlike ``run``, every call runs on the same thread (no thread start per call, a stable thread id).
 
+        >>> # not run as a doctest: needs a namespace `ns` (Netns().create())
         >>> with ns.worker() as w:  # doctest: +SKIP
         ...     link = w.call(link_create, prog, w.call(socket.if_nametoindex, "veth0"), AttachType.XDP)
         """

@@ -11,6 +11,7 @@ finds a reason); otherwise the kernel should have it, and the test fails naming 
 ``NotSupportedError`` naming no known feature (the headers bpflink was built with lack a definition) cannot be
 explained by the kernel, so it fails in strict mode too.
 
+>>> # not run as a doctest: the verdict depends on the kernel (this one lacks CONFIG_FPROBE)
 >>> require(["kprobe_multi"])  # doctest: +SKIP
 Verdict(missing=['kprobe_multi (trace_kprobe_multi: EOPNOTSUPP: kernel config lacks CONFIG_FPROBE)'], ...)
 """

@@ -7,6 +7,7 @@ apt configuration (never installed, never touching the machine's apt sources) in
 ``$BPFLINK_VM_DIR`` or ``${XDG_CACHE_HOME:-~/.cache}/bpflink/vm``. Needs qemu-system-x86, busybox-static, kmod,
 cpio, apt-get and dpkg-deb on the host.
 
+>>> # not run as a doctest: boots a QEMU guest (downloads a kernel, ~10 s under TCG)
 >>> run("6.12", "uname -r")  # doctest: +SKIP
 0
 
