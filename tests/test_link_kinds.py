@@ -240,7 +240,7 @@ def _uprobe(c: Ctx) -> Made:
     from bpflink.attach import uprobe
 
     prog = c.prog(ProgType.KPROBE)
-    link = c.create("uprobe", lambda: uprobe(prog, "libc.so.6", "getppid", mode="link"))
+    link = c.create("perf_event", lambda: uprobe(prog, "libc.so.6", "getppid", mode="link"))
     return Made(link, LinkType.PERF_EVENT, detaches=False)
 
 

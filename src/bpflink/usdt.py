@@ -841,16 +841,26 @@ def _abs_ips(elf: _Elf, path: str, pid: int | None, targets: list[tuple[int, int
     segs = []  # (start, end, file offset) of each mapping of this very file (device + inode)
     try:
         with open(f"/proc/{pid}/maps") as f:
-            for line in f:
-                fields = line.split(None, 5)
-                if len(fields) < 6 or ":" not in fields[3]:
-                    continue
-                major, minor = (int(x, 16) for x in fields[3].split(":"))
-                if (os.makedev(major, minor), int(fields[4])) == (st.st_dev, st.st_ino):
-                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
-                    segs.append((lo, hi, int(fields[2], 16)))
+            lines = [fields for fields in (line.split(None, 5) for line in f)
+                     if len(fields) == 6 and ":" in fields[3] and fields[4] != "0"]
     except FileNotFoundError:
         raise ProcessLookupError(errno.ESRCH, f"process {pid} is gone") from None
+    for fields in lines:
+        major, minor = (int(x, 16) for x in fields[3].split(":"))
+        if (os.makedev(major, minor), int(fields[4])) == (st.st_dev, st.st_ino):
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            segs.append((lo, hi, int(fields[2], 16)))
+    if not segs:
+        # on overlay (containers) /proc/PID/maps names the underlying file's device and inode while stat() of a
+        # path names the overlay's: compare stat() with stat() through the mapping itself
+        for fields in lines:
+            try:
+                mst = os.stat(f"/proc/{pid}/map_files/{fields[0]}")
+            except OSError:
+                continue
+            if (mst.st_dev, mst.st_ino) == (st.st_dev, st.st_ino):
+                lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                segs.append((lo, hi, int(fields[2], 16)))
     out = []
     for off, _, site in targets:
         for start, end, map_off in segs:
