@@ -8,10 +8,12 @@ import errno
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -290,3 +292,31 @@ def test_bpflink_vm_runs_a_command_in_the_guest(tmp_path: Path) -> None:
     lines = res.stdout.splitlines()
     assert any(line.startswith("6.12.") for line in lines), res.stdout
     assert str(SAMPLE) in lines, res.stdout
+
+
+def test_ctrl_c_mid_test_still_removes_what_the_fixtures_made(pytester_like: Path) -> None:
+    """SIGINT (Ctrl-C) while a test holds a cgroup, a netns and a bpffs directory: pytest's teardown removes them."""
+    ready = pytester_like / "ready"
+    (pytester_like / "test_interrupted.py").write_text(
+        "import time\nfrom pathlib import Path\n\n"
+        "def test_waits(bpf_cgroup, bpf_netns, bpffs):\n"
+        f"    Path({str(ready)!r}).write_text('\\n'.join([str(bpf_cgroup.path), bpf_netns.path, str(bpffs)]))\n"
+        "    time.sleep(120)\n")
+    child = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_interrupted.py"],
+                             cwd=pytester_like, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() or not ready.read_text():
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()[0]
+            time.sleep(0.05)
+        made = ready.read_text().splitlines()
+        assert len(made) == 3 and all(Path(p).exists() for p in made), made
+        child.send_signal(signal.SIGINT)
+        out = child.communicate(timeout=60)[0]
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert "KeyboardInterrupt" in out, out
+    assert [p for p in made if Path(p).exists()] == [], out
+    assert leftovers() == []
