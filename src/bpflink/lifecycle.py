@@ -411,8 +411,17 @@ def ensure_group(directory: str | os.PathLike[str], wants: Iterable[Want] | Mapp
         if stat.S_ISDIR(st.st_mode):
             done.append(Change(name, path, "conflict", "a directory: left alone"))
             continue
+        # detach first: a kernel may free an unpinned link only later (5.10 drops the pin's reference from an RCU
+        # callback), and "removed" must mean the hook no longer runs the program; not a link, or a kind that cannot
+        # detach: the kernel refuses and unpinning alone releases it
+        fd = ll.bpf_obj_get(os.fsencode(path))
+        if fd >= 0:
+            try:
+                ll.bpf_link_detach(fd)
+            finally:
+                os.close(fd)
         os.unlink(path)
-        done.append(Change(name, path, "removed", "unpinned"))
+        done.append(Change(name, path, "removed", "detached and unpinned"))
     return done
 
 
