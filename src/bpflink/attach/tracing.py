@@ -403,10 +403,10 @@ def resolve(patterns: str | Iterable[str], *, unique_match: bool = False) -> Kpr
                     continue
                 seen.add(n)
                 if len(where) == 1:  # the common case inline: ~10k+ names per glob (see ProbeVerdict._fast)
-                    v = alloc(ProbeVerdict)
-                    v.__dict__.update(name=n, status="attached", reason="traceable", symbols=(n,),
-                                      addresses=(int(where[0], 16),) if with_addrs else ())
-                    out.append(v)
+                    pv = alloc(ProbeVerdict)
+                    pv.__dict__.update(name=n, status="attached", reason="traceable", symbols=(n,),
+                                       addresses=(int(where[0], 16),) if with_addrs else ())
+                    out.append(pv)
                 else:
                     out.append(verdict(n, where))
             continue
