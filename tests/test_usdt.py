@@ -495,6 +495,74 @@ def test_listing_matches_readelf(bins: Bins) -> None:
                                                 for p in found for s in p.sites)
 
 
+def _section_headers(path: Path) -> dict[str, tuple[int, int]]:
+    """name -> (address, file offset) of each section, from readelf (not our reader)."""
+    text = subprocess.run(["readelf", "-S", "-W", str(path)], check=True, capture_output=True, text=True).stdout
+    out = {}
+    for m in re.finditer(r"\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+)\s", text):
+        out[m.group(1)] = (int(m.group(2), 16), int(m.group(3), 16))
+    return out
+
+
+@pytest.mark.hostonly
+def test_32bit_elf_lists_its_probes(tmp_path: Path) -> None:
+    """An i386 executable (tests/usdt/usdt32.c: <sys/sdt.h>, freestanding, gcc -m32 + ld -m elf_i386): its notes
+    carry 4-byte addresses; every site, semaphore and argument string is listed as readelf reads it, the
+    addresses turned into file offsets through its 32-bit program headers."""
+    _sdt_header()
+    sdt_dirs = sorted({str(Path(p).parent.parent) for p in glob.glob("/usr/include/*/sys/sdt.h")})
+    obj, exe = tmp_path / "usdt32.o", tmp_path / "usdt32"
+    res = subprocess.run(["gcc", "-m32", "-O1", "-ffreestanding", "-fno-pie", *(f"-idirafter{d}" for d in sdt_dirs),
+                          "-c", "-o", str(obj), str(HERE / "usdt" / "usdt32.c")], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"gcc -m32 cannot compile an i386 object here: {res.stderr.strip()[-300:]}")
+    subprocess.run(["ld", "-m", "elf_i386", "-e", "_start", "-o", str(exe), str(obj)], check=True)
+    assert exe.read_bytes()[4] == 1  # ELFCLASS32
+    found = probes(exe)
+    assert [(p.provider, p.name, len(p.sites)) for p in found] == [("p32", "hello", 2), ("p32", "plain", 1)]
+    assert _readelf_notes(exe) == sorted((p.provider, p.name, s.address, s.semaphore, s.arg_spec)
+                                         for p in found for s in p.sites)
+    sections = _section_headers(exe)
+    text_addr, text_off = sections[".text"]
+    probes_addr, probes_off = sections[".probes"]
+    for p in found:
+        assert p.semaphore and all(s.semaphore == p.semaphore for s in p.sites)
+        for s in p.sites:
+            assert s.offset == s.address - text_addr + text_off
+            assert s.semaphore_offset == s.semaphore - probes_addr + probes_off
+    hello = found[0].sites
+    assert all(s.arg_spec.count("@") == 2 for s in hello)  # which registers is gcc's choice
+    assert all(s.args is None and "i386" in (s.args_error or "") for s in hello)
+    res = subprocess.run([sys.executable, "-m", "bpflink", "usdt", "list", str(exe)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0 and "p32:hello (2 sites) semaphore" in res.stdout, res.stderr
+
+
+@pytest.mark.hostonly
+def test_prelink_adjustment_follows_stapsdt_base(bins: Bins, tmp_path: Path) -> None:
+    """prelink moves sections without rewriting the notes: a site's address moves by as much as .stapsdt.base's
+    sh_addr moved from the base the note recorded (libbpf's adjustment). Simulated by moving that section's
+    sh_addr in a copy of the PIE."""
+    moved = tmp_path / "prelinked"
+    data = bytearray(bins.exe.read_bytes())
+    e_shoff, = struct.unpack_from("<Q", data, 0x28)
+    e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    names_off, = struct.unpack_from("<Q", data, e_shoff + e_shstrndx * e_shentsize + 24)
+
+    def name(i: int) -> bytes:
+        start = names_off + struct.unpack_from("<I", data, e_shoff + i * e_shentsize)[0]
+        return bytes(data[start:data.index(b"\0", start)])
+
+    base = next(i for i in range(e_shnum) if name(i) == b".stapsdt.base")
+    at = e_shoff + base * e_shentsize + 16  # sh_addr
+    struct.pack_into("<Q", data, at, struct.unpack_from("<Q", data, at)[0] - 0x10)  # stays inside .text
+    moved.write_bytes(data)
+    before = [(s.address, s.offset) for p in probes(bins.exe) for s in p.sites]
+    after = [(s.address, s.offset) for p in probes(moved) for s in p.sites]
+    assert all(o is not None for _, o in before)
+    assert after == [(a - 0x10, o - 0x10) for a, o in before]  # type: ignore[operator]
+
+
 @pytest.mark.hostonly
 def test_cli_usdt_list(bins: Bins) -> None:
     cli = [sys.executable, "-m", "bpflink", "usdt", "list"]
