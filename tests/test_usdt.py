@@ -306,7 +306,9 @@ def test_binary_only_inside_a_private_mount_namespace(obj: Path, bins: Bins, tmp
 def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path: Path) -> None:
     """pids=[...]: three "containers" (private mount namespaces), two running one image (the same file bind-mounted)
     and one a copy: attached once per (device, inode), every process of those files fires; with pid_filter=True one
-    attach per pid, only those fire."""
+    attach per pid, only those fire. The target is a PIE: before 5.15 (no BPF cookies) each process's load base
+    has its own entries in the IP -> spec id map (another program instance for the filtered attach: one address
+    has one spec per program there)."""
     image, other, ctr = tmp_path / "image", tmp_path / "other", tmp_path / "ctr"
     for d in (image, other, ctr):
         d.mkdir()
@@ -322,14 +324,15 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
             assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr
         assert not os.path.exists(app)  # only inside their namespaces
         pids = [p.pid for p in procs]
-        with Program.from_object(obj, "usdt_generic") as prog:
+        with Program.from_object(obj, "usdt_generic") as prog, Program.from_object(obj, "usdt_generic") as prog2:
             prog.maps["cfg"].update(0, 0)
+            prog2.maps["cfg"].update(0, 0)
             try:
                 group = attach_usdt(prog, app, "bpflinkt", "site", pids=pids, cookie=12)
             except OSError as exc:
                 unsupported("uprobe_multi" if prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
                             else "perf_event", exc)
-            with group, attach_usdt(prog, app, "bpflinkt", "site", pids=[pids[0], pids[2]], cookie=13,
+            with group, attach_usdt(prog2, app, "bpflinkt", "site", pids=[pids[0], pids[2]], cookie=13,
                                     pid_filter=True) as filtered:
                 keys = {f"{os.stat(d / 't').st_dev}:{os.stat(d / 't').st_ino}" for d in (image, other)}
                 assert set(group.names()) == keys and len(group) == 2
@@ -338,7 +341,7 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
                 for p in procs:
                     p.communicate("go\n", timeout=30)
                 assert hits(prog, 12) == 3 * 3 * N  # three sites, three processes
-                assert hits(prog, 13) == 3 * 2 * N  # only the two filtered pids
+                assert hits(prog2, 13) == 3 * 2 * N  # only the two filtered pids
             with pytest.raises(ValueError, match="not both"):
                 attach_usdt(prog, app, "bpflinkt", "site", pid=pids[0], pids=pids)  # type: ignore[call-overload]
             with pytest.raises(ValueError, match="pids is empty"):
@@ -347,6 +350,54 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_pids_shared_library_attached_once_counts_every_process(obj: Path, bins: Bins) -> None:
+    """Two processes mapping one shared library at (with ASLR) different addresses: pids=[...] attaches once (one
+    group member) and both processes' calls are counted with their arguments (before 5.15: one IP -> spec id
+    entry per site and load base)."""
+    procs = [subprocess.Popen([str(bins.exe_lib), str(N), "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline() == "ready\n"
+        with Program.from_object(obj, "usdt_generic") as prog:
+            prog.maps["cfg"].update(0, 0)
+            try:
+                group = attach_usdt(prog, "libbpflinkusdt.so", "bpflinkt", "site", pids=[p.pid for p in procs],
+                                    cookie=14)
+            except OSError as exc:
+                unsupported("uprobe_multi" if prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
+                            else "perf_event", exc)
+            with group:
+                assert len(group) == 1
+                (link,) = group
+                if link.mode == "perf_event_ioctl":  # one entry per site and process (distinct load bases)
+                    bases = {_load_base(p.pid, bins.lib) for p in procs}
+                    assert len(list(prog.maps["__bpf_usdt_ip_to_spec_id"].keys())) == 3 * len(bases)
+                for p in procs:
+                    p.communicate("go\n", timeout=30)
+                assert hits(prog, 14) == 2 * 3 * N  # three sites, i = 1..N in each process
+                got = tuple(signed(value(prog, 14 | tag_arg(i))) for i in range(3))
+                assert got == tuple(2 * x for x in expected_sums(N))
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def _load_base(pid: int, path: Path) -> int:
+    """Where ``pid`` mapped ``path``'s first byte: its mapping at file offset 0 whose file (stat through
+    /proc/PID/map_files, which also holds on overlay and 9p trees) is ``path``."""
+    st = path.stat()
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 6 and fields[4] != "0" and int(fields[2], 16) == 0:
+                mst = os.stat(f"/proc/{pid}/map_files/{fields[0]}")
+                if (mst.st_dev, mst.st_ino) == (st.st_dev, st.st_ino):
+                    return int(fields[0].split("-")[0], 16)
+    raise AssertionError(f"{path} is not mapped by {pid}")
 
 
 def test_perf_event_path(obj: Path, bins: Bins) -> None:

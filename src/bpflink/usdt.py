@@ -708,11 +708,13 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
 
     found = resolve_targets(binary, pid_list)
     return _Group.attach({f"{t.dev}:{t.ino}": (lambda t=t: _attach_file(prog, t.path, provider, name, None,
-                                                                          cookie)) for t in found})
+                                                                          cookie, t.pids)) for t in found})
 
 
-def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | None, cookie: int) -> UsdtLink:
-    """``attach_usdt`` on ``path`` (openable here), arguments checked."""
+def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | None, cookie: int,
+                 mapped_by: Sequence[int] = ()) -> UsdtLink:
+    """``attach_usdt`` on ``path`` (openable here), arguments checked. ``mapped_by``: without a pid filter, the
+    processes known to map the file (``pids=[...]``), whose load bases the IP -> spec id map needs before 5.15."""
     from .create import link_create
     from .opts import PerfEvent as PerfEventOpts
     from .opts import UprobeMulti
@@ -771,7 +773,7 @@ def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | 
         for mode in modes:
             try:
                 if mode == "perf_event_ioctl":
-                    link = _attach_ioctl(prog, path, elf, pid, offsets, refs, cookies, targets, parts)
+                    link = _attach_ioctl(prog, path, elf, pid, mapped_by, refs, cookies, targets, parts)
                     break
                 if mode == "uprobe_multi":
                     built = UprobeMulti(path, offsets=offsets, ref_ctr_offsets=refs if any(refs) else None,
@@ -851,11 +853,16 @@ def _abs_ips(elf: _Elf, path: str, pid: int | None, targets: list[tuple[int, int
     return out
 
 
-def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets: list[int], refs: list[int],
+def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, mapped_by: Sequence[int], refs: list[int],
                   spec_ids: list[int], targets: list[tuple[int, int, UsdtSite]], parts: list[Any]) -> UsdtLink:
     """Kernels without perf_event links and BPF cookies (< 5.15), as libbpf: each call site's address -> spec id
     in ``__bpf_usdt_ip_to_spec_id`` (which <bpf/usdt.bpf.h> reads there), and a perf-event uprobe per site with
-    ``PERF_EVENT_IOC_SET_BPF``. The handle's fd is a duplicate of the first site's perf event."""
+    ``PERF_EVENT_IOC_SET_BPF``. The handle's fd is a duplicate of the first site's perf event.
+
+    A PIE's or shared library's sites have other addresses in every process that maps it: with ``pid`` those of
+    that process, else those of each process of ``mapped_by`` (``pids=[...]``: one uprobe per site for all of
+    them, one map entry per site and load base). Other processes mapping the file hit the uprobe too, but find no
+    spec there (``bpf_usdt_cookie()`` 0, no arguments), as under libbpf."""
     from .attach.legacy import attach_ioctl
     from .enums import MapUpdateFlags
     from .perf import open_uprobe
@@ -863,7 +870,14 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
     ip_map = (getattr(prog, "maps", None) or {}).get("__bpf_usdt_ip_to_spec_id")
     if ip_map is None:
         raise ValueError(f"program {prog.name!r} has no __bpf_usdt_ip_to_spec_id map (<bpf/usdt.bpf.h> has it)")
-    ips = _abs_ips(elf, path, pid, targets)
+    if elf.elf_type == _ET_EXEC or pid is not None or not mapped_by:
+        per_process = [_abs_ips(elf, path, pid, targets)]
+    else:
+        per_process = [_abs_ips(elf, path, p, targets) for p in mapped_by]
+    ip_spec: dict[int, int] = {}  # processes loaded at one base (no ASLR) share their entries
+    for ips in per_process:
+        for ip, spec_id in zip(ips, spec_ids):
+            ip_spec.setdefault(ip, spec_id)
     written: list[int] = []
 
     def forget() -> None:
@@ -872,7 +886,7 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
                 ip_map.delete(ip)
 
     try:
-        for ip, spec_id in zip(ips, spec_ids):
+        for ip, spec_id in ip_spec.items():
             try:
                 ip_map.update(ip, spec_id, MapUpdateFlags.NOEXIST)
             except FileExistsError:
@@ -880,7 +894,7 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
                                  "__bpf_usdt_ip_to_spec_id (another attach of the same probe at the same address: "
                                  "without BPF cookies, kernels before 5.15, one attach per address)") from None
             written.append(ip)
-        for off, sema in zip(offsets, refs):
+        for (off, _, _), sema in zip(targets, refs):
             event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
             parts.append(attach_ioctl(prog, event))
         link = UsdtLink(os.dup(parts[0].fileno()), attach_type=AttachType.PERF_EVENT)
