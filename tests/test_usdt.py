@@ -791,6 +791,81 @@ def test_malformed_elf_gives_value_error_naming_the_file(bins: Bins, tmp_path: P
     assert errors >= 12 and errors + parsed == 313  # every crafted case refused; every flip answered
 
 
+NOTE_PROPERTY = textwrap.dedent("""
+    import os, struct, sys
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    from bpflink.usdt import probes
+    src, out = sys.argv[1], sys.argv[2]
+    data = open(src, "rb").read()
+    e_shoff, = struct.unpack_from("<Q", data, 0x28)
+    shnum, shstrndx = struct.unpack_from("<HH", data, 0x3c)
+    names_off = struct.unpack_from("<Q", data, e_shoff + shstrndx * 64 + 24)[0]
+    def name(i):
+        start = names_off + struct.unpack_from("<I", data, e_shoff + i * 64)[0]
+        return data[start:data.index(b"\\0", start)]
+    sh = e_shoff + 64 * next(i for i in range(shnum) if name(i) == b".note.stapsdt")
+    sec_off, sec_size = struct.unpack_from("<QQ", data, sh + 24)
+    # a note's namesz/descsz: None is the true size, else a lie (small or huge)
+    size = st.one_of(st.none(), st.none(), st.integers(0, 80), st.sampled_from([2**31, 2**32 - 1, 0xfffffff0]))
+    text = st.one_of(st.binary(max_size=12), st.text("ab_@%1-", max_size=8).map(str.encode))
+    strings = st.lists(text, max_size=4).map(lambda p: b"\\0".join(p) + b"\\0")
+    addrs = st.one_of(st.binary(min_size=24, max_size=24), st.binary(max_size=24))
+    noisy = st.tuples(size, size, st.sampled_from([3, 3, 1, 0, 2**32 - 1]),
+                      st.sampled_from([b"stapsdt\\0", b"stapsdt", b"", b"GNU\\0"]), addrs, strings)
+    word = st.text("ab_@%1-", min_size=1, max_size=8).map(str.encode)
+    sound = st.tuples(st.none(), st.none(), st.just(3), st.just(b"stapsdt\\0"), st.binary(min_size=24, max_size=24),
+                      st.tuples(word, word, word).map(lambda t: b"\\0".join(t) + b"\\0"))
+    note = st.one_of(sound, noisy)
+    counts = {"parsed": 0, "value_error": 0, "probes": 0}
+    path = os.path.join(out, "note")
+
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(notes=st.lists(note, max_size=6),
+           size=st.one_of(st.just(sec_size), st.just(sec_size), st.integers(0, sec_size + 64)),
+           align=st.sampled_from([4, 8, 0, 3]))
+    def prop(notes, size, align):
+        body = b""
+        for namesz, descsz, ntype, nm, addrs, strs in notes:
+            real_name = nm.ljust((len(nm) + 3) & ~3, b"\\0")
+            desc = (addrs + strs).ljust((len(addrs + strs) + 3) & ~3, b"\\0")
+            body += struct.pack("<III", len(nm) if namesz is None else namesz,
+                                len(addrs + strs) if descsz is None else descsz, ntype) + real_name + desc
+        body = body[:sec_size].ljust(sec_size, b"\\0")
+        blob = bytearray(data)
+        blob[sec_off:sec_off + sec_size] = body
+        struct.pack_into("<Q", blob, sh + 32, size)  # sh_size
+        struct.pack_into("<Q", blob, sh + 48, align)  # sh_addralign: 8 makes libelf read 8-byte aligned notes
+        with open(path, "wb") as f:
+            f.write(blob)
+        try:
+            found = probes(path)
+        except ValueError as exc:
+            assert path in str(exc), exc
+            counts["value_error"] += 1
+            return
+        for p in found:
+            assert p.provider is not None and p.name and p.sites
+        counts["parsed"] += 1
+        counts["probes"] += len(found)
+
+    prop()
+    print(counts["value_error"], counts["parsed"], counts["probes"])
+""")
+
+
+@pytest.mark.hostonly
+def test_note_section_property(bins: Bins, tmp_path: Path) -> None:
+    """Hypothesis writes note sections (stapsdt and other notes with true and lying sizes, 4- and 8-byte note
+    alignment, a shrunk or grown section size) into a copy of the PIE: each is listed or a ValueError naming the
+    file. In a child with a timeout and a memory cap (libelf runs in this process's address space)."""
+    res = subprocess.run([sys.executable, "-c", NOTE_PROPERTY, str(bins.exe), str(tmp_path)], capture_output=True,
+                         text=True, timeout=180,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    errors, parsed, listed = map(int, res.stdout.split())
+    assert errors and parsed and listed  # refusals, files read, and generated probes listed: the property bites
+
+
 @pytest.mark.hostonly
 def test_listing_a_directory_or_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=str(tmp_path)):
