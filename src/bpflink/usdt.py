@@ -666,7 +666,9 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
 
     ``pids`` (instead of ``pid``): ``binary`` as each of those processes sees it (e.g. one per container),
     attached once per distinct file (device, inode), so containers of one image share one attach, and every
-    process mapping that file fires it; ``pid_filter=True`` makes one attach per process, firing only for it.
+    process mapping that file fires it (before 5.15, without BPF cookies, a PIE's or library's call sites are
+    found by their address in each listed process: others mapping the file fire with ``bpf_usdt_cookie()`` 0 and
+    arguments read as 0); ``pid_filter=True`` makes one attach per process, firing only for it.
     Returns a ``LinkGroup`` of ``UsdtLink`` named ``"DEV:INO"`` (``"PID"`` with ``pid_filter``), made
     all-or-nothing (``bpflink.attach.uprobe_in`` does the same for plain uprobes).
 
@@ -862,7 +864,7 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, mapped_b
     A PIE's or shared library's sites have other addresses in every process that maps it: with ``pid`` those of
     that process, else those of each process of ``mapped_by`` (``pids=[...]``: one uprobe per site for all of
     them, one map entry per site and load base). Other processes mapping the file hit the uprobe too, but find no
-    spec there (``bpf_usdt_cookie()`` 0, no arguments), as under libbpf."""
+    spec there (``bpf_usdt_cookie()`` 0, arguments read as 0)."""
     from .attach.legacy import attach_ioctl
     from .enums import MapUpdateFlags
     from .perf import open_uprobe
