@@ -353,18 +353,20 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
 
 
 def test_pids_shared_library_attached_once_counts_every_process(obj: Path, bins: Bins) -> None:
-    """Two processes mapping one shared library at (with ASLR) different addresses: pids=[...] attaches once (one
-    group member) and both processes' calls are counted with their arguments (before 5.15: one IP -> spec id
-    entry per site and load base)."""
+    """Two processes mapping one shared library at (with ASLR) different addresses, and a third that has not
+    mapped it: pids=[...] attaches once (one group member) and both mapping processes' calls are counted with
+    their arguments (before 5.15: one IP -> spec id entry per site and load base; the third process is left out,
+    and alone it is refused)."""
     procs = [subprocess.Popen([str(bins.exe_lib), str(N), "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True) for _ in range(2)]
+    idle = subprocess.Popen(["sleep", "60"])
     try:
         for p in procs:
             assert p.stdout is not None and p.stdout.readline() == "ready\n"
         with Program.from_object(obj, "usdt_generic") as prog:
             prog.maps["cfg"].update(0, 0)
             try:
-                group = attach_usdt(prog, "libbpflinkusdt.so", "bpflinkt", "site", pids=[p.pid for p in procs],
+                group = attach_usdt(prog, bins.lib, "bpflinkt", "site", pids=[p.pid for p in procs] + [idle.pid],
                                     cookie=14)
             except OSError as exc:
                 unsupported("uprobe_multi" if prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
@@ -372,7 +374,7 @@ def test_pids_shared_library_attached_once_counts_every_process(obj: Path, bins:
             with group:
                 assert len(group) == 1
                 (link,) = group
-                if link.mode == "perf_event_ioctl":  # one entry per site and process (distinct load bases)
+                if link.mode == "perf_event_ioctl":  # one entry per site and mapping process (distinct load bases)
                     bases = {_load_base(p.pid, bins.lib) for p in procs}
                     assert len(list(prog.maps["__bpf_usdt_ip_to_spec_id"].keys())) == 3 * len(bases)
                 for p in procs:
@@ -380,8 +382,11 @@ def test_pids_shared_library_attached_once_counts_every_process(obj: Path, bins:
                 assert hits(prog, 14) == 2 * 3 * N  # three sites, i = 1..N in each process
                 got = tuple(signed(value(prog, 14 | tag_arg(i))) for i in range(3))
                 assert got == tuple(2 * x for x in expected_sums(N))
+            if link.mode == "perf_event_ioctl":
+                with pytest.raises(ValueError, match=f"none of processes {idle.pid} has mapped"):
+                    attach_usdt(prog, bins.lib, "bpflinkt", "site", pids=[idle.pid])
     finally:
-        for p in procs:
+        for p in [*procs, idle]:
             p.kill()
             p.wait()
 

@@ -863,8 +863,9 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, mapped_b
 
     A PIE's or shared library's sites have other addresses in every process that maps it: with ``pid`` those of
     that process, else those of each process of ``mapped_by`` (``pids=[...]``: one uprobe per site for all of
-    them, one map entry per site and load base). Other processes mapping the file hit the uprobe too, but find no
-    spec there (``bpf_usdt_cookie()`` 0, arguments read as 0)."""
+    them, one map entry per site and load base; those that have not mapped it are left out, ``ValueError`` when
+    none has). Other processes mapping the file hit the uprobe too, but find no spec there (``bpf_usdt_cookie()``
+    0, arguments read as 0)."""
     from .attach.legacy import attach_ioctl
     from .enums import MapUpdateFlags
     from .perf import open_uprobe
@@ -875,7 +876,16 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, mapped_b
     if elf.elf_type == _ET_EXEC or pid is not None or not mapped_by:
         per_process = [_abs_ips(elf, path, pid, targets)]
     else:
-        per_process = [_abs_ips(elf, path, p, targets) for p in mapped_by]
+        per_process, unmapped = [], []
+        for p in mapped_by:
+            try:
+                per_process.append(_abs_ips(elf, path, p, targets))
+            except (ValueError, ProcessLookupError) as exc:  # not (yet) mapped by it, or gone: its addresses unknown
+                unmapped.append(str(exc))
+        if not per_process:
+            raise ValueError(f"none of processes {', '.join(map(str, mapped_by))} has mapped {path}: without BPF "
+                             "cookies (before 5.15) a PIE's or library's call sites are found by their address in "
+                             f"a process that mapped it ({'; '.join(unmapped)})")
     ip_spec: dict[int, int] = {}  # processes loaded at one base (no ASLR) share their entries
     for ips in per_process:
         for ip, spec_id in zip(ips, spec_ids):
