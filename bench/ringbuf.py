@@ -471,10 +471,10 @@ def _table_part(key: str, d: dict[str, Any], lv: dict[str, Any]) -> str:
     lines = [f"\n{key}: drain {d['n']} records / live {lv['n']} records (median records/s)",
              f"  {'variant':10} {'drain rec/s':>13} {'x C':>6} {'x ctypes':>9} {'CPU-time x C':>13} "
              f"{'x ctypes':>9}   {'live rec/s':>12} {'x C':>6} {'dropped (per round)':>20}"]
-    for v in d:
+    for v in [*d, *(x for x in lv if x not in d)]:
         if v == "n":
             continue
-        a, b = d[v], lv.get(v, {})
+        a, b = d.get(v, {"rate": 0.0, "x_c": 0.0, "x_ctypes": 0.0, "cpu_x_c": 0.0, "cpu_x_ctypes": 0.0}), lv.get(v, {})
         if "rate" not in a:
             lines.append(f"  {v:10} {a.get('error')}")
             continue

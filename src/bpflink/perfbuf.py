@@ -59,6 +59,9 @@ class PerfBuffer(_Reader):
 
     ``callback(cpu, data)`` receives every sample instead of ``poll()``; ``lost_callback(cpu, count)`` the
     samples the kernel dropped. The map's fd is duplicated: closing the ``Map`` afterwards is fine.
+    ``wakeup_bytes``: 0 wakes a waiting reader on every sample (libbpf's default); N > 0 once a CPU's buffer
+    holds N bytes, much cheaper for the producer at high rates (a poll still collects what sits below it every
+    ``SLICE`` seconds). Samples are lost when a buffer fills before the reader runs: raise ``pages`` for bursts.
 
     >>> # not run as a doctest: needs a loaded object `obj` with a perf event array map
     >>> pb = PerfBuffer(obj.map("events"), pages=8, lost_callback=lambda cpu, n: print("lost", n))
