@@ -181,7 +181,7 @@ class Struct(CType):
         return (Struct, (self.cname, self.size, self.members, self.bitfields))
 
     @property
-    def pyclass(self) -> type[StructValue]:
+    def pyclass(self) -> Any:  # a StructValue subclass
         """This struct's generated class (one per ``Struct``, so one per BTF type id of a ``Reader``).
 
         Named after the C struct, one slot per member in C order (bitfields last), frozen and hashable;
@@ -316,7 +316,8 @@ class StructValue:
 
 
 def _rebuild(ctype: Struct, members: dict[str, Any]) -> StructValue:
-    return ctype.pyclass(**members)
+    cls: type[StructValue] = ctype.pyclass
+    return cls(**members)
 
 
 def _plain(value: Any) -> Any:
@@ -409,7 +410,7 @@ def plain_type(ctype: CType) -> CType:
     return ctype.plain if isinstance(ctype, (StructAsClass, _ClassedArray)) else ctype
 
 
-def struct_class(ctype: CType) -> type[StructValue] | None:
+def struct_class(ctype: CType) -> Any:  # a StructValue subclass or None
     """The generated class of ``ctype`` if it is a struct or union (either decoding), else ``None``."""
     ctype = plain_type(ctype)
     return ctype.pyclass if isinstance(ctype, Struct) else None

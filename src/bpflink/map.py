@@ -30,7 +30,7 @@ from typing import Any, Union
 
 from . import lowlevel as ll
 from ._fd import FdOwner, as_fd
-from .btf import CType, StructValue, as_classes, as_key, from_kernel, plain_type, struct_class
+from .btf import CType, as_classes, as_key, from_kernel, plain_type, struct_class
 from .cpus import possible_cpus
 from .enums import MapType, MapUpdateFlags
 from .errors import check
@@ -352,12 +352,12 @@ class Map(FdOwner):
         return None if self._value_codec is None else self._value_codec.spec
 
     @property
-    def key_class(self) -> type[StructValue] | None:
+    def key_class(self) -> Any:  # a bpflink.btf.StructValue subclass or None
         """The generated class of a BTF struct key (``None`` if the key is not one); see ``set_types``."""
         return struct_class(self.key_type) if isinstance(self.key_type, CType) else None
 
     @property
-    def value_class(self) -> type[StructValue] | None:
+    def value_class(self) -> Any:  # a bpflink.btf.StructValue subclass or None
         """The generated class of a BTF struct value (``None`` if the value is not one); see ``set_types``."""
         return struct_class(self.value_type) if isinstance(self.value_type, CType) else None
 
