@@ -369,6 +369,7 @@ class Map(FdOwner):
         order) instead of dicts; ``structs="dict"`` goes back to dicts, the default. Either way ``update``,
         ``lookup`` and the batch calls take an instance, a mapping or bytes.
 
+        >>> # not run as a doctest: needs a loaded object `obj` (tests/bpf/data_counts.bpf.c)
         >>> counts = obj.map("by_comm").set_types(structs="class")  # doctest: +SKIP
         >>> next(counts.items())  # doctest: +SKIP
         (comm_key(pid=4242, comm=b'bash'), comm_val(count=3, last_nr=59, flags=[1, 2, 3, 4]))
