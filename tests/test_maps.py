@@ -282,6 +282,7 @@ def test_struct_keys_and_values_as_generated_classes(bpf_objects: dict[str, Path
                 ("comm_key", ("pid", "comm"), "comm_val", ("count", "last_nr", "flags"))
             dicts = list(by_comm.items())  # the default stays dicts
             assert by_comm.set_types(structs="class") is by_comm
+            assert list(by_comm.values()) == [Val.from_bytes(by_comm.lookup_raw(dicts[0][0]))]
             assert by_comm.key_class is Key  # one class per BTF type, whichever decoding
             comm = Path("/proc/self/comm").read_text().strip().encode()[:15]
             (key, value), = by_comm.items()
@@ -317,6 +318,27 @@ def test_struct_keys_and_values_as_generated_classes(bpf_objects: dict[str, Path
                                                                        {"pid": os.getpid(), "comm": comm}]
             with pytest.raises(ValueError, match="structs must be"):
                 by_comm.set_types(structs="tuple")
+
+
+def test_generated_classes_nest_and_fill_per_cpu_values() -> None:
+    u16, u64 = Int("__u16", 2, signed=False), Int("__u64", 8, signed=False)
+    point = Struct("struct point", 4, [("x", 0, u16), ("y", 2, u16)])
+    shape = Struct("struct shape", 16, [("n", 0, u64), ("corners", 8, Array("struct point[2]", point, 2))])
+    with Map.create(MapType.PERCPU_HASH, key_size=4, value_size=16, max_entries=4, key_type="<I",
+                    value_type=shape) as m:
+        Shape, Point = m.value_class, point.pyclass
+        assert m.key_class is None and Shape is shape.pyclass
+        m.update(1, Shape(n=2, corners=[Point(1, 2), Point(3, 4)]))  # one value written to every CPU
+        assert m.lookup(1)[0] == {"n": 2, "corners": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}
+        m.set_types(structs="class")
+        got = m.lookup(1)
+        assert len(got) == bpflink.possible_cpus() and set(got) == {Shape(2, [Point(1, 2), Point(3, 4)])}
+        assert type(got[0].corners[1]) is Point and got[0].corners[1].y == 4
+        assert got[0]._asdict() == {"n": 2, "corners": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}
+        assert pickle.loads(pickle.dumps(got[0])) == got[0]
+        with pytest.raises(TypeError, match=r"value.corners\[0\] \(struct point\) takes a struct point, not a "
+                                            r"struct shape"):
+            m.update(2, Shape(corners=[Shape(), Point()]))
 
 
 # --- batches --------------------------------------------------------------------------------------------------------
