@@ -320,6 +320,7 @@ def test_struct_keys_and_values_as_generated_classes(bpf_objects: dict[str, Path
                 by_comm.set_types(structs="tuple")
 
 
+@pytest.mark.leakcheck
 def test_generated_classes_nest_and_fill_per_cpu_values() -> None:
     u16, u64 = Int("__u16", 2, signed=False), Int("__u64", 8, signed=False)
     point = Struct("struct point", 4, [("x", 0, u16), ("y", 2, u16)])

@@ -162,6 +162,7 @@ def test_consume_buffer_and_no_fd_leak(emitter: Emitter, cpu: int) -> None:
 
 
 @pytest.mark.hostonly
+@pytest.mark.leakcheck
 def test_wakeup_bytes_wakes_at_the_watermark_and_poll_still_collects_below_it(emitter: Emitter, cpu: int) -> None:
     with PerfBuffer(emitter.perf, pages=8, wakeup_bytes=8192) as pb:
         assert pb.wakeup_bytes == 8192
