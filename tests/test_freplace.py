@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bpflink import AttachType, Link, Object, Program, ProgType, asm, link_create, opts
+from bpflink.features import FEATURES, kernel_version
 from features import unsupported
 from netns import NetPair, netns  # noqa: F401  (fixture)
 
@@ -52,8 +53,11 @@ def ext(bpf_objects: dict[str, Path], target: Program) -> Iterator[Object]:
 
 
 def attach(ext_prog: Program, target: Program | None, freplace: opts.Freplace | None) -> Link:
+    """As libbpf's bpf_program__attach_freplace: the attach type is the EXT program's expected attach type (before
+    5.19 the kernel refuses any other with EINVAL; from 5.19 it ignores the attach type of an EXT link)."""
+    assert ext_prog.expected_attach_type is not None
     try:
-        return link_create(ext_prog, target, LOOKUP, freplace)
+        return link_create(ext_prog, target, ext_prog.expected_attach_type, freplace)
     except OSError as exc:
         unsupported("freplace", exc)
 
@@ -76,6 +80,28 @@ def test_freplace_opts_name_target_and_function(netns: NetPair, target: Program,
             assert netns.udp_deliveries(2) == 0
             assert calls.lookup_int(1) >= 2
         assert netns.udp_deliveries(2) == 2
+
+
+def test_freplace_attach_type_other_than_the_expected_one(netns: NetPair, target: Program,  # noqa: F811
+                                                          ext: Object) -> None:
+    """The target's attach type instead of the EXT program's expected one: from 5.19 the kernel ignores it (the
+    link fires); before, LINK_CREATE refuses it with EINVAL, and the error says what to pass."""
+    with ext.program("decide_drop") as prog, ext.map("calls") as calls:
+        assert prog.expected_attach_type != LOOKUP
+        if kernel_version() < FEATURES["freplace_any_attach_type"].min_kernel:
+            with pytest.raises(OSError) as refused:
+                link_create(prog, None, LOOKUP)
+            assert refused.value.errno == errno.EINVAL
+            assert "expected attach type" in str(refused.value) and "5.19" in str(refused.value)
+            assert netns.udp_deliveries(2) == 2 and calls.lookup_int(0) == 0  # nothing was attached
+            return
+        try:
+            link = link_create(prog, None, LOOKUP)
+        except OSError as exc:
+            unsupported("freplace_any_attach_type", exc)
+        with link:
+            assert netns.udp_deliveries(2) == 0
+            assert calls.lookup_int(0) >= 2
 
 
 def test_function_btf_id_finds_global_functions_only(bpf_objects: dict[str, Path]) -> None:
