@@ -7,6 +7,7 @@ Kernels that refuse EXT loads outright (EPERM as root, found by a trial load) sk
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -120,3 +121,18 @@ def test_function_btf_id_finds_global_functions_only(bpf_objects: dict[str, Path
 def test_freplace_opts_fill_only_target_btf_id() -> None:
     built = opts.Freplace(target_btf_id=42).build(LOOKUP)
     assert (built.ptr.target_btf_id, built.ptr.flags) == (42, 0)
+
+
+@pytest.mark.hostonly
+def test_an_ext_programs_refusal_is_explained_by_freplace_hints() -> None:
+    """An EXT link is routed by program type, so its attach type names the wrong family: link_create's failures
+    for an EXT ``Program`` take freplace's hints (what the 5.10 guest shows for real in the test above)."""
+    from bpflink.create import _family
+    from bpflink.errors import hint_for
+
+    with Program.load(ProgType.SOCKET_FILTER, asm.return_imm(0)) as plain, \
+            Program(os.dup(plain.fd), prog_type=ProgType.EXT) as as_ext:  # only its recorded type matters here
+        assert _family(LOOKUP, None, plain) == "netns"
+        assert _family(LOOKUP, None, as_ext) == _family(LOOKUP, opts.Freplace(target_btf_id=1)) == "freplace"
+    hint = hint_for(errno.EINVAL, "freplace") or ""
+    assert "5.19" in hint and "expected_attach_type" in hint and "bpf_program__attach_freplace" in hint
