@@ -639,6 +639,11 @@ def bpflink_batch_same_length(b: CData) -> int:
     return int(lib.bpflink_batch_same_length(b))
 
 
+def bpflink_lengths_same(length: CData, count: int) -> int:
+    """``int bpflink_lengths_same(const uint32_t *length, size_t count)``."""
+    return int(lib.bpflink_lengths_same(length, count))
+
+
 def bpflink_batch_offsets(length: CData, count: int, out: CData) -> None:
     """``void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out)``."""
     lib.bpflink_batch_offsets(length, count, out)
@@ -654,9 +659,10 @@ def bpflink_ring_buffer_add(rb: CData, map_fd: int, src: CData) -> int:
     return int(lib.bpflink_ring_buffer_add(rb, map_fd, src))
 
 
-def bpflink_perf_buffer_new(map_fd: int, page_cnt: int, r: CData) -> CData:
-    """``struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r)``."""
-    return lib.bpflink_perf_buffer_new(map_fd, page_cnt, r)
+def bpflink_perf_buffer_new(map_fd: int, page_cnt: int, r: CData, wakeup_bytes: int = 0) -> CData:
+    """``struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r,
+    uint32_t wakeup_bytes)``."""
+    return lib.bpflink_perf_buffer_new(map_fd, page_cnt, r, wakeup_bytes)
 
 
 def bpflink_perf_consume(pb: CData, r: CData, only: int) -> int:
@@ -788,6 +794,25 @@ def elf_errmsg(error: int) -> CData:
     return lib.elf_errmsg(error)
 
 
+# --- libelf: USDT notes (usdt.py) -----------------------------------------------------------------------------------
+
+
+def gelf_getnote(data: CData, offset: int, result: CData, name_offset: CData, desc_offset: CData) -> int:
+    """``size_t gelf_getnote(Elf_Data *data, size_t offset, GElf_Nhdr *result, size_t *name_offset,
+    size_t *desc_offset)``: the next note's offset, 0 when the note at ``offset`` does not fit in ``data``."""
+    return int(lib.gelf_getnote(data, offset, result, name_offset, desc_offset))
+
+
+def elf_getident(elf: CData, dst: CData) -> CData:
+    """``char *elf_getident(Elf *elf, size_t *dst)``."""
+    return lib.elf_getident(elf, dst)
+
+
+def elf_strptr(elf: CData, section: int, offset: int) -> CData:
+    """``char *elf_strptr(Elf *elf, size_t section, size_t offset)``."""
+    return lib.elf_strptr(elf, section, offset)
+
+
 # --- Flags and values the package passes to the calls above (a name the headers lacked is an Absent: see _native) ---
 BPF_F_REPLACE: int = constant("BPF_F_REPLACE")
 BPF_F_ALLOW_MULTI: int = constant("BPF_F_ALLOW_MULTI")
@@ -847,6 +872,10 @@ ELF_K_ELF: int = constant("ELF_K_ELF")
 ELFCLASS32: int = constant("ELFCLASS32")
 ELFCLASS64: int = constant("ELFCLASS64")
 PT_LOAD: int = constant("PT_LOAD")
+EI_DATA: int = constant("EI_DATA")
+ELFDATA2LSB: int = constant("ELFDATA2LSB")
+SHT_NOTE: int = constant("SHT_NOTE")
+PF_X: int = constant("PF_X")
 
 
 # the functions (and ffi, lib, NULL); the constants are plain attributes, listed in the sections above
