@@ -8,6 +8,8 @@ import fnmatch
 import os
 import random
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,6 +184,16 @@ def test_doctor_reports_blacklisted_names(obj: Object) -> None:
     black = kprobe_blacklist()
     assert kernel.mounts("debugfs") == mounts_before
     assert black, "a kernel with kprobes always has a kprobe blacklist (NOKPROBE_SYMBOL)"
+    # without debugfs mounted (a child in its own mount namespace unmounts it): the private-mount read gives the
+    # same names, and the child still has no debugfs mount after it
+    code = ("import sys; from bpflink import kernel; from bpflink.attach.tracing import kprobe_blacklist; "
+            "b = kprobe_blacklist(); print(len(b), sorted(b)[0] if b else '', len(kernel.mounts('debugfs')))")
+    umount = " && ".join(f"umount -l {m}" for m in reversed(mounts_before)) or "true"
+    child = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            f'{umount} && exec "$0" -c "$1"', sys.executable, code],
+                           capture_output=True, text=True, timeout=120, check=True)
+    assert child.stdout.split() == [str(len(black)), sorted(black)[0], "0"], child
+    assert kernel.mounts("debugfs") == mounts_before
     name = sorted(black)[0]
     report = resolve([name, "security_task_getpgid"])
     v = {x.name: x for x in report.verdicts}
