@@ -20,7 +20,7 @@ from bpflink.attach import LegacyLink, LinkGroup, perf_sample, raw_tracepoint, t
 from bpflink.errors import NotSupportedError
 from bpflink.features import FEATURES, kernel_version
 from conftest import open_fds
-from features import unsupported
+from honest_skips import unsupported
 
 _GETPPID = {"x86_64": 110, "aarch64": 173}
 TP, RAW, UPROBE, URET_MULTI, ITER, SAMPLE, XDP, EGRESS = 1, 2, 3, 4, 5, 6, 7, 8

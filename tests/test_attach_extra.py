@@ -17,7 +17,7 @@ import pytest
 from bpflink import Object
 from bpflink.attach import EVENTS, online_cpus, perf_sample, raw_tracepoint
 from conftest import open_fds
-from features import unsupported
+from honest_skips import unsupported
 
 _GETPPID = {"x86_64": 110, "aarch64": 173}
 PERF_TYPE_HARDWARE = 0  # <linux/perf_event.h>

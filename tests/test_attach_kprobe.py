@@ -20,7 +20,7 @@ from bpflink.attach import kprobe, kprobe_multi, ksyscall, resolve, syscall_pref
 from bpflink.attach.tracing import _parse_blacklist, glob_regex, kprobe_blacklist
 from bpflink.errors import NotSupportedError
 from bpflink.perf import tracefs
-from features import unsupported
+from honest_skips import unsupported
 
 KPROBE, KRETPROBE, KSYSCALL, MULTI, MULTI_BARE = 12, 13, 14, 15, 16
 N = 4

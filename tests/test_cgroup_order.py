@@ -21,7 +21,7 @@ import pytest
 from bpflink import AttachType, HookEntry, HookQuery, Link, NotSupportedError, Object, Program, link_create, opts
 from bpflink import query as hook_query
 from bpflink.opts import Anchor, LinkId, ProgId
-from features import unsupported
+from honest_skips import unsupported
 from netns import TEST_PORT, NetPair
 
 EGRESS = AttachType.CGROUP_INET_EGRESS

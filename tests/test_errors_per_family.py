@@ -18,7 +18,7 @@ import pytest
 from bpflink import AttachType, Link, Program, ProgType, asm, link_create, lowlevel, opts
 from bpflink.errors import ENOTSUPP, NotSupportedError
 from bpflink.features import FEATURES
-from features import unsupported
+from honest_skips import unsupported
 from privnet import PrivateNetns
 
 EGRESS = AttachType.CGROUP_INET_EGRESS

@@ -15,7 +15,7 @@ import pytest
 
 from bpflink import AttachType, Link, Object, Program, ProgType, asm, link_create, opts
 from bpflink.features import FEATURES, kernel_version
-from features import unsupported
+from honest_skips import unsupported
 from netns import NetPair, netns  # noqa: F401  (fixture)
 
 LOOKUP = AttachType.SK_LOOKUP

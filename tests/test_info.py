@@ -36,7 +36,7 @@ from bpflink.info import (
 )
 from bpflink.listing import link_ids
 from conftest import TRACEFS, UDP_SEND, drain, open_fds, run_in_cgroup, udp_port
-from features import unsupported
+from honest_skips import unsupported
 from privnet import PrivateNetns
 
 ffi = lowlevel.ffi

@@ -19,7 +19,7 @@ from bpflink import AttachType, Link, LinkType, Map, MapType, Object, Program, P
 from bpflink.features import FEATURES, kernel_version
 from bpflink.info import IterLinkInfo
 from bpflink.opts import CgroupIterOrder
-from features import unsupported
+from honest_skips import unsupported
 
 ITER = AttachType.TRACE_ITER
 

@@ -1,7 +1,7 @@
 """kprobe_multi links: entry and return probes with per-symbol cookies on two security hooks this process
 triggers (getpgid, getsid), by name and by address, and kprobe sessions; then opts.KprobeMulti's checks.
 
-Kernels without CONFIG_FPROBE answer EOPNOTSUPP: the tests skip through features.unsupported, which fails
+Kernels without CONFIG_FPROBE answer EOPNOTSUPP: the tests skip through honest_skips.unsupported, which fails
 instead when the kernel should have had kprobe_multi."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from bpflink import AttachType, Link, Program, link_create, opts
 from bpflink.symbols import kallsyms_address
-from features import link_or_skip, unsupported
+from honest_skips import link_or_skip, unsupported
 from tracehelp import ENTRY, RETURN, hits, load, value
 
 MULTI = AttachType.TRACE_KPROBE_MULTI

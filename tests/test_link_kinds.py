@@ -31,7 +31,7 @@ import pytest
 
 from bpflink import AttachType, Link, LinkType, Map, MapType, Object, Program, ProgType, asm, link_create, opts
 from bpflink.errors import NotSupportedError
-from features import unsupported
+from honest_skips import unsupported
 
 #: kernel answers for an operation a link kind does not implement: bpf_link_update without ``update_prog`` is
 #: EINVAL (netfilter's says EOPNOTSUPP), bpf_link_detach without ``detach`` is EOPNOTSUPP

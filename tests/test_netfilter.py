@@ -26,7 +26,7 @@ from bpflink import (
     opts,
 )
 from bpflink.info import NetfilterLinkInfo
-from features import unsupported
+from honest_skips import unsupported
 from netns import NetPair, netns  # noqa: F401  (fixture)
 
 NF = AttachType.NETFILTER

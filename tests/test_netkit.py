@@ -4,7 +4,7 @@
 transmits (``addr_a`` -> ``addr_b``), ``NETKIT_PEER`` ones on what the peer transmits; both take the primary's
 ifindex. The order is proven by the programs (tests/bpf/net_tcx.bpf.c: netkit runs sched_cls programs with the
 same NEXT/PASS/DROP verdicts as tcx). Where the pair cannot be made, the test makes a real netkit attach on a
-veth and lets tests/features.py decide: skip when the kernel lacks netkit, fail when it should have it.
+veth and lets tests/honest_skips.py decide: skip when the kernel lacks netkit, fail when it should have it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 
 from bpflink import AttachType, HookEntry, Link, LinkType, Map, Object, Program, link_create, opts, query
 from bpflink.opts import Anchor, LinkId
-from features import unsupported
+from honest_skips import unsupported
 from netns import NetkitUnavailable, NetPair
 
 PRIMARY, PEER = AttachType.NETKIT_PRIMARY, AttachType.NETKIT_PEER

@@ -12,7 +12,7 @@ import pytest
 from bpflink import AttachType, Program, link_create, opts, perf
 from bpflink.errors import NotSupportedError, VerifierError
 from bpflink.symbols import symbol_offset
-from features import unsupported
+from honest_skips import unsupported
 from tracehelp import FUNCS, RETURN, Binaries, build_binaries, hits, load, run
 
 PERF = AttachType.PERF_EVENT

@@ -19,7 +19,7 @@ import pytest
 from bpflink import AttachType, Link, LinkType, Map, MapType, Object, Program, link_create
 from bpflink.errors import NotSupportedError
 from bpflink.info import SockmapLinkInfo
-from features import link_or_skip, unsupported
+from honest_skips import link_or_skip, unsupported
 from netns import NetPair, netns  # noqa: F401  (fixture)
 
 MSG, PARSER = AttachType.SK_MSG_VERDICT, AttachType.SK_SKB_STREAM_PARSER

@@ -14,7 +14,7 @@ import pytest
 from bpflink import AttachType, Link, LinkType, Map, Object, link_create
 from bpflink.info import StructOpsLinkInfo
 from bpflink.struct_ops import build_value, write_value
-from features import link_or_skip, unsupported
+from honest_skips import link_or_skip, unsupported
 
 STRUCT_OPS = AttachType.STRUCT_OPS
 CC = "bpflink_cc"

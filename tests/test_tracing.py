@@ -13,7 +13,7 @@ import pytest
 
 from bpflink import AttachType, Link, Program, link_create, opts
 from bpflink.errors import NotSupportedError, VerifierError
-from features import link_or_skip, unsupported
+from honest_skips import link_or_skip, unsupported
 from tracehelp import RETURN, hits, load
 
 TRAMPOLINE_FEATURE = "tracing_cookie"

@@ -15,7 +15,7 @@ import pytest
 
 from bpflink import AttachType, link_create, opts
 from bpflink.symbols import symbol_offsets
-from features import unsupported
+from honest_skips import unsupported
 from tracehelp import CALLS, ENTRY, FUNCS, RETURN, Binaries, build_binaries, hits, load, run, value
 
 MULTI = AttachType.TRACE_UPROBE_MULTI

@@ -38,7 +38,7 @@ from bpflink.usdt import (
     probes,
 )
 from conftest import open_fds
-from features import unsupported
+from honest_skips import unsupported
 from tracehelp import hits, value
 
 HERE = Path(__file__).resolve().parent

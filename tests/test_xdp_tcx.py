@@ -18,7 +18,7 @@ import pytest
 from bpflink import AttachType, HookEntry, HookQuery, Link, LinkType, Map, Object, Program, link_create, opts, query
 from bpflink.errors import NotSupportedError
 from bpflink.opts import Anchor, LinkId, ProgId
-from features import unsupported
+from honest_skips import unsupported
 from netns import NetPair
 
 INGRESS, EGRESS = AttachType.TCX_INGRESS, AttachType.TCX_EGRESS

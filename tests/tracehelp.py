@@ -60,7 +60,7 @@ def load(obj: Path, name: str, *, only_me: bool = False) -> Program:
         feature = next((f for f in _LOAD_FEATURES if name.startswith(f)), None)
         if feature is None:
             raise
-        from features import unsupported
+        from honest_skips import unsupported
 
         unsupported(feature, exc)
     if only_me:

@@ -75,7 +75,7 @@ def honest_verdict(feature: str, exc: BaseException, *, strict: bool,
     """The rule for a refusal of ``feature`` (a ``bpflink.features.FEATURES`` name): ``("skip", reason)`` when the
     kernel's version or config explains it (or ``extra_reason``, a cause the caller established by probing) or when
     not ``strict``; ``("fail", reason)`` otherwise. The one implementation of the rule (bpflink's own tests use it
-    through tests/features.py)."""
+    through tests/honest_skips.py)."""
     from bpflink.errors import errno_name
     from bpflink.features import FEATURES, explain
 
