@@ -144,10 +144,10 @@ def links() -> Iterator[LinkInfo]:
                     decoded: LinkInfo = new(cls)
                     decoded.__dict__.update(fields)
                 elif fd < 0:
-                    decoded = decode(fd, infos[i])
+                    decoded = decode(fd, infos[i], lazy=True)
                 else:
                     try:
-                        decoded = decode(fd, infos[i])
+                        decoded = decode(fd, infos[i], lazy=True)
                     finally:
                         close(fd)  # before yielding: a consumer that stops early leaks nothing
                         batch_fds[i] = -1
