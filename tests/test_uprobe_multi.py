@@ -11,6 +11,7 @@ import pickle
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,11 @@ def test_info_arrays_read_when_asked(obj: Path, bins: Binaries) -> None:
             assert pickle.loads(pickle.dumps(listed)) == listed
             with pytest.raises(ValueError, match="no array 'addrs'"):
                 listed.array("addrs")
+            (again,) = [i for i in bpflink.links() if i.id == link.id]
+            for fresh in (again, link.info()):
+                with ThreadPoolExecutor(4) as pool:  # first reads at once: one tuple for all, the right one
+                    got = list(pool.map(lambda _, f=fresh: f.cookies, range(8)))  # type: ignore[attr-defined]
+                assert got == [cookies] * 8 and all(g is got[0] for g in got)
         _gone(link.id)
         assert (listed.offsets, listed.cookies) == (tuple(offsets), cookies)  # read before: kept
         assert eager.offsets == tuple(offsets) and eager.array("cookies") == array.array("Q", cookies)

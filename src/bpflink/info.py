@@ -188,20 +188,26 @@ class _Buffers:
     """Arrays the kernel already copied out (``Link.info()``): C buffers of ``n`` values each; a tuple of ints is
     made from one on first access (``ffi.unpack`` converts in C) and the buffer then dropped."""
 
-    __slots__ = ("_bufs", "_lock", "_n")
+    __slots__ = ("_bufs", "_done", "_lock", "_n")
 
     def __init__(self, bufs: dict[str, Any], n: int) -> None:
         self._bufs, self._n, self._lock = bufs, n, threading.Lock()
+        self._done: dict[str, tuple[int, ...]] = {}  # threads asking at once all get the one tuple
 
     def raw(self, name: str) -> bytes:
         with self._lock:
             buf = self._bufs.get(name)
-            return bytes(_ffi.buffer(buf, 8 * self._n)) if buf is not None and self._n else b""
+            if buf is None:
+                return array.array("Q", self._done.get(name, ())).tobytes()
+            return bytes(_ffi.buffer(buf, 8 * self._n)) if self._n else b""
 
     def values(self, name: str) -> tuple[int, ...]:
         with self._lock:
-            buf = self._bufs.pop(name, None)
-            return tuple(_ffi.unpack(buf, self._n)) if buf is not None and self._n else ()
+            done = self._done.get(name)
+            if done is None:
+                buf = self._bufs.pop(name, None)
+                done = self._done[name] = tuple(_ffi.unpack(buf, self._n)) if buf is not None and self._n else ()
+            return done
 
 
 class _ById:
@@ -210,13 +216,14 @@ class _ById:
     never holds one. A link released since it was listed raises ``FileNotFoundError`` (ENOENT, naming the link
     and the array); reopening needs CAP_SYS_ADMIN, as listing did."""
 
-    __slots__ = ("_count", "_groups", "_id", "_lock", "_member", "_spare", "_type")
+    __slots__ = ("_count", "_done", "_groups", "_id", "_lock", "_member", "_spare", "_type")
 
     def __init__(self, link_id: int, link_type: int, member: str, count: int,
                  groups: dict[str, tuple[str, ...]]) -> None:
         self._id, self._type, self._member, self._count, self._groups = link_id, link_type, member, count, groups
         self._lock = threading.Lock()
         self._spare: dict[str, tuple[Any, int]] = {}
+        self._done: dict[str, tuple[int, ...]] = {}
 
     def _fetch(self, name: str) -> tuple[dict[str, Any], int]:
         """C buffers for ``name`` and the arrays the kernel insists on copying with it, and how many values."""
@@ -256,14 +263,19 @@ class _ById:
 
     def raw(self, name: str) -> bytes:
         with self._lock:
+            if name in self._done:
+                return array.array("Q", self._done[name]).tobytes()
             buf, n = self._take(name)
             self._spare[name] = (buf, n)  # array() copies: the tuple may still be asked for
             return bytes(_ffi.buffer(buf, 8 * n)) if n else b""
 
     def values(self, name: str) -> tuple[int, ...]:
         with self._lock:
-            buf, n = self._take(name)
-            return tuple(_ffi.unpack(buf, n)) if n else ()
+            done = self._done.get(name)
+            if done is None:  # threads asking at once: one read, one tuple
+                buf, n = self._take(name)
+                done = self._done[name] = tuple(_ffi.unpack(buf, n)) if n else ()
+            return done
 
 
 def _lazy(cls: type[LinkInfo], fields: dict[str, Any], source: _Buffers | _ById) -> LinkInfo:
