@@ -13,7 +13,8 @@ ratios compare the same machine state; medians are reported.
   processes), the C loop ``bench/c/linkwalk.c`` (get_next_id + get_fd_by_id + get_info_by_fd + close) vs
   ``for info in bpflink.links()`` in this process; the CLI's peak RSS with few links and with all of them.
 * big answers: ``query`` of a cgroup hook holding 64 programs vs ``bpftool cgroup show``; ``show`` of one
-  uprobe_multi link with ``--offsets`` offsets vs ``bpftool link show id``.
+  uprobe_multi link with ``--offsets`` offsets vs ``bpftool link show id``; that link's ``Link.info()``, the
+  decode ``links()`` makes of it and a first read of its arrays, in this process.
 
 Byte code is compiled first (``compileall``): an installed wheel has it; this checkout runs with
 PYTHONDONTWRITEBYTECODE=1, which would otherwise charge every CLI start for compiling bpflink.

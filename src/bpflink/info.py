@@ -1,8 +1,10 @@
 """Typed, frozen views of ``struct bpf_link_info``: one dataclass per link type, all of them ``LinkInfo``.
 
 Variable-length parts (names, paths, address and offset arrays) take a second ``bpf_link_get_info_by_fd``
-call with buffers sized from the first. A link type the compiled headers do not know (a newer kernel) gives
-the plain ``LinkInfo``.
+call with buffers sized from the first. The arrays of multi-probe links (up to 2^20 values each) become tuples
+only when read: ``Link.info()`` copies them out at once, ``links()`` leaves them in the kernel until asked
+(``UprobeMultiLinkInfo``). A link type the compiled headers do not know (a newer kernel) gives the plain
+``LinkInfo``.
 
 >>> # not run as a doctest: needs a link; ids differ on every machine
 >>> link.info()  # doctest: +SKIP
