@@ -40,3 +40,13 @@ GElf_Sym *gelf_getsym(Elf_Data *data, int ndx, GElf_Sym *dst);
 char *elf_strptr(Elf *elf, size_t section, size_t offset);
 int elf_errno(void);
 const char *elf_errmsg(int error);
+
+/* USDT (usdt.py): the .note.stapsdt notes. libelf converts each note's header to host order and bounds-checks
+ * its name and descriptor against the section; the descriptor's bytes stay in the file's byte order. */
+typedef struct { uint32_t n_namesz; uint32_t n_descsz; uint32_t n_type; ...; } GElf_Nhdr;
+#define EI_DATA ...
+#define ELFDATA2LSB ...
+#define SHT_NOTE ...
+#define PF_X ...
+size_t gelf_getnote(Elf_Data *data, size_t offset, GElf_Nhdr *result, size_t *name_offset, size_t *desc_offset);
+char *elf_getident(Elf *elf, size_t *dst);

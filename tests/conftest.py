@@ -139,6 +139,16 @@ def emitter(bpf_objects: Mapping[str, Path]) -> Iterator[Any]:
         em.close()
 
 
+def python_sources(root: Path) -> list[Path]:
+    """Every ``*.py`` under ``root``, sorted, never looking into ``__pycache__``: a guest reads this tree over 9p
+    while the host's run may be writing bytecode there."""
+    found: list[Path] = []
+    for here, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        found += (Path(here) / f for f in files if f.endswith(".py"))
+    return sorted(found)
+
+
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import bpflink
+from conftest import python_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -24,7 +25,7 @@ HTML = ROOT / "build" / "docs-html"  # scripts/test builds here (after mypy); re
 
 
 def _newest_source() -> float:
-    files = [*DOCS.rglob("*"), *(ROOT / "src" / "bpflink").rglob("*.py"), ROOT / "README.md",
+    files = [*DOCS.rglob("*"), *python_sources(ROOT / "src" / "bpflink"), ROOT / "README.md",
              ROOT / "CHANGELOG.md", ROOT / "THIRD_PARTY_NOTICES.md", ROOT / "bench" / "README.md"]
     return max(f.stat().st_mtime for f in files if f.is_file())
 

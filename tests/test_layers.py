@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import python_sources
+
 pytestmark = pytest.mark.hostonly  # source layout only
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "bpflink"
@@ -48,7 +50,7 @@ BACK_EDGES: dict[tuple[str, str], str] = {
 
 def _modules() -> dict[str, Path]:
     found = {}
-    for path in SRC.rglob("*.py"):
+    for path in python_sources(SRC):
         parts = list(path.relative_to(SRC.parent).with_suffix("").parts)
         if parts[-1] == "__init__":
             parts.pop()

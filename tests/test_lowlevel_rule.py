@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import python_sources
+
 pytestmark = pytest.mark.hostonly
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "bpflink"
@@ -44,7 +46,7 @@ def lib_uses(path: Path) -> list[str]:
 
 
 def modules() -> dict[str, Path]:
-    return {p.relative_to(PACKAGE).as_posix(): p for p in sorted(PACKAGE.rglob("*.py"))}
+    return {p.relative_to(PACKAGE).as_posix(): p for p in python_sources(PACKAGE)}
 
 
 def test_only_lowlevel_touches_lib() -> None:

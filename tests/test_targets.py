@@ -70,9 +70,10 @@ def _waiting(argv: list[str], exe_suffix: str, env: dict[str, str] | None = None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
-                if os.readlink(f"/proc/{proc.pid}/exe").endswith(exe_suffix):
-                    # the loader has mapped its libraries once main() waits on stdin
-                    time.sleep(0.05)
+                # the loader has mapped its libraries once main() sleeps reading stdin ("S" in /proc/PID/stat;
+                # exec and ld.so never sleep): a fixed pause was not enough under TCG on a loaded host
+                if os.readlink(f"/proc/{proc.pid}/exe").endswith(exe_suffix) and \
+                        Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "S":
                     break
             except OSError:
                 pass

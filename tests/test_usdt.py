@@ -306,7 +306,9 @@ def test_binary_only_inside_a_private_mount_namespace(obj: Path, bins: Bins, tmp
 def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path: Path) -> None:
     """pids=[...]: three "containers" (private mount namespaces), two running one image (the same file bind-mounted)
     and one a copy: attached once per (device, inode), every process of those files fires; with pid_filter=True one
-    attach per pid, only those fire."""
+    attach per pid, only those fire. The target is a PIE: before 5.15 (no BPF cookies) each process's load base
+    has its own entries in the IP -> spec id map (another program instance for the filtered attach: one address
+    has one spec per program there)."""
     image, other, ctr = tmp_path / "image", tmp_path / "other", tmp_path / "ctr"
     for d in (image, other, ctr):
         d.mkdir()
@@ -322,14 +324,15 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
             assert p.stdout is not None and p.stdout.readline() == "ready\n", p.stderr
         assert not os.path.exists(app)  # only inside their namespaces
         pids = [p.pid for p in procs]
-        with Program.from_object(obj, "usdt_generic") as prog:
+        with Program.from_object(obj, "usdt_generic") as prog, Program.from_object(obj, "usdt_generic") as prog2:
             prog.maps["cfg"].update(0, 0)
+            prog2.maps["cfg"].update(0, 0)
             try:
                 group = attach_usdt(prog, app, "bpflinkt", "site", pids=pids, cookie=12)
             except OSError as exc:
                 unsupported("uprobe_multi" if prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
                             else "perf_event", exc)
-            with group, attach_usdt(prog, app, "bpflinkt", "site", pids=[pids[0], pids[2]], cookie=13,
+            with group, attach_usdt(prog2, app, "bpflinkt", "site", pids=[pids[0], pids[2]], cookie=13,
                                     pid_filter=True) as filtered:
                 keys = {f"{os.stat(d / 't').st_dev}:{os.stat(d / 't').st_ino}" for d in (image, other)}
                 assert set(group.names()) == keys and len(group) == 2
@@ -338,7 +341,7 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
                 for p in procs:
                     p.communicate("go\n", timeout=30)
                 assert hits(prog, 12) == 3 * 3 * N  # three sites, three processes
-                assert hits(prog, 13) == 3 * 2 * N  # only the two filtered pids
+                assert hits(prog2, 13) == 3 * 2 * N  # only the two filtered pids
             with pytest.raises(ValueError, match="not both"):
                 attach_usdt(prog, app, "bpflinkt", "site", pid=pids[0], pids=pids)  # type: ignore[call-overload]
             with pytest.raises(ValueError, match="pids is empty"):
@@ -347,6 +350,59 @@ def test_many_containers_attached_once_per_file(obj: Path, bins: Bins, tmp_path:
         for p in procs:
             p.kill()
             p.wait()
+
+
+def test_pids_shared_library_attached_once_counts_every_process(obj: Path, bins: Bins) -> None:
+    """Two processes mapping one shared library at (with ASLR) different addresses, and a third that has not
+    mapped it: pids=[...] attaches once (one group member) and both mapping processes' calls are counted with
+    their arguments (before 5.15: one IP -> spec id entry per site and load base; the third process is left out,
+    and alone it is refused)."""
+    procs = [subprocess.Popen([str(bins.exe_lib), str(N), "wait"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    idle = subprocess.Popen(["sleep", "60"])
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline() == "ready\n"
+        with Program.from_object(obj, "usdt_generic") as prog:
+            prog.maps["cfg"].update(0, 0)
+            try:
+                group = attach_usdt(prog, bins.lib, "bpflinkt", "site", pids=[p.pid for p in procs] + [idle.pid],
+                                    cookie=14)
+            except OSError as exc:
+                unsupported("uprobe_multi" if prog.expected_attach_type == AttachType.TRACE_UPROBE_MULTI
+                            else "perf_event", exc)
+            with group:
+                assert len(group) == 1
+                (link,) = group
+                if link.mode == "perf_event_ioctl":  # one entry per site and mapping process (distinct load bases)
+                    bases = {_load_base(p.pid, bins.lib) for p in procs}
+                    assert len(list(prog.maps["__bpf_usdt_ip_to_spec_id"].keys())) == 3 * len(bases)
+                for p in procs:
+                    p.communicate("go\n", timeout=30)
+                assert hits(prog, 14) == 2 * 3 * N  # three sites, i = 1..N in each process
+                got = tuple(signed(value(prog, 14 | tag_arg(i))) for i in range(3))
+                assert got == tuple(2 * x for x in expected_sums(N))
+            if link.mode == "perf_event_ioctl":
+                with pytest.raises(ValueError, match=f"none of processes {idle.pid} has mapped"):
+                    attach_usdt(prog, bins.lib, "bpflinkt", "site", pids=[idle.pid])
+    finally:
+        for p in [*procs, idle]:
+            p.kill()
+            p.wait()
+
+
+def _load_base(pid: int, path: Path) -> int:
+    """Where ``pid`` mapped ``path``'s first byte: its mapping at file offset 0 whose file (stat through
+    /proc/PID/map_files, which also holds on overlay and 9p trees) is ``path``."""
+    st = path.stat()
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 6 and fields[4] != "0" and int(fields[2], 16) == 0:
+                mst = os.stat(f"/proc/{pid}/map_files/{fields[0]}")
+                if (mst.st_dev, mst.st_ino) == (st.st_dev, st.st_ino):
+                    return int(fields[0].split("-")[0], 16)
+    raise AssertionError(f"{path} is not mapped by {pid}")
 
 
 def test_perf_event_path(obj: Path, bins: Bins) -> None:
@@ -493,6 +549,74 @@ def test_listing_matches_readelf(bins: Bins) -> None:
         assert all(p.semaphore for p in found)
         assert _readelf_notes(binary) == sorted((p.provider, p.name, s.address, s.semaphore, s.arg_spec)
                                                 for p in found for s in p.sites)
+
+
+def _section_headers(path: Path) -> dict[str, tuple[int, int]]:
+    """name -> (address, file offset) of each section, from readelf (not our reader)."""
+    text = subprocess.run(["readelf", "-S", "-W", str(path)], check=True, capture_output=True, text=True).stdout
+    out = {}
+    for m in re.finditer(r"\]\s+(\S+)\s+\S+\s+([0-9a-f]+)\s+([0-9a-f]+)\s", text):
+        out[m.group(1)] = (int(m.group(2), 16), int(m.group(3), 16))
+    return out
+
+
+@pytest.mark.hostonly
+def test_32bit_elf_lists_its_probes(tmp_path: Path) -> None:
+    """An i386 executable (tests/usdt/usdt32.c: <sys/sdt.h>, freestanding, gcc -m32 + ld -m elf_i386): its notes
+    carry 4-byte addresses; every site, semaphore and argument string is listed as readelf reads it, the
+    addresses turned into file offsets through its 32-bit program headers."""
+    _sdt_header()
+    sdt_dirs = sorted({str(Path(p).parent.parent) for p in glob.glob("/usr/include/*/sys/sdt.h")})
+    obj, exe = tmp_path / "usdt32.o", tmp_path / "usdt32"
+    res = subprocess.run(["gcc", "-m32", "-O1", "-ffreestanding", "-fno-pie", *(f"-idirafter{d}" for d in sdt_dirs),
+                          "-c", "-o", str(obj), str(HERE / "usdt" / "usdt32.c")], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"gcc -m32 cannot compile an i386 object here: {res.stderr.strip()[-300:]}")
+    subprocess.run(["ld", "-m", "elf_i386", "-e", "_start", "-o", str(exe), str(obj)], check=True)
+    assert exe.read_bytes()[4] == 1  # ELFCLASS32
+    found = probes(exe)
+    assert [(p.provider, p.name, len(p.sites)) for p in found] == [("p32", "hello", 2), ("p32", "plain", 1)]
+    assert _readelf_notes(exe) == sorted((p.provider, p.name, s.address, s.semaphore, s.arg_spec)
+                                         for p in found for s in p.sites)
+    sections = _section_headers(exe)
+    text_addr, text_off = sections[".text"]
+    probes_addr, probes_off = sections[".probes"]
+    for p in found:
+        assert p.semaphore and all(s.semaphore == p.semaphore for s in p.sites)
+        for s in p.sites:
+            assert s.offset == s.address - text_addr + text_off
+            assert s.semaphore_offset == s.semaphore - probes_addr + probes_off
+    hello = found[0].sites
+    assert all(s.arg_spec.count("@") == 2 for s in hello)  # which registers is gcc's choice
+    assert all(s.args is None and "i386" in (s.args_error or "") for s in hello)
+    res = subprocess.run([sys.executable, "-m", "bpflink", "usdt", "list", str(exe)], capture_output=True,
+                         text=True, timeout=60)
+    assert res.returncode == 0 and "p32:hello (2 sites) semaphore" in res.stdout, res.stderr
+
+
+@pytest.mark.hostonly
+def test_prelink_adjustment_follows_stapsdt_base(bins: Bins, tmp_path: Path) -> None:
+    """prelink moves sections without rewriting the notes: a site's address moves by as much as .stapsdt.base's
+    sh_addr moved from the base the note recorded (libbpf's adjustment). Simulated by moving that section's
+    sh_addr in a copy of the PIE."""
+    moved = tmp_path / "prelinked"
+    data = bytearray(bins.exe.read_bytes())
+    e_shoff, = struct.unpack_from("<Q", data, 0x28)
+    e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    names_off, = struct.unpack_from("<Q", data, e_shoff + e_shstrndx * e_shentsize + 24)
+
+    def name(i: int) -> bytes:
+        start = names_off + struct.unpack_from("<I", data, e_shoff + i * e_shentsize)[0]
+        return bytes(data[start:data.index(b"\0", start)])
+
+    base = next(i for i in range(e_shnum) if name(i) == b".stapsdt.base")
+    at = e_shoff + base * e_shentsize + 16  # sh_addr
+    struct.pack_into("<Q", data, at, struct.unpack_from("<Q", data, at)[0] - 0x10)  # stays inside .text
+    moved.write_bytes(data)
+    before = [(s.address, s.offset) for p in probes(bins.exe) for s in p.sites]
+    after = [(s.address, s.offset) for p in probes(moved) for s in p.sites]
+    assert all(o is not None for _, o in before)
+    assert after == [(a - 0x10, o - 0x10) for a, o in before]  # type: ignore[operator]
 
 
 @pytest.mark.hostonly
@@ -670,6 +794,81 @@ def test_malformed_elf_gives_value_error_naming_the_file(bins: Bins, tmp_path: P
     assert res.returncode == 0, res.stderr[-3000:]
     errors, parsed = map(int, res.stdout.split())
     assert errors >= 12 and errors + parsed == 313  # every crafted case refused; every flip answered
+
+
+NOTE_PROPERTY = textwrap.dedent("""
+    import os, struct, sys
+    from hypothesis import HealthCheck, given, settings, strategies as st
+    from bpflink.usdt import probes
+    src, out = sys.argv[1], sys.argv[2]
+    data = open(src, "rb").read()
+    e_shoff, = struct.unpack_from("<Q", data, 0x28)
+    shnum, shstrndx = struct.unpack_from("<HH", data, 0x3c)
+    names_off = struct.unpack_from("<Q", data, e_shoff + shstrndx * 64 + 24)[0]
+    def name(i):
+        start = names_off + struct.unpack_from("<I", data, e_shoff + i * 64)[0]
+        return data[start:data.index(b"\\0", start)]
+    sh = e_shoff + 64 * next(i for i in range(shnum) if name(i) == b".note.stapsdt")
+    sec_off, sec_size = struct.unpack_from("<QQ", data, sh + 24)
+    # a note's namesz/descsz: None is the true size, else a lie (small or huge)
+    size = st.one_of(st.none(), st.none(), st.integers(0, 80), st.sampled_from([2**31, 2**32 - 1, 0xfffffff0]))
+    text = st.one_of(st.binary(max_size=12), st.text("ab_@%1-", max_size=8).map(str.encode))
+    strings = st.lists(text, max_size=4).map(lambda p: b"\\0".join(p) + b"\\0")
+    addrs = st.one_of(st.binary(min_size=24, max_size=24), st.binary(max_size=24))
+    noisy = st.tuples(size, size, st.sampled_from([3, 3, 1, 0, 2**32 - 1]),
+                      st.sampled_from([b"stapsdt\\0", b"stapsdt", b"", b"GNU\\0"]), addrs, strings)
+    word = st.text("ab_@%1-", min_size=1, max_size=8).map(str.encode)
+    sound = st.tuples(st.none(), st.none(), st.just(3), st.just(b"stapsdt\\0"), st.binary(min_size=24, max_size=24),
+                      st.tuples(word, word, word).map(lambda t: b"\\0".join(t) + b"\\0"))
+    note = st.one_of(sound, noisy)
+    counts = {"parsed": 0, "value_error": 0, "probes": 0}
+    path = os.path.join(out, "note")
+
+    @settings(max_examples=200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(notes=st.lists(note, max_size=6),
+           size=st.one_of(st.just(sec_size), st.just(sec_size), st.integers(0, sec_size + 64)),
+           align=st.sampled_from([4, 8, 0, 3]))
+    def prop(notes, size, align):
+        body = b""
+        for namesz, descsz, ntype, nm, addrs, strs in notes:
+            real_name = nm.ljust((len(nm) + 3) & ~3, b"\\0")
+            desc = (addrs + strs).ljust((len(addrs + strs) + 3) & ~3, b"\\0")
+            body += struct.pack("<III", len(nm) if namesz is None else namesz,
+                                len(addrs + strs) if descsz is None else descsz, ntype) + real_name + desc
+        body = body[:sec_size].ljust(sec_size, b"\\0")
+        blob = bytearray(data)
+        blob[sec_off:sec_off + sec_size] = body
+        struct.pack_into("<Q", blob, sh + 32, size)  # sh_size
+        struct.pack_into("<Q", blob, sh + 48, align)  # sh_addralign: 8 makes libelf read 8-byte aligned notes
+        with open(path, "wb") as f:
+            f.write(blob)
+        try:
+            found = probes(path)
+        except ValueError as exc:
+            assert path in str(exc), exc
+            counts["value_error"] += 1
+            return
+        for p in found:
+            assert p.provider is not None and p.name and p.sites
+        counts["parsed"] += 1
+        counts["probes"] += len(found)
+
+    prop()
+    print(counts["value_error"], counts["parsed"], counts["probes"])
+""")
+
+
+@pytest.mark.hostonly
+def test_note_section_property(bins: Bins, tmp_path: Path) -> None:
+    """Hypothesis writes note sections (stapsdt and other notes with true and lying sizes, 4- and 8-byte note
+    alignment, a shrunk or grown section size) into a copy of the PIE: each is listed or a ValueError naming the
+    file. In a child with a timeout and a memory cap (libelf runs in this process's address space)."""
+    res = subprocess.run([sys.executable, "-c", NOTE_PROPERTY, str(bins.exe), str(tmp_path)], capture_output=True,
+                         text=True, timeout=180,
+                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30)))
+    assert res.returncode == 0, res.stderr[-3000:]
+    errors, parsed, listed = map(int, res.stdout.split())
+    assert errors and parsed and listed  # refusals, files read, and generated probes listed: the property bites
 
 
 @pytest.mark.hostonly

@@ -791,6 +791,25 @@ def elf_errmsg(error: int) -> CData:
     return lib.elf_errmsg(error)
 
 
+# --- libelf: USDT notes (usdt.py) -----------------------------------------------------------------------------------
+
+
+def gelf_getnote(data: CData, offset: int, result: CData, name_offset: CData, desc_offset: CData) -> int:
+    """``size_t gelf_getnote(Elf_Data *data, size_t offset, GElf_Nhdr *result, size_t *name_offset,
+    size_t *desc_offset)``: the next note's offset, 0 when the note at ``offset`` does not fit in ``data``."""
+    return int(lib.gelf_getnote(data, offset, result, name_offset, desc_offset))
+
+
+def elf_getident(elf: CData, dst: CData) -> CData:
+    """``char *elf_getident(Elf *elf, size_t *dst)``."""
+    return lib.elf_getident(elf, dst)
+
+
+def elf_strptr(elf: CData, section: int, offset: int) -> CData:
+    """``char *elf_strptr(Elf *elf, size_t section, size_t offset)``."""
+    return lib.elf_strptr(elf, section, offset)
+
+
 # --- Flags and values the package passes to the calls above (a name the headers lacked is an Absent: see _native) ---
 BPF_F_REPLACE: int = constant("BPF_F_REPLACE")
 BPF_F_ALLOW_MULTI: int = constant("BPF_F_ALLOW_MULTI")
@@ -850,6 +869,10 @@ ELF_K_ELF: int = constant("ELF_K_ELF")
 ELFCLASS32: int = constant("ELFCLASS32")
 ELFCLASS64: int = constant("ELFCLASS64")
 PT_LOAD: int = constant("PT_LOAD")
+EI_DATA: int = constant("EI_DATA")
+ELFDATA2LSB: int = constant("ELFDATA2LSB")
+SHT_NOTE: int = constant("SHT_NOTE")
+PF_X: int = constant("PF_X")
 
 
 # the functions (and ffi, lib, NULL); the constants are plain attributes, listed in the sections above

@@ -36,6 +36,7 @@ from typing import Any
 
 from . import lowlevel as ll
 from ._fd import FdLike, as_fd
+from ._limits import U32_MAX, integer
 from .btf import CType, Reader
 from .enums import AttachType, ProgType
 from .errors import NotSupportedError, VerifierError, check, errno_name, error, strerror
@@ -434,13 +435,10 @@ class Object:
             m = self._find("map", name)
             what = f"{self.path}: map {name!r}"
             if max_entries is not None:
-                if isinstance(max_entries, bool) or not isinstance(max_entries, int) or \
-                        not 0 < max_entries < 1 << 32:
-                    raise ValueError(f"max_entries must be an int in 1..2**32-1, got {max_entries!r}")
+                max_entries = integer("max_entries", max_entries, 1, U32_MAX)
                 check(ll.bpf_map__set_max_entries(m, max_entries), f"{what}: set max_entries")
             if value_size is not None:
-                if isinstance(value_size, bool) or not isinstance(value_size, int) or not 0 < value_size < 1 << 32:
-                    raise ValueError(f"value_size must be an int in 1..2**32-1, got {value_size!r}")
+                value_size = integer("value_size", value_size, 1, U32_MAX)
                 check(ll.bpf_map__set_value_size(m, value_size), f"{what}: set value_size")
             if pin_path is not None:
                 raw = os.fsencode(pin_path)

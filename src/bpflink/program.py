@@ -14,6 +14,7 @@ from typing import Union
 
 from . import lowlevel as ll
 from ._fd import FdLike, FdOwner, as_fd, c_string
+from ._limits import U32_MAX, integer, u32
 from .enums import AttachType, ProgType
 from .errors import VerifierError, check, error, prog_load_eperm_hint
 from .map import Map
@@ -21,8 +22,7 @@ from .map import Map
 Insns = Union[bytes, bytearray, memoryview, Sequence[Union[int, bytes]]]
 _LOG_SIZE = 1 << 20  # the first buffer; grown on ENOSPC (the log did not fit) up to the kernel's limit
 _LOG_MIN = 128  # the kernel refuses smaller log buffers (EINVAL)
-_U32_MAX = (1 << 32) - 1
-_LOG_MAX = _U32_MAX >> 2  # the kernel refuses larger ones (kernel/bpf/log.c)
+_LOG_MAX = U32_MAX >> 2  # the kernel refuses larger ones (kernel/bpf/log.c)
 
 
 def is_prog_fd(fd: int) -> bool | None:
@@ -85,8 +85,6 @@ class Program(FdOwner):
         buffer starts at 1 MiB and grows when the log does not fit (as libbpf does), up to the kernel's
         limit; ``log_size=`` fixes its size instead (128 bytes to 1 GiB).
         """
-        from .opts._check import integer, u32  # lazy: bpflink.opts imports every builder (bench/: import)
-
         ptype = ProgType(prog_type)
         raw = _insn_bytes(insns)
         opts = ll.new_prog_load_opts()
@@ -142,11 +140,7 @@ class Program(FdOwner):
     @classmethod
     def from_id(cls, prog_id: int) -> Program:
         """Open an fd to a loaded program by id (needs CAP_SYS_ADMIN)."""
-        if isinstance(prog_id, bool) or not isinstance(prog_id, int):
-            raise TypeError(f"prog_id must be an int, not {type(prog_id).__name__}")
-        if not 0 < prog_id <= _U32_MAX:
-            raise ValueError(f"prog_id must be in 1..2**32-1, got {prog_id}")
-        pid = int(prog_id)
+        pid = integer("prog_id", prog_id, 1, U32_MAX)
         from .link import _GET_FD_BY_ID_HINT
 
         fd = check(ll.bpf_prog_get_fd_by_id(pid), f"prog_get_fd_by_id({pid})", hint=_GET_FD_BY_ID_HINT)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import mmap
 import os
 import platform
 import re
@@ -40,6 +39,8 @@ from .enums import AttachType
 from .errors import NotSupportedError
 from .link import Link
 from .opts._check import S32_MAX, integer, u64
+from .symbols import _Elf as _ElfHandle
+from .symbols import open_regular
 from .targets import resolve_binary
 
 if TYPE_CHECKING:
@@ -49,15 +50,14 @@ if TYPE_CHECKING:
     from .perf import PerfEvent
     from .program import Program
 
-# --- ELF constants (System V gABI) ------------------------------------------------------------------------------
-_EM_X86_64, _EM_AARCH64 = 62, 183
-_MACHINES = {_EM_X86_64: "x86_64", _EM_AARCH64: "aarch64"}
+# --- ELF constants (System V gABI; libelf's are read from its headers, see bpflink.lowlevel) ----------------------
+_EM_386, _EM_X86_64, _EM_AARCH64 = 3, 62, 183
+_MACHINES = {_EM_386: "i386", _EM_X86_64: "x86_64", _EM_AARCH64: "aarch64"}
 _ET_EXEC, _ET_DYN = 2, 3
-_PT_LOAD, _PF_X = 1, 1
-_SHT_NOTE = 7
 _NT_STAPSDT = 3
-_NOTE_SECTION, _BASE_SECTION = b".note.stapsdt", b".stapsdt.base"
-_MAX_SECTIONS = 1 << 16  # ELF files with more sections exist (SHN_XINDEX) but not among binaries with USDT notes
+_NHDR_SIZE = 12  # n_namesz, n_descsz, n_type: 32-bit words in 32- and 64-bit files alike
+_NOTE_SECTION, _BASE_SECTION = ".note.stapsdt", b".stapsdt.base"
+_NOTE_SECTION_B = _NOTE_SECTION.encode()
 _MAX_NOTES = 1 << 20  # a parsed note costs ~0.5 kB: caps what a crafted file can make us allocate
 
 
@@ -255,47 +255,32 @@ class _Elf:
     notes: tuple[_Note, ...]
 
 
-class _Reader:
-    """Bounds-checked reads of one ELF image; every failure is a ValueError naming the file."""
-
-    def __init__(self, data: Any, path: str, little: bool) -> None:
-        self.data, self.path, self.end = data, path, "<" if little else ">"
-
-    def fail(self, what: str) -> ValueError:
-        return ValueError(f"{self.path}: malformed ELF ({what})")
-
-    def unpack(self, fmt: str, offset: int, what: str) -> tuple[int, ...]:
-        size = struct.calcsize(self.end + fmt)
-        if offset < 0 or offset + size > len(self.data):
-            raise self.fail(f"{what} at {offset:#x} lies outside the file")
-        return struct.unpack_from(self.end + fmt, self.data, offset)
-
-    def bytes(self, offset: int, size: int, what: str) -> bytes:
-        if offset < 0 or size < 0 or offset + size > len(self.data):
-            raise self.fail(f"{what} [{offset:#x}, +{size:#x}) lies outside the file")
-        return bytes(self.data[offset:offset + size])
-
-
-_NHDR = {"<": struct.Struct("<III"), ">": struct.Struct(">III")}
-
-
-def _parse_notes(raw: bytes, path: str, is64: bool, little: bool, align: int) -> list[_Note]:
-    end = "<" if little else ">"
-    nhdr, addrs = _NHDR[end], struct.Struct(end + ("QQQ" if is64 else "III"))
+def _stapsdt_notes(h: _ElfHandle, scn: Any, path: str, is64: bool, little: bool) -> list[_Note]:
+    """The stapsdt notes of section ``scn``. libelf walks the notes (``gelf_getnote``: each header converted to
+    host order, its name and descriptor checked to lie inside the section, the section's 4- or 8-byte note
+    alignment applied); each stapsdt descriptor is validated here: three addresses (in the file's byte order and
+    word size), then NUL-terminated provider, name and argument strings."""
+    ffi, ll = h.ffi, h.ll
+    data = ll.elf_getdata(scn, ffi.NULL)
+    if data == ffi.NULL:
+        raise h.error(f"has a {_NOTE_SECTION} section whose contents cannot be read")
+    size = int(data.d_size)
+    if size == 0 or data.d_buf == ffi.NULL:
+        return []
+    raw = bytes(ffi.buffer(data.d_buf, size))
+    nhdr, name_at, desc_at = ffi.new("GElf_Nhdr *"), ffi.new("size_t *"), ffi.new("size_t *")
+    addrs = struct.Struct(("<" if little else ">") + ("QQQ" if is64 else "III"))
     notes: list[_Note] = []
-    off, size, mask = 0, len(raw), align - 1
-    while off + 12 <= size:  # each note advances off by >= 12: at most size / 12 iterations
-        namesz, descsz, ntype = nhdr.unpack_from(raw, off)
-        name_off = off + 12
-        desc_off = name_off + ((namesz + mask) & ~mask)
-        nxt = desc_off + ((descsz + mask) & ~mask)
-        if nxt > size:
-            raise ValueError(f"{path}: malformed ELF (note at {off:#x} runs past the end of "
-                             f"{_NOTE_SECTION.decode()})")
+    off = 0
+    while size - off >= _NHDR_SIZE:  # a note that fits advances off by >= 12 bytes: at most size / 12 iterations
+        nxt = ll.gelf_getnote(data, off, nhdr, name_at, desc_at)
+        if nxt <= off:
+            raise ValueError(f"{path}: malformed ELF (note at {off:#x} runs past the end of {_NOTE_SECTION})")
         note_at, off = off, nxt
-        if ntype != _NT_STAPSDT or raw[name_off:name_off + namesz].rstrip(b"\0") != b"stapsdt":
+        name = raw[name_at[0]:name_at[0] + nhdr.n_namesz]
+        if nhdr.n_type != _NT_STAPSDT or name.rstrip(b"\0") != b"stapsdt":
             continue
-        desc = raw[desc_off:desc_off + descsz]
+        desc = raw[desc_at[0]:desc_at[0] + nhdr.n_descsz]
         if len(desc) < addrs.size + 3:
             raise ValueError(f"{path}: malformed ELF (stapsdt note at {note_at:#x} is too short: {len(desc)} bytes)")
         loc, base, sema = addrs.unpack_from(desc, 0)
@@ -311,64 +296,53 @@ def _parse_notes(raw: bytes, path: str, is64: bool, little: bool, align: int) ->
     return notes
 
 
-def _parse_elf(data: Any, path: str) -> _Elf:
-    if len(data) < 16 or bytes(data[:4]) != b"\x7fELF":
-        raise ValueError(f"{path}: not an ELF file")
-    ei_class, ei_data = data[4], data[5]
-    if ei_class not in (1, 2) or ei_data not in (1, 2):
-        raise ValueError(f"{path}: malformed ELF (class {ei_class}, data encoding {ei_data})")
-    is64, little = ei_class == 2, ei_data == 1
-    rd = _Reader(data, path, little)
-    if is64:
-        e_type, e_machine, _, _, e_phoff, e_shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx = rd.unpack(
-            "HHIQQQIHHHHHH", 16, "ELF header")
-        ph_fmt, sh_fmt = "IIQQQQQQ", "IIQQQQIIQQ"
-    else:
-        e_type, e_machine, _, _, e_phoff, e_shoff, _, _, phentsize, phnum, shentsize, shnum, shstrndx = rd.unpack(
-            "HHIIIIIHHHHHH", 16, "ELF header")
-        ph_fmt, sh_fmt = "IIIIIIII", "IIIIIIIIII"
-    if (phnum and phentsize < struct.calcsize(ph_fmt)) or (shnum and shentsize < struct.calcsize(sh_fmt)):
-        raise rd.fail("program or section header entries are too small")
+def _parse_elf(h: _ElfHandle, path: str, size: int) -> _Elf:
+    """What listing and attaching need from one libelf handle: the header, the PT_LOAD segments, the address of
+    ``.stapsdt.base`` and the notes of the first ``.note.stapsdt`` (as libbpf reads them)."""
+    ffi, ll = h.ffi, h.ll
+    h.check_tables(size)  # header tables (partly) outside the file: truncated or corrupted
+    ehdr = ffi.new("GElf_Ehdr *")
+    if ll.gelf_getehdr(h.elf, ehdr) == ffi.NULL:
+        raise h.error("has an unreadable ELF header")
+    is64 = ll.gelf_getclass(h.elf) == ll.ELFCLASS64
+    ident = ll.elf_getident(h.elf, ffi.NULL)
+    little = ident != ffi.NULL and ord(ident[ll.EI_DATA]) == ll.ELFDATA2LSB
+    count = ffi.new("size_t *")
+    if ll.elf_getphdrnum(h.elf, count) != 0:
+        raise h.error("has an unreadable program header count")
+    if count[0] > size // 32 + 1:  # a program header is at least 32 bytes
+        raise ValueError(f"{path}: malformed ELF (claims {count[0]} program headers in {size} bytes)")
     segments = []
-    for i in range(phnum):  # e_phnum is 16 bits: at most 65535 reads, each bounds-checked
-        entry = rd.unpack(ph_fmt, e_phoff + i * phentsize, f"program header {i}")
-        if is64:
-            p_type, p_flags, p_offset, p_vaddr, _, _, p_memsz, _ = entry
-        else:
-            p_type, p_offset, p_vaddr, _, _, p_memsz, p_flags, _ = entry
-        if p_type == _PT_LOAD:
-            segments.append((p_vaddr, p_memsz, p_offset, bool(p_flags & _PF_X)))
-    sections = []
-    if e_shoff:
-        if shnum == 0:  # SHN_XINDEX-style count: the real one is section 0's sh_size
-            shnum = rd.unpack(sh_fmt, e_shoff, "section header 0")[5]
-        if shnum > _MAX_SECTIONS or shnum * shentsize > len(data):
-            raise rd.fail(f"{shnum} section headers do not fit in the file")
-        sections = [rd.unpack(sh_fmt, e_shoff + i * shentsize, f"section header {i}") for i in range(shnum)]
-        if shstrndx == 0xFFFF and sections:
-            shstrndx = sections[0][6]
+    ph = ffi.new("GElf_Phdr *")
+    for i in range(count[0]):
+        if ll.gelf_getphdr(h.elf, i, ph) == ffi.NULL:
+            raise h.error(f"has an unreadable program header {i}")
+        if ph.p_type == ll.PT_LOAD:
+            segments.append((int(ph.p_vaddr), int(ph.p_memsz), int(ph.p_offset), bool(ph.p_flags & ll.PF_X)))
+    sections = h.sections(size // 40 + 1)  # a section header is at least 40 bytes
     notes: list[_Note] = []
-    base_addr, notes_seen = 0, False
+    base_addr = 0
     if sections:
-        if shstrndx >= len(sections):
-            raise rd.fail(f"section name table index {shstrndx} >= {len(sections)} sections")
-        strtab = sections[shstrndx]
-        str_off, str_size = strtab[4], strtab[5]
-        names = rd.bytes(str_off, str_size, "section name table")
-        for sh in sections:
-            sh_name, sh_type, _, sh_addr, sh_offset, sh_size, _, _, sh_addralign, _ = sh
-            end = names.find(b"\0", sh_name) if sh_name < len(names) else -1
-            name = names[sh_name:end] if end >= 0 else b""
+        if ll.elf_getshdrstrndx(h.elf, count) != 0:
+            raise h.error("has an unreadable section name table index")
+        if count[0] >= len(sections):
+            raise ValueError(f"{path}: malformed ELF (section name table index {count[0]} >= {len(sections)} "
+                             "sections)")
+        strndx, seen = count[0], False
+        if ll.elf_getdata(sections[strndx][0], ffi.NULL) == ffi.NULL:  # else every name would read as absent
+            raise h.error("has an unreadable section name table")
+        for scn, shdr in sections[1:]:
+            name_ptr = ll.elf_strptr(h.elf, strndx, shdr.sh_name)
+            name = b"" if name_ptr == ffi.NULL else ffi.string(name_ptr)
             if name == _BASE_SECTION:
-                base_addr = sh_addr
-            elif name == _NOTE_SECTION and not notes_seen:  # the first one only, as libbpf
-                notes_seen = True
-                if sh_type != _SHT_NOTE:
-                    raise rd.fail(f"{_NOTE_SECTION.decode()} is not a SHT_NOTE section")
-                raw = rd.bytes(sh_offset, sh_size, _NOTE_SECTION.decode())
-                notes = _parse_notes(raw, path, is64, little, 8 if sh_addralign == 8 else 4)
-    return _Elf(path, _MACHINES.get(e_machine, f"machine {e_machine}"), e_type, is64, little, tuple(segments),
-                base_addr, tuple(notes))
+                base_addr = int(shdr.sh_addr)
+            elif name == _NOTE_SECTION_B and not seen:  # the first one only, as libbpf
+                seen = True
+                if shdr.sh_type != ll.SHT_NOTE:
+                    raise ValueError(f"{path}: malformed ELF ({_NOTE_SECTION} is not a SHT_NOTE section)")
+                notes = _stapsdt_notes(h, scn, path, is64, little)
+    return _Elf(path, _MACHINES.get(ehdr.e_machine, f"machine {ehdr.e_machine}"), int(ehdr.e_type), is64, little,
+                tuple(segments), base_addr, tuple(notes))
 
 
 _ELF_CACHE: dict[tuple[str, int, int, int, int], _Elf] = {}
@@ -379,23 +353,27 @@ _ELF_LOCK = threading.Lock()
 def _read_elf(path: str) -> _Elf:
     """The parsed file, cached by (path, device, inode, size, mtime): attaching many probes of one binary parses
     it once; a rebuilt or replaced file is parsed again."""
+    fd = open_regular(path, "USDT binary")
     try:
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            cached = _ELF_CACHE.get(key)
-            if cached is not None:
-                return cached
-            if st.st_size == 0:
-                raise ValueError(f"{path}: not an ELF file (empty)")
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-                view = memoryview(mm)
-                try:
-                    elf = _parse_elf(view, path)
-                finally:
-                    view.release()
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a directory, not an ELF file") from None
+        st = os.fstat(fd)
+        key = (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = _ELF_CACHE.get(key)
+        if cached is not None:
+            return cached
+        if st.st_size == 0:
+            raise ValueError(f"{path}: not an ELF file (empty)")
+        ident = os.pread(fd, 16, 0)  # e_ident: refused here with what is wrong; libelf only says "not ELF"
+        if ident[:4] != b"\x7fELF":
+            raise ValueError(f"{path}: not an ELF file")
+        if len(ident) < 16 or ident[4] not in (1, 2) or ident[5] not in (1, 2) or ident[6] != 1:
+            raise ValueError(f"{path}: malformed ELF (e_ident: class {ident[4:5].hex() or '?'}, data encoding "
+                             f"{ident[5:6].hex() or '?'}, version {ident[6:7].hex() or '?'})")
+        if st.st_size < (64 if ident[4] == 2 else 52):
+            raise ValueError(f"{path}: malformed ELF (its {st.st_size} bytes do not hold an ELF header)")
+        with _ElfHandle(path, fd=fd) as h:
+            elf = _parse_elf(h, path, st.st_size)
+    finally:
+        os.close(fd)
     with _ELF_LOCK:
         if len(_ELF_CACHE) >= _ELF_CACHE_SIZE:
             _ELF_CACHE.pop(next(iter(_ELF_CACHE)))
@@ -688,7 +666,9 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
 
     ``pids`` (instead of ``pid``): ``binary`` as each of those processes sees it (e.g. one per container),
     attached once per distinct file (device, inode), so containers of one image share one attach, and every
-    process mapping that file fires it; ``pid_filter=True`` makes one attach per process, firing only for it.
+    process mapping that file fires it (before 5.15, without BPF cookies, a PIE's or library's call sites are
+    found by their address in each listed process: others mapping the file fire with ``bpf_usdt_cookie()`` 0 and
+    arguments read as 0); ``pid_filter=True`` makes one attach per process, firing only for it.
     Returns a ``LinkGroup`` of ``UsdtLink`` named ``"DEV:INO"`` (``"PID"`` with ``pid_filter``), made
     all-or-nothing (``bpflink.attach.uprobe_in`` does the same for plain uprobes).
 
@@ -730,11 +710,13 @@ def attach_usdt(prog: Program, binary: str | os.PathLike[str], provider: str, na
 
     found = resolve_targets(binary, pid_list)
     return _Group.attach({f"{t.dev}:{t.ino}": (lambda t=t: _attach_file(prog, t.path, provider, name, None,
-                                                                          cookie)) for t in found})
+                                                                          cookie, t.pids)) for t in found})
 
 
-def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | None, cookie: int) -> UsdtLink:
-    """``attach_usdt`` on ``path`` (openable here), arguments checked."""
+def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | None, cookie: int,
+                 mapped_by: Sequence[int] = ()) -> UsdtLink:
+    """``attach_usdt`` on ``path`` (openable here), arguments checked. ``mapped_by``: without a pid filter, the
+    processes known to map the file (``pids=[...]``), whose load bases the IP -> spec id map needs before 5.15."""
     from .create import link_create
     from .opts import PerfEvent as PerfEventOpts
     from .opts import UprobeMulti
@@ -793,7 +775,7 @@ def _attach_file(prog: Program, path: str, provider: str, name: str, pid: int | 
         for mode in modes:
             try:
                 if mode == "perf_event_ioctl":
-                    link = _attach_ioctl(prog, path, elf, pid, offsets, refs, cookies, targets, parts)
+                    link = _attach_ioctl(prog, path, elf, pid, mapped_by, refs, cookies, targets, parts)
                     break
                 if mode == "uprobe_multi":
                     built = UprobeMulti(path, offsets=offsets, ref_ctr_offsets=refs if any(refs) else None,
@@ -873,11 +855,17 @@ def _abs_ips(elf: _Elf, path: str, pid: int | None, targets: list[tuple[int, int
     return out
 
 
-def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets: list[int], refs: list[int],
+def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, mapped_by: Sequence[int], refs: list[int],
                   spec_ids: list[int], targets: list[tuple[int, int, UsdtSite]], parts: list[Any]) -> UsdtLink:
     """Kernels without perf_event links and BPF cookies (< 5.15), as libbpf: each call site's address -> spec id
     in ``__bpf_usdt_ip_to_spec_id`` (which <bpf/usdt.bpf.h> reads there), and a perf-event uprobe per site with
-    ``PERF_EVENT_IOC_SET_BPF``. The handle's fd is a duplicate of the first site's perf event."""
+    ``PERF_EVENT_IOC_SET_BPF``. The handle's fd is a duplicate of the first site's perf event.
+
+    A PIE's or shared library's sites have other addresses in every process that maps it: with ``pid`` those of
+    that process, else those of each process of ``mapped_by`` (``pids=[...]``: one uprobe per site for all of
+    them, one map entry per site and load base; those that have not mapped it are left out, ``ValueError`` when
+    none has). Other processes mapping the file hit the uprobe too, but find no spec there (``bpf_usdt_cookie()``
+    0, arguments read as 0)."""
     from .attach.legacy import attach_ioctl
     from .enums import MapUpdateFlags
     from .perf import open_uprobe
@@ -885,7 +873,23 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
     ip_map = (getattr(prog, "maps", None) or {}).get("__bpf_usdt_ip_to_spec_id")
     if ip_map is None:
         raise ValueError(f"program {prog.name!r} has no __bpf_usdt_ip_to_spec_id map (<bpf/usdt.bpf.h> has it)")
-    ips = _abs_ips(elf, path, pid, targets)
+    if elf.elf_type == _ET_EXEC or pid is not None or not mapped_by:
+        per_process = [_abs_ips(elf, path, pid, targets)]
+    else:
+        per_process, unmapped = [], []
+        for p in mapped_by:
+            try:
+                per_process.append(_abs_ips(elf, path, p, targets))
+            except (ValueError, ProcessLookupError) as exc:  # not (yet) mapped by it, or gone: its addresses unknown
+                unmapped.append(str(exc))
+        if not per_process:
+            raise ValueError(f"none of processes {', '.join(map(str, mapped_by))} has mapped {path}: without BPF "
+                             "cookies (before 5.15) a PIE's or library's call sites are found by their address in "
+                             f"a process that mapped it ({'; '.join(unmapped)})")
+    ip_spec: dict[int, int] = {}  # processes loaded at one base (no ASLR) share their entries
+    for ips in per_process:
+        for ip, spec_id in zip(ips, spec_ids):
+            ip_spec.setdefault(ip, spec_id)
     written: list[int] = []
 
     def forget() -> None:
@@ -894,7 +898,7 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
                 ip_map.delete(ip)
 
     try:
-        for ip, spec_id in zip(ips, spec_ids):
+        for ip, spec_id in ip_spec.items():
             try:
                 ip_map.update(ip, spec_id, MapUpdateFlags.NOEXIST)
             except FileExistsError:
@@ -902,7 +906,7 @@ def _attach_ioctl(prog: Program, path: str, elf: _Elf, pid: int | None, offsets:
                                  "__bpf_usdt_ip_to_spec_id (another attach of the same probe at the same address: "
                                  "without BPF cookies, kernels before 5.15, one attach per address)") from None
             written.append(ip)
-        for off, sema in zip(offsets, refs):
+        for (off, _, _), sema in zip(targets, refs):
             event = open_uprobe(path, off, pid=-1 if pid is None else pid, ref_ctr_offset=sema)
             parts.append(attach_ioctl(prog, event))
         link = UsdtLink(os.dup(parts[0].fileno()), attach_type=AttachType.PERF_EVENT)
