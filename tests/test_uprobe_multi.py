@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import bpflink
-from bpflink import AttachType, link_create, opts
+from bpflink import AttachType, LinkType, link_create, opts
 from bpflink.info import UprobeMultiLinkInfo
 from bpflink.listing import link_ids
 from bpflink.symbols import symbol_offsets
@@ -121,6 +121,9 @@ def test_info_arrays_read_when_asked(obj: Path, bins: Binaries) -> None:
         _gone(link.id)
         assert (listed.offsets, listed.cookies) == (tuple(offsets), cookies)  # read before: kept
         assert eager.offsets == tuple(offsets) and eager.array("cookies") == array.array("Q", cookies)
+        assert repr(listed).startswith(f"UprobeMultiLinkInfo(type=<LinkType.UPROBE_MULTI: {LinkType.UPROBE_MULTI}>,")
+        assert f"offsets={tuple(offsets)!r}," in repr(listed)
+        assert "offsets=<not read: " in repr(unread) and f"link {link.id} was released" in repr(unread)  # no raise
         with pytest.raises(FileNotFoundError, match=f"link {link.id} was released after it was listed"):
             unread.offsets  # noqa: B018
         assert unread.count == 3  # what listing read stays readable

@@ -179,6 +179,18 @@ class _LazyArrays:
             return array.array("Q", getattr(self, name))
         return array.array("Q", source.raw(name))
 
+    def __repr__(self) -> str:
+        # the dataclass repr, except that an array that can no longer be read (its link gone) does not make
+        # repr raise: it shows as <not read: why>
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            try:
+                value = repr(getattr(self, f.name))
+            except OSError as exc:
+                value = f"<not read: {exc}>"
+            parts.append(f"{f.name}={value}")
+        return f"{type(self).__qualname__}({', '.join(parts)})"
+
     def __getstate__(self) -> dict[str, Any]:
         # pickle and copy: the values themselves, never the source (C buffers, a link id on this host)
         state = {k: v for k, v in self.__dict__.items() if k != "_arrays_source"}
@@ -288,7 +300,7 @@ def _lazy(cls: type[LinkInfo], fields: dict[str, Any], source: _Buffers | _ById)
     return obj
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # _LazyArrays.__repr__
 class KprobeMultiLinkInfo(_LazyArrays, LinkInfo):
     """``addrs`` are zeros unless the caller may see kernel addresses (kptr_restrict).
 
@@ -304,7 +316,7 @@ class KprobeMultiLinkInfo(_LazyArrays, LinkInfo):
     missed: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # _LazyArrays.__repr__
 class UprobeMultiLinkInfo(_LazyArrays, LinkInfo):
     """``offsets``, ``ref_ctr_offsets`` and ``cookies`` (``count`` values each) are tuples made on first access:
     ``Link.info()`` copies them out of the kernel at once (the link may be closed right after) and makes each
