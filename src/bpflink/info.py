@@ -247,9 +247,10 @@ class _ById:
             return {}, 0
         fd = ll.bpf_link_get_fd_by_id(self._id)
         if fd < 0:
-            check(fd, f"link_get_fd_by_id({self._id})", op="info",
-                  hint=f"link {self._id} was released after it was listed: its {name} can no longer be read"
-                  if fd == -errno.ENOENT else None)
+            hint = {-errno.ENOENT: f"link {self._id} was released after it was listed: its {name} can no longer "
+                                   "be read",
+                    -errno.EPERM: f"reading a listed link's {name} opens it again by id, which needs CAP_SYS_ADMIN"}
+            check(fd, f"link_get_fd_by_id({self._id})", op="info", hint=hint.get(fd))
         try:
             info = _ffi.new("struct bpf_link_info *")
             info.type = self._type
