@@ -202,6 +202,11 @@ class CtypesPerf:
 
 # --- consumers -----------------------------------------------------------------------------------------------------
 PY_VARIANTS = ("callback", "iteration", "list", "batch", "numpy", "ctypes")
+#: drain only: ``batch`` on a reader that took one untimed batch first (its pool block warm, as in a running
+#: agent); ``batch`` itself times a fresh reader, its first block's page faults included
+DRAIN_ONLY = ("batch-warm",)
+#: live perf only: ``batch`` with ``PerfBuffer(wakeup_bytes=a quarter of a CPU's buffer)`` (a watermark)
+LIVE_PERF_ONLY = ("batch-wm",)
 DTYPE16 = [("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")]
 
 
@@ -245,10 +250,13 @@ def _python_consumer(kind: str, variant: str, setup: Setup, size: int, pages: in
             return counter[0] - before
 
         return reader, once
+    if variant == "batch-wm":
+        reader = PerfBuffer(setup.perf, pages=pages, wakeup_bytes=pages * mmap.PAGESIZE // 4)
+        return reader, lambda: len(reader.poll_batch(0))
     reader = PerfBuffer(setup.perf, pages=pages) if perf else RingBuffer(setup.events)
     if variant == "list":
         return reader, lambda: len(reader.poll(0))
-    if variant == "batch":
+    if variant in ("batch", "batch-warm"):
         return reader, lambda: len(reader.poll_batch(0))
     if variant == "numpy":
         dt = _dtype(size)
@@ -311,6 +319,12 @@ def drain(exe: Path, setup: Setup, kind: str, size: int, n: int, pages: int, var
                 "cpu_rate": count / max(cpu_ns / 1e9, 1e-9)}
     reader, once = _python_consumer(kind, variant, setup, size, pages)
     try:
+        if variant == "batch-warm":  # one untimed batch first: the reader's pool block is warm afterwards
+            warm = min(n, (1 << 20) // (size + 8))
+            _produce(setup, kind, size, warm)
+            taken = 0
+            while taken < warm:
+                taken += once()
         dropped, _ = _produce(setup, kind, size, n)
         if dropped:
             return {"error": f"{dropped} records did not fit"}
@@ -378,7 +392,8 @@ def select_wait(reader: Any) -> None:
         time.sleep(0.0005)
 
 
-def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
+def run(quick: bool = False, rounds: int | None = None, live_pages: int = 64,
+        only: tuple[str, ...] = ()) -> dict[str, Any]:
     import numpy  # noqa: F401  (imported here, not inside the first timed numpy round)
 
     obj, exe = build()
@@ -392,12 +407,15 @@ def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
                          "quick": quick, "ring_bytes": RING_BYTES}
     rounds = rounds or (3 if quick else 5)
     r["rounds"] = rounds
+    r["live_pages"] = live_pages
     counts = {16: 200_000 if quick else 1_000_000, 256: 40_000 if quick else 100_000}
     pages = 4096  # 16 MiB per CPU: a drained perf buffer holds the whole run
-    variants = ("c", "c-copy", *PY_VARIANTS)
+    variants = ("c", "c-copy", *PY_VARIANTS, *DRAIN_ONLY)
     try:
         for kind in ("rb", "pb"):
             for size in SIZES:
+                if only and f"{kind}{size}" not in only:
+                    continue
                 n = counts[size] if kind == "rb" else min(counts[size], (pages * mmap.PAGESIZE) // (size + 24))
                 key = f"{kind}{size}"
                 runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
@@ -406,10 +424,9 @@ def run(quick: bool = False, rounds: int | None = None) -> dict[str, Any]:
                     for v in order:
                         runs[v].append(drain(exe, setup, kind, size, n, pages, v))
                 r[f"drain_{key}"] = _summary(runs, n)
-                live_variants = ("c", *PY_VARIANTS)
+                live_variants = ("c", *PY_VARIANTS, *(LIVE_PERF_ONLY if kind == "pb" else ()))
                 live_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in live_variants}
                 ln = n // 2
-                live_pages = 64
                 for rnd in range(rounds):
                     order = live_variants[rnd % len(live_variants):] + live_variants[:rnd % len(live_variants)]
                     for v in order:
@@ -454,10 +471,10 @@ def _table_part(key: str, d: dict[str, Any], lv: dict[str, Any]) -> str:
     lines = [f"\n{key}: drain {d['n']} records / live {lv['n']} records (median records/s)",
              f"  {'variant':10} {'drain rec/s':>13} {'x C':>6} {'x ctypes':>9} {'CPU-time x C':>13} "
              f"{'x ctypes':>9}   {'live rec/s':>12} {'x C':>6} {'dropped (per round)':>20}"]
-    for v in d:
+    for v in [*d, *(x for x in lv if x not in d)]:
         if v == "n":
             continue
-        a, b = d[v], lv.get(v, {})
+        a, b = d.get(v, {"rate": 0.0, "x_c": 0.0, "x_ctypes": 0.0, "cpu_x_c": 0.0, "cpu_x_ctypes": 0.0}), lv.get(v, {})
         if "rate" not in a:
             lines.append(f"  {v:10} {a.get('error')}")
             continue
@@ -487,7 +504,8 @@ def goals(r: dict[str, Any]) -> dict[str, dict[str, float | None]]:
             x, y = cpu(a), cpu(b)
             return x / y if x and y else None
 
-        out[key] = {"batch/C": ratio("batch", "c"), "numpy/C": ratio("numpy", "c"),
+        out[key] = {"batch/C": ratio("batch", "c"), "batch-warm/C": ratio("batch-warm", "c"),
+                    "numpy/C": ratio("numpy", "c"), "batch-warm/c-copy": ratio("batch-warm", "c-copy"),
                     "batch/c-copy": ratio("batch", "c-copy"), "c-copy/C": ratio("c-copy", "c"),
                     "callback/ctypes": ratio("callback", "ctypes"), "iteration/ctypes": ratio("iteration", "ctypes"),
                     "list/ctypes": ratio("list", "ctypes")}
@@ -509,8 +527,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.ringbuf")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--live-pages", type=int, default=64, help="pages per CPU of the live perf buffers (64)")
+    ap.add_argument("--only", default="", help="cases, e.g. rb16,pb256 (default: all four)")
     args = ap.parse_args()
-    r = run(args.quick, args.rounds)
+    r = run(args.quick, args.rounds, args.live_pages, tuple(filter(None, args.only.split(","))))
     out = BENCH / "results" / "ringbuf.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(r, indent=1) + "\n")

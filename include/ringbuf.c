@@ -183,15 +183,21 @@ static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflin
     return bpflink_copy_out(dst, data, n);
 }
 
+/* 1 when all count lengths are equal (or count is 0): RecordBatch asks only when a path needs it */
+int bpflink_lengths_same(const uint32_t *length, size_t count)
+{
+    uint32_t first = count ? length[0] : 0, diff = 0;
+    size_t i;
+
+    for (i = 1; i < count; i++)
+        diff |= length[i] ^ first;
+    return diff == 0;
+}
+
 /* 1 when every record of b is as long as the first (or b is empty) */
 int bpflink_batch_same_length(const struct bpflink_batch *b)
 {
-    uint32_t first = b->count ? b->length[0] : 0, diff = 0;
-    size_t i;
-
-    for (i = 1; i < b->count; i++)
-        diff |= b->length[i] ^ first;
-    return diff == 0;
+    return bpflink_lengths_same(b->length, b->count);
 }
 
 /* ring_buffer__new's sample callback (ctx: the ring's struct bpflink_source). A negative return stops libbpf's
@@ -247,8 +253,11 @@ static enum bpf_perf_event_ret bpflink_perf_event(void *ctx, int cpu, struct per
 }
 
 /* libbpf's perf buffer with bpflink's event callback: what perf_buffer__new sets up (one BPF_OUTPUT software
- * event per CPU, raw samples, a wake-up per sample), with a walk that can stop after any record. NULL + errno. */
-struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r)
+ * event per CPU, raw samples), with a walk that can stop after any record. wakeup_bytes 0: a wake-up per sample,
+ * as perf_buffer__new; else the kernel wakes the reader once a buffer holds that many bytes (watermark).
+ * NULL + errno. */
+struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r,
+                                            uint32_t wakeup_bytes)
 {
     struct perf_event_attr attr;
 
@@ -257,7 +266,12 @@ struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct 
     attr.type = PERF_TYPE_SOFTWARE;
     attr.config = PERF_COUNT_SW_BPF_OUTPUT;
     attr.sample_type = PERF_SAMPLE_RAW;
-    attr.wakeup_events = 1;
+    if (wakeup_bytes) {
+        attr.watermark = 1;
+        attr.wakeup_watermark = wakeup_bytes;
+    } else {
+        attr.wakeup_events = 1;
+    }
     return perf_buffer__new_raw(map_fd, page_cnt, &attr, bpflink_perf_event, r, NULL);
 }
 

@@ -70,6 +70,8 @@ void bpflink_batch_free(struct bpflink_batch *b);
 void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source, size_t limit);
 /* 1 when every record of b is as long as the first */
 int bpflink_batch_same_length(const struct bpflink_batch *b);
+/* 1 when all count lengths are equal */
+int bpflink_lengths_same(const uint32_t *length, size_t count);
 void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out);
 
 int bpflink_reader_init(struct bpflink_reader *r, int libbpf_epoll_fd, size_t ncpu);
@@ -80,8 +82,10 @@ int bpflink_reader_wait(struct bpflink_reader *r, int timeout_ms);
 /* ring_buffer__new / ring_buffer__add with bpflink's sample callback (ctx: src): NULL + errno / -errno */
 struct ring_buffer *bpflink_ring_buffer_new(int map_fd, struct bpflink_source *src);
 int bpflink_ring_buffer_add(struct ring_buffer *rb, int map_fd, struct bpflink_source *src);
-/* perf_buffer__new_raw with bpflink's event callback (ctx: the reader); NULL + errno */
-struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r);
+/* perf_buffer__new_raw with bpflink's event callback (ctx: the reader); wakeup_bytes 0: wake per sample, else a
+ * watermark in bytes; NULL + errno */
+struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r,
+                                            uint32_t wakeup_bytes);
 /* consume into r->batch until it holds its limit: buffer `only`, or every buffer round robin (only < 0) */
 int bpflink_perf_consume(struct perf_buffer *pb, struct bpflink_reader *r, int only);
 

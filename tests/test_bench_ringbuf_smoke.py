@@ -29,10 +29,10 @@ def test_every_consumer_takes_every_record(built: tuple[Path, Path], kind: str) 
     obj, exe = built
     setup = bench.Setup(obj)
     try:
-        for variant in ("c", "c-copy", *bench.PY_VARIANTS):
+        for variant in ("c", "c-copy", *bench.PY_VARIANTS, *bench.DRAIN_ONLY):
             res = bench.drain(exe, setup, kind, 16, 300, 64, variant)
             assert res["records"] == 300 and res["lost"] == 0, (variant, res)
-        for variant in ("c", "batch", "ctypes"):
+        for variant in ("c", "batch", "ctypes", *(bench.LIVE_PERF_ONLY if kind == "pb" else ())):
             res = bench.live(exe, setup, kind, 256, 200, 64, variant)
             assert res["records"] + res["dropped"] == 200, (variant, res)
     finally:
@@ -48,7 +48,8 @@ def test_ratio_table_and_the_maps_part_run(built: tuple[Path, Path]) -> None:
     obj, exe = built
     setup = bench.Setup(obj)
     try:
-        runs = {v: [bench.drain(exe, setup, "rb", 16, 300, 64, v)] for v in ("c", "c-copy", *bench.PY_VARIANTS)}
+        runs = {v: [bench.drain(exe, setup, "rb", 16, 300, 64, v)]
+                for v in ("c", "c-copy", *bench.PY_VARIANTS, *bench.DRAIN_ONLY)}
     finally:
         setup.close()
     r = {"drain_rb16": bench._summary(runs, 300), "loadavg_before": (0.0,), "loadavg_after": (0.0,), "rounds": 1}

@@ -7,12 +7,14 @@ Kernels that refuse EXT loads outright (EPERM as root, found by a trial load) sk
 from __future__ import annotations
 
 import errno
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from bpflink import AttachType, Link, Object, Program, ProgType, asm, link_create, opts
+from bpflink.features import FEATURES, kernel_version
 from features import unsupported
 from netns import NetPair, netns  # noqa: F401  (fixture)
 
@@ -52,8 +54,11 @@ def ext(bpf_objects: dict[str, Path], target: Program) -> Iterator[Object]:
 
 
 def attach(ext_prog: Program, target: Program | None, freplace: opts.Freplace | None) -> Link:
+    """As libbpf's bpf_program__attach_freplace: the attach type is the EXT program's expected attach type (before
+    5.19 the kernel refuses any other with EINVAL; from 5.19 it ignores the attach type of an EXT link)."""
+    assert ext_prog.expected_attach_type is not None
     try:
-        return link_create(ext_prog, target, LOOKUP, freplace)
+        return link_create(ext_prog, target, ext_prog.expected_attach_type, freplace)
     except OSError as exc:
         unsupported("freplace", exc)
 
@@ -78,6 +83,28 @@ def test_freplace_opts_name_target_and_function(netns: NetPair, target: Program,
         assert netns.udp_deliveries(2) == 2
 
 
+def test_freplace_attach_type_other_than_the_expected_one(netns: NetPair, target: Program,  # noqa: F811
+                                                          ext: Object) -> None:
+    """The target's attach type instead of the EXT program's expected one: from 5.19 the kernel ignores it (the
+    link fires); before, LINK_CREATE refuses it with EINVAL, and the error says what to pass."""
+    with ext.program("decide_drop") as prog, ext.map("calls") as calls:
+        assert prog.expected_attach_type != LOOKUP
+        if kernel_version() < FEATURES["freplace_any_attach_type"].min_kernel:
+            with pytest.raises(OSError) as refused:
+                link_create(prog, None, LOOKUP)
+            assert refused.value.errno == errno.EINVAL
+            assert "expected attach type" in str(refused.value) and "5.19" in str(refused.value)
+            assert netns.udp_deliveries(2) == 2 and calls.lookup_int(0) == 0  # nothing was attached
+            return
+        try:
+            link = link_create(prog, None, LOOKUP)
+        except OSError as exc:
+            unsupported("freplace_any_attach_type", exc)
+        with link:
+            assert netns.udp_deliveries(2) == 0
+            assert calls.lookup_int(0) >= 2
+
+
 def test_function_btf_id_finds_global_functions_only(bpf_objects: dict[str, Path]) -> None:
     with Object.open(bpf_objects["freplace_target"]) as obj, obj.program("lookup_target") as prog:
         decide = opts.function_btf_id(prog, "decide")
@@ -94,3 +121,18 @@ def test_function_btf_id_finds_global_functions_only(bpf_objects: dict[str, Path
 def test_freplace_opts_fill_only_target_btf_id() -> None:
     built = opts.Freplace(target_btf_id=42).build(LOOKUP)
     assert (built.ptr.target_btf_id, built.ptr.flags) == (42, 0)
+
+
+@pytest.mark.hostonly
+def test_an_ext_programs_refusal_is_explained_by_freplace_hints() -> None:
+    """An EXT link is routed by program type, so its attach type names the wrong family: link_create's failures
+    for an EXT ``Program`` take freplace's hints (what the 5.10 guest shows for real in the test above)."""
+    from bpflink.create import _family
+    from bpflink.errors import hint_for
+
+    with Program.load(ProgType.SOCKET_FILTER, asm.return_imm(0)) as plain, \
+            Program(os.dup(plain.fd), prog_type=ProgType.EXT) as as_ext:  # only its recorded type matters here
+        assert _family(LOOKUP, None, plain) == "netns"
+        assert _family(LOOKUP, None, as_ext) == _family(LOOKUP, opts.Freplace(target_btf_id=1)) == "freplace"
+    hint = hint_for(errno.EINVAL, "freplace") or ""
+    assert "5.19" in hint and "expected_attach_type" in hint and "bpf_program__attach_freplace" in hint

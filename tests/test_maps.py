@@ -257,6 +257,91 @@ def test_btf_codecs_range_check_and_decode() -> None:
             m.update({"uid": 1}, 1)
 
 
+GETPPID = 110  # x86_64 __NR_getppid (the tests compile for -D__TARGET_ARCH_x86)
+
+
+@pytest.mark.leakcheck
+def test_struct_keys_and_values_as_generated_classes(bpf_objects: dict[str, Path]) -> None:
+    """The kernel's program fills a hash keyed by ``struct comm_key {u32 pid; char comm[16]}``; read back with
+    ``set_types(structs="class")`` every key and value is an instance of the class generated from the BTF."""
+    from bpflink import AttachType, Object, link_create, perf
+
+    events = 5
+    with Object.open(bpf_objects["data_counts"], load=False) as obj:
+        obj.globals["target_tgid"] = os.getpid()
+        obj.globals["nr_filter"] = GETPPID
+        obj.load()
+        with obj.program("count_sys_enter") as prog, obj.map("by_comm") as by_comm, \
+                perf.open_tracepoint("raw_syscalls:sys_enter", pid=os.getpid(), cpu=-1) as ev, \
+                link_create(prog, ev, AttachType.PERF_EVENT):
+            for _ in range(events):
+                os.getppid()
+            Key, Val = by_comm.key_class, by_comm.value_class
+            assert Key is not None and Val is not None
+            assert (Key.__name__, Key._fields, Val.__name__, Val._fields) == \
+                ("comm_key", ("pid", "comm"), "comm_val", ("count", "last_nr", "flags"))
+            dicts = list(by_comm.items())  # the default stays dicts
+            assert by_comm.set_types(structs="class") is by_comm
+            assert list(by_comm.values()) == [Val.from_bytes(by_comm.lookup_raw(dicts[0][0]))]
+            assert by_comm.key_class is Key  # one class per BTF type, whichever decoding
+            comm = Path("/proc/self/comm").read_text().strip().encode()[:15]
+            (key, value), = by_comm.items()
+            assert type(key) is Key and type(value) is Val
+            assert (key.pid, key.comm) == (os.getpid(), comm)
+            assert (value.count, value.last_nr, value.flags) == (3 * events, GETPPID, [1, 2, 3, 4])
+            assert [(k._asdict(), v._asdict()) for k, v in by_comm.items()] == dicts
+            assert repr(key) == f"comm_key(pid={os.getpid()}, comm={comm!r})"
+            assert by_comm.lookup(key) == value and by_comm.lookup(Key(os.getpid(), comm)) == value
+            assert list(by_comm.lookup_batch().items()) == [(key, value)] and {key: 1}[Key(pid=os.getpid(), comm=comm)]
+            with pytest.raises(AttributeError, match="frozen"):
+                key.pid = 1  # type: ignore[misc]
+
+            # write instances back: a new key, a changed value; then the program adds to what we wrote
+            other = Key(pid=1, comm=b"from-python")
+            by_comm.update(other, Val(count=7, flags=[9, 8, 7, 6]))
+            by_comm.update(key, value._replace(count=1000))
+            os.getppid()
+            got = dict(by_comm.items())
+            assert got[other] == Val(count=7, last_nr=0, flags=[9, 8, 7, 6])
+            assert got[key].count == 1000 + 3 and got[key].last_nr == GETPPID
+            assert by_comm.lookup_raw(other) == bytes(Val(count=7, flags=[9, 8, 7, 6]))
+            assert Val.from_bytes(by_comm.lookup_raw(key)) == got[key]
+            with pytest.raises(TypeError, match=r"key \(struct comm_key\) takes a struct comm_key, not a "
+                                                r"struct comm_val"):
+                by_comm.lookup(Val())
+            with pytest.raises(TypeError, match=r"key.comm \(char\[16\]\) holds at most 16 bytes"):
+                by_comm.update(Key(pid=2, comm=b"x" * 17), Val())
+            with pytest.raises(TypeError, match="has no member 'uid'"):
+                Key(uid=1)
+            by_comm.set_types(structs="dict")
+            assert sorted(by_comm.keys(), key=lambda k: k["pid"]) == [{"pid": 1, "comm": b"from-python"},
+                                                                       {"pid": os.getpid(), "comm": comm}]
+            with pytest.raises(ValueError, match="structs must be"):
+                by_comm.set_types(structs="tuple")
+
+
+@pytest.mark.leakcheck
+def test_generated_classes_nest_and_fill_per_cpu_values() -> None:
+    u16, u64 = Int("__u16", 2, signed=False), Int("__u64", 8, signed=False)
+    point = Struct("struct point", 4, [("x", 0, u16), ("y", 2, u16)])
+    shape = Struct("struct shape", 16, [("n", 0, u64), ("corners", 8, Array("struct point[2]", point, 2))])
+    with Map.create(MapType.PERCPU_HASH, key_size=4, value_size=16, max_entries=4, key_type="<I",
+                    value_type=shape) as m:
+        Shape, Point = m.value_class, point.pyclass
+        assert m.key_class is None and Shape is shape.pyclass
+        m.update(1, Shape(n=2, corners=[Point(1, 2), Point(3, 4)]))  # one value written to every CPU
+        assert m.lookup(1)[0] == {"n": 2, "corners": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}
+        m.set_types(structs="class")
+        got = m.lookup(1)
+        assert len(got) == bpflink.possible_cpus() and set(got) == {Shape(2, [Point(1, 2), Point(3, 4)])}
+        assert type(got[0].corners[1]) is Point and got[0].corners[1].y == 4
+        assert got[0]._asdict() == {"n": 2, "corners": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}
+        assert pickle.loads(pickle.dumps(got[0])) == got[0]
+        with pytest.raises(TypeError, match=r"value.corners\[0\] \(struct point\) takes a struct point, not a "
+                                            r"struct shape"):
+            m.update(2, Shape(corners=[Shape(), Point()]))
+
+
 # --- batches --------------------------------------------------------------------------------------------------------
 
 

@@ -162,6 +162,23 @@ def test_consume_buffer_and_no_fd_leak(emitter: Emitter, cpu: int) -> None:
 
 
 @pytest.mark.hostonly
+@pytest.mark.leakcheck
+def test_wakeup_bytes_wakes_at_the_watermark_and_poll_still_collects_below_it(emitter: Emitter, cpu: int) -> None:
+    with PerfBuffer(emitter.perf, pages=8, wakeup_bytes=8192) as pb:
+        assert pb.wakeup_bytes == 8192
+        want = emitter.run("perf16", 10)  # 10 x 32 B: below the watermark, the fd stays quiet
+        assert select.select([pb], [], [], 0.05)[0] == []
+        t0 = time.monotonic()
+        check(pb.poll(timeout=None), want, cpu)  # collected after a wait slice all the same
+        assert time.monotonic() - t0 < 5
+        want = emitter.run("perf16", 10)
+        check(asyncio.run(pb.poll_async(None)), want, cpu)
+        want = emitter.run("perf256", 40)  # 40 x 272 B: past the watermark, readable at once
+        assert select.select([pb], [], [], 2)[0] == [pb]
+        check(pb.poll(timeout=0), want, cpu, 256)
+        assert pb.lost == 0 and emitter.dropped(ring=False) == 0
+
+
 def test_bad_input() -> None:
     with Map.create(MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096) as ring, \
             Map.create(MapType.PERF_EVENT_ARRAY, key_size=4, value_size=4, max_entries=os.cpu_count() or 1) as pa:
@@ -172,6 +189,11 @@ def test_bad_input() -> None:
             PerfBuffer(pa, pages=2.0)  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="PerfBuffer needs a PERF_EVENT_ARRAY map"):
             PerfBuffer(ring)
+        for wake in (-1, 4096):
+            with pytest.raises(ValueError, match=r"wakeup_bytes must be in 0..4095"):
+                PerfBuffer(pa, pages=1, wakeup_bytes=wake)
+        with pytest.raises(TypeError, match="wakeup_bytes must be an int"):
+            PerfBuffer(pa, pages=1, wakeup_bytes=1.5)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="lost_callback"):
             PerfBuffer(pa, lost_callback=1)  # type: ignore[arg-type]
         pb = PerfBuffer(pa, pages=1)

@@ -89,6 +89,23 @@ def test_poll_returns_exactly_the_records_emitted(emitter: Emitter) -> None:
         assert all(r[16:] == b"\xab" * 240 for r in records)
 
 
+def test_records_decode_into_a_generated_struct_class(emitter: Emitter) -> None:
+    # RingBuffer hands out bytes (rings carry no BTF type); a generated class decodes them, as for map values
+    from bpflink.btf import Array, Int, Struct
+
+    u8, u32 = Int("__u8", 1, signed=False), Int("__u32", 4, signed=False)
+    Rec = Struct("struct rec256", 256, [("seq", 0, Int("__u64", 8, signed=False)), ("cpu", 8, u32),
+                                        ("tag", 12, u32), ("payload", 16, Array("__u8[240]", u8, 240))]).pyclass
+    with RingBuffer(emitter.events) as rb:
+        want = emitter.run("ring256", 50)
+        got = [Rec.from_bytes(r) for r in rb.poll(timeout=2)]
+        assert [r.seq for r in got] == list(want) and {r.tag for r in got} == {TAG}
+        assert all(r.payload == [0xAB] * 240 for r in got)
+        assert bytes(got[0]) == REC16.pack(want[0], got[0].cpu, TAG) + b"\xab" * 240
+        with pytest.raises(ValueError, match="is 256 bytes, got 16"):
+            Rec.from_bytes(b"\0" * 16)
+
+
 def test_consume_does_not_wait(emitter: Emitter) -> None:
     with RingBuffer(emitter.events) as rb:
         t0 = time.monotonic()

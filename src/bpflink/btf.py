@@ -6,7 +6,9 @@ Python objects, so a decoded ``Map`` keeps working after the ``Object`` and its 
 - integers: ``int``, range-checked for their C width and signedness (``bool`` for ``_Bool``)
 - ``char`` arrays: ``bytes`` with the trailing NULs stripped; encoded from ``str``/``bytes`` (NUL-padded)
 - other arrays: ``list``; encoded from a sequence of the right length
-- structs and unions: ``dict`` by member name; encoded from a mapping (missing members are zero) or bytes
+- structs and unions: ``dict`` by member name; encoded from a mapping (missing members are zero), an instance
+  of the struct's generated class (``Struct.pyclass``) or bytes. ``as_classes(ctype)`` is the same codec decoding
+  every struct, nested ones too, to instances of its generated class instead of dicts
 - enums: ``int``; encoded from an ``int`` or an enumerator name
 - anything else (pointers are u64, floats are floats): raw ``bytes`` of the type's size
 
@@ -19,13 +21,21 @@ TypeError: counter (unsigned int) takes an int in 0..4294967295, got 4294967296
 >>> comm = Array("char[16]", Int("char", 1, signed=True, char=True), 16)
 >>> comm.decode(comm.encode("bash", "comm"))
 b'bash'
+>>> key = Struct("struct comm_key", 20, [("pid", 0, u32), ("comm", 4, comm)])
+>>> key.decode(key.encode({"pid": 7, "comm": "bash"}, "key"))
+{'pid': 7, 'comm': b'bash'}
+>>> as_classes(key).decode(key.encode(key.pyclass(pid=7, comm=b"bash"), "key"))
+comm_key(pid=7, comm=b'bash')
 """
 
 from __future__ import annotations
 
+import keyword
+import re
 import struct
+import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from . import lowlevel as ll
 from ._native import ffi
@@ -152,6 +162,8 @@ class Struct(CType):
         super().__init__(cname, size)
         self.members = members
         self.bitfields = bitfields or []
+        self._pyclass: type[StructValue] | None = None
+        self._classed: StructAsClass | None = None
 
     @property
     def names(self) -> list[str]:
@@ -165,11 +177,35 @@ class Struct(CType):
                 out[name] = (whole >> bit) & ((1 << bits) - 1)
         return out
 
+    def __reduce__(self) -> Any:  # the generated class stays behind: it is made again on use
+        return (Struct, (self.cname, self.size, self.members, self.bitfields))
+
+    @property
+    def pyclass(self) -> Any:  # a StructValue subclass
+        """This struct's generated class (one per ``Struct``, so one per BTF type id of a ``Reader``).
+
+        Named after the C struct, one slot per member in C order (bitfields last), frozen and hashable;
+        nested structs decode to their own generated classes, arrays to lists, ``char`` arrays to ``bytes``.
+        """
+        cls = self._pyclass
+        if cls is None:
+            with _CLASS_LOCK:
+                cls = self._pyclass
+                if cls is None:
+                    cls = self._pyclass = _make_class(self)
+        return cls
+
     def encode(self, value: Any, what: str) -> bytes:
         if isinstance(value, (bytes, bytearray, memoryview)):
             return super().encode(value, what)
+        if isinstance(value, StructValue):
+            if value._ctype.cname != self.cname or value._fields != tuple(self.names):
+                raise TypeError(f"{what} ({self.cname}) takes a {self.cname}, not a {value._ctype.cname} "
+                                f"({type(value).__name__})")
+            value = value._members()
         if not isinstance(value, Mapping):
-            raise TypeError(f"{what} ({self.cname}) takes a mapping of its members or bytes, not {_describe(value)}")
+            raise TypeError(f"{what} ({self.cname}) takes a mapping of its members, an instance of its class or "
+                            f"bytes, not {_describe(value)}")
         unknown = set(value) - set(self.names)
         if unknown:
             raise TypeError(f"{what} ({self.cname}) has no member {sorted(map(str, unknown))}; "
@@ -188,6 +224,196 @@ class Struct(CType):
                     whole = (whole & ~(((1 << bits) - 1) << bit)) | (v << bit)
             buf = bytearray(whole.to_bytes(self.size, "little"))
         return bytes(buf)
+
+
+_CLASS_LOCK = threading.Lock()
+
+
+class StructValue:
+    """Base of the classes generated for BTF structs (``Struct.pyclass``): frozen, with ``__slots__``.
+
+    Built from members by position (C order) or by name; members not given are the zero value. Instances
+    compare equal when of the same class with equal members, hash (so they key ``dict``s, as decoded struct
+    keys must), and ``_asdict()`` gives the dict the default decoding would (nested structs as dicts too).
+
+    >>> u8 = Int("__u8", 1, signed=False)
+    >>> Point = Struct("struct point", 2, [("x", 0, u8), ("y", 1, u8)]).pyclass
+    >>> p = Point(1, y=2)
+    >>> p, p.x, p._asdict(), p == Point(x=1, y=2), Point.from_bytes(b"\\x03\\x04")
+    (point(x=1, y=2), 1, {'x': 1, 'y': 2}, True, point(x=3, y=4))
+    >>> bytes(p), p._replace(y=9)
+    (b'\\x01\\x02', point(x=1, y=9))
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _ctype: ClassVar[Struct]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        fields = self._fields
+        if len(args) > len(fields):
+            raise TypeError(f"{type(self).__name__}() takes at most {len(fields)} members, got {len(args)}")
+        values = dict(zip(fields, args))
+        for name, value in kwargs.items():
+            if name not in fields:
+                raise TypeError(f"{type(self).__name__}() ({self._ctype.cname}) has no member {name!r}; "
+                                f"it has {list(fields)}")
+            if name in values:
+                raise TypeError(f"{type(self).__name__}() got member {name!r} twice")
+            values[name] = value
+        zero = None
+        for name in fields:
+            if name not in values:
+                if zero is None:
+                    zero = as_classes(self._ctype).decode(bytes(self._ctype.size))
+                values[name] = getattr(zero, name)
+            object.__setattr__(self, name, values[name])
+
+    @classmethod
+    def from_bytes(cls, data: bytes | bytearray | memoryview) -> Any:
+        """Decode the first ``size`` bytes of ``data`` (a map value, a ring buffer record) into an instance."""
+        size = cls._ctype.size
+        if len(data) < size:
+            raise ValueError(f"{cls._ctype.cname} is {size} bytes, got {len(data)}")
+        return as_classes(cls._ctype).decode(data)
+
+    def __bytes__(self) -> bytes:
+        return self._ctype.encode(self, type(self).__name__)
+
+    def _members(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._fields}
+
+    def _asdict(self) -> dict[str, Any]:
+        """The members as a dict, nested structs (in lists too) as dicts: what the default decoding gives."""
+        return {name: _plain(getattr(self, name)) for name in self._fields}
+
+    def _replace(self, **changes: Any) -> Any:
+        """A copy with ``changes`` applied (instances are frozen)."""
+        return type(self)(**{**self._members(), **changes})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen: use _replace({name}=...)")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        # the same C struct read through another Reader (or unpickled) has its own class: compare what C sees
+        if type(other) is not type(self) and not (isinstance(other, StructValue) and other._fields == self._fields
+                                                  and other._ctype.cname == self._ctype.cname):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self._fields)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, _freeze([getattr(self, n) for n in self._fields])))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._fields)
+        return f"{type(self).__name__}({inner})"
+
+    def __reduce__(self) -> Any:
+        return (_rebuild, (self._ctype, self._members()))
+
+
+def _rebuild(ctype: Struct, members: dict[str, Any]) -> StructValue:
+    cls: type[StructValue] = ctype.pyclass
+    return cls(**members)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, StructValue):
+        return value._asdict()
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _class_name(cname: str) -> str:
+    name = cname.removeprefix("struct ").removeprefix("union ")
+    name = re.sub(r"\W", "_", name) or "anon"
+    if name[0].isdigit() or keyword.iskeyword(name):
+        name = "_" + name
+    return name
+
+
+def _make_class(ctype: Struct) -> type[StructValue]:
+    fields = tuple(ctype.names)
+    clash = [n for n in fields if hasattr(StructValue, n) or not n.isidentifier()]
+    if clash or len(set(fields)) != len(fields):
+        raise ValueError(f"{ctype.cname}: members {clash or fields} cannot be attributes of a generated class: "
+                         "decode it as dicts")
+    name = _class_name(ctype.cname)
+    ns: dict[str, Any] = {"__slots__": fields, "_fields": fields, "_ctype": ctype, "__module__": __name__,
+                          "__qualname__": name, "__doc__": f"``{ctype.cname}`` ({ctype.size} bytes): "
+                                                          f"members {', '.join(fields)}."}
+    return type(name, (StructValue,), ns)
+
+
+class StructAsClass(CType):
+    """A ``Struct`` codec decoding to its generated class (nested structs too); encodes what ``Struct`` does."""
+
+    def __init__(self, plain: Struct) -> None:
+        super().__init__(plain.cname, plain.size)
+        self.plain = plain
+        self.pyclass = plain.pyclass
+        self.members = [(name, off, as_classes(t)) for name, off, t in plain.members]
+        self.bitfields = plain.bitfields
+        self.names = plain.names
+
+    def decode(self, raw: bytes | bytearray | memoryview) -> Any:
+        obj = object.__new__(self.pyclass)
+        setter = object.__setattr__
+        for name, off, t in self.members:
+            setter(obj, name, t.decode(raw[off:off + t.size]))
+        if self.bitfields:
+            whole = int.from_bytes(raw[:self.size], "little")
+            for name, bit, bits in self.bitfields:
+                setter(obj, name, (whole >> bit) & ((1 << bits) - 1))
+        return obj
+
+    def encode(self, value: Any, what: str) -> bytes:
+        return self.plain.encode(value, what)
+
+
+def as_classes(ctype: CType) -> CType:
+    """``ctype`` decoding structs (at any depth, in arrays too) to their generated classes instead of dicts.
+
+    Types without a struct come back as they are; ``plain_type`` undoes it.
+    """
+    if isinstance(ctype, StructAsClass):
+        return ctype
+    if isinstance(ctype, Struct):
+        classed = ctype._classed
+        if classed is None:
+            with _CLASS_LOCK:
+                classed = ctype._classed
+            if classed is None:
+                classed = StructAsClass(ctype)
+                with _CLASS_LOCK:
+                    ctype._classed = ctype._classed or classed
+                    classed = ctype._classed
+        return classed
+    if isinstance(ctype, Array) and not isinstance(ctype, _ClassedArray):
+        elem = as_classes(ctype.elem)
+        return ctype if elem is ctype.elem else _ClassedArray(ctype, elem)
+    return ctype
+
+
+class _ClassedArray(Array):
+    def __init__(self, plain: Array, elem: CType) -> None:
+        super().__init__(plain.cname, elem, plain.count)
+        self.plain = plain
+
+
+def plain_type(ctype: CType) -> CType:
+    """The codec ``as_classes`` started from: structs decode to dicts again."""
+    return ctype.plain if isinstance(ctype, (StructAsClass, _ClassedArray)) else ctype
+
+
+def struct_class(ctype: CType) -> Any:  # a StructValue subclass or None
+    """The generated class of ``ctype`` if it is a struct or union (either decoding), else ``None``."""
+    ctype = plain_type(ctype)
+    return ctype.pyclass if isinstance(ctype, Struct) else None
 
 
 def _freeze(value: Any) -> Any:
@@ -236,6 +462,7 @@ class Reader:
     def __init__(self, btf: Any) -> None:
         self.btf = btf
         self._cache: dict[int, CType] = {}
+        self._structs: dict[int, Struct] = {}  # by stripped id: one Struct (so one generated class) per BTF type
 
     def name(self, off: int) -> str:
         ptr = ll.btf__name_by_offset(self.btf, off)
@@ -314,6 +541,9 @@ class Reader:
                 elem.char = True
             return Array(cname, elem, count)
         if kind in (ll.BTF_KIND_STRUCT, ll.BTF_KIND_UNION):
+            known = self._structs.get(tid)
+            if known is not None:
+                return known
             members: list[tuple[str, int, CType]] = []
             bitfields: list[tuple[str, int, int]] = []
             for i in range(vlen):
@@ -325,7 +555,8 @@ class Reader:
                     bitfields.append((name, bit_off, bits or mt.size * 8))
                 else:
                     members.append((name, bit_off // 8, mt))
-            return Struct(cname, size, members, bitfields)
+            made = self._structs[tid] = Struct(cname, size, members, bitfields)
+            return made
         return CType(cname, max(size, 0))
 
     def datasecs(self) -> list[tuple[str, int, list[tuple[str, int, int]]]]:
@@ -367,4 +598,5 @@ def from_kernel(btf_id: int, *type_ids: int) -> list[CType | None]:
         ll.btf__free(btf)
 
 
-__all__ = ["Array", "CType", "Enum", "Float", "Int", "Reader", "Record", "Struct", "as_key", "from_kernel"]
+__all__ = ["Array", "CType", "Enum", "Float", "Int", "Reader", "Record", "Struct", "StructAsClass", "StructValue",
+           "as_classes", "as_key", "from_kernel", "plain_type", "struct_class"]

@@ -15,7 +15,7 @@ from ._fd import FdLike, as_fd
 from ._fdowner import link_create_fast as _c_link_create_fast
 from ._fdowner import set_link_create as _set_c_link_create
 from ._limits import FD_MAX
-from .enums import AttachType
+from .enums import AttachType, ProgType
 from .errors import check, error
 from .families import by_name, family_of
 from .families._base import LinkOpts
@@ -40,13 +40,16 @@ _set_c_link_create(int(ll.ffi.cast("uintptr_t", ll.address_of("bpflink_link_crea
                    Program, BY_VALUE)
 
 
-def _family(at: AttachType, opts: object) -> str:
+def _family(at: AttachType, opts: object, prog: object = None) -> str:
     """The family whose hints explain a failure: the attach type's, or the builder's where the kernel ignores the
-    attach type (freplace: any attach type is accepted, so it says nothing)."""
+    attach type (freplace: any attach type is accepted, so it says nothing), or freplace's for an EXT ``Program``
+    (the kernel routes its link by program type: the attach type would name the wrong family)."""
     if isinstance(opts, LinkOpts):
         for name in opts.families:
             if by_name(name).any_attach_type:
                 return name
+    if isinstance(prog, Program) and prog.prog_type == ProgType.EXT:
+        return "freplace"
     return family_of(at)
 
 
@@ -76,7 +79,7 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
         link = _c_link_create_fast(prog, target, attach_type)
         if link is not None:
             if type(link) is int:
-                return _failed(_attach_type(attach_type), link)
+                return _failed(_attach_type(attach_type), link, prog=prog)
             return link  # type: ignore[no-any-return]
     # the common cases of bpflink.resolve's rules inline (exact ints, AttachType members, open Programs): a call
     # each costs more than the syscall (bench/); anything else goes through resolve for the checks and errors
@@ -112,14 +115,14 @@ def link_create(prog: FdLike, target: Target, attach_type: AttachType | int | st
         if opened >= 0:
             os.close(opened)
     if ret < 0:
-        return _failed(at, ret, opts)
+        return _failed(at, ret, opts, prog)
     return Link(ret, attach_type=at)
 
 
-def _failed(at: AttachType, ret: int, opts: object = None) -> NoReturn:
+def _failed(at: AttachType, ret: int, opts: object = None, prog: object = None) -> NoReturn:
     # the message and family only when needed: formatting them costs more than the syscall
     _raise_if_unsupported(at, -ret)
-    check(ret, f"link_create({at.name})", family=_family(at, opts))
+    check(ret, f"link_create({at.name})", family=_family(at, opts, prog))
     raise AssertionError("unreachable: check() raises for ret < 0")  # pragma: no cover
 
 

@@ -33,6 +33,8 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("iter_cgroup", (6, 1)),  # the cgroup iterator (iter/cgroup)
     Feature("xdp", (5, 9)),
     Feature("freplace", (5, 10), ("CONFIG_DEBUG_INFO_BTF",)),
+    # an EXT link with any attach type: before, LINK_CREATE wants the EXT program's expected attach type (0)
+    Feature("freplace_any_attach_type", (5, 19), ("CONFIG_DEBUG_INFO_BTF",)),
     Feature("tracing", (5, 5), ("CONFIG_DEBUG_INFO_BTF", "CONFIG_FUNCTION_TRACER")),
     Feature("tracing_cookie", (5, 19), ("CONFIG_DEBUG_INFO_BTF",)),
     Feature("lsm", (5, 7), ("CONFIG_BPF_LSM", "CONFIG_DEBUG_INFO_BTF")),

@@ -639,6 +639,11 @@ def bpflink_batch_same_length(b: CData) -> int:
     return int(lib.bpflink_batch_same_length(b))
 
 
+def bpflink_lengths_same(length: CData, count: int) -> int:
+    """``int bpflink_lengths_same(const uint32_t *length, size_t count)``."""
+    return int(lib.bpflink_lengths_same(length, count))
+
+
 def bpflink_batch_offsets(length: CData, count: int, out: CData) -> None:
     """``void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out)``."""
     lib.bpflink_batch_offsets(length, count, out)
@@ -654,9 +659,10 @@ def bpflink_ring_buffer_add(rb: CData, map_fd: int, src: CData) -> int:
     return int(lib.bpflink_ring_buffer_add(rb, map_fd, src))
 
 
-def bpflink_perf_buffer_new(map_fd: int, page_cnt: int, r: CData) -> CData:
-    """``struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r)``."""
-    return lib.bpflink_perf_buffer_new(map_fd, page_cnt, r)
+def bpflink_perf_buffer_new(map_fd: int, page_cnt: int, r: CData, wakeup_bytes: int = 0) -> CData:
+    """``struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r,
+    uint32_t wakeup_bytes)``."""
+    return lib.bpflink_perf_buffer_new(map_fd, page_cnt, r, wakeup_bytes)
 
 
 def bpflink_perf_consume(pb: CData, r: CData, only: int) -> int:

@@ -30,7 +30,7 @@ from typing import Any, Union
 
 from . import lowlevel as ll
 from ._fd import FdOwner, as_fd
-from .btf import CType, as_key, from_kernel
+from .btf import CType, as_classes, as_key, from_kernel, plain_type, struct_class
 from .cpus import possible_cpus
 from .enums import MapType, MapUpdateFlags
 from .errors import check
@@ -351,14 +351,44 @@ class Map(FdOwner):
     def value_type(self) -> Any:
         return None if self._value_codec is None else self._value_codec.spec
 
-    def set_types(self, key_type: Any = None, value_type: Any = None) -> None:
-        """Decode keys/values with these codecs from now on (None keeps the current one)."""
+    @property
+    def key_class(self) -> Any:  # a bpflink.btf.StructValue subclass or None
+        """The generated class of a BTF struct key (``None`` if the key is not one); see ``set_types``."""
+        return struct_class(self.key_type) if isinstance(self.key_type, CType) else None
+
+    @property
+    def value_class(self) -> Any:  # a bpflink.btf.StructValue subclass or None
+        """The generated class of a BTF struct value (``None`` if the value is not one); see ``set_types``."""
+        return struct_class(self.value_type) if isinstance(self.value_type, CType) else None
+
+    def set_types(self, key_type: Any = None, value_type: Any = None, *, structs: str | None = None) -> Map:
+        """Decode keys/values with these codecs from now on (None keeps the current one); returns the map.
+
+        ``structs="class"``: BTF structs (keys, values, nested ones) decode to instances of a class generated
+        per struct (``key_class``/``value_class``: named after the C struct, members as frozen attributes in C
+        order) instead of dicts; ``structs="dict"`` goes back to dicts, the default. Either way ``update``,
+        ``lookup`` and the batch calls take an instance, a mapping or bytes.
+
+        >>> # not run as a doctest: needs a loaded object `obj` (tests/bpf/data_counts.bpf.c)
+        >>> counts = obj.map("by_comm").set_types(structs="class")  # doctest: +SKIP
+        >>> next(counts.items())  # doctest: +SKIP
+        (comm_key(pid=4242, comm=b'bash'), comm_val(count=3, last_nr=59, flags=[1, 2, 3, 4]))
+        >>> counts.update(counts.key_class(pid=1, comm=b"init"), counts.value_class(count=5))  # doctest: +SKIP
+        """
         self.fd  # noqa: B018  -- a closed Map says so before anything else
-        if key_type is not None:
-            self._key_codec = Codec(key_type, self.key_size, "key")
-            self._key_fast = self._key_codec.fmt in ("B", "H", "I", "Q")
-        if value_type is not None:
-            self._value_codec = Codec(value_type, self.value_size, "value")
+        if structs not in (None, "dict", "class"):
+            raise ValueError(f"structs must be 'dict' or 'class', not {structs!r}")
+        key_codec = Codec(key_type, self.key_size, "key") if key_type is not None else self._key_codec
+        value_codec = Codec(value_type, self.value_size, "value") if value_type is not None else \
+            self._value_codec
+        if structs is not None:
+            convert = as_classes if structs == "class" else plain_type
+            key_codec, value_codec = (Codec(convert(c.spec), c.size, c.what)
+                                      if c is not None and isinstance(c.spec, CType) else c
+                                      for c in (key_codec, value_codec))
+        self._key_codec, self._value_codec = key_codec, value_codec
+        self._key_fast = self._key_codec is None or self._key_codec.fmt in ("B", "H", "I", "Q")
+        return self
 
     @property
     def _what(self) -> str:

@@ -23,6 +23,7 @@ iteration, ``poll_batch``/``consume_batch`` (one C loop copying every waiting re
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 from collections.abc import Callable
 from functools import partial
@@ -58,6 +59,9 @@ class PerfBuffer(_Reader):
 
     ``callback(cpu, data)`` receives every sample instead of ``poll()``; ``lost_callback(cpu, count)`` the
     samples the kernel dropped. The map's fd is duplicated: closing the ``Map`` afterwards is fine.
+    ``wakeup_bytes``: 0 wakes a waiting reader on every sample (libbpf's default); N > 0 once a CPU's buffer
+    holds N bytes, much cheaper for the producer at high rates (a poll still collects what sits below it every
+    ``SLICE`` seconds). Samples are lost when a buffer fills before the reader runs: raise ``pages`` for bursts.
 
     >>> # not run as a doctest: needs a loaded object `obj` with a perf event array map
     >>> pb = PerfBuffer(obj.map("events"), pages=8, lost_callback=lambda cpu, n: print("lost", n))
@@ -68,7 +72,7 @@ class PerfBuffer(_Reader):
     _inherited_by_fork = False
 
     def __init__(self, map: Any, pages: int = 64, *, callback: PerfCallback | None = None,
-                 lost_callback: LostCallback | None = None) -> None:
+                 lost_callback: LostCallback | None = None, wakeup_bytes: int = 0) -> None:
         self._pb: Any = None
         self._fd = -1
         self._setup()
@@ -76,6 +80,11 @@ class PerfBuffer(_Reader):
             raise TypeError(f"pages must be an int, not {type(pages).__name__}")
         if pages <= 0 or pages & (pages - 1):
             raise ValueError(f"pages must be a power of two (pages per CPU buffer), got {pages}")
+        if type(wakeup_bytes) is not int:
+            raise TypeError(f"wakeup_bytes must be an int, not {type(wakeup_bytes).__name__}")
+        if not 0 <= wakeup_bytes < pages * mmap.PAGESIZE:
+            raise ValueError(f"wakeup_bytes must be in 0..{pages * mmap.PAGESIZE - 1} (below one CPU's buffer "
+                             f"of {pages} pages), got {wakeup_bytes}")
         for name, cb in (("callback", callback), ("lost_callback", lost_callback)):
             if cb is not None and not callable(cb):
                 raise TypeError(f"{name} must be callable, not {type(cb).__name__}")
@@ -86,6 +95,10 @@ class PerfBuffer(_Reader):
         self._lost_callback = lost_callback
         self._lost_seen: list[int] = []
         self.pages = pages
+        #: 0: the kernel wakes a waiting poll on every sample (libbpf's perf_buffer__new); else once a CPU's
+        #: buffer holds this many bytes (a poll's timeout still collects what sits below it)
+        self.wakeup_bytes = wakeup_bytes
+        self._look_every_slice = wakeup_bytes > 0
         ncpu = ll.libbpf_num_possible_cpus()
         if ncpu <= 0:
             raise error(-ncpu if ncpu < 0 else errno.EINVAL, "libbpf_num_possible_cpus")
@@ -93,7 +106,7 @@ class PerfBuffer(_Reader):
         try:
             # the lost array must exist before libbpf can call bpflink_perf_lost
             self._lost_seen = [0] * ncpu
-            pb = ll.bpflink_perf_buffer_new(own, pages, self._state)
+            pb = ll.bpflink_perf_buffer_new(own, pages, self._state, wakeup_bytes)
             if pb == ffi.NULL:
                 raise error(ffi.errno or errno.EINVAL, f"perf_buffer__new(map fd {fd}, pages={pages})",
                             hint="the map must be a BPF_MAP_TYPE_PERF_EVENT_ARRAY; each CPU's buffer is locked "

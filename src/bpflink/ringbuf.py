@@ -177,14 +177,14 @@ class RecordBatch:
     >>> np.frombuffer(batch.lengths, dtype=np.uint32)  # doctest: +SKIP
     """
 
-    __slots__ = ("_buf", "_offsets", "_same", "_sources", "array", "data", "lengths", "lost", "stride")
+    __slots__ = ("_buf", "_offsets", "_same_known", "_sources", "array", "data", "lengths", "lost", "stride")
 
     def __init__(self, data: Any, lengths: memoryview, sources: memoryview | None = None, *, stride: int = 0,
                  array: Any = None, lost: int = 0, same_length: int = 0) -> None:
         # _buf is what records are sliced from: bytes, or the cffi buffer over a C block (its slices are bytes)
         self._buf = bytes(data) if isinstance(data, memoryview) else data
         self.data = memoryview(self._buf).toreadonly()
-        self._same = same_length  # all records this long (0: unknown or mixed): records() takes a faster path
+        self._same_known = same_length  # all records this long (0: mixed; -1: not looked at yet)
         self.lengths = lengths
         self._sources = sources
         self._offsets: memoryview | None = None
@@ -205,8 +205,18 @@ class RecordBatch:
         if blk.with_source:
             sources = memoryview(ffi.buffer(ffi.gc(blk.source, partial(_keep, owner)), 4 * count)).toreadonly()
             sources = sources.cast("i")
-        same = int(blk.length[0]) if ll.bpflink_batch_same_length(blk) else 0
-        return cls(ffi.buffer(owner, int(blk.used)), lengths.cast("I"), sources, stride=stride, same_length=same)
+        # same_length=-1: whether every record is one length is asked (a C loop) only when a path needs it
+        return cls(ffi.buffer(owner, int(blk.used)), lengths.cast("I"), sources, stride=stride, same_length=-1)
+
+    @property
+    def _same(self) -> int:
+        """The length of every record when they are all one length, else 0 (records() takes a faster path)."""
+        same = self._same_known
+        if same < 0:
+            n = len(self.lengths)
+            same = self._same_known = self.lengths[0] if n and ll.bpflink_lengths_same(
+                ffi.from_buffer("uint32_t[]", self.lengths), n) else 0
+        return same
 
     @property
     def sources(self) -> memoryview:
@@ -329,6 +339,9 @@ class _Reader:
     _consume_lock: threading.Lock
     #: whether the rings stay mapped in a fork()ed child (BPF ring buffer maps do; perf rings do not)
     _inherited_by_fork = True
+    #: a wait's slice ending without a wake-up goes to look all the same (perf buffers with a watermark: records
+    #: below it wake nobody, so a poll collects them at least every SLICE seconds)
+    _look_every_slice = False
 
     def _setup(self) -> None:
         self._lock = threading.Lock()  # guards _closed, _busy, _freed
@@ -550,7 +563,7 @@ class _Reader:
             ret = ll.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
             if ret == ll.BPFLINK_WOKEN:
                 return False
-            if ret > 0:
+            if ret > 0 or (ret == 0 and self._look_every_slice):
                 return True
             if ret < 0 and ret != -errno.EINTR:
                 raise error(-ret, f"{self._kind}.poll: epoll_wait")
@@ -677,6 +690,8 @@ class _Reader:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return records
+            if self._look_every_slice:  # below a watermark nothing becomes readable: look again after a slice
+                left = SLICE if left is None else min(left, SLICE)
             await self._readable(left)
             if self._closed:  # closed while waiting: the waiter returns, the next call raises
                 return []

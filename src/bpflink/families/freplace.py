@@ -2,10 +2,15 @@
 function of a target program other than (or the same as) the one it was loaded against (target: the target
 program). Kernel >= 5.10.
 
-Without opts (``link_create(ext, None, ...)``) the kernel attaches the EXT program where it was verified to go
-(its load-time ``attach_prog_fd`` + function). With ``Freplace`` the target is the program passed as
-``target`` and ``target_btf_id`` names the function in that program's BTF; the two go together. The kernel
-ignores the attach type for EXT programs, so any ``AttachType`` is accepted (the target's reads best).
+Without opts (``link_create(ext, None, ext.expected_attach_type)``) the kernel attaches the EXT program where it
+was verified to go (its load-time ``attach_prog_fd`` + function). With ``Freplace`` the target is the program
+passed as ``target`` and ``target_btf_id`` names the function in that program's BTF; the two go together.
+
+The attach type: pass the EXT program's expected attach type (``Program.expected_attach_type``; 0, i.e.
+``AttachType.CGROUP_INET_INGRESS``, for a libbpf ``freplace/`` program), as libbpf's
+``bpf_program__attach_freplace`` does. Linux 5.19 and later ignore the attach type of an EXT link, so any works
+there; 5.10 to 5.18 refuse any other with EINVAL (their LINK_CREATE sends an EXT program through the check
+``attach_type == prog->expected_attach_type``, and an EXT program's expected attach type is always 0 there).
 
 >>> Freplace(target_btf_id=12)
 Freplace(target_btf_id=12)
@@ -83,14 +88,19 @@ class Freplace(LinkOpts):
 
 FAMILY = Family(
     name="freplace",
-    attach_types=(),  # an EXT program's link takes any attach type: the kernel routes it by program type
+    # the kernel routes an EXT link by program type, not attach type (which must be the program's expected one
+    # before 5.19: see the module docstring), so no attach type names this family and its builder takes any
+    attach_types=(),
     any_attach_type=True,
     target=TargetKind.PROG,
     feature="freplace",
     hints={
         ("link_create", errno.EINVAL): "with Freplace opts, target must be the program whose BTF holds "
                                        "target_btf_id, a global function whose signature matches the one the "
-                                       "EXT program was verified against; without opts, target must be None",
+                                       "EXT program was verified against; without opts, target must be None; "
+                                       "before Linux 5.19 the attach type must be the EXT program's expected "
+                                       "attach type (prog.expected_attach_type, 0 = CGROUP_INET_INGRESS for a "
+                                       "freplace program), as libbpf's bpf_program__attach_freplace passes",
     },
     link_types=("TRACING",),
     opts=(Freplace,),
