@@ -14,6 +14,8 @@ struct perf_event_attr {
 
 /* libc has no wrapper: syscall(__NR_perf_event_open, ...); returns the fd, or -errno */
 int bpflink_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int group_fd, unsigned long flags);
+/* sched_getcpu(3): the CPU the caller runs on, or -errno */
+int bpflink_current_cpu(void);
 
 #define PERF_TYPE_TRACEPOINT ...
 #define PERF_TYPE_SOFTWARE ...

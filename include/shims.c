@@ -37,6 +37,16 @@ int bpflink_perf_event_open(struct perf_event_attr *attr, int pid, int cpu, int 
     return fd < 0 ? -errno : (int)fd;
 }
 
+extern int sched_getcpu(void);  /* glibc/musl: rseq or the vDSO, no syscall; declared here as it needs _GNU_SOURCE */
+
+/* the CPU the caller runs on, or -errno: a perf event opened for that CPU is installed without
+ * a cross-CPU call (perf_install_in_context), which waits for the other vCPU on a busy VM */
+int bpflink_current_cpu(void)
+{
+    int cpu = sched_getcpu();
+    return cpu < 0 ? -errno : cpu;
+}
+
 int bpflink_link_create_noopts(int prog_fd, int target_fd, int attach_type)
 {
     return bpf_link_create(prog_fd, target_fd, (enum bpf_attach_type)attach_type, NULL);

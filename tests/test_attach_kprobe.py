@@ -4,14 +4,20 @@ run in the 6.12 and 7.3 guests (scripts/vmtest --kernel 6.12 --pytest tests/test
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import random
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bpflink import Object
+from bpflink import Object, kernel
 from bpflink.attach import kprobe, kprobe_multi, ksyscall, resolve, syscall_prefix
+from bpflink.attach.tracing import _parse_blacklist, glob_regex, kprobe_blacklist
 from bpflink.errors import NotSupportedError
 from bpflink.perf import tracefs
 from features import unsupported
@@ -163,3 +169,58 @@ def test_kprobe_through_tracefs_kprobe_events(obj: Object) -> None:
         assert not any(f"{GROUP}/{name} " in ln for ln in (tracefs() / "kprobe_events").read_text().splitlines())
         _getpgid()
         assert _hits(obj, KPROBE) == N
+
+
+def test_doctor_reports_blacklisted_names(obj: Object) -> None:
+    """Names on debugfs kprobes/blacklist are skipped as blacklisted; where debugfs is not mounted it is mounted
+    in a private namespace for the read, and no mount is left behind."""
+    try:
+        (tracefs() / "available_filter_functions").read_text()
+    except OSError as exc:
+        unsupported("kprobe_multi", exc)
+    if not os.path.isdir("/sys/bus/event_source/devices/kprobe"):
+        unsupported("kprobe", NotSupportedError("kprobe", "no kprobe PMU in /sys/bus/event_source/devices"))
+    mounts_before = kernel.mounts("debugfs")
+    black = kprobe_blacklist()
+    assert kernel.mounts("debugfs") == mounts_before
+    assert black, "a kernel with kprobes always has a kprobe blacklist (NOKPROBE_SYMBOL)"
+    # without debugfs mounted (a child in its own mount namespace unmounts it): the private-mount read gives the
+    # same names, and the child still has no debugfs mount after it
+    code = ("import sys; from bpflink import kernel; from bpflink.attach.tracing import kprobe_blacklist; "
+            "b = kprobe_blacklist(); print(len(b), sorted(b)[0] if b else '', len(kernel.mounts('debugfs')))")
+    umount = " && ".join(f"umount -l {m}" for m in reversed(mounts_before)) or "true"
+    child = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            f'{umount} && exec "$0" -c "$1"', sys.executable, code],
+                           capture_output=True, text=True, timeout=120, check=True)
+    assert child.stdout.split() == [str(len(black)), sorted(black)[0], "0"], child
+    assert kernel.mounts("debugfs") == mounts_before
+    name = sorted(black)[0]
+    report = resolve([name, "security_task_getpgid"])
+    v = {x.name: x for x in report.verdicts}
+    assert v[name].status == "skipped" and "blacklist" in v[name].reason, v[name]
+    assert v["security_task_getpgid"].status == "attached"
+    with obj.program("on_kprobe_multi_bare") as prog, \
+            pytest.raises(ValueError, match=f"{re.escape(name)}: on the kprobe blacklist"):
+        kprobe_multi(prog, [name, "security_task_getpgid"])
+
+
+@pytest.mark.hostonly
+def test_glob_regex_matches_as_fnmatch_does() -> None:
+    names = ["tcp_v4_rcv", "vfs_read", "a", "ab", "__x64_sys_bpf", "foo.isra.0", "x]y", "c!d", "z^q", "b-c", "_s",
+             "do_sys_open", "bpf_prog_run", "]x", "[y"]
+    rng = random.Random(7)
+    pats = ["*", "*_s*", "tcp_*", "[a-d]*", "[!a-y]*", "?", "v?s_*", "[]x]*", "*[0-9]", "[!]]*", "[^z]*", "[*",
+            "*.isra.*", "[b-]*", "*[!_]", "c!*", "z^*", "[[]y"]
+    pats += ["".join(rng.choice("ab_*?[]!x-^.") for _ in range(rng.randint(1, 6))) for _ in range(300)]
+    for pat in pats:
+        rx = re.compile(glob_regex(pat))
+        for n in names:
+            assert bool(rx.fullmatch(n)) == fnmatch.fnmatchcase(n, pat), (pat, n, glob_regex(pat))
+        assert rx.fullmatch("a b") is None and rx.fullmatch("a\nb") is None  # never crosses a column or a line
+
+
+@pytest.mark.hostonly
+def test_blacklist_format() -> None:
+    text = ("0xffffffff81000000-0xffffffff81000010\tdo_int3\n"
+            "0xffffffffc0000000-0xffffffffc0000040\tmod_fn [some_mod]\n\n")
+    assert _parse_blacklist(text) == {"do_int3", "mod_fn"}

@@ -57,6 +57,7 @@ FEATURES: dict[str, Feature] = {f.name: f for f in (
     Feature("sockmap", (6, 10), ("CONFIG_BPF_STREAM_PARSER",)),
     Feature("kprobe_session", (6, 10), ("CONFIG_FPROBE",)),
     Feature("tp_btf_link", (6, 10), ("CONFIG_DEBUG_INFO_BTF",)),
+    Feature("raw_tp_cookie", (6, 10)),  # BPF_RAW_TRACEPOINT_OPEN's cookie, bpf_get_attach_cookie() in raw_tp
     Feature("uprobe_session", (6, 13), ("CONFIG_UPROBES",)),
     Feature("cgroup_mprog", (6, 17), ("CONFIG_CGROUP_BPF",)),
 )}

@@ -264,7 +264,11 @@ TRACEFS_PATHS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 def tracefs_mount() -> str | None:
     """The tracefs mount point (one holding ``events/``), None when tracefs is not mounted."""
-    for path in (*TRACEFS_PATHS, *mounts("tracefs")):
+    # the conventional places first: a stat each, where reading mountinfo costs ~0.1 ms per attach
+    for path in TRACEFS_PATHS:
+        if os.path.isdir(path + "/events"):
+            return path
+    for path in mounts("tracefs"):
         if os.path.isdir(os.path.join(path, "events")):
             return path
     return None

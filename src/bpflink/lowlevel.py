@@ -680,6 +680,11 @@ def bpflink_perf_event_open(attr: CData, pid: int, cpu: int, group_fd: int, flag
     return int(lib.bpflink_perf_event_open(attr, pid, cpu, group_fd, flags))
 
 
+def bpflink_current_cpu() -> int:
+    """``int bpflink_current_cpu(void)``."""
+    return int(lib.bpflink_current_cpu())
+
+
 def bpflink_link_walk(start_id: int, infos: CData, fds: CData, max: int, last_id: CData, done: CData) -> int:
     """``int bpflink_link_walk(__u32 start_id, struct bpf_link_info *infos, int *fds, int max, __u32 *last_id, int
     *done)``.

@@ -62,19 +62,40 @@ def tracefs() -> Path:
     return Path(found)
 
 
+_tracefs_root: list[str] = []  # the last mount point found; re-checked when a lookup under it fails
+
+
+def _read_id(root: str, cat: str, name: str) -> int | None:
+    try:
+        fd = os.open(f"{root}/events/{cat}/{name}/id", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        return int(os.read(fd, 64))
+    finally:
+        os.close(fd)
+
+
 def tracepoint_id(tracepoint: str) -> int:
     """The id of ``"category:name"`` (or ``"category/name"``) from tracefs ``events/<cat>/<name>/id``."""
     if not isinstance(tracepoint, str):
         raise TypeError(f"tracepoint must be a str like 'syscalls:sys_enter_getpid', not {type(tracepoint).__name__}")
-    parts = re.split(r"[:/]", tracepoint)
-    if len(parts) != 2 or not all(_NAME.fullmatch(p) and p not in (".", "..") for p in parts):
+    cat, sep, name = tracepoint.replace("/", ":", 1).partition(":")
+    if not sep or not all(_NAME.fullmatch(p) and p not in (".", "..") for p in (cat, name)):
         raise ValueError(f"tracepoint must be 'category:name', got {tracepoint!r}")
-    path = tracefs() / "events" / parts[0] / parts[1] / "id"
-    try:
-        return int(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(errno.ENOENT, f"no tracepoint {tracepoint!r} (see {tracefs() / 'events'})",
-                                str(path)) from None
+    # the mount point is remembered: stat()ing tracefs' events/ costs as much as the id read itself (eventfs);
+    # a miss looks again, so a remount or an unmount is noticed on the next failing lookup
+    if _tracefs_root:
+        found = _read_id(_tracefs_root[0], cat, name)
+        if found is not None:
+            return found
+    root = str(tracefs())
+    _tracefs_root[:] = [root]
+    found = _read_id(root, cat, name)
+    if found is None:
+        raise FileNotFoundError(errno.ENOENT, f"no tracepoint {tracepoint!r} (see {root}/events)",
+                                f"{root}/events/{cat}/{name}/id")
+    return found
 
 
 def _pmu(name: str, feature: str, config: str) -> tuple[int, Path]:

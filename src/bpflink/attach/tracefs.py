@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from .. import lowlevel as ll
 from .. import perf
 from ..opts._check import S32_MAX, integer, u64
 
@@ -93,6 +94,18 @@ class TracefsProbe:
         return f"<TracefsProbe {self.spec!r}{' closed' if self.closed else ''}>"
 
 
+def local_cpu() -> int:
+    """The CPU this thread runs on (0 if getcpu fails), for perf events opened with ``pid=-1``.
+
+    A tracepoint/kprobe/uprobe perf event needs some CPU for ``pid=-1``, but the BPF program attached to it runs
+    on every CPU (it hangs on the trace event, not on the CPU's context), so which one is free. libbpf always
+    passes CPU 0; opening the event on *this* CPU installs it without a cross-CPU call that waits for the other
+    CPU (measured here, 2 busy vCPUs: 20 tracepoint attaches 1.1 ms from CPU 0 vs up to 126 ms from CPU 1).
+    """
+    cpu = ll.bpflink_current_cpu()
+    return cpu if cpu >= 0 else 0
+
+
 def _open(probe: TracefsProbe, pid: int, cpu: int) -> perf.PerfEvent:
     try:
         ev = perf.open_tracepoint(probe.tracepoint, pid=pid, cpu=cpu)
@@ -115,7 +128,7 @@ def kprobe_event(func: str, offset: int = 0, retprobe: bool = False, *,
     name = _event_name("k" if not retprobe else "r", func)
     kind = "p" if not retprobe else f"r{maxactive or ''}"
     probe = TracefsProbe("kprobe", f"{kind}:{GROUP}/{name} {func}" + (f"+{off}" if off else ""), name)
-    return _open(probe, -1, 0), probe
+    return _open(probe, -1, local_cpu()), probe
 
 
 def uprobe_event(path: str | os.PathLike[str], offset: int, retprobe: bool = False, *, pid: int = -1,
@@ -131,8 +144,8 @@ def uprobe_event(path: str | os.PathLike[str], offset: int, retprobe: bool = Fal
     name = _event_name("u" if not retprobe else "ur", Path(spath).name)
     where = f"{spath}:{off:#x}" + (f"({ref:#x})" if ref else "")
     probe = TracefsProbe("uprobe", f"{'r' if retprobe else 'p'}:{GROUP}/{name} {where}", name)
-    # a per-process event is opened on every CPU of that process; one for every process on CPU 0 (it fires on all)
-    return _open(probe, p, -1 if p >= 0 else 0), probe
+    # a per-process event is opened on every CPU of that process; one for every process on this CPU (it fires on all)
+    return _open(probe, p, -1 if p >= 0 else local_cpu()), probe
 
 
-__all__ = ["GROUP", "TracefsProbe", "kprobe_event", "uprobe_event"]
+__all__ = ["GROUP", "TracefsProbe", "kprobe_event", "local_cpu", "uprobe_event"]

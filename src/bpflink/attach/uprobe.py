@@ -28,6 +28,7 @@ from ..targets import Target, resolve_binary, split_function
 from . import tracefs as _tracefs
 from .group import LinkGroup
 from .legacy import check_mode, refuse_cookie, single_probes
+from .tracefs import local_cpu
 from .tracing import parse_func_offset, perf_link
 
 BinaryArg = "str | os.PathLike[str] | None"
@@ -87,7 +88,8 @@ def _uprobe_at(prog: FdLike, path: str, off: int, *, retprobe: bool = False, pid
         refuse_cookie(cookie, f"uprobe {path} through tracefs")
     else:
         try:
-            ev = perf.open_uprobe(path, off, retprobe, pid=p, ref_ctr_offset=ref_ctr_offset)
+            ev = perf.open_uprobe(path, off, retprobe, pid=p, ref_ctr_offset=ref_ctr_offset,
+                                  cpu=local_cpu() if p == -1 else -1)
         except NotSupportedError as exc:  # no uprobe PMU, or one without ref_ctr_offset: tracefs uprobe_events
             if mode == "link":
                 raise
