@@ -13,7 +13,8 @@ ratios compare the same machine state; medians are reported.
   processes), the C loop ``bench/c/linkwalk.c`` (get_next_id + get_fd_by_id + get_info_by_fd + close) vs
   ``for info in bpflink.links()`` in this process; the CLI's peak RSS with few links and with all of them.
 * big answers: ``query`` of a cgroup hook holding 64 programs vs ``bpftool cgroup show``; ``show`` of one
-  uprobe_multi link with ``--offsets`` offsets vs ``bpftool link show id``.
+  uprobe_multi link with ``--offsets`` offsets vs ``bpftool link show id``; that link's ``Link.info()``, the
+  decode ``links()`` makes of it and a first read of its arrays, in this process.
 
 Byte code is compiled first (``compileall``): an installed wheel has it; this checkout runs with
 PYTHONDONTWRITEBYTECODE=1, which would otherwise charge every CLI start for compiling bpflink.
@@ -224,6 +225,41 @@ def links_vs_c(exe: Path, rounds: int) -> tuple[dict[str, float], dict[str, floa
     return c, py
 
 
+def info_variants(link: Link) -> dict[str, Callable[[], float]]:
+    """What one big uprobe_multi link's info costs: ``Link.info()`` (arrays copied out, tuples made when read),
+    the decode ``links()`` makes of it (arrays left in the kernel), and a first read of one array from that."""
+    from bpflink.info import decode, raw_link_info
+
+    def timed(f: Callable[[], object]) -> Callable[[], float]:
+        def run() -> float:
+            t0 = time.perf_counter()
+            f()
+            return (time.perf_counter() - t0) * 1e3
+        return run
+
+    def all_arrays(info: Any) -> list[tuple[int, ...]]:
+        return [getattr(info, n) for n in ("offsets", "ref_ctr_offsets", "cookies")]
+
+    def listed() -> Any:
+        return decode(link.fd, raw_link_info(link.fd), lazy=True)
+
+    def first_read(name: str) -> Callable[[], float]:
+        def run() -> float:
+            info = listed()
+            t0 = time.perf_counter()
+            getattr(info, name) if name != "array" else info.array("offsets")
+            return (time.perf_counter() - t0) * 1e3
+        return run
+
+    return {
+        "Link.info()": timed(link.info),
+        "Link.info() + its 3 tuples": timed(lambda: all_arrays(link.info())),
+        "links()'s decode of it": timed(listed),
+        "then .offsets (by id)": first_read("offsets"),
+        "then .array('offsets')": first_read("array"),
+    }
+
+
 def _close_all(links: list[Link]) -> None:
     for link in links:
         link.close()
@@ -291,6 +327,8 @@ def run(total: int, rounds: int, offsets: int, *, tcx: int, netns: int, perf: in
                 "bpftool link show id -j": lambda: wall(["bpftool", "link", "show", "id", uid, "-j"], check=False)[0],
                 "bpflink show --json": lambda: wall([str(SCRIPT), "show", uid, "--json"])[0],
             })
+            big[f"info of uprobe_multi {offsets}, in this process"] = interleave(rounds,
+                                                                               info_variants(pop["big_link"]))
         result["big"] = big
         # memory in the number of links, without the one link whose own size dominates (100k offsets)
         if pop["big_link"] is not None:

@@ -262,6 +262,31 @@ size_t bpflink_json_string(const char *s, size_t n, char *out, size_t cap)
     return w.pos;
 }
 
+/* `bpflink show ID --json`'s arrays (bpflink._rawinfo.U64s): a[0..n) as the Python writer prints a list of ints
+ * whose items sit at `inner` (inner_len bytes) and whose closing bracket at `indent`; into out[0..cap), returns
+ * the length the whole text needs (written only when it is <= cap) */
+size_t bpflink_json_u64s(const __u64 *a, size_t n, const char *inner, size_t inner_len, const char *indent,
+                         size_t indent_len, char *out, size_t cap)
+{
+    struct bpflink_jw w = {out, cap, 0};
+    if (!n) {
+        JW_LIT(&w, "[]");
+        return w.pos;
+    }
+    JW_LIT(&w, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            JW_LIT(&w, ",");
+        JW_LIT(&w, "\n");
+        jw_raw(&w, inner, inner_len);
+        jw_u64(&w, a[i]);
+    }
+    JW_LIT(&w, "\n");
+    jw_raw(&w, indent, indent_len);
+    JW_LIT(&w, "]");
+    return w.pos;
+}
+
 static const char *name_of(const char *const *table, __u32 n, __u32 v)
 {
     return table && v < n ? table[v] : NULL;

@@ -20,3 +20,5 @@ struct bpflink_json_walk {
 int bpflink_link_walk_json(struct bpflink_json_walk *st, const struct bpflink_json_names *names, char *buf,
                            size_t cap);
 size_t bpflink_json_string(const char *s, size_t n, char *out, size_t cap);
+size_t bpflink_json_u64s(const __u64 *a, size_t n, const char *inner, size_t inner_len, const char *indent,
+                         size_t indent_len, char *out, size_t cap);

@@ -313,6 +313,9 @@ def test_kprobe_multi_info_or_honest_skip() -> None:
             info = link.info()
             assert info.type == LinkType.KPROBE_MULTI and info.count == 1  # type: ignore[attr-defined]
             assert info.cookies == (7,)  # type: ignore[attr-defined]
+            (listed,) = [i for i in bpflink.links() if i.id == link.id]  # its arrays read by id when asked
+            assert (listed.cookies, len(listed.addrs)) == ((7,), 1)  # type: ignore[attr-defined]
+            assert listed == info
 
 
 # --- listing and robustness -----------------------------------------------------------------------------------

@@ -52,6 +52,25 @@ def test_json_string_matches_python_for_odd_bytes() -> None:
         assert json_string(data) == python_string(data), data
 
 
+@pytest.mark.hostonly
+def test_u64s_text_equals_the_python_writer_for_a_list() -> None:
+    """show --json writes offsets/addresses/cookies from their C buffer (bpflink_json_u64s): the same text the
+    Python writer prints for the list of ints, at any depth; the table view shows the same first four."""
+    from bpflink._rawinfo import Ints, U64s
+    from bpflink.cli import _json, _value
+
+    rng = random.Random(20)
+    for n in (0, 1, 2, 4, 5, 1000):
+        values = [rng.choice((0, 1, 9, 10, (1 << 64) - 1, rng.getrandbits(64), rng.getrandbits(12))) for _ in range(n)]
+        buf = ffi.new("__u64[]", values) if n else None
+        raw = U64s(buf, n)
+        assert (len(raw), raw.ints(), raw.head(4)) == (n, values, values[:4])
+        for indent in ("", "  ", "    "):
+            assert raw.json(indent) == _json(Ints(values), indent) == _json(values, indent)
+        assert _json({"id": 1, "offsets": raw, "n": n}) == _json({"id": 1, "offsets": values, "n": n})
+        assert _value(raw.head(4), len(raw)) == _value(values)
+
+
 def c_text(names: list[object] | None = None) -> str:
     from bpflink._rawinfo import json_list
     from bpflink.cli import _list_item_python

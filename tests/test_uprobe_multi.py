@@ -7,14 +7,21 @@ from __future__ import annotations
 import array
 import errno
 import os
+import pickle
 import subprocess
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from bpflink import AttachType, link_create, opts
+import bpflink
+from bpflink import AttachType, LinkType, link_create, opts
+from bpflink.info import UprobeMultiLinkInfo
+from bpflink.listing import link_ids
 from bpflink.symbols import symbol_offsets
+from conftest import open_fds
 from honest_skips import unsupported
 from tracehelp import CALLS, ENTRY, FUNCS, RETURN, Binaries, build_binaries, hits, load, run, value
 
@@ -70,6 +77,56 @@ def test_caller_mutation_after_building_changes_nothing(bins: Binaries) -> None:
     b = built.build(MULTI)  # kept in a local: .ptr's fields point into memory b owns (a temporary would free it)
     c = b.ptr.uprobe_multi
     assert c.offsets[0] == symbol_offsets(bins.pie, FUNCS[:1])[0] and c.cookies[0] == 1 and c.cnt == 3
+
+
+def _gone(link_id: int) -> None:
+    """Wait (briefly) until the kernel has released ``link_id``: closing hands it back before the id is freed on
+    some kernels."""
+    for _ in range(200):
+        if link_id not in set(link_ids()):
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"link {link_id} still listed 2 s after its last fd was closed")
+
+
+def test_info_arrays_read_when_asked(obj: Path, bins: Binaries) -> None:
+    """links() leaves the arrays in the kernel until a field is read (then reads that array by id and keeps it);
+    link.info() copies them out at once; a listed link closed before its arrays were read names itself."""
+    offsets = symbol_offsets(bins.pie, FUNCS)
+    cookies = (101, 102, 103)
+    with load(obj, "uprobe_multi_entry") as prog:
+        link = link_create(prog, None, MULTI, opts.UprobeMulti(bins.pie, offsets=offsets, cookies=cookies))
+        with link:
+            run(bins.pie, 2)
+            assert [hits(prog, c) for c in cookies] == [2 * n for n in CALLS]
+            before = open_fds()
+            (listed,) = [i for i in bpflink.links() if i.id == link.id]
+            (unread,) = [i for i in bpflink.links() if i.id == link.id]
+            assert isinstance(listed, UprobeMultiLinkInfo) and isinstance(unread, UprobeMultiLinkInfo)
+            assert (listed.path, listed.count, listed.pid, unread.path) == (str(bins.pie), 3, 0, str(bins.pie))
+            assert listed.offsets == tuple(offsets) and listed.cookies == cookies
+            assert listed.array("ref_ctr_offsets") == array.array("Q", [0, 0, 0])
+            assert open_fds() == before  # reading by id closed what it opened; the infos hold no fd
+            eager = link.info()
+            assert isinstance(eager, UprobeMultiLinkInfo)
+            assert eager == listed and eager.to_dict() == listed.to_dict()
+            assert pickle.loads(pickle.dumps(listed)) == listed
+            with pytest.raises(ValueError, match="no array 'addrs'"):
+                listed.array("addrs")
+            (again,) = [i for i in bpflink.links() if i.id == link.id]
+            for fresh in (again, link.info()):
+                with ThreadPoolExecutor(4) as pool:  # first reads at once: one tuple for all, the right one
+                    got = list(pool.map(lambda _, f=fresh: f.cookies, range(8)))  # type: ignore[attr-defined]
+                assert got == [cookies] * 8 and all(g is got[0] for g in got)
+        _gone(link.id)
+        assert (listed.offsets, listed.cookies) == (tuple(offsets), cookies)  # read before: kept
+        assert eager.offsets == tuple(offsets) and eager.array("cookies") == array.array("Q", cookies)
+        assert repr(listed).startswith(f"UprobeMultiLinkInfo(type=<LinkType.UPROBE_MULTI: {LinkType.UPROBE_MULTI}>,")
+        assert f"offsets={tuple(offsets)!r}," in repr(listed)
+        assert "offsets=<not read: " in repr(unread) and f"link {link.id} was released" in repr(unread)  # no raise
+        with pytest.raises(FileNotFoundError, match=f"link {link.id} was released after it was listed"):
+            unread.offsets  # noqa: B018
+        assert unread.count == 3  # what listing read stays readable
 
 
 def test_pid_filter_counts_only_that_process(obj: Path, bins: Binaries) -> None:

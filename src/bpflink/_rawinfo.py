@@ -2,7 +2,8 @@
 
 ``link_dict`` produces exactly ``bpflink.info.link_info(fd).to_dict()`` (tests/test_cli.py checks every kind the
 tests create) without importing ``enum``, ``typing`` or ``dataclasses``: names come from the compiled headers'
-own enum tables (``ffi.typeof("enum bpf_attach_type").elements``), arrays are unpacked by cffi in C.
+own enum tables (``ffi.typeof("enum bpf_attach_type").elements``), arrays are unpacked by cffi in C (or, for
+``show``, left in their C buffer as ``U64s``, whose JSON text is written in C).
 ``json_list`` is ``bpflink list --json``: the walk and the text of each link in C (include/linkjson.c), named
 from the same tables, byte for byte what the Python writer prints (tests/test_listing_json.py).
 """
@@ -97,8 +98,12 @@ def _member(obj: object, name: str) -> int:
     return int(getattr(obj, name, 0))
 
 
-def link_dict(fd: int, info: object | None = None) -> dict[str, object]:
-    """``LinkInfo.to_dict()`` of the link behind ``fd`` (``info``: a first call already made)."""
+def link_dict(fd: int, info: object | None = None, *, raw_arrays: bool = False) -> dict[str, object]:
+    """``LinkInfo.to_dict()`` of the link behind ``fd`` (``info``: a first call already made).
+
+    ``raw_arrays``: offsets, addresses and cookies stay ``U64s`` (C buffers whose JSON text is written in C) instead
+    of lists of ints: ``show ID --json`` of a link with 100,000 offsets makes no Python int for them.
+    """
     i = raw(fd) if info is None else info
     t = int(i.type)  # type: ignore[attr-defined]
     name = LINK_NAMES.get(t)
@@ -109,6 +114,10 @@ def link_dict(fd: int, info: object | None = None) -> dict[str, object]:
     fill = _DECODERS.get(name)
     if fill is not None:
         fill(fd, i, d)
+        if not raw_arrays and name in _ARRAY_KINDS:
+            for k, v in d.items():
+                if type(v) is U64s:
+                    d[k] = v.ints()
     return d
 
 
@@ -193,8 +202,39 @@ class Ints(list):  # type: ignore[type-arg]
     __slots__ = ()
 
 
-def _unpack(buf: object, n: int) -> list[int]:
-    return Ints(ffi.unpack(buf, n)) if n else Ints()
+class U64s:
+    """``n`` unsigned 64-bit values in a C buffer the kernel filled: ``ints()`` makes the list, ``json(indent)`` the
+    text the Python writer would print for that list (``_json(list, indent)``), written in C."""
+
+    __slots__ = ("_buf", "_n")
+
+    def __init__(self, buf: object, n: int) -> None:
+        self._buf, self._n = buf, n
+
+    def __len__(self) -> int:
+        return self._n
+
+    def head(self, k: int) -> list[int]:
+        """The first ``k`` values (or fewer)."""
+        return list(ffi.unpack(self._buf, min(k, self._n))) if self._n else []
+
+    def ints(self) -> list[int]:
+        return Ints(ffi.unpack(self._buf, self._n)) if self._n else Ints()
+
+    def json(self, indent: str) -> str:
+        if not self._n:
+            return "[]"
+        inner, outer = (indent + "  ").encode(), indent.encode()
+        cap = 3 + self._n * (22 + len(inner)) + len(outer)  # "[", per value ",\n" inner and 20 digits, "\n" outer "]"
+        out = ffi.new("char[]", cap)
+        need = ll.bpflink_json_u64s(self._buf, self._n, inner, len(inner), outer, len(outer), out, cap)
+        if need > cap:  # pragma: no cover - the bound above is the writer's worst case
+            raise AssertionError(f"bpflink_json_u64s: {need} bytes > {cap}")
+        return str(ffi.unpack(out, need).decode("ascii"))
+
+
+def _unpack(buf: object, n: int) -> U64s:
+    return U64s(buf, n)
 
 
 def _kprobe_multi(fd: int, i: object, d: dict[str, object]) -> None:
@@ -209,8 +249,9 @@ def _kprobe_multi(fd: int, i: object, d: dict[str, object]) -> None:
         _call(fd, full)
         km = full.kprobe_multi  # type: ignore[attr-defined]
     n = min(count, int(km.count))
-    d.update(addrs=_unpack(addrs, n) if addrs is not None else Ints(),
-             cookies=_unpack(cookies, n) if cookies is not None else Ints(), count=int(km.count), flags=int(km.flags),
+    d.update(addrs=_unpack(addrs, n) if addrs is not None else U64s(None, 0),
+             cookies=_unpack(cookies, n) if cookies is not None else U64s(None, 0), count=int(km.count),
+             flags=int(km.flags),
              missed=int(km.missed))
 
 
@@ -228,7 +269,7 @@ def _uprobe_multi(fd: int, i: object, d: dict[str, object]) -> None:
     _call(fd, full)
     um = full.uprobe_multi  # type: ignore[attr-defined]
     n = min(count, int(um.count))
-    offs, refs, cookies = (_unpack(a, n) for a in arrays) if count else (Ints(), Ints(), Ints())
+    offs, refs, cookies = (_unpack(a, n) for a in arrays) if count else (U64s(None, 0),) * 3
     d.update(path=_str(path), offsets=offs, ref_ctr_offsets=refs, cookies=cookies, count=int(um.count),
              flags=int(um.flags), pid=int(um.pid))
 
@@ -278,6 +319,7 @@ _DECODERS = {
     "kprobe_multi": _kprobe_multi, "uprobe_multi": _uprobe_multi, "perf_event": _perf_event,
 }
 _DECODERS = {k: f for k, f in _DECODERS.items() if f"struct bpf_link_info.{k}" not in ABSENT}  # headers lack it
+_ARRAY_KINDS = frozenset({"kprobe_multi", "uprobe_multi"})  # the decoders that give U64s
 
 #: the link-info field that reads 0 once a link of that type is detached from its hook
 DETACHED_FIELD = {"cgroup": "cgroup_id", "tcx": "ifindex", "xdp": "ifindex", "netkit": "ifindex",

@@ -144,10 +144,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _value(value: Any) -> str:
+def _value(value: Any, total: int | None = None) -> str:
+    """A field for the tables; a list as its first four items and how many more (of ``total``, default its length)."""
     if isinstance(value, list):
         shown = ",".join(hex(v) if isinstance(v, int) else str(v) for v in value[:4])
-        more = f",...(+{len(value) - 4})" if len(value) > 4 else ""
+        total = len(value) if total is None else total
+        more = f",...(+{total - 4})" if total > 4 else ""
         return f"[{shown}{more}]"
     return str(value)
 
@@ -207,6 +209,10 @@ def _json(value: Any, indent: str = "") -> str:
         return str(enc(value))
     if isinstance(value, float):
         return repr(value)
+    from ._rawinfo import U64s
+
+    if t is U64s:  # show --json's arrays: their text written in C
+        return str(value.json(indent))
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
@@ -300,11 +306,11 @@ def _open_link(link_id: int) -> int:
     return fd
 
 
-def _link_dict(fd: int, link_id: int) -> dict[str, Any]:
+def _link_dict(fd: int, link_id: int, *, raw_arrays: bool = False) -> dict[str, Any]:
     from ._rawinfo import InfoError, link_dict
 
     try:
-        return link_dict(fd)
+        return link_dict(fd, raw_arrays=raw_arrays)
     except InfoError as exc:
         raise _os_error(exc.err, f"link {link_id}: get info") from None
 
@@ -556,7 +562,7 @@ def cmd_list(args: Args) -> int:
 def cmd_show(args: Args) -> int:
     fd = _open_link(args.id)
     try:
-        d = _link_dict(fd, args.id)
+        d = _link_dict(fd, args.id, raw_arrays=True)  # arrays printed from their C buffers (U64s)
     finally:
         os.close(fd)
     if args.json and not args.owners:
@@ -572,7 +578,9 @@ def cmd_show(args: Args) -> int:
         _print_json(d)
         return EXIT_OK
     name, tag = _prog_name_tag(d["prog_id"])
-    rows = [(k, _value(v)) for k, v in d.items()]
+    from ._rawinfo import U64s
+
+    rows = [(k, _value(v.head(4), len(v)) if type(v) is U64s else _value(v)) for k, v in d.items()]
     rows.insert(3, ("prog_name", name))
     rows.insert(4, ("prog_tag", tag))
     event = _event(d)

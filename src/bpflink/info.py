@@ -1,8 +1,10 @@
 """Typed, frozen views of ``struct bpf_link_info``: one dataclass per link type, all of them ``LinkInfo``.
 
 Variable-length parts (names, paths, address and offset arrays) take a second ``bpf_link_get_info_by_fd``
-call with buffers sized from the first. A link type the compiled headers do not know (a newer kernel) gives
-the plain ``LinkInfo``.
+call with buffers sized from the first. The arrays of multi-probe links (up to 2^20 values each) become tuples
+only when read: ``Link.info()`` copies them out at once, ``links()`` leaves them in the kernel until asked
+(``UprobeMultiLinkInfo``). A link type the compiled headers do not know (a newer kernel) gives the plain
+``LinkInfo``.
 
 >>> # not run as a doctest: needs a link; ids differ on every machine
 >>> link.info()  # doctest: +SKIP
@@ -11,19 +13,22 @@ CgroupLinkInfo(type=<LinkType.CGROUP: 3>, id=12, prog_id=40, cgroup_id=5301, att
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import enum
 import errno
+import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from . import lowlevel as ll
 from ._native import ABSENT, constant, has
 from .enums import AttachType, LinkType
-from .errors import check
+from .errors import check, error
 
 _ffi = ll.ffi
 _INFO_SIZE = _ffi.sizeof("struct bpf_link_info")
@@ -134,9 +139,176 @@ class NetfilterLinkInfo(LinkInfo):
     flags: int
 
 
-@dataclass(frozen=True)
-class KprobeMultiLinkInfo(LinkInfo):
-    """``addrs`` are zeros unless the caller may see kernel addresses (kptr_restrict)."""
+class _LazyArrays:
+    """The array fields (offsets, addresses, cookies) of a multi-probe link's info, made on first access.
+
+    An instance made by a decoder has the scalar fields in its ``__dict__`` and, instead of the arrays, a source
+    (``_Buffers`` or ``_ById``) under ``_arrays_source``: reading an array field that is not there yet asks the
+    source, stores the tuple (later reads are plain attribute reads) and returns it. Every path that reads the
+    fields (``==``, ``hash``, ``repr``, ``to_dict``, ``dataclasses.asdict``, pickling) sees the same tuples as
+    an eagerly built instance; one built with all fields (``UprobeMultiLinkInfo(...)``) has no source at all.
+    ``array(name)`` gives the values as ``array('Q')`` without a Python int per element.
+    """
+
+    __slots__ = ()
+    _ARRAYS: ClassVar[tuple[str, ...]] = ()
+
+    if not TYPE_CHECKING:  # mypy: the fields are declared on the dataclasses; no catch-all attribute
+        def __getattr__(self, name: str) -> Any:
+            source = self.__dict__.get("_arrays_source") if name in type(self)._ARRAYS else None
+            if source is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            value = source.values(name)
+            self.__dict__[name] = value  # frozen dataclass: set once, as its __init__ would
+            return value
+
+    def array(self, name: str) -> array.array[int]:
+        """The array field ``name`` as ``array('Q')`` (8 bytes per value, no Python int per element); a copy.
+
+        >>> # not run as a doctest: needs a uprobe_multi link's info (offsets differ on every machine)
+        >>> info.array("offsets")  # doctest: +SKIP
+        array('Q', [4176, 4240])
+        >>> numpy.frombuffer(info.array("offsets"), dtype=numpy.uint64)  # doctest: +SKIP
+        array([4176, 4240], dtype=uint64)
+        """
+        if name not in type(self)._ARRAYS:
+            raise ValueError(f"{type(self).__name__} has no array {name!r} (it has {', '.join(self._ARRAYS)})")
+        done = self.__dict__.get(name)
+        source = self.__dict__.get("_arrays_source")
+        if done is not None or source is None:
+            return array.array("Q", getattr(self, name))
+        return array.array("Q", source.raw(name))
+
+    def __repr__(self) -> str:
+        # the dataclass repr, except that an array that can no longer be read (its link gone) does not make
+        # repr raise: it shows as <not read: why>
+        parts = []
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            try:
+                value = repr(getattr(self, f.name))
+            except OSError as exc:
+                value = f"<not read: {exc}>"
+            parts.append(f"{f.name}={value}")
+        return f"{type(self).__qualname__}({', '.join(parts)})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickle and copy: the values themselves, never the source (C buffers, a link id on this host)
+        state = {k: v for k, v in self.__dict__.items() if k != "_arrays_source"}
+        for name in type(self)._ARRAYS:
+            state[name] = getattr(self, name)
+        return state
+
+
+class _Buffers:
+    """Arrays the kernel already copied out (``Link.info()``): C buffers of ``n`` values each; a tuple of ints is
+    made from one on first access (``ffi.unpack`` converts in C) and the buffer then dropped."""
+
+    __slots__ = ("_bufs", "_done", "_lock", "_n")
+
+    def __init__(self, bufs: dict[str, Any], n: int) -> None:
+        self._bufs, self._n, self._lock = bufs, n, threading.Lock()
+        self._done: dict[str, tuple[int, ...]] = {}  # threads asking at once all get the one tuple
+
+    def raw(self, name: str) -> bytes:
+        with self._lock:
+            buf = self._bufs.get(name)
+            if buf is None:
+                return array.array("Q", self._done.get(name, ())).tobytes()
+            return bytes(_ffi.buffer(buf, 8 * self._n)) if self._n else b""
+
+    def values(self, name: str) -> tuple[int, ...]:
+        with self._lock:
+            done = self._done.get(name)
+            if done is None:
+                buf = self._bufs.pop(name, None)
+                done = self._done[name] = tuple(_ffi.unpack(buf, self._n)) if buf is not None and self._n else ()
+            return done
+
+
+class _ById:
+    """Arrays not read yet (``links()``): on first access the link is opened again by id and one more
+    ``bpf_link_get_info_by_fd`` copies the arrays out; the fd is closed before returning, so an info object
+    never holds one. A link released since it was listed raises ``FileNotFoundError`` (ENOENT, naming the link
+    and the array); reopening needs CAP_SYS_ADMIN, as listing did."""
+
+    __slots__ = ("_count", "_done", "_groups", "_id", "_lock", "_member", "_spare", "_type")
+
+    def __init__(self, link_id: int, link_type: int, member: str, count: int,
+                 groups: dict[str, tuple[str, ...]]) -> None:
+        self._id, self._type, self._member, self._count, self._groups = link_id, link_type, member, count, groups
+        self._lock = threading.Lock()
+        self._spare: dict[str, tuple[Any, int]] = {}
+        self._done: dict[str, tuple[int, ...]] = {}
+
+    def _fetch(self, name: str) -> tuple[dict[str, Any], int]:
+        """C buffers for ``name`` and the arrays the kernel insists on copying with it, and how many values."""
+        count = self._count
+        if not count:
+            return {}, 0
+        fd = ll.bpf_link_get_fd_by_id(self._id)
+        if fd < 0:
+            hint = {-errno.ENOENT: f"link {self._id} was released after it was listed: its {name} can no longer "
+                                   "be read",
+                    -errno.EPERM: f"reading a listed link's {name} opens it again by id, which needs CAP_SYS_ADMIN"}
+            check(fd, f"link_get_fd_by_id({self._id})", op="info", hint=hint.get(fd))
+        try:
+            info = _ffi.new("struct bpf_link_info *")
+            info.type = self._type
+            part = getattr(info, self._member)
+            bufs = {n: _ffi.new("__u64[]", count) for n in self._groups[name]}
+            for n, buf in bufs.items():
+                setattr(part, n, int(_ffi.cast("uintptr_t", buf)))
+            part.count = count
+            ret = _get(fd, info)
+            if ret < 0 and -ret != errno.ENOSPC:
+                check(ret, f"link_get_info_by_fd(link {self._id}: {name})")
+        finally:
+            os.close(fd)
+        if int(info.type) != self._type:  # ids are not reused before they wrap around 2^31; checked all the same
+            raise error(errno.ENOENT, f"link_get_fd_by_id({self._id})", op="info",
+                        hint=f"link {self._id} was released after it was listed (the id now names another link)")
+        return bufs, min(count, int(getattr(info, self._member).count))
+
+    def _take(self, name: str) -> tuple[Any, int]:
+        spare = self._spare.pop(name, None)  # copied out with an array asked before (kprobe_multi: both at once)
+        if spare is not None:
+            return spare
+        bufs, n = self._fetch(name)
+        self._spare.update((k, (b, n)) for k, b in bufs.items() if k != name)
+        return bufs.get(name), n
+
+    def raw(self, name: str) -> bytes:
+        with self._lock:
+            if name in self._done:
+                return array.array("Q", self._done[name]).tobytes()
+            buf, n = self._take(name)
+            self._spare[name] = (buf, n)  # array() copies: the tuple may still be asked for
+            return bytes(_ffi.buffer(buf, 8 * n)) if n else b""
+
+    def values(self, name: str) -> tuple[int, ...]:
+        with self._lock:
+            done = self._done.get(name)
+            if done is None:  # threads asking at once: one read, one tuple
+                buf, n = self._take(name)
+                done = self._done[name] = tuple(_ffi.unpack(buf, n)) if n else ()
+            return done
+
+
+def _lazy(cls: type[LinkInfo], fields: dict[str, Any], source: _Buffers | _ById) -> LinkInfo:
+    """An instance of a ``_LazyArrays`` dataclass whose array fields ``source`` makes on first access."""
+    obj = _new(cls, fields)
+    obj.__dict__["_arrays_source"] = source
+    return obj
+
+
+@dataclass(frozen=True, repr=False)  # _LazyArrays.__repr__
+class KprobeMultiLinkInfo(_LazyArrays, LinkInfo):
+    """``addrs`` are zeros unless the caller may see kernel addresses (kptr_restrict).
+
+    From ``links()``, ``addrs`` and ``cookies`` are read from the kernel on first access (see ``_LazyArrays``).
+    """
+
+    _ARRAYS = ("addrs", "cookies")
 
     addrs: tuple[int, ...]
     cookies: tuple[int, ...]
@@ -145,8 +317,16 @@ class KprobeMultiLinkInfo(LinkInfo):
     missed: int
 
 
-@dataclass(frozen=True)
-class UprobeMultiLinkInfo(LinkInfo):
+@dataclass(frozen=True, repr=False)  # _LazyArrays.__repr__
+class UprobeMultiLinkInfo(_LazyArrays, LinkInfo):
+    """``offsets``, ``ref_ctr_offsets`` and ``cookies`` (``count`` values each) are tuples made on first access:
+    ``Link.info()`` copies them out of the kernel at once (the link may be closed right after) and makes each
+    tuple when it is read; ``links()`` reads none of them while listing, and on first access opens the link
+    again by id for the one array asked (``FileNotFoundError`` if the link is gone by then). ``array(name)``:
+    the values as ``array('Q')`` without a Python int each.
+    """
+
+    _ARRAYS = ("offsets", "ref_ctr_offsets", "cookies")
     path: str
     offsets: tuple[int, ...]
     ref_ctr_offsets: tuple[int, ...]
@@ -311,14 +491,50 @@ def _decoders() -> dict[int, Callable[[int, Any, dict[str, Any], ModuleType], Li
     return _DECODERS
 
 
-def decode(fd: int, info: Any) -> LinkInfo:
-    """Decode a first-call ``info`` of the link behind ``fd``, making the second call where needed."""
+def _listed_uprobe_multi(fd: int, first: Any, base: dict[str, Any]) -> LinkInfo:
+    """``links()``: the path now (one more call, no arrays), the arrays by id when asked (``_ById``)."""
+    full, path = _refill_name(fd, first, "uprobe_multi", "path", "path_size")
+    um = full.uprobe_multi
+    fields = {**base, "path": path, "count": int(um.count), "flags": int(um.flags), "pid": int(um.pid)}
+    # one array per call: the kernel copies only the arrays it is given
+    groups: dict[str, tuple[str, ...]] = {n: (n,) for n in UprobeMultiLinkInfo._ARRAYS}
+    return _lazy(UprobeMultiLinkInfo, fields, _ById(base["id"], int(first.type), "uprobe_multi", int(um.count),
+                                                    groups))
+
+
+def _listed_kprobe_multi(fd: int, first: Any, base: dict[str, Any]) -> LinkInfo:
+    """``links()``: the first call has every scalar; the arrays by id when asked (``_ById``)."""
+    km = first.kprobe_multi
+    count = int(km.count)
+    fields = {**base, "count": count, "flags": int(km.flags), "missed": _member(km, "missed")}
+    both = ("addrs", "cookies")  # the kernel copies cookies only into a call that also takes addrs
+    return _lazy(KprobeMultiLinkInfo, fields, _ById(base["id"], int(first.type), "kprobe_multi", count,
+                                                    dict.fromkeys(both, both)))
+
+
+#: link type name -> the decoder ``links()`` uses instead of the family's: variable arrays left for later
+_LISTED = {"UPROBE_MULTI": _listed_uprobe_multi, "KPROBE_MULTI": _listed_kprobe_multi}
+_LISTED_BY_VALUE = {LinkType[n]._value_: f for n, f in _LISTED.items()
+                    if n in LinkType.__members__ and LinkType[n].available
+                    and f"struct bpf_link_info.{n.lower()}" not in ABSENT}
+
+
+def decode(fd: int, info: Any, *, lazy: bool = False) -> LinkInfo:
+    """Decode a first-call ``info`` of the link behind ``fd``, making the second call where needed.
+
+    ``lazy`` (``links()``): leave a multi-probe link's arrays unread until asked for (``UprobeMultiLinkInfo``);
+    they are then read by the link's id, not through ``fd``, which the caller may close at once.
+    """
     t = int(info.type)
     lt = _LINK_TYPES.get(t)
     base: dict[str, Any] = {"type": lt if lt is not None else LinkType(t), "id": int(info.id),
                             "prog_id": int(info.prog_id)}
     if lt is None:  # a type the compiled headers do not know (UNKNOWN_<n>)
         return _new(LinkInfo, base)
+    if lazy:
+        listed = _LISTED_BY_VALUE.get(t)
+        if listed is not None:
+            return listed(fd, info, base)
     decoder = (_DECODERS or _decoders()).get(t)
     if decoder is not None:
         return decoder(fd, info, base, sys.modules[__name__])

@@ -107,6 +107,11 @@ def links() -> Iterator[LinkInfo]:
     A link released between its id being listed and opened (``ENOENT``) is skipped, not an error; so is one
     still being set up (``EAGAIN``: the kernel has reserved its id but not yet settled it, and the creator may
     still abort it).
+
+    The arrays of uprobe_multi and kprobe_multi links (``offsets``, ``ref_ctr_offsets``, ``addrs``, ``cookies``:
+    up to a million values each) are not read while listing: the first access to one opens the link again by
+    id and reads that array (``FileNotFoundError`` naming the link if it is gone by then; ``Link.info()`` reads
+    them at once). No fd stays open for them.
     """
     # ids, fds and first info calls in C, 256 links per crossing (bpflink_link_walk in include/shims.c): the
     # fd stays open only for types whose decoding may make a second call (names, arrays) or that the C side
@@ -144,10 +149,10 @@ def links() -> Iterator[LinkInfo]:
                     decoded: LinkInfo = new(cls)
                     decoded.__dict__.update(fields)
                 elif fd < 0:
-                    decoded = decode(fd, infos[i])
+                    decoded = decode(fd, infos[i], lazy=True)
                 else:
                     try:
-                        decoded = decode(fd, infos[i])
+                        decoded = decode(fd, infos[i], lazy=True)
                     finally:
                         close(fd)  # before yielding: a consumer that stops early leaks nothing
                         batch_fds[i] = -1

@@ -706,6 +706,14 @@ def bpflink_json_string(s: bytes | CData, n: int, out: CData, cap: int) -> int:
     return int(lib.bpflink_json_string(s, n, out, cap))
 
 
+def bpflink_json_u64s(a: CData, n: int, inner: bytes, inner_len: int, indent: bytes, indent_len: int, out: CData,
+                      cap: int) -> int:
+    """``size_t bpflink_json_u64s(const __u64 *a, size_t n, const char *inner, size_t inner_len, const char *indent,
+    size_t indent_len, char *out, size_t cap)``: include/linkjson.c's writer of an indented JSON list of u64s.
+    """
+    return int(lib.bpflink_json_u64s(a, n, inner, inner_len, indent, indent_len, out, cap))
+
+
 def bpflink_route_libbpf_print(enable: int) -> None:
     """``void bpflink_route_libbpf_print(int enable)``."""
     lib.bpflink_route_libbpf_print(enable)

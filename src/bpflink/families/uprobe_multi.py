@@ -136,7 +136,7 @@ class UprobeMulti(LinkOpts):
 
 
 def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
-    UprobeMultiLinkInfo, _array, _ffi = kinds.UprobeMultiLinkInfo, kinds._array, kinds._ffi
+    UprobeMultiLinkInfo, _ffi = kinds.UprobeMultiLinkInfo, kinds._ffi
     _name_buffer, _refill, _string = kinds._name_buffer, kinds._refill, kinds._string
 
     count = int(info.uprobe_multi.count)
@@ -156,9 +156,10 @@ def _info_uprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleTy
     full, (path, offsets, refs, cookies) = _refill(fd, info, fill)
     um = full.uprobe_multi
     n = min(count, int(um.count))
-    return UprobeMultiLinkInfo(**base, path=_string(path), offsets=_array(offsets, n),
-                               ref_ctr_offsets=_array(refs, n), cookies=_array(cookies, n), count=int(um.count),
-                               flags=int(um.flags), pid=int(um.pid))
+    # copied out now (the link may be closed right after), each tuple made on first access
+    arrays = kinds._Buffers({"offsets": offsets, "ref_ctr_offsets": refs, "cookies": cookies}, n)
+    return kinds._lazy(UprobeMultiLinkInfo, {**base, "path": _string(path), "count": int(um.count),
+                                             "flags": int(um.flags), "pid": int(um.pid)}, arrays)
 
 
 def _probe_target(trial: TrialTargets, keep: list[Any]) -> tuple[int, Any]:
