@@ -436,7 +436,9 @@ def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
                                               "without a pid"))
         prog_id = int(lines[0][1])
         theirs_specs = {int(w[1]): bytes.fromhex(w[2]) for w in lines[1:]}
-        theirs = [i for i in bpflink.links() if i.prog_id == prog_id]
+        fields = ("offsets", "ref_ctr_offsets", "cookies", "path")
+        # read now: a listed link's arrays are fetched by id on first access, and these die with the process
+        theirs = [{f: getattr(i, f, None) for f in fields} for i in bpflink.links() if i.prog_id == prog_id]
         ref.communicate("done\n", timeout=30)
     finally:
         ref.kill()
@@ -450,8 +452,8 @@ def test_spec_maps_equal_libbpfs_own_attach(obj: Path, bins: Bins) -> None:
     assert len(ours) == len(theirs)
     if link.mode == "uprobe_multi":
         for a, b in zip(ours, theirs):
-            for field in ("offsets", "ref_ctr_offsets", "cookies", "path"):
-                assert getattr(a, field) == getattr(b, field), field
+            for field in fields:
+                assert getattr(a, field) == b[field], field
 
 
 def test_spec_ids_are_reused_after_close(obj: Path, bins: Bins) -> None:
