@@ -690,8 +690,9 @@ class _Reader:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return records
-            if self._look_every_slice:  # below a watermark nothing becomes readable: look again after a slice
-                left = SLICE if left is None else min(left, SLICE)
+            # look again after a slice even without a watermark: a perf wake-up taken by an earlier consume can
+            # leave the fd quiet while records wait (an async iteration hung in 1-vCPU guests)
+            left = SLICE if left is None else min(left, SLICE)
             await self._readable(left)
             if self._closed:  # closed while waiting: the waiter returns, the next call raises
                 return []
