@@ -153,6 +153,19 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def is_perf_fd(fd: int) -> bool:
+    """Whether this process's ``fd`` is a perf event (its anon inode's name)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[perf_event]"
+    except OSError:
+        return False
+
+
+def perf_fds() -> int:
+    """How many perf event fds this process holds."""
+    return sum(is_perf_fd(int(fd)) for fd in os.listdir("/proc/self/fd"))
+
+
 # --- leak check: fds (and the BPF links/programs/maps among them) and pins, around tests -------------------------
 # Autouse for the modules below (cheap: one /proc/self/fd listing and one bpffs listing per test), and for any test
 # marked ``leakcheck``. Pins are compared by name among those holding this process's pid (tests run alongside

@@ -3,7 +3,6 @@ perf-event-based link owning its event, LinkGroup all-or-nothing and parallel cl
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gc
 import os
@@ -19,27 +18,12 @@ from bpflink import AttachType, Link, Object
 from bpflink.attach import LegacyLink, LinkGroup, perf_sample, raw_tracepoint, tracepoint, uprobe, uprobe_multi
 from bpflink.errors import NotSupportedError
 from bpflink.features import FEATURES, kernel_version
-from conftest import open_fds
+from conftest import is_perf_fd, open_fds, perf_fds
 from honest_skips import unsupported
 
 _GETPPID = {"x86_64": 110, "aarch64": 173}
 TP, RAW, UPROBE, URET_MULTI, ITER, SAMPLE, XDP, EGRESS = 1, 2, 3, 4, 5, 6, 7, 8
 BASIC = ["on_tp", "on_raw_tp", "on_uprobe", "on_iter"]
-
-
-def _is_perf(fd: int) -> bool:
-    try:
-        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[perf_event]"
-    except OSError:
-        return False
-
-
-def _perf_fds() -> int:
-    n = 0
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[perf_event]"
-    return n
 
 
 @pytest.fixture
@@ -67,7 +51,7 @@ def _hits(obj: Object) -> dict[int, int]:
 def test_attach_all_fires_each_and_close_stops_them(sections: Path) -> None:
     """The proof: tracepoint, raw_tp, uprobe (library name), uretprobe.multi (glob) and iter from one object."""
     gc.collect()  # what earlier tests left to the collector must not close during the fd count
-    perf_before, fds_before = _perf_fds(), open_fds()
+    perf_before, fds_before = perf_fds(), open_fds()
     with _open(sections, [*BASIC, "on_uretprobe_multi"]) as obj:
         try:
             links = obj.attach_all()
@@ -78,8 +62,8 @@ def test_attach_all_fires_each_and_close_stops_them(sections: Path) -> None:
         multi = links["on_uretprobe_multi"]
         # before 6.6: single uretprobes, each a perf event; the handle's own fd is a dup of one of them where the
         # kernel has no perf_event links either (5.10), a perf_event link where it has (6.1)
-        extra = sum(_is_perf(fd) for fd in (multi.fd, *(pe.fd for pe in multi.perf_events))) if multi.legacy else 0
-        assert _perf_fds() == perf_before + 2 + extra  # tracepoint and uprobe run on perf events the links own
+        extra = sum(is_perf_fd(fd) for fd in (multi.fd, *(pe.fd for pe in multi.perf_events))) if multi.legacy else 0
+        assert perf_fds() == perf_before + 2 + extra  # tracepoint and uprobe run on perf events the links own
         assert links["on_tp"].perf_event is not None and links["on_uprobe"].perf_event is not None
         for _ in range(5):
             os.getppid()
@@ -91,7 +75,7 @@ def test_attach_all_fires_each_and_close_stops_them(sections: Path) -> None:
         assert h[ITER] > 1  # one run per task, plus the end-of-walk call
         for link in links.values():
             link.close()
-        assert _perf_fds() == perf_before and links["on_tp"].perf_event.closed
+        assert perf_fds() == perf_before and links["on_tp"].perf_event.closed
         for _ in range(5):
             os.getppid()
         assert {k: v for k, v in _hits(obj).items() if k != ITER} == {k: v for k, v in h.items() if k != ITER}
@@ -170,13 +154,13 @@ def test_attach_all_with_targets_and_skip(sections: Path, cgroup: Path) -> None:
 
 def test_all_or_nothing_names_the_failing_one(sections: Path) -> None:
     gc.collect()
-    perf_before, fds_before = _perf_fds(), open_fds()
+    perf_before, fds_before = perf_fds(), open_fds()
     want = r"attaching 'bad'.*2 link\(s\) attached before it were closed.*no tracepoint"
     with _open(sections, BASIC) as obj, obj.program("on_tp") as prog, pytest.raises(FileNotFoundError, match=want):
         LinkGroup.attach({"a": lambda: tracepoint(prog, "syscalls:sys_enter_getppid"),
                               "b": lambda: tracepoint(prog, "syscalls:sys_enter_getpid"),
                               "bad": lambda: tracepoint(prog, "syscalls:bpflink_no_such_tp")})
-    assert _perf_fds() == perf_before and open_fds() == fds_before
+    assert perf_fds() == perf_before and open_fds() == fds_before
 
 
 def test_group_close_is_parallel_and_complete(sections: Path) -> None:
@@ -282,7 +266,7 @@ def test_sampling_per_task(sections: Path) -> None:
 
 # --- fallbacks without a kernel link (bpflink.attach.legacy): forced with mode="legacy" on any kernel ---------------
 def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections: Path, bpf_no_leaks: object) -> None:
-    perf_before = _perf_fds()
+    perf_before = perf_fds()
     with _open(sections, BASIC) as obj, obj.program("on_tp") as tp, obj.program("on_uprobe") as up:
         with tracepoint(tp, "syscalls:sys_enter_getppid", mode="legacy") as lt, \
                 uprobe(up, "libc.so.6", "getppid", mode="legacy") as lu:
@@ -291,7 +275,7 @@ def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections
                 info = link.info()
                 assert info.kind == "perf_event_ioctl" and info.legacy and info.min_kernel_for_link == "5.15"
             assert lt.info().events == ("tracepoint:syscalls:sys_enter_getppid",)
-            assert _perf_fds() == perf_before + 2  # the handle's fd is the perf event itself
+            assert perf_fds() == perf_before + 2  # the handle's fd is the perf event itself
             for _ in range(5):
                 os.getppid()
             h = _hits(obj)
@@ -300,7 +284,7 @@ def test_legacy_tracepoint_and_uprobe_fire_through_the_perf_event_ioctl(sections
                          lt.detach):
                 with pytest.raises(NotSupportedError, match=r"no kernel link object.*Linux >= 5\.15"):
                     call()
-        assert lt.closed and lt.perf_event.closed and _perf_fds() == perf_before
+        assert lt.closed and lt.perf_event.closed and perf_fds() == perf_before
         for _ in range(5):
             os.getppid()
         assert _hits(obj)[TP] == 5 and _hits(obj)[UPROBE] == 5  # closing detached both
@@ -318,7 +302,7 @@ def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sect
     a tracepoint, PERF_EVENT_IOC_SET_BPF; exact counts, and closing removes the event from tracefs."""
     from bpflink.attach.tracefs import GROUP
 
-    perf_before = _perf_fds()
+    perf_before = perf_fds()
     before = [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/" in ln]
     with _open(sections, BASIC) as obj, obj.program("on_uprobe") as up:
         with pytest.raises(NotSupportedError, match=r"BPF cookies need a perf_event link"):
@@ -332,20 +316,20 @@ def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sect
             name = event.rsplit(":", 1)[1]
             mine = [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/{name} " in ln]
             assert len(mine) == 1 and "libc.so.6:0x" in mine[0], mine
-            assert _perf_fds() == perf_before + 1 and link.perf_event.kind == "uprobe_events"
+            assert perf_fds() == perf_before + 1 and link.perf_event.kind == "uprobe_events"
             for _ in range(7):
                 os.getppid()
             assert _hits(obj)[UPROBE] == 7
             with pytest.raises(NotSupportedError, match="no kernel link object"):
                 link.pin("/sys/fs/bpf/bpflink_tracefs")
         assert not [ln for ln in _tracefs_lines("uprobe") if f"{GROUP}/{name} " in ln]  # removed on close
-        assert link.perf_event.closed and _perf_fds() == perf_before
+        assert link.perf_event.closed and perf_fds() == perf_before
         os.getppid()
         assert _hits(obj)[UPROBE] == 7
         # uprobe_multi as single probes, each through tracefs
         with uprobe_multi(up, "libc.so.6", ["getppid", "getppid"], mode="tracefs") as multi:
             assert multi.kind == "single_probes"
-            assert all(ev.kind == "uprobe_events" and _is_perf(ev.fd) for ev in multi.perf_events)
+            assert all(ev.kind == "uprobe_events" and is_perf_fd(ev.fd) for ev in multi.perf_events)
             assert len(multi.perf_events) == 2
             os.getppid()
             assert _hits(obj)[UPROBE] == 9
@@ -353,11 +337,11 @@ def test_tracefs_uprobe_fires_through_the_ioctl_and_close_removes_the_event(sect
 
 
 def test_legacy_refuses_cookies_and_auto_picks_the_link_where_it_exists(sections: Path, bpf_no_leaks: object) -> None:
-    perf_before = _perf_fds()
+    perf_before = perf_fds()
     with _open(sections, BASIC) as obj, obj.program("on_tp") as tp:
         with pytest.raises(NotSupportedError, match=r"BPF cookies need a perf_event link.*Linux >= 5\.15"):
             tracepoint(tp, "syscalls:sys_enter_getppid", cookie=7, mode="legacy")
-        assert _perf_fds() == perf_before  # the perf event opened for it is closed again
+        assert perf_fds() == perf_before  # the perf event opened for it is closed again
         with pytest.raises(ValueError, match="mode must be one of"):
             tracepoint(tp, "syscalls:sys_enter_getppid", mode="ioctl")
         with obj.attach("on_tp", mode="legacy") as link:
@@ -393,7 +377,7 @@ def test_uprobe_multi_as_single_probes(sections: Path, bpf_no_leaks: object) -> 
 
 
 def test_legacy_sampling_on_every_cpu(sections: Path, bpf_no_leaks: object) -> None:
-    perf_before = _perf_fds()
+    perf_before = perf_fds()
     with _open(sections, ["on_sample"]) as obj, obj.program("on_sample") as prog:
         with perf_sample(prog, "cpu-clock", freq=1000, mode="legacy") as link:
             assert link.kind == "perf_event_ioctl" and len(link.perf_events) == len(bpflink.attach.online_cpus())
@@ -401,7 +385,7 @@ def test_legacy_sampling_on_every_cpu(sections: Path, bpf_no_leaks: object) -> N
             while time.monotonic() < t:
                 pass
             assert _hits(obj)[SAMPLE] > 0
-        assert all(ev.closed for ev in link.perf_events) and _perf_fds() == perf_before
+        assert all(ev.closed for ev in link.perf_events) and perf_fds() == perf_before
         with pytest.raises(NotSupportedError, match="cookie"):
             perf_sample(prog, "cpu-clock", freq=1000, cookie=1, mode="legacy")
 

@@ -16,19 +16,11 @@ import pytest
 
 from bpflink import Object
 from bpflink.attach import EVENTS, online_cpus, perf_sample, raw_tracepoint
-from conftest import open_fds
+from conftest import open_fds, perf_fds
 from honest_skips import unsupported
 
 _GETPPID = {"x86_64": 110, "aarch64": 173}
 PERF_TYPE_HARDWARE = 0  # <linux/perf_event.h>
-
-
-def _perf_fds() -> int:
-    n = 0
-    for fd in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):
-            n += os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[perf_event]"
-    return n
 
 
 @pytest.fixture
@@ -109,7 +101,7 @@ def _burn_on_each(cpus: list[int], seconds: float) -> None:
 
 def _check_per_cpu(extra: Path, event: str, **how: int) -> None:
     cpus = sorted(set(online_cpus()) & os.sched_getaffinity(0))
-    perf_before, fds_before = _perf_fds(), open_fds()
+    perf_before, fds_before = perf_fds(), open_fds()
     with _loaded(extra, "on_sample_cpu") as obj, obj.program("on_sample_cpu") as prog:
         try:
             link = perf_sample(prog, event, **how)
@@ -128,7 +120,7 @@ def _check_per_cpu(extra: Path, event: str, **how: int) -> None:
         after = _read(obj, "samples", range(max(cpus) + 1))
         _burn_on_each(cpus[:1], 0.05)
         assert _read(obj, "samples", range(max(cpus) + 1)) == after  # closed: no more samples
-    assert _perf_fds() == perf_before and open_fds() == fds_before
+    assert perf_fds() == perf_before and open_fds() == fds_before
 
 
 def test_software_sampling_on_every_cpu_by_frequency(extra: Path) -> None:
