@@ -136,7 +136,7 @@ def update_readme(readme: Path, cols: list[tuple[str, dict[str, list[tuple[str, 
 
 def main(argv: list[str]) -> int:
     results, out = Path(argv[1]), Path(argv[2])
-    given = argv[3:] or [p.name for p in results.iterdir() if p.is_dir() and p.name not in ("host", "host-suite")]
+    given = argv[3:] or [p.name for p in results.iterdir() if p.is_dir() and p.name != "host"]
     # columns oldest kernel first, whatever order the guests ran in
     names = ["host", *sorted(given, key=lambda n: [int(x) if x.isdigit() else 0 for x in re.split(r"[.-]", n)])]
     cols = [load(results, n) for n in names]
