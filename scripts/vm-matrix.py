@@ -85,6 +85,16 @@ def load(results: Path, name: str) -> tuple[str, dict[str, list[tuple[str, str, 
     return title, rows, seconds
 
 
+def skip_reasons(skips: list[tuple[str, str, str]], most: int = 2) -> dict[str, str]:
+    """The first ``most`` distinct skip reasons, {short form: one full reason}: the short form (the README's)
+    drops "not available here" and the kernel's errno, so reasons differing only in the errno count once, and
+    both tables name the same reasons in the same order."""
+    found: dict[str, str] = {}
+    for reason in sorted({c[2] for c in skips}):
+        found.setdefault(re.sub(r" \(kernel answered .*", "", reason).replace(" not available here", ""), reason)
+    return {k: found[k] for k in sorted(found)[:most]}
+
+
 def cell(cases: list[tuple[str, str, str]]) -> str:
     if not cases:
         return "not run"
@@ -94,8 +104,7 @@ def cell(cases: list[tuple[str, str, str]]) -> str:
     passed = n - len(fails) - len(skips)
     if fails:
         return f"**FAIL** {len(fails)}/{n}: " + ", ".join(sorted({c[0] for c in fails}))[:120]
-    reasons = sorted({c[2] for c in skips})
-    why = "; ".join(r[:110] for r in reasons[:2]).replace("|", "/")
+    why = "; ".join(r[:110] for r in skip_reasons(skips).values()).replace("|", "/")
     if not passed:
         return f"skipped ({n}): {why}"
     if skips:
@@ -114,8 +123,7 @@ def short(cases: list[tuple[str, str, str]]) -> str:
         return f"**FAIL** {len(fails)}/{n}"
     if not skips:
         return f"pass {n}/{n}"
-    why = sorted({re.sub(r" \(kernel answered .*", "", c[2]).replace(" not available here", "") for c in skips})
-    text = "; ".join(w[:80] for w in why[:2]).replace("|", "/")
+    text = "; ".join(w[:80] for w in skip_reasons(skips)).replace("|", "/")
     return f"skip: {text}" if len(skips) == n else f"pass {n - len(skips)}/{n}, skip {len(skips)}: {text}"
 
 
