@@ -1,5 +1,5 @@
-/* bpflink._fdowner: the C base of bpflink's fd owners (Link, Program, Map, PerfEvent) and link_create's
- * no-opts hot path. Built by setup.py as its own small extension against the stable ABI (cp39-abi3), with no
+/* bpflink._fdowner: the C base of bpflink's fd owners (Link, Program, Map, PerfEvent), link_create's
+ * no-opts hot path, and the one Python-object builder cffi cannot give (pairs: a perf buffer's records). Built by setup.py as its own small extension against the stable ABI (cp39-abi3), with no
  * libbpf of its own: create.py hands it the address of bpflink._ffi's bpflink_link_create_noopts().
  *
  * Why C: creating and finalizing a Python-level owner (its __init__/__del__, attribute stores, os.close)
@@ -329,8 +329,62 @@ static PyObject *set_link_create(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* pairs(cls, firsts, seconds) -> [cls(firsts[0], seconds[0]), ...] for a 2-field tuple subclass (PerfRecord):
+ * the per-record objects a perf buffer hands over, made in one C loop. From Python, tuple.__new__(cls, pair)
+ * costs ~200 ns a record, more than the rest of the hand-over (bench/README.md, perf buffers). */
+static PyObject *pairs(PyObject *module, PyObject *args)
+{
+    PyTypeObject *cls;
+    PyObject *firsts, *seconds, *out;
+    allocfunc alloc;
+    Py_ssize_t n, i;
+
+    (void)module;
+    if (!PyArg_ParseTuple(args, "O!O!O!:pairs", &PyType_Type, &cls, &PyList_Type, &firsts, &PyList_Type,
+                          &seconds))
+        return NULL;
+    if (!PyType_IsSubtype(cls, &PyTuple_Type) || !(PyType_GetFlags(cls) & Py_TPFLAGS_HEAPTYPE)) {
+        PyErr_SetString(PyExc_TypeError, "pairs: cls must be a tuple subclass defined in Python");
+        return NULL;
+    }
+    n = PyList_Size(firsts);
+    if (PyList_Size(seconds) != n) {
+        PyErr_SetString(PyExc_ValueError, "pairs: the two lists differ in length");
+        return NULL;
+    }
+    alloc = (allocfunc)PyType_GetSlot(cls, Py_tp_alloc);
+    if (alloc == NULL)
+        return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_TypeError, "pairs: %R has no allocator", cls);
+    out = PyList_New(n);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        /* read again each time: an allocation may run the GC, and a finalizer could change the lists */
+        PyObject *a = PyList_GetItem(firsts, i), *b = PyList_GetItem(seconds, i), *t;
+
+        if (a == NULL || b == NULL)
+            goto fail;
+        Py_INCREF(a);
+        Py_INCREF(b);
+        t = alloc(cls, 2);
+        if (t == NULL) {
+            Py_DECREF(a);
+            Py_DECREF(b);
+            goto fail;
+        }
+        PyTuple_SetItem(t, 0, a);  /* steal a and b; cannot fail on a new 2-tuple */
+        PyTuple_SetItem(t, 1, b);
+        PyList_SetItem(out, i, t);
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
     {"link_create_fast", link_create_fast, METH_VARARGS, "link_create_fast(prog, target, attach_type)"},
+    {"pairs", pairs, METH_VARARGS, "pairs(cls, firsts, seconds): [cls(a, b) for a, b in zip(...)], in C"},
     {"set_link_create", set_link_create, METH_VARARGS, "set_link_create(address, Link, Program, table)"},
     {NULL, NULL, 0, NULL},
 };

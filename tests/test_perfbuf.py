@@ -9,6 +9,7 @@ import asyncio
 import os
 import select
 import struct
+import sys
 import time
 from collections.abc import Iterator
 
@@ -38,6 +39,7 @@ def cpu() -> Iterator[int]:
 def check(records: list[PerfRecord], want: range, cpu: int, size: int = 16) -> None:
     seqs = []
     for rec in records:
+        assert type(rec) is PerfRecord and (rec.cpu, rec.data) == tuple(rec)
         seq, rcpu, tag = REC16.unpack_from(rec.data)
         assert (tag, rcpu, rec.cpu) == (TAG, cpu, cpu)
         # the kernel pads a raw sample so that its u32 size + data is a multiple of 8 bytes
@@ -208,3 +210,28 @@ def test_bad_input() -> None:
         t0 = time.monotonic()
         with PerfBuffer(pa, pages=1) as pb2:
             assert pb2.poll(timeout=0.1) == [] and time.monotonic() - t0 < 2
+
+
+def test_records_are_built_in_c_with_exact_references() -> None:
+    """PerfRecords of a poll come from _fdowner.pairs (one C loop): real PerfRecords, each field one new
+    reference, and bad input refused before anything is built."""
+    from bpflink._fdowner import pairs
+
+    cpus = [1, 2, 300]
+    datas = [b"a" * 9, b"b" * 9, b"c" * 9]
+    before = [sys.getrefcount(d) for d in datas]
+    recs = pairs(PerfRecord, cpus, datas)
+    assert recs == [PerfRecord(1, b"a" * 9), PerfRecord(2, b"b" * 9), PerfRecord(300, b"c" * 9)]
+    assert all(type(r) is PerfRecord for r in recs) and recs[2].cpu == 300 and bytes(recs[0]) == b"a" * 9
+    assert [sys.getrefcount(d) for d in datas] == [b + 1 for b in before]
+    del recs
+    assert [sys.getrefcount(d) for d in datas] == before
+    assert pairs(PerfRecord, [], []) == []
+    with pytest.raises(ValueError, match="differ in length"):
+        pairs(PerfRecord, [1], [])
+    with pytest.raises(TypeError, match="tuple subclass"):
+        pairs(list, [1], [b""])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="tuple subclass"):
+        pairs(tuple, [1], [b""])
+    with pytest.raises(TypeError):
+        pairs(PerfRecord, (1,), [b""])  # type: ignore[arg-type]
