@@ -243,43 +243,54 @@ def kprobe_multi_glob(pattern: str, reps: int) -> dict[str, Any]:
             "c_close_ms": median(c_close) / 1e6 if c else None, "c_error": c_error}
 
 
+def attach_all_line(a: dict[str, Any]) -> str:
+    return (f"attach_all of {a['programs']} tracepoint programs (load average {a['loadavg']}): bpflink median "
+            f"{a['bpflink_attach_ms']:.2f} ms (min {a['bpflink_attach_min_ms']:.2f}), libbpf C {a['c_attach_ms']:.2f} "
+            f"ms (min {a['c_attach_min_ms']:.2f}): {a['attach_ratio_vs_c']:.2f}x C (min/min "
+            f"{a['attach_min_ratio_vs_c']:.2f}x); close one by one: bpflink {a['bpflink_close_ms']:.2f} ms, C "
+            f"{a['c_close_ms']:.2f} ms")
+
+
+def kprobe_multi_line(k: dict[str, Any]) -> str:
+    return (f"kprobe_multi {k['pattern']!r} ({k['functions']} functions): bpflink {k['bpflink_attach_ms']:.1f} ms "
+            f"(resolution included; alone {k['bpflink_resolve_ms']:.1f} ms), libbpf C {k['c_attach_ms']} ms; close "
+            f"{k['bpflink_close_ms']:.1f} vs {k['c_close_ms']} ms; C error: {k['c_error']}")
+
+
+def group_close_line(r: dict[str, Any], what: str) -> str:
+    return (f"close {r['links']} perf_event links ({what}): one by one {r['one_by_one_ms']:.1f} ms, LinkGroup "
+            f"{r['group_ms']:.1f} ms ({r['speedup']:.1f}x)")
+
+
+def uprobe_line(u: dict[str, Any]) -> str:
+    return (f"uprobe {u['target']} by name, end to end (cold symbol cache): bpflink {u['bpflink_attach_ms']:.2f} ms, "
+            f"libbpf C {u['c_attach_ms']:.2f} ms; bpflink resolution alone: cold {u['bpflink_resolve_cold_ms']:.2f} "
+            f"ms, warm {u['bpflink_resolve_warm_ms']:.3f} ms")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--kprobe-multi", metavar="PATTERN", help="only the kprobe_multi glob comparison (guests)")
     ap.add_argument("--only-attach-all", action="store_true", help="only the attach_all comparison")
     args = ap.parse_args()
-    if args.only_attach_all:
-        a = attach_all(args.reps)
-        print(f"attach_all of {a['programs']} tracepoint programs (load average {a['loadavg']}): bpflink median "
-              f"{a['bpflink_attach_ms']:.2f} ms (min {a['bpflink_attach_min_ms']:.2f}), libbpf C "
-              f"{a['c_attach_ms']:.2f} ms (min {a['c_attach_min_ms']:.2f}): {a['attach_ratio_vs_c']:.2f}x C "
-              f"(min/min {a['attach_min_ratio_vs_c']:.2f}x)")
-        print(json.dumps({"attach_all": a}))
-        return
+    results: dict[str, Any] = {}
+    lines: list[str] = []
     if args.kprobe_multi:
-        k = kprobe_multi_glob(args.kprobe_multi, args.reps)
-        print(f"kprobe_multi {k['pattern']!r} ({k['functions']} functions): bpflink {k['bpflink_attach_ms']:.1f} ms "
-              f"(resolution included; alone {k['bpflink_resolve_ms']:.1f} ms), libbpf C {k['c_attach_ms']} ms; "
-              f"close {k['bpflink_close_ms']:.1f} vs "
-              f"{k['c_close_ms']} ms; C error: {k['c_error']}")
-        print(json.dumps({"kprobe_multi": k}))
-        return
-    a = attach_all(args.reps)
-    g = group_close(args.reps, shared=False)
-    gs = group_close(args.reps, shared=True)
-    u = uprobe_by_name(args.reps)
-    print(f"attach_all of {a['programs']} tracepoint programs: bpflink {a['bpflink_attach_ms']:.2f} ms, libbpf C "
-          f"{a['c_attach_ms']:.2f} ms ({a['attach_ratio_vs_c']:.2f}x C); close one by one: bpflink "
-          f"{a['bpflink_close_ms']:.2f} ms, C {a['c_close_ms']:.2f} ms")
-    for r, what in ((g, "one program on 100 tracepoints"), (gs, "25 programs on each of 4 tracepoints")):
-        print(f"close {r['links']} perf_event links ({what}): one by one {r['one_by_one_ms']:.1f} ms, "
-              f"LinkGroup "
-              f"{r['group_ms']:.1f} ms ({r['speedup']:.1f}x)")
-    print(f"uprobe {u['target']} by name, end to end (cold symbol cache): bpflink {u['bpflink_attach_ms']:.2f} ms, "
-          f"libbpf C {u['c_attach_ms']:.2f} ms; bpflink resolution alone: cold {u['bpflink_resolve_cold_ms']:.2f} ms,"
-          f" warm {u['bpflink_resolve_warm_ms']:.3f} ms")
-    print(json.dumps({"attach_all": a, "group_close": g, "group_close_shared": gs, "uprobe_by_name": u}))
+        results["kprobe_multi"] = k = kprobe_multi_glob(args.kprobe_multi, args.reps)
+        lines.append(kprobe_multi_line(k))
+    else:
+        results["attach_all"] = a = attach_all(args.reps)
+        lines.append(attach_all_line(a))
+    if not (args.kprobe_multi or args.only_attach_all):
+        for key, shared, what in (("group_close", False, "one program on 100 tracepoints"),
+                                  ("group_close_shared", True, "25 programs on each of 4 tracepoints")):
+            results[key] = r = group_close(args.reps, shared=shared)
+            lines.append(group_close_line(r, what))
+        results["uprobe_by_name"] = u = uprobe_by_name(args.reps)
+        lines.append(uprobe_line(u))
+    print("\n".join(lines))
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
