@@ -1,6 +1,7 @@
 /* bpflink._fdowner: the C base of bpflink's fd owners (Link, Program, Map, PerfEvent), link_create's
- * no-opts hot path, and the one Python-object builder cffi cannot give (pairs: a perf buffer's records). Built by setup.py as its own small extension against the stable ABI (cp39-abi3), with no
- * libbpf of its own: create.py hands it the address of bpflink._ffi's bpflink_link_create_noopts().
+ * no-opts hot path, and the one Python-object builder cffi cannot give (pairs: a perf buffer's records).
+ * Built by setup.py as its own small extension against the stable ABI (cp39-abi3), with no libbpf of its own:
+ * create.py hands it the address of bpflink._ffi's bpflink_link_create_noopts().
  *
  * Why C: creating and finalizing a Python-level owner (its __init__/__del__, attribute stores, os.close)
  * cost ~2,200 user-space instructions per link, more than the syscall itself (bench/, callgrind).

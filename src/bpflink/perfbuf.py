@@ -48,8 +48,6 @@ class PerfRecord(NamedTuple):
         return self.data
 
 
-
-
 class PerfBuffer(_Reader):
     """A reader of a perf event array over libbpf's ``perf_buffer``: one ring of ``pages`` pages (a power of
     two) per possible CPU (at most the map's ``max_entries``).
