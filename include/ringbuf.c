@@ -6,6 +6,7 @@
  * The structs are defined here only: include/ringbuf.h declares for cffi the members Python reads, followed by
  * "...;", and cffi takes their layout from the compiler. */
 #include <stdint.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
@@ -31,6 +32,16 @@ struct bpflink_batch {
     int with_source;
     int error;           /* -ENOMEM once the block could not grow */
     uint64_t dropped;    /* records libbpf consumed that found no room (after an error) */
+    /* A run: while every record is run_size bytes, record i goes to i * run_room and only count (and the source,
+     * when asked for) is written; bpflink_batch_settle fills in length[] and used afterwards. So the hot path
+     * carries one counter through memory instead of three. run_limit is the count the run may reach before the
+     * block must grow; 0 outside a run, which sends every record to the general path. */
+    size_t run_size;     /* SIZE_MAX until the first record of a block that may run */
+    size_t run_room;
+    size_t run_n;        /* bytes copied per record: run_size, or less when a stride cuts it */
+    size_t run_limit;
+    size_t open_slots;   /* the general hot path's bound: slots outside a run, 0 in one (so it never runs there) */
+    int run;             /* 1 while the records so far form a run */
 };
 
 /* One reader (a RingBuffer or PerfBuffer): the block its callbacks fill, its wait set and lost counters. */
@@ -73,6 +84,10 @@ void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source
     b->with_source = with_source;
     b->error = 0;
     b->dropped = 0;
+    b->run = 1;
+    b->run_size = SIZE_MAX;
+    b->run_limit = 0;
+    b->open_slots = 0;
 }
 
 /* the slow path of bpflink_batch_add: room for one more record ending at byte need */
@@ -93,6 +108,8 @@ static __attribute__((noinline)) int bpflink_batch_grow(struct bpflink_batch *b,
             goto oom;
         b->source = source;
         b->slots = slots;
+        if (!b->run)
+            b->open_slots = slots;
     }
     if (need > b->cap || !b->data) {
         size_t cap = b->cap ? b->cap : 64 * 1024;
@@ -112,13 +129,84 @@ oom:
     return b->error;
 }
 
-/* every case of adding a record (growth, padding, any size): the slow path of bpflink_batch_add */
+static __attribute__((noinline)) int bpflink_copy_out(char *dst, const void *src, size_t n)
+{
+    memcpy(dst, src, n);
+    return 0;
+}
+
+/* A record of n >= 8 bytes into its slot of room bytes (room - n < 8): the padding zeroed first (a block never
+ * shows bytes of an earlier batch), the record over it; up to 32 bytes with fixed-size moves, beyond by a
+ * tail-called memcpy, so the hot path makes no call that would need saved registers. */
+static inline __attribute__((always_inline)) int bpflink_slot_copy(char *dst, const void *data, size_t n,
+                                                                   size_t room)
+{
+    if (room != n)
+        memset(dst + room - 8, 0, 8);
+    if (n <= 16) {
+        memcpy(dst, data, 8);
+        memcpy(dst + n - 8, (const char *)data + n - 8, 8);
+        return 0;
+    }
+    if (n <= 32) {
+        memcpy(dst, data, 16);
+        memcpy(dst + n - 16, (const char *)data + n - 16, 16);
+        return 0;
+    }
+    return bpflink_copy_out(dst, data, n);
+}
+
+/* Write out what a run left implicit (each record's length, the bytes used) and leave run mode. */
+static void bpflink_run_end(struct bpflink_batch *b)
+{
+    size_t done, n;
+
+    if (b->run && b->run_size != SIZE_MAX && b->count) {
+        /* one length, then doubling copies of what is filled: memcpy's wide moves instead of a store a record */
+        b->length[0] = (uint32_t)b->run_size;
+        for (done = 1; done < b->count; done += n) {
+            n = done < b->count - done ? done : b->count - done;
+            memcpy(b->length + done, b->length, n * sizeof(*b->length));
+        }
+        b->used = b->count * b->run_room;
+    }
+    b->run = 0;
+    b->run_limit = 0;
+    b->open_slots = b->slots;
+}
+
+/* every case of adding a record the hot path does not take (a run's start and growth, a record ending a run,
+ * growth, padding of 8 bytes or more, records under 8 bytes) */
 static __attribute__((noinline)) int bpflink_batch_add_any(struct bpflink_batch *b, int source, const void *data,
                                                            size_t size)
 {
     size_t i = b->count, at, room, n;
     char *dst;
 
+    if (b->run) {
+        if (b->run_size == SIZE_MAX) {  /* the block's first record: a run starts if its slot needs no memset */
+            room = b->stride ? b->stride : BPFLINK_ALIGN8(size);
+            n = size < room ? size : room;
+            if (n >= 8 && room - n < 8) {
+                b->run_size = size;
+                b->run_room = room;
+                b->run_n = n;
+            }
+        }
+        if (size == b->run_size) {
+            room = b->run_room;
+            if (bpflink_batch_grow(b, (i + 1) * room)) {
+                b->dropped++;
+                return b->error;
+            }
+            b->run_limit = b->slots < b->cap / room ? b->slots : b->cap / room;
+            if (b->with_source)
+                b->source[i] = source;
+            b->count = i + 1;
+            return bpflink_slot_copy(b->data + i * room, data, b->run_n, room);
+        }
+        bpflink_run_end(b);
+    }
     if (b->stride) {
         at = i * b->stride;
         room = b->stride;
@@ -143,44 +231,42 @@ static __attribute__((noinline)) int bpflink_batch_add_any(struct bpflink_batch 
     return 0;
 }
 
-static __attribute__((noinline)) int bpflink_copy_out(char *dst, const void *src, size_t n)
-{
-    memcpy(dst, src, n);
-    return 0;
-}
-
-/* The hot path of every reader, kept free of calls but tail calls (so it saves no registers): a record of 8 bytes
- * or more that fits its slot (8-byte aligned, or the stride, which may cut it) in a block with room is copied
- * inline up to 32 bytes and by a tail-called memcpy beyond; the rest (slots 8+ bytes longer than the record, tiny
- * records, growth) takes bpflink_batch_add_any. */
+/* The hot path of every reader, kept free of calls but tail calls (so it saves no registers). In a run (every
+ * record one length) a record costs its copy, its source when asked for and the count. Otherwise a record of 8
+ * bytes or more that fits its slot (8-byte aligned, or the stride, which may cut it) in a block with room is
+ * copied with its length and source. The rest takes bpflink_batch_add_any. */
 static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflink_batch *b, int source,
                                                                    const void *data, size_t size)
 {
-    size_t i = b->count, at = b->used, room = b->stride ? b->stride : BPFLINK_ALIGN8(size);
-    size_t n = size < room ? size : room;  /* less than size only when a stride cuts the record */
-    char *dst;
+    size_t i = b->count, at, room, n;
 
-    if (n < 8 || room - n >= 8 || i >= b->slots || at + room > b->cap)
+    if (size == b->run_size && i < b->run_limit) {
+        if (b->with_source)
+            b->source[i] = source;
+        b->count = i + 1;
+        return bpflink_slot_copy(b->data + i * b->run_room, data, b->run_n, b->run_room);
+    }
+    at = b->used;
+    room = b->stride ? b->stride : BPFLINK_ALIGN8(size);
+    n = size < room ? size : room;  /* less than size only when a stride cuts the record */
+    if (n < 8 || room - n >= 8 || i >= b->open_slots || at + room > b->cap)
         return bpflink_batch_add_any(b, source, data, size);
     b->length[i] = (uint32_t)size;
     if (b->with_source)
         b->source[i] = source;
     b->count = i + 1;
     b->used = at + room;
-    dst = b->data + at;
-    if (room != n)
-        memset(dst + room - 8, 0, 8);  /* the padding, before the record lands over its first bytes */
-    if (n <= 16) {
-        memcpy(dst, data, 8);
-        memcpy(dst + n - 8, (const char *)data + n - 8, 8);
-        return 0;
-    }
-    if (n <= 32) {
-        memcpy(dst, data, 16);
-        memcpy(dst + n - 16, (const char *)data + n - 16, 16);
-        return 0;
-    }
-    return bpflink_copy_out(dst, data, n);
+    return bpflink_slot_copy(b->data + at, data, n, room);
+}
+
+/* After a consume, before anything reads the block: a run's lengths and used written out. Returns the length of
+ * every record when the block holds one run, else 0 (mixed lengths, or no record). */
+size_t bpflink_batch_settle(struct bpflink_batch *b)
+{
+    size_t same = b->run && b->count ? b->run_size : 0;
+
+    bpflink_run_end(b);
+    return same;
 }
 
 /* 1 when all count lengths are equal (or count is 0): RecordBatch asks only when a path needs it */
@@ -197,6 +283,8 @@ int bpflink_lengths_same(const uint32_t *length, size_t count)
 /* 1 when every record of b is as long as the first (or b is empty) */
 int bpflink_batch_same_length(const struct bpflink_batch *b)
 {
+    if (b->run)
+        return 1;
     return bpflink_lengths_same(b->length, b->count);
 }
 

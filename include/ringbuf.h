@@ -68,6 +68,9 @@ struct bpflink_batch *bpflink_batch_new(void);
 void bpflink_batch_free(struct bpflink_batch *b);
 /* empty b for the next consume; limit: the most records a perf consume stores */
 void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source, size_t limit);
+/* after a consume, before the block is read: lengths and used written out; every record's length when all are
+ * one length, else 0 */
+size_t bpflink_batch_settle(struct bpflink_batch *b);
 /* 1 when every record of b is as long as the first */
 int bpflink_batch_same_length(const struct bpflink_batch *b);
 /* 1 when all count lengths are equal */

@@ -252,6 +252,30 @@ def test_batch_of_mixed_lengths(emitter: Emitter) -> None:
         assert padded.as_array(np.dtype("<u8")).tolist() == padded.array["seq"].tolist()
 
 
+def test_a_run_of_one_length_grows_breaks_and_restarts_in_a_reused_block(emitter: Emitter) -> None:
+    """Records of one length are copied without their lengths (C writes those once the consume ends): a run that
+    outgrows its block, a record that ends it, and the next batch in a block given back must all read exactly."""
+    np = pytest.importorskip("numpy")
+    with RingBuffer(emitter.events) as rb:
+        # 6,000 records: past the block's first 4,096 length slots and 64 KiB, so the run grows twice
+        a, b, c = emitter.run("ring16", 6000), emitter.run("ring256", 1), emitter.run("ring16", 3)
+        batch = rb.consume_batch(max_records=10000)
+        assert batch.lengths.tolist() == [16] * 6000 + [256] + [16] * 3
+        assert batch.offsets.tolist()[5999:] == [95984, 96000, 96256, 96272, 96288]
+        assert seqs(batch) == [*a, *b, *c] and batch[6000][16:] == b"\xab" * 240
+        assert len(batch.data) == 6000 * 16 + 256 + 3 * 16
+        del batch  # its block goes back to the pool: the next batch is copied into it
+        want = emitter.run("ring16", 5000)
+        again = rb.consume_batch(max_records=10000)
+        assert again.lengths.tolist() == [16] * 5000 and len(again.data) == 80000
+        assert again.as_array([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])["seq"].tolist() == list(want)
+        # a dtype shorter than the record cuts each into its slot; lengths keep the real size
+        want = emitter.run("ring256", 300)
+        cut = rb.consume_batch(dtype=np.dtype([("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")]))
+        assert cut.lengths.tolist() == [256] * 300 and cut.array["seq"].tolist() == list(want)
+        assert len(cut.data) == 300 * 16
+
+
 def test_several_rings_in_one_reader(emitter: Emitter) -> None:
     with RingBuffer([emitter.events, emitter.second]) as rb:
         assert rb.ring_count == 2

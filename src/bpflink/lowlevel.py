@@ -634,6 +634,11 @@ def bpflink_batch_new() -> CData:
 bpflink_batch_free: Callable[[CData], None] = lib.bpflink_batch_free
 
 
+def bpflink_batch_settle(b: CData) -> int:
+    """``size_t bpflink_batch_settle(struct bpflink_batch *b)``."""
+    return int(lib.bpflink_batch_settle(b))
+
+
 def bpflink_batch_same_length(b: CData) -> int:
     """``int bpflink_batch_same_length(const struct bpflink_batch *b)``."""
     return int(lib.bpflink_batch_same_length(b))

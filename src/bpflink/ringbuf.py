@@ -194,7 +194,7 @@ class RecordBatch:
         self.lost = lost
 
     @classmethod
-    def _adopt(cls, blk: Any, pool: _Pool, stride: int) -> RecordBatch:
+    def _adopt(cls, blk: Any, pool: _Pool, stride: int, same: int = 0) -> RecordBatch:
         """A batch over C block ``blk`` (filled by a consume), which it owns from now on: the block goes back to
         ``pool`` when the last view of its memory is gone. The lengths' and sources' cdata hold the data's cdata
         alive, so its destructor, which gives the block back, runs after every view of the three arrays."""
@@ -205,8 +205,9 @@ class RecordBatch:
         if blk.with_source:
             sources = memoryview(ffi.buffer(ffi.gc(blk.source, partial(_keep, owner)), 4 * count)).toreadonly()
             sources = sources.cast("i")
-        # same_length=-1: whether every record is one length is asked (a C loop) only when a path needs it
-        return cls(ffi.buffer(owner, int(blk.used)), lengths.cast("I"), sources, stride=stride, same_length=-1)
+        # same: the C copy knew every record was that long; else (-1) a C loop looks only when a path needs it
+        return cls(ffi.buffer(owner, int(blk.used)), lengths.cast("I"), sources, stride=stride,
+                   same_length=same or -1)
 
     @property
     def _same(self) -> int:
@@ -536,6 +537,7 @@ class _Reader:
             blk = st.batch = self._pool.take()
         ll.bpflink_batch_reset(blk, stride, 1 if self._with_source() else 0, max_records)
         self._consume_into(max_records, index)
+        same = ll.bpflink_batch_settle(blk)
         count = int(blk.count)
         if blk.error:
             dropped = int(blk.dropped)
@@ -545,7 +547,7 @@ class _Reader:
             return None
         self._chunk = max(64, min(DEFAULT_BATCH, BATCH_BYTES * count // max(int(blk.used), 1)))
         st.batch = ffi.NULL  # the batch owns the block now; the next consume takes a spare one from the pool
-        return RecordBatch._adopt(blk, self._pool, stride)
+        return RecordBatch._adopt(blk, self._pool, stride, same)
 
     def _wait(self, deadline: float | None) -> bool:
         """Wait for records until ``deadline`` (monotonic; None: forever) in slices; False once the deadline
