@@ -1,5 +1,6 @@
 /* bpflink._fdowner: the C base of bpflink's fd owners (Link, Program, Map, PerfEvent), link_create's
- * no-opts hot path, and the one Python-object builder cffi cannot give (pairs: a perf buffer's records).
+ * no-opts hot path, and the Python-object builders cffi cannot give (pairs: a perf buffer's records; split: a
+ * batch's records as bytes).
  * Built by setup.py as its own small extension against the stable ABI (cp39-abi3), with no libbpf of its own:
  * create.py hands it the address of bpflink._ffi's bpflink_link_create_noopts().
  *
@@ -330,15 +331,37 @@ static PyObject *set_link_create(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* 1 when instances of cls have no __dict__ (so a tuple of them can refer to nothing but its items), 0 when they
+ * do, -1 on error */
+static int without_dict(PyTypeObject *cls)
+{
+    PyObject *off = PyObject_GetAttrString((PyObject *)cls, "__dictoffset__");
+    long v;
+
+    if (off == NULL)
+        return -1;
+    v = PyLong_AsLong(off);
+    Py_DECREF(off);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    return v == 0;
+}
+
 /* pairs(cls, firsts, seconds) -> [cls(firsts[0], seconds[0]), ...] for a 2-field tuple subclass (PerfRecord):
  * the per-record objects a perf buffer hands over, made in one C loop. From Python, tuple.__new__(cls, pair)
- * costs ~200 ns a record, more than the rest of the hand-over (bench/README.md, perf buffers). */
+ * costs ~200 ns a record, more than the rest of the hand-over (bench/README.md, perf buffers).
+ *
+ * A pair of objects the garbage collector does not track (ints, bytes) in a tuple subclass without a __dict__
+ * can never be part of a reference cycle, so it is untracked as CPython untracks such plain tuples. Tracked,
+ * every few hundred records would make the collector walk all the young records (~190 ns a record instead of
+ * ~60 with the collector on). */
 static PyObject *pairs(PyObject *module, PyObject *args)
 {
     PyTypeObject *cls;
     PyObject *firsts, *seconds, *out;
     allocfunc alloc;
     Py_ssize_t n, i;
+    int plain;
 
     (void)module;
     if (!PyArg_ParseTuple(args, "O!O!O!:pairs", &PyType_Type, &cls, &PyList_Type, &firsts, &PyList_Type,
@@ -356,6 +379,9 @@ static PyObject *pairs(PyObject *module, PyObject *args)
     alloc = (allocfunc)PyType_GetSlot(cls, Py_tp_alloc);
     if (alloc == NULL)
         return PyErr_Occurred() ? NULL : PyErr_Format(PyExc_TypeError, "pairs: %R has no allocator", cls);
+    plain = without_dict(cls);
+    if (plain < 0)
+        return NULL;
     out = PyList_New(n);
     if (out == NULL)
         return NULL;
@@ -375,6 +401,8 @@ static PyObject *pairs(PyObject *module, PyObject *args)
         }
         PyTuple_SetItem(t, 0, a);  /* steal a and b; cannot fail on a new 2-tuple */
         PyTuple_SetItem(t, 1, b);
+        if (plain && !PyObject_GC_IsTracked(a) && !PyObject_GC_IsTracked(b))
+            PyObject_GC_UnTrack(t);
         PyList_SetItem(out, i, t);
     }
     return out;
@@ -383,9 +411,44 @@ fail:
     return NULL;
 }
 
+/* split(data, step, n) -> [data[0:n], data[step:step + n], ...]: fixed-size records out of a batch (bytes whose
+ * length is a multiple of step), one C loop instead of a Python slice a record */
+static PyObject *split(PyObject *module, PyObject *args)
+{
+    PyObject *data, *out;
+    Py_ssize_t step, n, size, count, i;
+    char *base;
+
+    (void)module;
+    if (!PyArg_ParseTuple(args, "O!nn:split", &PyBytes_Type, &data, &step, &n))
+        return NULL;
+    if (PyBytes_AsStringAndSize(data, &base, &size) < 0)
+        return NULL;
+    if (step <= 0 || n < 0 || n > step || size % step) {
+        PyErr_Format(PyExc_ValueError, "split: %zd bytes do not hold records of %zd bytes every %zd", size, n,
+                     step);
+        return NULL;
+    }
+    count = size / step;
+    out = PyList_New(count);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < count; i++) {
+        PyObject *rec = PyBytes_FromStringAndSize(base + i * step, n);
+
+        if (rec == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SetItem(out, i, rec);  /* steals rec; cannot fail on a new list */
+    }
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
     {"link_create_fast", link_create_fast, METH_VARARGS, "link_create_fast(prog, target, attach_type)"},
     {"pairs", pairs, METH_VARARGS, "pairs(cls, firsts, seconds): [cls(a, b) for a, b in zip(...)], in C"},
+    {"split", split, METH_VARARGS, "split(data, step, n): [data[o:o + n] for o in range(0, len(data), step)]"},
     {"set_link_create", set_link_create, METH_VARARGS, "set_link_create(address, Link, Program, table)"},
     {NULL, NULL, 0, NULL},
 };

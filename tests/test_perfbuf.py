@@ -6,11 +6,13 @@ for PerfBuffer run in tests/test_ringbuf.py's child-process tests.)"""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import select
 import struct
 import sys
 import time
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -235,3 +237,45 @@ def test_records_are_built_in_c_with_exact_references() -> None:
         pairs(tuple, [1], [b""])
     with pytest.raises(TypeError):
         pairs(PerfRecord, (1,), [b""])  # type: ignore[arg-type]
+
+
+def test_records_without_references_to_containers_are_left_to_reference_counting() -> None:
+    """pairs() untracks a record only when it can never be part of a cycle: a tuple subclass without __dict__
+    holding objects the collector does not track. Anything else stays tracked, so cycles are still collected."""
+    from bpflink._fdowner import pairs
+
+    recs = pairs(PerfRecord, [1, 2], [b"x" * 16, b"y" * 16])
+    assert not any(gc.is_tracked(r) for r in recs) and gc.is_tracked(recs)
+
+    class WithDict(tuple):  # instances have a __dict__: one could come to hold the record itself
+        pass
+
+    class Marker:
+        pass
+
+    held = pairs(WithDict, [1], [b"x"])[0]
+    assert gc.is_tracked(held)
+    held.self = held  # a cycle through __dict__
+    held.marker = Marker()  # tuples take no weak references; what the record holds does
+    ref = weakref.ref(held.marker)
+    del held
+    gc.collect()
+    assert ref() is None
+    # a field that is a container keeps its record tracked
+    assert gc.is_tracked(pairs(PerfRecord, [[]], [b""])[0])
+
+
+def test_fixed_size_records_are_split_in_c() -> None:
+    """RecordBatch turns records of one length into bytes through _fdowner.split: exact slices, a cut when the
+    stride is longer than the record, and input that does not divide refused."""
+    from bpflink._fdowner import split
+
+    data = bytes(range(48))
+    assert split(data, 16, 16) == [data[0:16], data[16:32], data[32:48]]
+    assert split(data, 16, 5) == [data[0:5], data[16:21], data[32:37]]
+    assert split(b"", 8, 8) == [] and split(data, 48, 0) == [b""]
+    for bad in ((data, 0, 0), (data, 16, 17), (data, 16, -1), (data, 32, 8)):
+        with pytest.raises(ValueError, match="do not hold records"):
+            split(*bad)
+    with pytest.raises(TypeError):
+        split(bytearray(data), 16, 16)  # type: ignore[arg-type]
