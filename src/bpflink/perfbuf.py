@@ -93,7 +93,6 @@ class PerfBuffer(_Reader):
         #: 0: the kernel wakes a waiting poll on every sample (libbpf's perf_buffer__new); else once a CPU's
         #: buffer holds this many bytes (a poll's timeout still collects what sits below it)
         self.wakeup_bytes = wakeup_bytes
-        self._look_every_slice = wakeup_bytes > 0
         ncpu = ll.libbpf_num_possible_cpus()
         if ncpu <= 0:
             raise error(-ncpu if ncpu < 0 else errno.EINVAL, "libbpf_num_possible_cpus")

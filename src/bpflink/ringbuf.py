@@ -341,9 +341,6 @@ class _Reader:
     _consume_lock: threading.Lock
     #: whether the rings stay mapped in a fork()ed child (BPF ring buffer maps do; perf rings do not)
     _inherited_by_fork = True
-    #: a wait's slice ending without a wake-up goes to look all the same (perf buffers with a watermark: records
-    #: below it wake nobody, so a poll collects them at least every SLICE seconds)
-    _look_every_slice = False
 
     def _setup(self) -> None:
         self._lock = threading.Lock()  # guards _closed, _busy, _freed
@@ -566,11 +563,14 @@ class _Reader:
             ret = ll.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
             if ret == ll.BPFLINK_WOKEN:
                 return False
-            if ret > 0 or (ret == 0 and self._look_every_slice):
+            if ret >= 0:
+                # records, or a slice that ended quietly: look all the same, as poll_async does. Records below a
+                # perf watermark wake nobody, and a perf wake-up an earlier consume took leaves the fd quiet
+                # while records wait; so a poll collects them at least every SLICE seconds.
                 return True
             if ret < 0 and ret != -errno.EINTR:
                 raise error(-ret, f"{self._kind}.poll: epoll_wait")
-            # timeout or EINTR: back in Python, where pending signal handlers run (Ctrl-C raises here)
+            # EINTR: back in Python, where pending signal handlers run (Ctrl-C raises here)
 
     @staticmethod
     def _deadline(timeout: float | None) -> float | None:
