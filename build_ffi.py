@@ -386,6 +386,7 @@ def make_ffi() -> FFI:
         + generated_source(names, absent, reasons, layout_rows(cdef))
         + (INCLUDE / "shims.c").read_text()
         + (INCLUDE / "ringbuf.c").read_text()
+        + (INCLUDE / "drain.c").read_text()
         + (INCLUDE / "linkjson.c").read_text()
     )
     check_uapi(cdef, source, config["include_dirs"])
@@ -394,7 +395,7 @@ def make_ffi() -> FFI:
         source,
         include_dirs=config["include_dirs"],
         extra_objects=config["extra_objects"],
-        libraries=config["libraries"],
+        libraries=[*config["libraries"], "pthread"],  # include/drain.c's thread (part of libc from glibc 2.34)
         library_dirs=config["library_dirs"],
         extra_link_args=config["extra_link_args"],
         extra_compile_args=["-O2", "-Wno-unused-parameter"],

@@ -205,8 +205,11 @@ PY_VARIANTS = ("callback", "iteration", "list", "batch", "numpy", "ctypes")
 #: drain only: ``batch`` on a reader that took one untimed batch first (its pool block warm, as in a running
 #: agent); ``batch`` itself times a fresh reader, its first block's page faults included
 DRAIN_ONLY = ("batch-warm",)
-#: live perf only: ``batch`` with ``PerfBuffer(wakeup_bytes=a quarter of a CPU's buffer)`` (a watermark)
-LIVE_PERF_ONLY = ("batch-wm",)
+#: live perf only: ``batch`` with ``PerfBuffer(wakeup_bytes=a quarter of a CPU's buffer)`` (a watermark), and
+#: ``batch`` with ``PerfBuffer(background=True)`` (a native thread empties the kernel's buffers into a backlog),
+#: and both readers busy 5 ms after each batch (an agent's own work, or a pause of the collector)
+LIVE_PERF_ONLY = ("batch-wm", "batch-bg", "batch-busy", "batch-bg-busy")
+BUSY_S = 0.005
 DTYPE16 = [("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")]
 
 
@@ -253,6 +256,18 @@ def _python_consumer(kind: str, variant: str, setup: Setup, size: int, pages: in
     if variant == "batch-wm":
         reader = PerfBuffer(setup.perf, pages=pages, wakeup_bytes=pages * mmap.PAGESIZE // 4)
         return reader, lambda: len(reader.poll_batch(0))
+    if variant in ("batch-bg", "batch-busy", "batch-bg-busy"):
+        reader = PerfBuffer(setup.perf, pages=pages, background=variant != "batch-busy")
+        if variant == "batch-bg":
+            return reader, lambda: len(reader.poll_batch(0))
+
+        def busy() -> int:
+            n = len(reader.poll_batch(0))
+            if n:
+                time.sleep(BUSY_S)
+            return n
+
+        return reader, busy
     reader = PerfBuffer(setup.perf, pages=pages) if perf else RingBuffer(setup.events)
     if variant == "list":
         return reader, lambda: len(reader.poll(0))

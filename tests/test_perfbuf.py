@@ -19,7 +19,7 @@ import pytest
 
 import bpflink
 from bpflink import Map, MapType, PerfBuffer
-from bpflink.perfbuf import PerfRecord
+from bpflink.perfbuf import DEFAULT_BACKLOG, PerfRecord
 from conftest import open_fds
 from test_ringbuf import TAG, Emitter
 
@@ -163,6 +163,94 @@ def test_consume_buffer_and_no_fd_leak(emitter: Emitter, cpu: int) -> None:
             got = [r for i in range(pb.buffer_count) for r in pb.consume_buffer(i)]
             check(got, want, cpu)
     assert open_fds() == before
+
+
+def _bursts(emitter: Emitter, count: int, each: int, pause: float) -> range:
+    """count bursts of `each` 16 B samples, `pause` seconds apart, nobody polling: the sequence numbers sent."""
+    first = emitter.seq()
+    for _ in range(count):
+        emitter.run("perf16", each)
+        time.sleep(pause)
+    return range(first, emitter.seq())
+
+
+def test_background_thread_keeps_what_a_paused_reader_would_lose(emitter: Emitter, cpu: int) -> None:
+    """Ten bursts of 100 samples (32 B each) into 2 pages per CPU (256 fit), the reader paused throughout: a plain
+    reader keeps what the kernel buffer holds and the kernel refuses the rest; with background=True the drain
+    thread moves each burst into the backlog during the pause, and every sample arrives, in order."""
+    dropped = emitter.dropped(ring=False)
+    with PerfBuffer(emitter.perf, pages=2) as plain:
+        want = _bursts(emitter, 10, 100, 0.02)
+        got = plain.consume()
+        refused = emitter.dropped(ring=False) - dropped
+        assert refused > 0 and len(got) + refused == len(want)
+    dropped = emitter.dropped(ring=False)
+    for asked, backlog in ((1, 512 << 10), ((3 << 20) + 1, 4 << 20), (DEFAULT_BACKLOG, DEFAULT_BACKLOG)):
+        with PerfBuffer(emitter.perf, pages=2, background=True, backlog=asked) as sized:
+            # a power of two, at least 512 KiB: two of the largest samples perf can write always fit
+            assert sized.backlog == backlog and f"backlog={backlog}" in repr(sized)
+    with PerfBuffer(emitter.perf, pages=2, background=True) as pb:
+        want = _bursts(emitter, 10, 100, 0.15)
+        assert emitter.dropped(ring=False) == dropped
+        check(pb.poll(timeout=2), want, cpu)
+        assert pb.lost == 0 and pb.consume() == []
+        # every read path reads the backlog: batches (capped, with a dtype), iteration, callbacks
+        want = _bursts(emitter, 3, 100, 0.15)
+        first = pb.consume_batch(max_records=250)
+        rest = pb.poll_batch(timeout=2, dtype=[("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])
+        assert len(first) == 250 and rest.array["seq"].tolist() == list(want[250:])
+        check([PerfRecord(c, r) for c, r in zip(first.cpus, first)], want[:250], cpu)
+        want = _bursts(emitter, 1, 50, 0.15)
+        it = iter(pb)
+        check([next(it) for _ in want], want, cpu)
+        with pytest.raises(ValueError, match="background"):
+            pb.consume_buffer(0)
+
+
+def test_background_backlog_full_then_the_kernel_counts_the_loss(emitter: Emitter, cpu: int) -> None:
+    """A flood nobody reads fills the backlog (512 KiB: ~12,000 entries of 32 B before the thread stops, keeping
+    room for two of the largest samples) and the kernel buffer; the kernel refuses the rest. Bursts of 200 fit
+    the kernel buffer (256), so the thread, given a pause after each, moves every burst until the backlog is
+    full. Everything stored arrives, stored + refused = sent, the kernel's lost records reach lost_callback, and
+    close() stops a thread waiting for room at once, fds and all."""
+    before = open_fds()
+    lost: list[tuple[int, int]] = []
+    dropped = emitter.dropped(ring=False)
+    with PerfBuffer(emitter.perf, pages=2, background=True, backlog=1,
+                    lost_callback=lambda c, n: lost.append((c, n))) as pb:
+        want = _bursts(emitter, 70, 200, 0.02)
+        refused = emitter.dropped(ring=False) - dropped
+        assert refused > 0
+        got: list[PerfRecord] = []
+        while more := pb.consume():
+            got += more
+        assert len(got) + refused == len(want) and len(got) > 8000
+        seqs = [REC16.unpack_from(r.data)[0] for r in got]
+        assert seqs == sorted(seqs) and set(seqs) <= set(want)
+        emitter.run("perf16", 1)  # the kernel writes its lost record before the next sample that fits
+        deadline = time.monotonic() + 5
+        while pb.lost < refused and time.monotonic() < deadline:
+            pb.poll(timeout=0.2)
+        # one lost record or several: the kernel writes one whenever space frees up while the thread resumes
+        assert pb.lost == refused and sum(n for _, n in lost) == refused and {c for c, _ in lost} == {cpu}
+    with PerfBuffer(emitter.perf, pages=2, background=True, backlog=1) as full:
+        _bursts(emitter, 70, 200, 0.01)  # the thread now waits for room that nobody makes
+        t0 = time.monotonic()
+        full.close()
+        assert time.monotonic() - t0 < 2
+    assert open_fds() == before
+
+
+def test_background_bad_input() -> None:
+    from bpflink import MapType
+
+    with Map.create(MapType.PERF_EVENT_ARRAY, key_size=4, value_size=4, max_entries=os.cpu_count() or 1) as m:
+        with pytest.raises(TypeError, match="background"):
+            PerfBuffer(m, background=1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="backlog"):
+            PerfBuffer(m, background=True, backlog=1.5)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="backlog"):
+            PerfBuffer(m, background=True, backlog=0)
 
 
 @pytest.mark.hostonly

@@ -390,14 +390,16 @@ from bench.ringbuf import test_run
 obj = Object.open({obj!r})
 events, perf = obj.map("events"), obj.map("perf")
 progs = {{n: obj.program(n) for n in ("ring16", "perf16")}}
+def make(kind):
+    if kind == "ring":
+        return RingBuffer(events)
+    return PerfBuffer(perf, pages=4, background=kind == "perf-background")
 """
 
 CLOSE_WHILE_POLLING = """
-def make():
-    return RingBuffer(events) if {kind!r} == "ring" else PerfBuffer(perf, pages=4)
 prog = progs["ring16" if {kind!r} == "ring" else "perf16"]
 for i in range(60):
-    rb = make()
+    rb = make({kind!r})
     out = {{}}
     def poller():
         t0 = time.monotonic()
@@ -424,7 +426,7 @@ print("ok")
 """
 
 SIGINT_DURING_POLL = """
-rb = RingBuffer(events) if {kind!r} == "ring" else PerfBuffer(perf, pages=4)
+rb = make({kind!r})
 print("ready", flush=True)
 t0 = time.monotonic()
 try:
@@ -445,14 +447,15 @@ def child(bpf_objects: dict[str, Path], body: str, **fmt: str) -> subprocess.Pop
                             stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("kind", ["ring", "perf"])
+@pytest.mark.parametrize("kind", ["ring", "perf", "perf-background"])
 def test_close_while_other_threads_poll(bpf_objects: dict[str, Path], kind: str) -> None:
     proc = child(bpf_objects, CLOSE_WHILE_POLLING, kind=kind)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0 and out.strip() == "ok", err
 
 
-@pytest.mark.parametrize(("kind", "how"), [("ring", "poll"), ("ring", "iter"), ("perf", "poll")])
+@pytest.mark.parametrize(("kind", "how"), [("ring", "poll"), ("ring", "iter"), ("perf", "poll"),
+                                           ("perf-background", "poll")])
 def test_ctrl_c_interrupts_poll(bpf_objects: dict[str, Path], kind: str, how: str) -> None:
     proc = child(bpf_objects, SIGINT_DURING_POLL, kind=kind, how=how)
     try:

@@ -675,6 +675,52 @@ def bpflink_perf_consume(pb: CData, r: CData, only: int) -> int:
     return int(lib.bpflink_perf_consume(pb, r, only))
 
 
+def bpflink_drain_new(nbytes: int) -> CData:
+    """``struct bpflink_drain *bpflink_drain_new(size_t bytes)``."""
+    return lib.bpflink_drain_new(nbytes)
+
+
+def bpflink_drain_capacity(d: CData) -> int:
+    """``size_t bpflink_drain_capacity(const struct bpflink_drain *d)``."""
+    return int(lib.bpflink_drain_capacity(d))
+
+
+def bpflink_drain_ready_fd(d: CData) -> int:
+    """``int bpflink_drain_ready_fd(const struct bpflink_drain *d)``."""
+    return int(lib.bpflink_drain_ready_fd(d))
+
+
+def bpflink_perf_buffer_new_drained(map_fd: int, page_cnt: int, d: CData, wakeup_bytes: int = 0) -> CData:
+    """``struct perf_buffer *bpflink_perf_buffer_new_drained(int map_fd, size_t page_cnt, struct bpflink_drain *d,
+    uint32_t wakeup_bytes)``."""
+    return lib.bpflink_perf_buffer_new_drained(map_fd, page_cnt, d, wakeup_bytes)
+
+
+def bpflink_drain_start(d: CData, pb: CData, r: CData) -> int:
+    """``int bpflink_drain_start(struct bpflink_drain *d, struct perf_buffer *pb, struct bpflink_reader *r)``."""
+    return int(lib.bpflink_drain_start(d, pb, r))
+
+
+def bpflink_drain_error(d: CData) -> int:
+    """``int bpflink_drain_error(const struct bpflink_drain *d)``."""
+    return int(lib.bpflink_drain_error(d))
+
+
+def bpflink_drain_consume(d: CData, r: CData) -> int:
+    """``int bpflink_drain_consume(struct bpflink_drain *d, struct bpflink_reader *r)``."""
+    return int(lib.bpflink_drain_consume(d, r))
+
+
+def bpflink_drain_stop(d: CData) -> None:
+    """``void bpflink_drain_stop(struct bpflink_drain *d)`` (joins the thread; the GIL is released meanwhile)."""
+    lib.bpflink_drain_stop(d)
+
+
+def bpflink_drain_free(d: CData) -> None:
+    """``void bpflink_drain_free(struct bpflink_drain *d)``."""
+    lib.bpflink_drain_free(d)
+
+
 # --- bpflink's own C helpers (include/shims.c) --------------------------------------------------------------------
 
 

@@ -12,6 +12,12 @@ The rest is ``RingBuffer``'s surface: ``poll``/``consume``, a callback form (``c
 iteration, ``poll_batch``/``consume_batch`` (one C loop copying every waiting record; numpy with ``dtype=``),
 ``fileno()``, ``poll_async``/``async for``, and a close that is safe while another thread polls.
 
+``background=True`` adds a native thread that moves samples out of the kernel's buffers into a backlog of
+``backlog`` bytes as soon as they arrive, without the GIL: pauses of the Python reader (the garbage collector,
+a slow callback, another thread holding the GIL) then fill the backlog, not the kernel's buffers, which a
+producer at full speed fills in about a millisecond. Every read path reads the backlog instead; when it is full
+the thread stops and the kernel counts what it drops, reported as ``lost`` as usual.
+
 >>> # not run as a doctest: needs a loaded object `obj` with a perf event array map
 >>> with PerfBuffer(obj.map("events"), pages=64) as pb:  # doctest: +SKIP
 ...     for rec in pb.poll(timeout=1.0):
@@ -33,6 +39,12 @@ from ._fdowner import pairs
 from ._native import ffi
 from .errors import error
 from .ringbuf import RecordBatch, _check_map, _Reader
+
+#: ``PerfBuffer(background=True)``'s backlog unless ``backlog=`` says otherwise (bytes; allocated at once,
+#: its pages touched as samples first reach them)
+DEFAULT_BACKLOG = 16 << 20
+MIN_BACKLOG = 1  # rounded up in C to a power of two of at least 512 KiB (two 64 KiB samples always fit)
+MAX_BACKLOG = 1 << 34
 
 PerfCallback = Callable[[int, bytes], Optional[object]]
 LostCallback = Callable[[int, int], Optional[object]]
@@ -56,19 +68,30 @@ class PerfBuffer(_Reader):
     samples the kernel dropped. The map's fd is duplicated: closing the ``Map`` afterwards is fine.
     ``wakeup_bytes``: 0 wakes a waiting reader on every sample (libbpf's default); N > 0 once a CPU's buffer
     holds N bytes, much cheaper for the producer at high rates (a poll still collects what sits below it every
-    ``SLICE`` seconds). Samples are lost when a buffer fills before the reader runs: raise ``pages`` for bursts.
+    ``SLICE`` seconds). Samples are lost when a buffer fills before the reader runs: raise ``pages`` for bursts,
+    or let a thread empty the buffers as samples arrive.
+
+    ``background=True`` starts that thread (native, never holding the GIL; it inherits the creating thread's
+    CPU affinity and blocks signals): it moves samples into a backlog of ``backlog`` bytes (rounded up to a power
+    of two of at least 512 KiB; ``self.backlog``), and every read path reads the backlog, in the order the thread
+    took samples. A full backlog stops the thread until the reader catches up; meanwhile the kernel's buffers
+    fill and the kernel counts what it drops (``lost``). ``consume_buffer`` is not available (the thread owns the
+    kernel's buffers); ``close()`` stops the thread first.
 
     >>> # not run as a doctest: needs a loaded object `obj` with a perf event array map
     >>> pb = PerfBuffer(obj.map("events"), pages=8, lost_callback=lambda cpu, n: print("lost", n))
     ... # doctest: +SKIP
+    >>> agent = PerfBuffer(obj.map("events"), pages=64, background=True)  # doctest: +SKIP
     """
 
     _kind = "PerfBuffer"
     _inherited_by_fork = False
 
     def __init__(self, map: Any, pages: int = 64, *, callback: PerfCallback | None = None,
-                 lost_callback: LostCallback | None = None, wakeup_bytes: int = 0) -> None:
+                 lost_callback: LostCallback | None = None, wakeup_bytes: int = 0, background: bool = False,
+                 backlog: int = DEFAULT_BACKLOG) -> None:
         self._pb: Any = None
+        self._drain: Any = None
         self._fd = -1
         self._setup()
         if type(pages) is not int:
@@ -80,6 +103,12 @@ class PerfBuffer(_Reader):
         if not 0 <= wakeup_bytes < pages * mmap.PAGESIZE:
             raise ValueError(f"wakeup_bytes must be in 0..{pages * mmap.PAGESIZE - 1} (below one CPU's buffer "
                              f"of {pages} pages), got {wakeup_bytes}")
+        if type(background) is not bool:
+            raise TypeError(f"background must be a bool, not {type(background).__name__}")
+        if type(backlog) is not int:
+            raise TypeError(f"backlog must be an int (bytes), not {type(backlog).__name__}")
+        if not MIN_BACKLOG <= backlog <= MAX_BACKLOG:
+            raise ValueError(f"backlog must be in {MIN_BACKLOG}..{MAX_BACKLOG} bytes, got {backlog}")
         for name, cb in (("callback", callback), ("lost_callback", lost_callback)):
             if cb is not None and not callable(cb):
                 raise TypeError(f"{name} must be callable, not {type(cb).__name__}")
@@ -93,6 +122,8 @@ class PerfBuffer(_Reader):
         #: 0: the kernel wakes a waiting poll on every sample (libbpf's perf_buffer__new); else once a CPU's
         #: buffer holds this many bytes (a poll's timeout still collects what sits below it)
         self.wakeup_bytes = wakeup_bytes
+        #: the backlog's size in bytes (``backlog`` rounded up to a power of two); 0 without background
+        self.backlog = 0
         ncpu = ll.libbpf_num_possible_cpus()
         if ncpu <= 0:
             raise error(-ncpu if ncpu < 0 else errno.EINVAL, "libbpf_num_possible_cpus")
@@ -100,16 +131,30 @@ class PerfBuffer(_Reader):
         try:
             # the lost array must exist before libbpf can call bpflink_perf_lost
             self._lost_seen = [0] * ncpu
-            pb = ll.bpflink_perf_buffer_new(own, pages, self._state, wakeup_bytes)
+            if background:
+                self._drain = ll.bpflink_drain_new(backlog)
+                if self._drain == ffi.NULL:
+                    self._drain = None
+                    raise error(ffi.errno or errno.ENOMEM, f"PerfBuffer: a backlog of {backlog} bytes")
+                pb = ll.bpflink_perf_buffer_new_drained(own, pages, self._drain, wakeup_bytes)
+            else:
+                pb = ll.bpflink_perf_buffer_new(own, pages, self._state, wakeup_bytes)
             if pb == ffi.NULL:
                 raise error(ffi.errno or errno.EINVAL, f"perf_buffer__new(map fd {fd}, pages={pages})",
                             hint="the map must be a BPF_MAP_TYPE_PERF_EVENT_ARRAY; each CPU's buffer is locked "
                                  "memory (lower pages or raise RLIMIT_MEMLOCK / perf_event_mlock_kb)")
             self._pb = pb
             self._fd = own
-            err = ll.bpflink_reader_init(self._state, ll.perf_buffer__epoll_fd(pb), ncpu)
+            # the reader waits on libbpf's epoll fd, or on the drain's: readable while its backlog holds samples
+            ready = ll.perf_buffer__epoll_fd(pb) if self._drain is None else ll.bpflink_drain_ready_fd(self._drain)
+            err = ll.bpflink_reader_init(self._state, ready, ncpu)
             if err < 0:
                 raise error(-err, "PerfBuffer: epoll set")
+            if self._drain is not None:
+                err = ll.bpflink_drain_start(self._drain, pb, self._state)
+                if err < 0:
+                    raise error(-err, "PerfBuffer: start the drain thread")
+                self.backlog = ll.bpflink_drain_capacity(self._drain)
         except BaseException:
             if self._fd < 0:
                 os.close(own)
@@ -117,6 +162,8 @@ class PerfBuffer(_Reader):
             raise
 
     def _free(self) -> None:
+        if self._drain is not None and os.getpid() == self._pid:  # a fork()ed child has no thread to stop
+            ll.bpflink_drain_stop(self._drain)  # before libbpf frees the buffers the thread walks
         if self._pb is not None and os.getpid() != self._pid:
             # a fork()ed child: perf_buffer__free would disable the perf events the parent shares (same open
             # files) and unmap rings the child never had; close the child's copies of the fds, and leave
@@ -130,6 +177,9 @@ class PerfBuffer(_Reader):
         if self._pb is not None:
             ll.perf_buffer__free(self._pb)
             self._pb = None
+        if self._drain is not None:
+            ll.bpflink_drain_free(self._drain)
+            self._drain = None
         self._release_state()
         if self._fd >= 0:
             os.close(self._fd)
@@ -172,6 +222,14 @@ class PerfBuffer(_Reader):
         return new
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
+        if self._drain is not None:  # the backlog, in the order the thread took samples
+            ret = ll.bpflink_drain_consume(self._drain, self._state)
+            if ret < 0 and not self._state.batch.error:
+                raise error(-ret, "PerfBuffer: the backlog")
+            failed = ll.bpflink_drain_error(self._drain)
+            if failed and not self._state.batch.count:
+                raise error(-failed, "PerfBuffer: the drain thread's perf_buffer__consume_buffer")
+            return
         # libbpf's raw perf buffer with bpflink's event callback, which stops a buffer's walk at max_records
         ret = ll.bpflink_perf_consume(self._pb, self._state, -1 if index is None else index)
         if ret < 0 and not self._state.batch.error:
@@ -210,6 +268,9 @@ class PerfBuffer(_Reader):
         ``range(buffer_count)``, not a CPU number when some CPUs are offline)."""
         if type(index) is not int:
             raise TypeError(f"index must be an int, not {type(index).__name__}")
+        if self._drain is not None:
+            raise ValueError("consume_buffer: with background=True the drain thread reads the kernel's buffers; "
+                             "use consume() or poll()")
         count = self.buffer_count
         if not 0 <= index < count:
             raise IndexError(f"buffer index {index} out of range (this PerfBuffer has {count})")
@@ -223,7 +284,9 @@ class PerfBuffer(_Reader):
         return self._batch(timeout, max_records, dtype)
 
     def __repr__(self) -> str:
-        return f"<PerfBuffer {'closed' if self.closed else f'pages={self.pages}'}>"
+        if self.closed:
+            return "<PerfBuffer closed>"
+        return f"<PerfBuffer pages={self.pages}{f' backlog={self.backlog}' if self._drain is not None else ''}>"
 
 
-__all__ = ["PerfBuffer", "PerfRecord"]
+__all__ = ["DEFAULT_BACKLOG", "PerfBuffer", "PerfRecord"]
