@@ -484,16 +484,16 @@ def _summary(runs: dict[str, list[dict[str, Any]]], n: int, live: bool = False) 
 
 def _table_part(key: str, d: dict[str, Any], lv: dict[str, Any]) -> str:
     lines = [f"\n{key}: drain {d['n']} records / live {lv['n']} records (median records/s)",
-             f"  {'variant':10} {'drain rec/s':>13} {'x C':>6} {'x ctypes':>9} {'CPU-time x C':>13} "
+             f"  {'variant':13} {'drain rec/s':>13} {'x C':>6} {'x ctypes':>9} {'CPU-time x C':>13} "
              f"{'x ctypes':>9}   {'live rec/s':>12} {'x C':>6} {'dropped (per round)':>20}"]
     for v in [*d, *(x for x in lv if x not in d)]:
         if v == "n":
             continue
         a, b = d.get(v, {"rate": 0.0, "x_c": 0.0, "x_ctypes": 0.0, "cpu_x_c": 0.0, "cpu_x_ctypes": 0.0}), lv.get(v, {})
         if "rate" not in a:
-            lines.append(f"  {v:10} {a.get('error')}")
+            lines.append(f"  {v:13} {a.get('error')}")
             continue
-        lines.append(f"  {v:10} {a['rate']:13,.0f} {a['x_c']:6.2f} {a['x_ctypes']:9.1f} {a['cpu_x_c']:13.2f} "
+        lines.append(f"  {v:13} {a['rate']:13,.0f} {a['x_c']:6.2f} {a['x_ctypes']:9.1f} {a['cpu_x_c']:13.2f} "
                      f"{a['cpu_x_ctypes']:9.1f}   "
                      f"{b.get('rate', 0):12,.0f} {b.get('x_c') or 0:6.2f} {b.get('dropped')!s:>20}")
     return "\n".join(lines)
