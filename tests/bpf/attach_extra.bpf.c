@@ -3,15 +3,9 @@
 // per CPU. cfg[0] = tgid to count (0: any); cfg[1] = the getppid syscall number.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "cfg_common.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 2);
-    __type(key, __u32);
-    __type(value, __u64);
-} cfg SEC(".maps");
 
 /* raw_tp: [0] calls seen, [1] the last cookie seen */
 struct {
@@ -28,12 +22,6 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } samples SEC(".maps");
-
-static __always_inline __u64 cfg_get(__u32 i)
-{
-    __u64 *v = bpf_map_lookup_elem(&cfg, &i);
-    return v ? *v : 0;
-}
 
 SEC("raw_tp/sys_enter")
 int on_raw_tp_cookie(struct bpf_raw_tracepoint_args *ctx)

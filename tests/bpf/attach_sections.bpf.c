@@ -4,15 +4,9 @@
 #include <linux/ptrace.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "cfg_common.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-struct {
-    __uint(type, BPF_MAP_TYPE_ARRAY);
-    __uint(max_entries, 2);
-    __type(key, __u32);
-    __type(value, __u64);
-} cfg SEC(".maps");
 
 struct {
     __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -20,12 +14,6 @@ struct {
     __type(key, __u32);
     __type(value, __u64);
 } hits SEC(".maps");
-
-static __always_inline __u64 cfg_get(__u32 i)
-{
-    __u64 *v = bpf_map_lookup_elem(&cfg, &i);
-    return v ? *v : 0;
-}
 
 static __always_inline int mine(void)
 {
