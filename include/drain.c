@@ -46,15 +46,6 @@ struct bpflink_drain {
     pthread_t thread;
 };
 
-static void bpflink_signal(int fd)
-{
-    uint64_t one = 1;
-
-    if (write(fd, &one, sizeof(one)) < 0) {
-        /* EAGAIN only when the counter is already huge: readable either way */
-    }
-}
-
 static void bpflink_drain_close_fds(struct bpflink_drain *d)
 {
     int *fds[] = { &d->events_fd, &d->room_fd, &d->stop_fd, &d->space_fd, &d->ready_fd };
@@ -65,16 +56,6 @@ static void bpflink_drain_close_fds(struct bpflink_drain *d)
             close(*fds[i]);
         *fds[i] = -1;
     }
-}
-
-static int bpflink_epoll_add(int epfd, int fd, uint32_t tag)
-{
-    struct epoll_event ev;
-
-    memset(&ev, 0, sizeof(ev));
-    ev.events = EPOLLIN;
-    ev.data.u32 = tag;
-    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
 /* A drain with a backlog of at least `bytes` (rounded up to a power of two), its eventfds and wait sets; the
@@ -124,9 +105,11 @@ int bpflink_drain_ready_fd(const struct bpflink_drain *d)
     return d->ready_fd;
 }
 
+/* the thread: bytes free in the backlog. A sequentially consistent load, which bpflink_drain_wait_room's
+ * announce-then-look needs (on x86-64 and arm64 the same instruction as an acquire load). */
 static size_t bpflink_drain_room(struct bpflink_drain *d)
 {
-    return d->cap - (size_t)(d->head - __atomic_load_n(&d->tail, __ATOMIC_ACQUIRE));
+    return d->cap - (size_t)(d->head - __atomic_load_n(&d->tail, __ATOMIC_SEQ_CST));
 }
 
 /* the thread: one sample into the backlog (bpflink_drain_room said it fits) */
@@ -153,49 +136,23 @@ static void bpflink_drain_put(struct bpflink_drain *d, int cpu, const void *data
 static enum bpf_perf_event_ret bpflink_drain_event(void *ctx, int cpu, struct perf_event_header *e)
 {
     struct bpflink_drain *d = ctx;
-    const char *body = (const char *)(e + 1);
-    size_t avail = e->size >= sizeof(*e) ? e->size - sizeof(*e) : 0;
+    const char *data;
+    uint32_t size;
 
-    if (e->type == PERF_RECORD_SAMPLE && avail >= 4) {
-        uint32_t size;
-
-        memcpy(&size, body, sizeof(size));
-        if (size > avail - 4)
-            size = (uint32_t)(avail - 4);  /* never read past the event libbpf handed over */
-        bpflink_drain_put(d, cpu, body + 4, size);
+    if (bpflink_perf_sample(e, &data, &size)) {
+        bpflink_drain_put(d, cpu, data, size);
         /* DONE ends this buffer's walk after this sample, which libbpf counts as consumed: it is in the backlog */
         return bpflink_drain_room(d) < BPFLINK_DRAIN_ROOM ? LIBBPF_PERF_EVENT_DONE : LIBBPF_PERF_EVENT_CONT;
     }
-    if (e->type == PERF_RECORD_LOST && avail >= 16) {
-        struct bpflink_reader *r = d->reader;
-        uint64_t lost;
-
-        memcpy(&lost, body + 8, sizeof(lost));
-        if (cpu >= 0 && (size_t)cpu < r->ncpu)
-            __atomic_fetch_add(&r->lost[cpu], lost, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&r->lost_total, lost, __ATOMIC_RELEASE);
-    }
+    bpflink_perf_lost(d->reader, cpu, e);
     return LIBBPF_PERF_EVENT_CONT;
 }
 
-/* perf_buffer__new_raw as bpflink_perf_buffer_new, with the drain's callback. NULL + errno. */
+/* bpflink_perf_open with the drain's callback (ctx: d). NULL + errno. */
 struct perf_buffer *bpflink_perf_buffer_new_drained(int map_fd, size_t page_cnt, struct bpflink_drain *d,
                                                     uint32_t wakeup_bytes)
 {
-    struct perf_event_attr attr;
-
-    memset(&attr, 0, sizeof(attr));
-    attr.size = sizeof(attr);
-    attr.type = PERF_TYPE_SOFTWARE;
-    attr.config = PERF_COUNT_SW_BPF_OUTPUT;
-    attr.sample_type = PERF_SAMPLE_RAW;
-    if (wakeup_bytes) {
-        attr.watermark = 1;
-        attr.wakeup_watermark = wakeup_bytes;
-    } else {
-        attr.wakeup_events = 1;
-    }
-    return perf_buffer__new_raw(map_fd, page_cnt, &attr, bpflink_drain_event, d, NULL);
+    return bpflink_perf_open(map_fd, page_cnt, wakeup_bytes, bpflink_drain_event, d);
 }
 
 /* the thread: wait for room in the backlog; 1 when stopped meanwhile */
@@ -208,8 +165,7 @@ static int bpflink_drain_wait_room(struct bpflink_drain *d)
     /* announce, then look again: the consumer stores its tail before it reads waiting (both sequentially
      * consistent), so either it sees waiting and signals space_fd, or this look sees its tail */
     __atomic_store_n(&d->waiting, 1, __ATOMIC_SEQ_CST);
-    while (!stopped && d->cap - (size_t)(d->head - __atomic_load_n(&d->tail, __ATOMIC_SEQ_CST)) <
-                           BPFLINK_DRAIN_ROOM) {
+    while (!stopped && bpflink_drain_room(d) < BPFLINK_DRAIN_ROOM) {
         n = epoll_wait(d->room_fd, ev, 2, -1);
         for (i = 0; i < n; i++)
             stopped |= ev[i].data.u32 == 1;

@@ -309,43 +309,61 @@ int bpflink_ring_buffer_add(struct ring_buffer *rb, int map_fd, struct bpflink_s
     return ring_buffer__add(rb, map_fd, bpflink_ring_sample, src);
 }
 
-/* perf_buffer__new_raw's event callback (ctx: the reader). A sample is the header, a u32 size and the raw data; a
- * lost record the header, a u64 id and a u64 count. Returning LIBBPF_PERF_EVENT_DONE ends the walk of this buffer
- * after this event (which libbpf counts as consumed: it is in the batch). */
+/* A perf event's raw sample: the header, a u32 size, the data. 1 and the data with its size (never past the event
+ * libbpf handed over) when e is a sample, else 0. */
+static inline int bpflink_perf_sample(const struct perf_event_header *e, const char **data, uint32_t *size)
+{
+    const char *body = (const char *)(e + 1);
+    size_t avail = e->size >= sizeof(*e) ? e->size - sizeof(*e) : 0;
+
+    if (e->type != PERF_RECORD_SAMPLE || avail < 4)
+        return 0;
+    memcpy(size, body, sizeof(*size));
+    if (*size > avail - 4)
+        *size = (uint32_t)(avail - 4);
+    *data = body + 4;
+    return 1;
+}
+
+/* A lost record (the header, a u64 id, a u64 count) into r's counters. Atomic adds: with a drain thread
+ * (include/drain.c) they run on that thread while the reader reads them. */
+static void bpflink_perf_lost(struct bpflink_reader *r, int cpu, const struct perf_event_header *e)
+{
+    const char *body = (const char *)(e + 1);
+    uint64_t lost;
+
+    if (e->type != PERF_RECORD_LOST || e->size < sizeof(*e) + 16)
+        return;
+    memcpy(&lost, body + 8, sizeof(lost));
+    if (cpu >= 0 && (size_t)cpu < r->ncpu)
+        __atomic_fetch_add(&r->lost[cpu], lost, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&r->lost_total, lost, __ATOMIC_RELEASE);
+}
+
+/* perf_buffer__new_raw's event callback (ctx: the reader). Returning LIBBPF_PERF_EVENT_DONE ends the walk of this
+ * buffer after this event (which libbpf counts as consumed: it is in the batch). */
 static enum bpf_perf_event_ret bpflink_perf_event(void *ctx, int cpu, struct perf_event_header *e)
 {
     struct bpflink_reader *r = ctx;
     struct bpflink_batch *b = r->batch;
-    const char *body = (const char *)(e + 1);
-    size_t avail = e->size >= sizeof(*e) ? e->size - sizeof(*e) : 0;
+    const char *data;
+    uint32_t size;
 
-    if (e->type == PERF_RECORD_SAMPLE && avail >= 4) {
-        uint32_t size;
-
-        memcpy(&size, body, sizeof(size));
-        if (size > avail - 4)
-            size = (uint32_t)(avail - 4);  /* never read past the event libbpf handed over */
-        if (bpflink_batch_add(b, cpu, body + 4, size))
+    if (bpflink_perf_sample(e, &data, &size)) {
+        if (bpflink_batch_add(b, cpu, data, size))
             return LIBBPF_PERF_EVENT_DONE;  /* no memory: leave the rest in the ring */
         return b->count >= b->limit ? LIBBPF_PERF_EVENT_DONE : LIBBPF_PERF_EVENT_CONT;
     }
-    if (e->type == PERF_RECORD_LOST && avail >= 16) {
-        uint64_t lost;
-
-        memcpy(&lost, body + 8, sizeof(lost));
-        r->lost_total += lost;
-        if (cpu >= 0 && (size_t)cpu < r->ncpu)
-            r->lost[cpu] += lost;
-    }
+    bpflink_perf_lost(r, cpu, e);
     return LIBBPF_PERF_EVENT_CONT;
 }
 
-/* libbpf's perf buffer with bpflink's event callback: what perf_buffer__new sets up (one BPF_OUTPUT software
+/* libbpf's perf buffer with an event callback of bpflink's: what perf_buffer__new sets up (one BPF_OUTPUT software
  * event per CPU, raw samples), with a walk that can stop after any record. wakeup_bytes 0: a wake-up per sample,
  * as perf_buffer__new; else the kernel wakes the reader once a buffer holds that many bytes (watermark).
  * NULL + errno. */
-struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r,
-                                            uint32_t wakeup_bytes)
+static struct perf_buffer *bpflink_perf_open(int map_fd, size_t page_cnt, uint32_t wakeup_bytes,
+                                             perf_buffer_event_fn on_event, void *ctx)
 {
     struct perf_event_attr attr;
 
@@ -360,7 +378,14 @@ struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct 
     } else {
         attr.wakeup_events = 1;
     }
-    return perf_buffer__new_raw(map_fd, page_cnt, &attr, bpflink_perf_event, r, NULL);
+    return perf_buffer__new_raw(map_fd, page_cnt, &attr, on_event, ctx, NULL);
+}
+
+/* bpflink_perf_open with bpflink_perf_event (ctx: the reader) */
+struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct bpflink_reader *r,
+                                            uint32_t wakeup_bytes)
+{
+    return bpflink_perf_open(map_fd, page_cnt, wakeup_bytes, bpflink_perf_event, r);
 }
 
 /* Consume perf samples into r->batch until it holds limit records (batch_reset set the limit): buffer only, or
@@ -399,11 +424,32 @@ void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out)
     }
 }
 
-void bpflink_reader_release(struct bpflink_reader *r);
+/* one more on eventfd fd, which is readable from then on */
+static void bpflink_signal(int fd)
+{
+    uint64_t one = 1;
 
-int bpflink_reader_init(struct bpflink_reader *r, int libbpf_epoll_fd, size_t ncpu)
+    if (write(fd, &one, sizeof(one)) < 0) {
+        /* EAGAIN only when the counter is already huge: it is readable either way */
+    }
+}
+
+/* fd into epoll set epfd, readable events reported with data.u32 = tag: 0 or -1 + errno */
+static int bpflink_epoll_add(int epfd, int fd, uint32_t tag)
 {
     struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = tag;
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+void bpflink_reader_release(struct bpflink_reader *r);
+
+/* r's wait set: ready_fd (libbpf's epoll fd, or a drain's eventfd) and the wake_fd close() writes */
+int bpflink_reader_init(struct bpflink_reader *r, int ready_fd, size_t ncpu)
+{
     int err;
 
     r->wait_fd = r->wake_fd = -1;
@@ -419,13 +465,7 @@ int bpflink_reader_init(struct bpflink_reader *r, int libbpf_epoll_fd, size_t nc
     r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (r->wake_fd < 0)
         goto fail;
-    memset(&ev, 0, sizeof(ev));
-    ev.events = EPOLLIN;
-    ev.data.u32 = 0;
-    if (epoll_ctl(r->wait_fd, EPOLL_CTL_ADD, libbpf_epoll_fd, &ev) < 0)
-        goto fail;
-    ev.data.u32 = 1;
-    if (epoll_ctl(r->wait_fd, EPOLL_CTL_ADD, r->wake_fd, &ev) < 0)
+    if (bpflink_epoll_add(r->wait_fd, ready_fd, 0) || bpflink_epoll_add(r->wait_fd, r->wake_fd, 1))
         goto fail;
     return 0;
 fail:
@@ -436,12 +476,9 @@ fail:
 
 void bpflink_reader_wake(struct bpflink_reader *r)
 {
-    uint64_t one = 1;
-
     /* the eventfd stays readable: every waiter, now and later, returns BPFLINK_WOKEN */
-    if (r->wake_fd >= 0 && write(r->wake_fd, &one, sizeof(one)) < 0) {
-        /* EAGAIN only when the counter is already huge: it is readable either way */
-    }
+    if (r->wake_fd >= 0)
+        bpflink_signal(r->wake_fd);
 }
 
 void bpflink_reader_release(struct bpflink_reader *r)

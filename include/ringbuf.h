@@ -77,7 +77,8 @@ int bpflink_batch_same_length(const struct bpflink_batch *b);
 int bpflink_lengths_same(const uint32_t *length, size_t count);
 void bpflink_batch_offsets(const uint32_t *length, size_t count, uint64_t *out);
 
-int bpflink_reader_init(struct bpflink_reader *r, int libbpf_epoll_fd, size_t ncpu);
+/* r's wait set: ready_fd (libbpf's epoll fd, or a drain's ready fd) and r->wake_fd */
+int bpflink_reader_init(struct bpflink_reader *r, int ready_fd, size_t ncpu);
 void bpflink_reader_wake(struct bpflink_reader *r);
 void bpflink_reader_release(struct bpflink_reader *r);
 /* wait up to timeout_ms for records or a wake-up: 1 records may be there, 0 timeout, BPFLINK_WOKEN, -errno */

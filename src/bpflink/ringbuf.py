@@ -568,7 +568,7 @@ class _Reader:
                 # perf watermark wake nobody, and a perf wake-up an earlier consume took leaves the fd quiet
                 # while records wait; so a poll collects them at least every SLICE seconds.
                 return True
-            if ret < 0 and ret != -errno.EINTR:
+            if ret != -errno.EINTR:
                 raise error(-ret, f"{self._kind}.poll: epoll_wait")
             # EINTR: back in Python, where pending signal handlers run (Ctrl-C raises here)
 
