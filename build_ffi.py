@@ -362,6 +362,15 @@ def check_uapi(cdef: str, source: str, include_dirs: list[str]) -> None:
     )
 
 
+#: bpflink's C, in the order it is compiled after the generated source (each file uses the ones before it)
+C_SOURCES = ("shims.c", "ringbuf.c", "drain.c", "linkjson.c")
+
+
+def c_sources() -> str:
+    """include/'s C files (``C_SOURCES``), concatenated as the extension compiles them."""
+    return "".join((INCLUDE / name).read_text() for name in C_SOURCES)
+
+
 def make_ffi() -> FFI:
     config = libbpf_config()
     text = preprocess(config["include_dirs"])
@@ -384,10 +393,7 @@ def make_ffi() -> FFI:
         HEADERS
         + f'\nstatic const char *const bpflink_build_version = "{_version()}";\n'
         + generated_source(names, absent, reasons, layout_rows(cdef))
-        + (INCLUDE / "shims.c").read_text()
-        + (INCLUDE / "ringbuf.c").read_text()
-        + (INCLUDE / "drain.c").read_text()
-        + (INCLUDE / "linkjson.c").read_text()
+        + c_sources()
     )
     check_uapi(cdef, source, config["include_dirs"])
     ffi.set_source(

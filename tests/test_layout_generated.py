@@ -100,7 +100,7 @@ def test_bookworm_uapi_headers_make_names_absent_not_a_refusal(monkeypatch: pyte
     assert reasons["struct bpf_link_info.tcx"].startswith(f"{headers}/linux/bpf.h has no member tcx")
     cdef = build_ffi.cdef_text(text, absent)
     source = (build_ffi.HEADERS + build_ffi.generated_source(names, absent, reasons, build_ffi.layout_rows(cdef))
-              + (build_ffi.INCLUDE / "shims.c").read_text() + (build_ffi.INCLUDE / "ringbuf.c").read_text())
+              + build_ffi.c_sources())
     res = build_ffi.syntax_check(cdef, "static const char *const bpflink_build_version = \"x\";\n" + source,
                                  config["include_dirs"])
     assert res.returncode == 0, res.stderr[-3000:]
