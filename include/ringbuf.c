@@ -44,6 +44,8 @@ struct bpflink_batch {
     int run;             /* 1 while the records so far form a run */
 };
 
+struct bpflink_drain;  /* include/drain.c */
+
 /* One reader (a RingBuffer or PerfBuffer): the block its callbacks fill, its wait set and lost counters. */
 struct bpflink_reader {
     struct bpflink_batch *batch;  /* NULL between a hand-over and the next consume */
@@ -53,6 +55,7 @@ struct bpflink_reader {
     size_t ncpu;
     uint64_t lost_total;
     size_t next_buffer;           /* perf: the buffer the next capped consume starts with */
+    struct bpflink_drain *drain;  /* rings with a drain thread: where its ring callback puts records */
 };
 
 /* the ctx libbpf hands back for one ring: which reader, which ring */

@@ -97,8 +97,8 @@ int bpflink_perf_consume(struct perf_buffer *pb, struct bpflink_reader *r, int o
 int bpflink_test_run_repeat(int prog_fd, int repeat, const void *data, __u32 size, __u32 *retval,
                             __u32 *duration_ns);
 
-/* PerfBuffer(background=True): a native thread moves samples from libbpf's perf buffer into a backlog as they
- * arrive (include/drain.c); the reader consumes the backlog into its batch blocks */
+/* PerfBuffer/RingBuffer(background=True): a native thread moves records from libbpf's perf buffer or ring buffer
+ * into a backlog as they arrive (include/drain.c); the reader consumes the backlog into its batch blocks */
 struct bpflink_drain;
 /* a drain with a backlog of at least bytes (a power of two); NULL + errno */
 struct bpflink_drain *bpflink_drain_new(size_t bytes);
@@ -108,13 +108,18 @@ int bpflink_drain_ready_fd(const struct bpflink_drain *d);
 /* perf_buffer__new_raw with the drain's event callback (ctx: d); NULL + errno */
 struct perf_buffer *bpflink_perf_buffer_new_drained(int map_fd, size_t page_cnt, struct bpflink_drain *d,
                                                     uint32_t wakeup_bytes);
+/* ring_buffer__new / ring_buffer__add with the drain's sample callback (ctx: src of the drain's reader) */
+struct ring_buffer *bpflink_ring_buffer_new_drained(int map_fd, struct bpflink_source *src);
+int bpflink_ring_buffer_add_drained(struct ring_buffer *rb, int map_fd, struct bpflink_source *src);
 /* start the thread over pb, adding lost samples to r's counters: 0 or -errno */
 int bpflink_drain_start(struct bpflink_drain *d, struct perf_buffer *pb, struct bpflink_reader *r);
+/* start (or, after bpflink_drain_stop, restart) the thread over rb for reader r: 0 or -errno */
+int bpflink_drain_start_ring(struct bpflink_drain *d, struct ring_buffer *rb, struct bpflink_reader *r);
 /* -errno the thread stopped on, 0 while it runs */
 int bpflink_drain_error(const struct bpflink_drain *d);
 /* backlog -> r->batch up to its limit: 0 or -ENOMEM */
 int bpflink_drain_consume(struct bpflink_drain *d, struct bpflink_reader *r);
-/* stop the thread and join it (idempotent) */
+/* stop the thread and join it (idempotent; the drain may start again) */
 void bpflink_drain_stop(struct bpflink_drain *d);
 /* free the backlog and fds (the thread stopped, or a fork()ed child where it never ran) */
 void bpflink_drain_free(struct bpflink_drain *d);

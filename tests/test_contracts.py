@@ -83,6 +83,15 @@ def make_ring_buffer(env: Env) -> Any:
     return RingBuffer(ring)
 
 
+def make_background_ring_buffer(env: Env) -> Any:
+    """RingBuffer with its drain thread: close, fork and threads must stop or forget the thread."""
+    from bpflink import Map, MapType, RingBuffer
+
+    ring = Map.create(MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096)
+    env.keep.append(ring)
+    return RingBuffer(ring, background=True, backlog=1)
+
+
 def make_perf_buffer(env: Env) -> Any:
     from bpflink import Map, MapType, PerfBuffer, possible_cpus
 
@@ -128,6 +137,7 @@ FACTORIES: dict[str, Callable[[Env], Any]] = {
     "BuiltOpts": make_built_opts,
     "Map": make_map,
     "RingBuffer": make_ring_buffer,
+    "RingBuffer+background": make_background_ring_buffer,
     "PerfBuffer": make_perf_buffer,
     "PerfBuffer+background": make_background_perf_buffer,
     "Object": make_object,
@@ -246,7 +256,7 @@ DATA: dict[str, set[str]] = {
     # id: the kernel's id, read once and kept (as Link.id); loaded/ring_count/lost...: state kept in Python
     "Map": {"id", "percpu", "key_type", "value_type", "name", "map_type", "key_size", "value_size",
             "max_entries", "flags", "pinned_path", "closed", "close", "unpin", "key_class", "value_class"},
-    "RingBuffer": {"ring_count", "closed", "close"},
+    "RingBuffer": {"ring_count", "closed", "close", "backlog"},
     "PerfBuffer": {"pages", "buffer_count", "lost", "lost_per_cpu", "closed", "close", "wakeup_bytes", "backlog"},
     "Object": {"loaded", "path", "closed", "close"},
     "LinkGroup": {"closed", "close"},

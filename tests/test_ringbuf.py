@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ import pytest
 
 import bpflink
 from bpflink import Map, MapType, Object, RingBuffer
+from bpflink.ringbuf import DEFAULT_BACKLOG
 from conftest import ROOT, open_fds
 
 sys.path.insert(0, str(ROOT))
@@ -381,6 +383,145 @@ def test_bad_input_is_refused_before_any_syscall(tmp_path: Path) -> None:
         assert bpflink.RingBuffer is RingBuffer
 
 
+
+# --- background=True: a drain thread empties the rings into a backlog --------------------------------------------
+@pytest.fixture
+def small_ring(bpf_objects: dict[str, Path]) -> Iterator[Emitter]:
+    """The producers with a 4 KiB ``events`` ring (170 records of 16 B), its size set before load."""
+    obj = Object.open(bpf_objects["ringbuf_emit"], load=False)
+    obj.configure_map("events", max_entries=4096)
+    obj.load()
+    em = Emitter(obj)
+    try:
+        yield em
+    finally:
+        em.close()
+
+
+def _bursts(emitter: Emitter, prog: str, count: int, each: int, pause: float) -> tuple[range, int]:
+    """count bursts of ``each`` records, ``pause`` seconds apart, nobody polling: (the sequence numbers stored,
+    the records the program could not store). A record takes a sequence number only once its reserve worked."""
+    first, dropped = emitter.seq(), emitter.dropped()
+    for _ in range(count):
+        emitter.run(prog, each)
+        time.sleep(pause)
+    return range(first, emitter.seq()), emitter.dropped() - dropped
+
+
+def test_background_thread_keeps_what_a_paused_reader_would_lose(small_ring: Emitter) -> None:
+    """Ten bursts of 100 records (24 B each with the ring's header) into a 4 KiB ring (170 fit), the reader paused
+    throughout: a plain reader gets what the ring holds and the program's reserve fails for the rest; with
+    background=True the drain thread moves each burst into the backlog during the pause, and every record
+    arrives, in order, through every read path."""
+    em = small_ring
+    with RingBuffer(em.events) as plain:
+        stored, refused = _bursts(em, "ring16", 10, 100, 0.02)
+        assert refused > 0 and len(stored) + refused == 1000
+        assert seqs(plain.consume()) == list(stored)
+    for asked, backlog in ((1, 512 << 10), ((3 << 20) + 1, 4 << 20), (DEFAULT_BACKLOG, DEFAULT_BACKLOG)):
+        with RingBuffer(em.events, background=True, backlog=asked) as sized:
+            # a power of two, at least 512 KiB, and two of the largest records the ring can hold
+            assert sized.backlog == backlog and f"backlog={backlog}" in repr(sized)
+    with Map.create(MapType.RINGBUF, key_size=0, value_size=0, max_entries=1 << 20) as big, \
+            RingBuffer([em.events, big], background=True, backlog=1) as sized:
+        assert sized.backlog == 4 << 20  # 2 * (1 MiB + 16) rounded up
+    with RingBuffer(em.events, background=True) as rb:
+        stored, refused = _bursts(em, "ring16", 10, 100, 0.15)
+        assert refused == 0 and len(stored) == 1000
+        assert seqs(rb.poll(timeout=2)) == list(stored) and rb.consume() == []
+        # batches (capped, with a dtype), iteration
+        stored, refused = _bursts(em, "ring16", 3, 100, 0.15)
+        first = rb.consume_batch(max_records=250)
+        rest = rb.poll_batch(timeout=2, dtype=[("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")])
+        assert refused == 0 and seqs(first) == list(stored[:250])
+        assert rest.array["seq"].tolist() == list(stored[250:])
+        stored, _ = _bursts(em, "ring16", 1, 50, 0.15)
+        it = iter(rb)
+        assert seqs([next(it) for _ in stored]) == list(stored)
+    got: list[bytes] = []
+    with RingBuffer(em.events, callback=got.append, background=True) as rb:
+        stored, _ = _bursts(em, "ring16", 3, 100, 0.15)
+        assert rb.poll(timeout=2) == [] and seqs(got) == list(stored)
+
+
+def test_background_backlog_full_then_the_program_is_refused(small_ring: Emitter) -> None:
+    """A flood nobody reads fills the backlog (512 KiB: at least ~16,000 entries of 24 B before the thread waits
+    for room) and then the 4 KiB ring; the program's reserve fails for the rest. Everything stored arrives in
+    order, stored + refused = sent, the thread goes on once the reader made room, and close() stops a thread
+    waiting for room at once, fds and all."""
+    em = small_ring
+    before = open_fds()
+    with RingBuffer(em.events, background=True, backlog=1) as rb:
+        stored, refused = _bursts(em, "ring16", 160, 150, 0.02)
+        assert refused > 0 and len(stored) + refused == 160 * 150
+        got: list[bytes] = []
+        while more := rb.poll(timeout=0.5):  # the thread moves the ring's records once the reader made room
+            got += more
+        assert seqs(got) == list(stored) and len(got) > 16000
+        later, refused = _bursts(em, "ring16", 1, 100, 0.1)
+        assert refused == 0 and seqs(rb.poll(timeout=2)) == list(later)
+    with RingBuffer(em.events, background=True, backlog=1) as full:
+        _bursts(em, "ring16", 160, 150, 0.01)  # the thread now waits for room that nobody makes
+        t0 = time.monotonic()
+        full.close()
+        assert time.monotonic() - t0 < 2
+    assert open_fds() == before
+
+
+def test_background_add_restarts_the_thread_and_loses_nothing(emitter: Emitter) -> None:
+    """add() stops the thread, adds the ring and starts it again. Stopped while it waited for room with a record
+    libbpf had already handed over (256 B records, a 256 KiB ring, a 1 MiB backlog: one walk may bring more than
+    the backlog's free room), the thread keeps that record and puts it first when it starts again: the sequence
+    numbers stay contiguous."""
+    em = emitter
+    with RingBuffer(em.events, background=True, backlog=1) as rb:
+        assert rb.backlog == 1 << 20
+        first, dropped = em.seq(), em.dropped()
+        sent = 0
+        for _ in range(40):  # until both the backlog and the ring are full
+            em.run("ring256", 500)
+            sent += 500
+            time.sleep(0.05)
+            if em.dropped() > dropped:
+                break
+        assert em.dropped() > dropped
+        # the thread waits for 128 KiB of room before it walks: make that much (497 entries of 264 B), less than
+        # the full ring's 262 KiB, so the walk runs out of room halfway and waits holding a record
+        got = list(rb.consume_batch(max_records=497))
+        time.sleep(0.3)
+        assert rb.add(em.second) == 1
+        assert rb.ring_count == 2 and "2 ring(s)" in repr(rb)
+        while len(batch := rb.poll_batch(timeout=0.5)):
+            assert set(batch.sources) == {0}
+            got += batch
+        assert seqs(got) == list(range(first, em.seq()))
+        assert len(got) + em.dropped() - dropped == sent
+        pair = em.run("ring_pair", 20)
+        by_ring: dict[int, list[bytes]] = {0: [], 1: []}
+        deadline = time.monotonic() + 5
+        while len(by_ring[1]) < 20 and time.monotonic() < deadline:
+            batch = rb.poll_batch(timeout=0.5)
+            for src, rec in zip(batch.sources, batch):
+                by_ring[src].append(rec)
+        assert seqs(by_ring[0]) == seqs(by_ring[1]) == list(pair)
+    with Map.create(MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096) as ring, \
+            RingBuffer(ring, background=True, backlog=1) as one:
+        assert one.backlog == 512 << 10
+        with pytest.raises(ValueError, match="needs a backlog of at least 524320"):
+            one.add(em.events)  # 256 KiB: two of its largest records need a little more than 512 KiB
+        assert one.ring_count == 1
+
+
+def test_background_bad_input() -> None:
+    with Map.create(MapType.RINGBUF, key_size=0, value_size=0, max_entries=4096) as m:
+        with pytest.raises(TypeError, match="background"):
+            RingBuffer(m, background=1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="backlog"):
+            RingBuffer(m, background=True, backlog=1.5)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="backlog"):
+            RingBuffer(m, background=True, backlog=0)
+
+
 # --- in a child process: a hang or crash fails the test instead of killing the run ----------------------------
 CHILD_PRELUDE = """
 import os, sys, threading, time, signal
@@ -391,13 +532,13 @@ obj = Object.open({obj!r})
 events, perf = obj.map("events"), obj.map("perf")
 progs = {{n: obj.program(n) for n in ("ring16", "perf16")}}
 def make(kind):
-    if kind == "ring":
-        return RingBuffer(events)
+    if kind.startswith("ring"):
+        return RingBuffer(events, background=kind == "ring-background")
     return PerfBuffer(perf, pages=4, background=kind == "perf-background")
 """
 
 CLOSE_WHILE_POLLING = """
-prog = progs["ring16" if {kind!r} == "ring" else "perf16"]
+prog = progs["ring16" if {kind!r}.startswith("ring") else "perf16"]
 for i in range(60):
     rb = make({kind!r})
     out = {{}}
@@ -447,7 +588,7 @@ def child(bpf_objects: dict[str, Path], body: str, **fmt: str) -> subprocess.Pop
                             stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("kind", ["ring", "perf", "perf-background"])
+@pytest.mark.parametrize("kind", ["ring", "ring-background", "perf", "perf-background"])
 def test_close_while_other_threads_poll(bpf_objects: dict[str, Path], kind: str) -> None:
     proc = child(bpf_objects, CLOSE_WHILE_POLLING, kind=kind)
     out, err = proc.communicate(timeout=120)
@@ -455,7 +596,7 @@ def test_close_while_other_threads_poll(bpf_objects: dict[str, Path], kind: str)
 
 
 @pytest.mark.parametrize(("kind", "how"), [("ring", "poll"), ("ring", "iter"), ("perf", "poll"),
-                                           ("perf-background", "poll")])
+                                           ("ring-background", "poll"), ("perf-background", "poll")])
 def test_ctrl_c_interrupts_poll(bpf_objects: dict[str, Path], kind: str, how: str) -> None:
     proc = child(bpf_objects, SIGINT_DURING_POLL, kind=kind, how=how)
     try:

@@ -701,6 +701,21 @@ def bpflink_drain_start(d: CData, pb: CData, r: CData) -> int:
     return int(lib.bpflink_drain_start(d, pb, r))
 
 
+def bpflink_ring_buffer_new_drained(map_fd: int, src: CData) -> CData:
+    """``struct ring_buffer *bpflink_ring_buffer_new_drained(int map_fd, struct bpflink_source *src)``."""
+    return lib.bpflink_ring_buffer_new_drained(map_fd, src)
+
+
+def bpflink_ring_buffer_add_drained(rb: CData, map_fd: int, src: CData) -> int:
+    """``int bpflink_ring_buffer_add_drained(struct ring_buffer *rb, int map_fd, struct bpflink_source *src)``."""
+    return int(lib.bpflink_ring_buffer_add_drained(rb, map_fd, src))
+
+
+def bpflink_drain_start_ring(d: CData, rb: CData, r: CData) -> int:
+    """``int bpflink_drain_start_ring(struct bpflink_drain *d, struct ring_buffer *rb, struct bpflink_reader *r)``."""
+    return int(lib.bpflink_drain_start_ring(d, rb, r))
+
+
 def bpflink_drain_error(d: CData) -> int:
     """``int bpflink_drain_error(const struct bpflink_drain *d)``."""
     return int(lib.bpflink_drain_error(d))

@@ -38,13 +38,10 @@ from . import lowlevel as ll
 from ._fdowner import pairs
 from ._native import ffi
 from .errors import error
-from .ringbuf import RecordBatch, _check_map, _Reader
-
-#: ``PerfBuffer(background=True)``'s backlog unless ``backlog=`` says otherwise (bytes; allocated at once,
-#: its pages touched as samples first reach them)
-DEFAULT_BACKLOG = 16 << 20
-MIN_BACKLOG = 1  # rounded up in C to a power of two of at least 512 KiB (two 64 KiB samples always fit)
-MAX_BACKLOG = 1 << 34
+from .ringbuf import DEFAULT_BACKLOG as DEFAULT_BACKLOG  # the backlog constants stay importable from here
+from .ringbuf import MAX_BACKLOG as MAX_BACKLOG
+from .ringbuf import MIN_BACKLOG as MIN_BACKLOG
+from .ringbuf import RecordBatch, _check_background, _check_map, _Reader
 
 PerfCallback = Callable[[int, bytes], Optional[object]]
 LostCallback = Callable[[int, int], Optional[object]]
@@ -91,7 +88,6 @@ class PerfBuffer(_Reader):
                  lost_callback: LostCallback | None = None, wakeup_bytes: int = 0, background: bool = False,
                  backlog: int = DEFAULT_BACKLOG) -> None:
         self._pb: Any = None
-        self._drain: Any = None
         self._fd = -1
         self._setup()
         if type(pages) is not int:
@@ -103,12 +99,7 @@ class PerfBuffer(_Reader):
         if not 0 <= wakeup_bytes < pages * mmap.PAGESIZE:
             raise ValueError(f"wakeup_bytes must be in 0..{pages * mmap.PAGESIZE - 1} (below one CPU's buffer "
                              f"of {pages} pages), got {wakeup_bytes}")
-        if type(background) is not bool:
-            raise TypeError(f"background must be a bool, not {type(background).__name__}")
-        if type(backlog) is not int:
-            raise TypeError(f"backlog must be an int (bytes), not {type(backlog).__name__}")
-        if not MIN_BACKLOG <= backlog <= MAX_BACKLOG:
-            raise ValueError(f"backlog must be in {MIN_BACKLOG}..{MAX_BACKLOG} bytes, got {backlog}")
+        _check_background(background, backlog)
         for name, cb in (("callback", callback), ("lost_callback", lost_callback)):
             if cb is not None and not callable(cb):
                 raise TypeError(f"{name} must be callable, not {type(cb).__name__}")
@@ -122,8 +113,6 @@ class PerfBuffer(_Reader):
         #: 0: the kernel wakes a waiting poll on every sample (libbpf's perf_buffer__new); else once a CPU's
         #: buffer holds this many bytes (a poll's timeout still collects what sits below it)
         self.wakeup_bytes = wakeup_bytes
-        #: the backlog's size in bytes (``backlog`` rounded up to a power of two); 0 without background
-        self.backlog = 0
         ncpu = ll.libbpf_num_possible_cpus()
         if ncpu <= 0:
             raise error(-ncpu if ncpu < 0 else errno.EINVAL, "libbpf_num_possible_cpus")
@@ -132,10 +121,7 @@ class PerfBuffer(_Reader):
             # the lost array must exist before libbpf can call bpflink_perf_lost
             self._lost_seen = [0] * ncpu
             if background:
-                self._drain = ll.bpflink_drain_new(backlog)
-                if self._drain == ffi.NULL:
-                    self._drain = None
-                    raise error(ffi.errno or errno.ENOMEM, f"PerfBuffer: a backlog of {backlog} bytes")
+                self._new_drain(backlog)
                 pb = ll.bpflink_perf_buffer_new_drained(own, pages, self._drain, wakeup_bytes)
             else:
                 pb = ll.bpflink_perf_buffer_new(own, pages, self._state, wakeup_bytes)
@@ -162,8 +148,7 @@ class PerfBuffer(_Reader):
             raise
 
     def _free(self) -> None:
-        if self._drain is not None and os.getpid() == self._pid:  # a fork()ed child has no thread to stop
-            ll.bpflink_drain_stop(self._drain)  # before libbpf frees the buffers the thread walks
+        self._stop_drain()
         if self._pb is not None and os.getpid() != self._pid:
             # a fork()ed child: perf_buffer__free would disable the perf events the parent shares (same open
             # files) and unmap rings the child never had; close the child's copies of the fds, and leave
@@ -177,9 +162,7 @@ class PerfBuffer(_Reader):
         if self._pb is not None:
             ll.perf_buffer__free(self._pb)
             self._pb = None
-        if self._drain is not None:
-            ll.bpflink_drain_free(self._drain)
-            self._drain = None
+        self._free_drain()
         self._release_state()
         if self._fd >= 0:
             os.close(self._fd)
@@ -222,13 +205,8 @@ class PerfBuffer(_Reader):
         return new
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
-        if self._drain is not None:  # the backlog, in the order the thread took samples
-            ret = ll.bpflink_drain_consume(self._drain, self._state)
-            if ret < 0 and not self._state.batch.error:
-                raise error(-ret, "PerfBuffer: the backlog")
-            failed = ll.bpflink_drain_error(self._drain)
-            if failed and not self._state.batch.count:
-                raise error(-failed, "PerfBuffer: the drain thread's perf_buffer__consume_buffer")
+        if self._drain is not None:
+            self._consume_backlog()
             return
         # libbpf's raw perf buffer with bpflink's event callback, which stops a buffer's walk at max_records
         ret = ll.bpflink_perf_consume(self._pb, self._state, -1 if index is None else index)
@@ -289,4 +267,4 @@ class PerfBuffer(_Reader):
         return f"<PerfBuffer pages={self.pages}{f' backlog={self.backlog}' if self._drain is not None else ''}>"
 
 
-__all__ = ["DEFAULT_BACKLOG", "PerfBuffer", "PerfRecord"]
+__all__ = ["PerfBuffer", "PerfRecord"]

@@ -16,6 +16,10 @@ gives it back to the reader's pool of spare blocks when the last view of it is g
 callback per record measured 1.25 µs a record here, mostly the GIL taken and given back around each call: the
 batch, then a plain Python loop over it, costs a fifth of that; bench/README.md.)
 
+``background=True`` (here and on ``PerfBuffer``) adds a native thread that moves records out of the kernel's
+buffers into a backlog in this process as they arrive, without the GIL, so pauses of the Python reader fill the
+backlog instead of the rings (include/drain.c).
+
 Waiting happens on ``fileno()``, an epoll set holding libbpf's epoll fd and an eventfd that ``close()`` writes,
 so closing from another thread wakes the poller (which returns what it has; later calls raise ``ValueError``).
 ``poll()`` waits in slices of at most ``SLICE`` seconds and a signal ends ``epoll_wait`` early, so Ctrl-C raises
@@ -69,6 +73,14 @@ HAND_OVER_BYTES = 128 << 10
 POOL_BLOCKS = 2
 #: the largest block (bytes of records) the pool keeps; bigger ones, left by a burst, are freed
 POOL_BLOCK_BYTES = 16 << 20
+#: ``background=True``'s backlog unless ``backlog=`` says otherwise (bytes; allocated at once, its pages touched
+#: as records first reach them)
+DEFAULT_BACKLOG = 16 << 20
+#: the smallest ``backlog=`` accepted; the C side rounds every backlog up to a power of two of at least 512 KiB
+#: (two of the largest perf samples always fit) and, for rings, twice the largest ring and a little more
+MIN_BACKLOG = 1
+#: the largest ``backlog=`` accepted (16 GiB)
+MAX_BACKLOG = 1 << 34
 _INT_MAX = 0x7FFFFFFF
 _NO_LIMIT = (1 << 64) - 1
 
@@ -104,6 +116,15 @@ def _check_map(obj: object, what: str, want_type: int, want_name: str) -> int:
             got = info["map_type"]
         raise ValueError(f"{what} (fd {fd}) is a {got} map; {want_name} needs a {MapType(want_type).name} map")
     return fd
+
+
+def _check_background(background: object, backlog: object) -> None:
+    if type(background) is not bool:
+        raise TypeError(f"background must be a bool, not {type(background).__name__}")
+    if type(backlog) is not int:
+        raise TypeError(f"backlog must be an int (bytes), not {type(backlog).__name__}")
+    if not MIN_BACKLOG <= backlog <= MAX_BACKLOG:
+        raise ValueError(f"backlog must be in {MIN_BACKLOG}..{MAX_BACKLOG} bytes, got {backlog}")
 
 
 def _keep(owner: object, _cdata: object) -> None:
@@ -353,6 +374,10 @@ class _Reader:
         self._state = ffi.new("struct bpflink_reader *")
         self._state.wait_fd = self._state.wake_fd = -1
         self._pool = _Pool()
+        self._drain: Any = None  # background=True: the drain thread and its backlog (include/drain.c)
+        #: the backlog's size in bytes (what ``backlog=`` asked, rounded up to a power of two); 0 without
+        #: background
+        self.backlog = 0
         # records copied out of the rings but not handed over yet: beyond HAND_OVER in one call, or after a
         # callback raised or stopped the poll. _rest_src is None when every source is 0 (one ring)
         self._rest_rec: list[bytes] = []
@@ -398,6 +423,31 @@ class _Reader:
 
     def _free(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _new_drain(self, backlog: int) -> None:
+        self._drain = ll.bpflink_drain_new(backlog)
+        if self._drain == ffi.NULL:
+            self._drain = None
+            raise error(ffi.errno or errno.ENOMEM, f"{self._kind}: a backlog of {backlog} bytes")
+
+    def _stop_drain(self) -> None:
+        """Stop the drain thread, before libbpf frees the buffers it walks (a fork()ed child has none to stop)."""
+        if self._drain is not None and os.getpid() == self._pid:
+            ll.bpflink_drain_stop(self._drain)
+
+    def _free_drain(self) -> None:
+        if self._drain is not None:
+            ll.bpflink_drain_free(self._drain)
+            self._drain = None
+
+    def _consume_backlog(self) -> None:
+        """A consume from the drain thread's backlog, in the order the thread took the records."""
+        ret = ll.bpflink_drain_consume(self._drain, self._state)
+        if ret < 0 and not self._state.batch.error:
+            raise error(-ret, f"{self._kind}: the backlog")
+        failed = ll.bpflink_drain_error(self._drain)
+        if failed and not self._state.batch.count:
+            raise error(-failed, f"{self._kind}: the drain thread's walk of the kernel's buffers")
 
     def _release_state(self) -> None:
         """Free the C reader's fds, counters and block, and the spare blocks (batches still alive free theirs)."""
@@ -767,17 +817,27 @@ class RingBuffer(_Reader):
     with each record (``bytes``) of these maps; records of rings without a callback are returned by
     ``poll()``/``consume()``. The maps' fds are duplicated: closing the ``Map`` afterwards is fine.
 
+    ``background=True`` starts a native thread (never holding the GIL; it inherits the creating thread's CPU
+    affinity and blocks signals) that moves records into a backlog of ``backlog`` bytes as they arrive; every read
+    path then reads the backlog, in the order the thread took records. The backlog holds at least two of the
+    largest records the rings can hold (twice the largest ring and a little more), rounded up to a power of two
+    (``self.backlog``). When it is full the thread waits for the reader, the rings fill, and the BPF program's
+    ``bpf_ringbuf_reserve``/``bpf_ringbuf_output`` fail as they would without the thread. ``add()`` stops the
+    thread, adds the ring and starts it again; ``close()`` stops it first.
+
     >>> # not run as a doctest: needs a loaded object `obj` and ring buffer maps `m1`, `m2`
     >>> with RingBuffer(obj.map("events")) as rb:  # doctest: +SKIP
     ...     records = rb.poll(timeout=1.0)
     >>> rb = RingBuffer([m1, m2], callback=print)  # doctest: +SKIP
     >>> rb.poll()  # doctest: +SKIP
     []
+    >>> agent = RingBuffer(obj.map("events"), background=True)  # doctest: +SKIP
     """
 
     _kind = "RingBuffer"
 
-    def __init__(self, maps: Any, callback: RingCallback | None = None) -> None:
+    def __init__(self, maps: Any, callback: RingCallback | None = None, *, background: bool = False,
+                 backlog: int = DEFAULT_BACKLOG) -> None:
         self._rb: Any = None
         self._fds: list[int] = []
         self._sources: list[Any] = []
@@ -785,6 +845,7 @@ class RingBuffer(_Reader):
         self._setup()
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+        _check_background(background, backlog)
         items = list(maps) if isinstance(maps, (list, tuple)) else [maps]
         if not items:
             raise ValueError("RingBuffer needs at least one map")
@@ -792,11 +853,28 @@ class RingBuffer(_Reader):
 
         fds = [_check_map(m, "ring buffer map", int(MapType.RINGBUF), "RingBuffer") for m in items]
         try:
+            if background:
+                self._inherited_by_fork = False  # the child has the rings but not the thread
+                self._new_drain(max([backlog] + [self._backlog_for(fd) for fd in fds]))
             for fd in fds:
                 self._add(fd, callback)
+            if self._drain is not None:
+                self._start_drain()
+                self.backlog = ll.bpflink_drain_capacity(self._drain)
         except BaseException:
             self.close()
             raise
+
+    @staticmethod
+    def _backlog_for(fd: int) -> int:
+        """The backlog that holds two of the largest records ring ``fd`` can hold (each entry's 8-byte header
+        and padding, and the backlog's end skipped when an entry would wrap)."""
+        return 2 * (int(_map_fdinfo(fd).get("max_entries", 0)) + 16)
+
+    def _start_drain(self) -> None:
+        err = ll.bpflink_drain_start_ring(self._drain, self._rb, self._state)
+        if err < 0:
+            raise error(-err, "RingBuffer: start the drain thread")
 
     def add(self, map: Any, callback: RingCallback | None = None) -> int:
         """Add another ring buffer map (``ring_buffer__add``); returns its ring index."""
@@ -808,7 +886,18 @@ class RingBuffer(_Reader):
         self._enter()
         try:
             with self._locked():
-                return self._add(fd, callback)
+                if self._drain is None:
+                    return self._add(fd, callback)
+                if self._backlog_for(fd) > self.backlog:
+                    raise ValueError(f"add: a ring of {_map_fdinfo(fd).get('max_entries')} bytes needs a backlog "
+                                     f"of at least {self._backlog_for(fd)} bytes; this RingBuffer's is "
+                                     f"{self.backlog} (pass backlog= when making it)")
+                # libbpf's ring list may not change under the thread's walk: stop it, add, start it again
+                ll.bpflink_drain_stop(self._drain)
+                try:
+                    return self._add(fd, callback)
+                finally:
+                    self._start_drain()
         finally:
             self._leave()
 
@@ -820,16 +909,20 @@ class RingBuffer(_Reader):
         src.index = index
         try:
             if self._rb is None:
-                rb = ll.bpflink_ring_buffer_new(own, src)
+                drained = self._drain is not None
+                rb = ll.bpflink_ring_buffer_new_drained(own, src) if drained else ll.bpflink_ring_buffer_new(own, src)
                 if rb == ffi.NULL:
                     raise error(ffi.errno or errno.EINVAL, f"ring_buffer__new(map fd {fd})",
                                 hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
                 self._rb = rb
-                err = ll.bpflink_reader_init(self._state, ll.ring_buffer__epoll_fd(rb), 0)
+                # the reader waits on libbpf's epoll fd, or on the drain's: readable while its backlog holds records
+                ready = ll.ring_buffer__epoll_fd(rb) if not drained else ll.bpflink_drain_ready_fd(self._drain)
+                err = ll.bpflink_reader_init(self._state, ready, 0)
                 if err < 0:
                     raise error(-err, "RingBuffer: epoll set")
             else:
-                err = ll.bpflink_ring_buffer_add(self._rb, own, src)
+                add = ll.bpflink_ring_buffer_add if self._drain is None else ll.bpflink_ring_buffer_add_drained
+                err = add(self._rb, own, src)
                 if err < 0:
                     raise error(-err, f"ring_buffer__add(map fd {fd})",
                                 hint="the map must be a BPF_MAP_TYPE_RINGBUF map (Linux >= 5.8)")
@@ -842,9 +935,11 @@ class RingBuffer(_Reader):
         return index
 
     def _free(self) -> None:
+        self._stop_drain()
         if self._rb is not None:
             ll.ring_buffer__free(self._rb)
             self._rb = None
+        self._free_drain()
         self._release_state()
         for fd in self._fds:
             os.close(fd)
@@ -870,6 +965,9 @@ class RingBuffer(_Reader):
         return len(self._fds) > 1
 
     def _consume_into(self, max_records: int, index: int | None = None) -> None:
+        if self._drain is not None:
+            self._consume_backlog()
+            return
         # without consume_n, what the C callback copies past max_records waits in order for the next call (_keep)
         ret = _CONSUME_N(self._rb, max_records) if _CONSUME_N is not None else ll.ring_buffer__consume(self._rb)
         if ret < 0 and not self._state.batch.error:
@@ -921,8 +1019,10 @@ class RingBuffer(_Reader):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else f"{len(self._fds)} ring(s)"
+        if self._drain is not None and not self.closed:
+            state += f" backlog={self.backlog}"
         return f"<RingBuffer {state}>"
 
 
-__all__ = ["BATCH_BYTES", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "POOL_BLOCKS", "POOL_BLOCK_BYTES", "SLICE",
-           "RecordBatch", "RingBuffer", "RingInfo"]
+__all__ = ["BATCH_BYTES", "DEFAULT_BACKLOG", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "MAX_BACKLOG",
+           "MIN_BACKLOG", "POOL_BLOCKS", "POOL_BLOCK_BYTES", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
