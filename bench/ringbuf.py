@@ -74,10 +74,13 @@ def build(out_dir: Path = BUILD) -> tuple[Path, Path]:
 
 
 class Setup:
-    def __init__(self, obj_path: Path) -> None:
+    def __init__(self, obj_path: Path, ring_bytes: int | None = None) -> None:
         from bpflink import Object
 
-        self.obj = Object.open(obj_path)
+        self.obj = Object.open(obj_path, load=False)
+        if ring_bytes is not None:  # the live ring runs with the drain thread use a ring an agent would size
+            self.obj.configure_map("events", max_entries=ring_bytes)
+        self.obj.load()
         self.events = self.obj.map("events")
         self.perf = self.obj.map("perf")
         self.state = self.obj.map("state")
@@ -257,7 +260,11 @@ def _python_consumer(kind: str, variant: str, setup: Setup, size: int, pages: in
         reader = PerfBuffer(setup.perf, pages=pages, wakeup_bytes=pages * mmap.PAGESIZE // 4)
         return reader, lambda: len(reader.poll_batch(0))
     if variant in ("batch-bg", "batch-busy", "batch-bg-busy"):
-        reader = PerfBuffer(setup.perf, pages=pages, background=variant != "batch-busy")
+        background = variant != "batch-busy"
+        if perf:
+            reader = PerfBuffer(setup.perf, pages=pages, background=background)
+        else:
+            reader = RingBuffer(setup.events, background=background)
         if variant == "batch-bg":
             return reader, lambda: len(reader.poll_batch(0))
 
@@ -460,9 +467,9 @@ def _summary(runs: dict[str, list[dict[str, Any]]], n: int, live: bool = False) 
     out: dict[str, Any] = {"n": n}
     # "x C" compares with the counting-only C consumer; the c-copy row shows what copying each record costs C
     c_rate = median([x["rate"] for x in runs["c"] if "rate" in x] or [0.0])
-    ct_rate = median([x["rate"] for x in runs["ctypes"] if "rate" in x] or [0.0])
+    ct_rate = median([x["rate"] for x in runs.get("ctypes", []) if "rate" in x] or [0.0])
     c_cpu = median([x.get("cpu_rate", 0.0) for x in runs["c"] if "rate" in x] or [0.0])
-    ct_cpu = median([x.get("cpu_rate", 0.0) for x in runs["ctypes"] if "rate" in x] or [0.0])
+    ct_cpu = median([x.get("cpu_rate", 0.0) for x in runs.get("ctypes", []) if "rate" in x] or [0.0])
     for v, xs in runs.items():
         ok = [x for x in xs if "rate" in x]
         if not ok:
@@ -538,13 +545,59 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: ``--ring-background``: the ring an agent might size (a reader pausing 5 ms at a full-speed producer loses
+#: records with it), the variants, and the records per round
+BG_RING_BYTES = 256 << 10
+BG_VARIANTS = ("c", "batch", "batch-bg", "batch-busy", "batch-bg-busy")
+BG_RECORDS = 500_000
+
+
+def run_ring_background(rounds: int) -> dict[str, Any]:
+    """Live 16 B ring runs over a ``BG_RING_BYTES`` ring: readers with and without ``background=True``, idle or
+    busy ``BUSY_S`` after each batch, against libbpf's C reader; records the program could not store, per round."""
+    obj, exe = build()
+    setup = Setup(obj, ring_bytes=BG_RING_BYTES)
+    home = os.sched_getaffinity(0)
+    others = home - {PRODUCER_CPU}
+    if others:
+        os.sched_setaffinity(0, others)
+    r: dict[str, Any] = {"machine": machine(), "loadavg_before": os.getloadavg(), "rounds": rounds,
+                         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "ring_bytes": BG_RING_BYTES}
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in BG_VARIANTS}
+    try:
+        for rnd in range(rounds):
+            for v in BG_VARIANTS[rnd % len(BG_VARIANTS):] + BG_VARIANTS[:rnd % len(BG_VARIANTS)]:
+                runs[v].append(live(exe, setup, "rb", 16, BG_RECORDS, 0, v))
+    finally:
+        setup.close()
+        os.sched_setaffinity(0, home)
+    r["live_rb16"] = _summary(runs, BG_RECORDS, live=True)
+    r["loadavg_after"] = os.getloadavg()
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench.ringbuf")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--live-pages", type=int, default=64, help="pages per CPU of the live perf buffers (64)")
     ap.add_argument("--only", default="", help="cases, e.g. rb16,pb256 (default: all four)")
+    ap.add_argument("--ring-background", action="store_true",
+                    help=f"only live 16 B runs over a {BG_RING_BYTES >> 10} KiB ring, with and without "
+                         "RingBuffer(background=True); writes results/ringbuf-background.json")
     args = ap.parse_args()
+    if args.ring_background:
+        bg = run_ring_background(args.rounds or 5)
+        path = BENCH / "results" / "ringbuf-background.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(bg, indent=1) + "\n")
+        print(f"live rb16 over a {BG_RING_BYTES >> 10} KiB ring, {BG_RECORDS:,} records a round "
+              "(median records/s; records the program could not store, per round)")
+        for v, x in bg["live_rb16"].items():
+            if v != "n":
+                print(f"  {v:14} {x.get('rate', 0):12,.0f}  {x.get('dropped')}")
+        print(f"\nload average before {bg['loadavg_before']}, after {bg['loadavg_after']}; wrote {path}")
+        return
     r = run(args.quick, args.rounds, args.live_pages, tuple(filter(None, args.only.split(","))))
     out = BENCH / "results" / "ringbuf.json"
     out.parent.mkdir(exist_ok=True)
