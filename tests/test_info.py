@@ -316,6 +316,10 @@ def test_kprobe_multi_info_or_honest_skip() -> None:
             (listed,) = [i for i in bpflink.links() if i.id == link.id]  # its arrays read by id when asked
             assert (listed.cookies, len(listed.addrs)) == ((7,), 1)  # type: ignore[attr-defined]
             assert listed == info
+            late = link.info()
+        # info() copied the arrays out while the link was there; their tuples are made on first access
+        assert "addrs" not in vars(late) and late.array("cookies").tolist() == [7]  # type: ignore[attr-defined]
+        assert (late.cookies, len(late.addrs)) == ((7,), 1) and late == info  # type: ignore[attr-defined]
 
 
 # --- listing and robustness -----------------------------------------------------------------------------------

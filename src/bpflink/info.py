@@ -305,7 +305,10 @@ def _lazy(cls: type[LinkInfo], fields: dict[str, Any], source: _Buffers | _ById)
 class KprobeMultiLinkInfo(_LazyArrays, LinkInfo):
     """``addrs`` are zeros unless the caller may see kernel addresses (kptr_restrict).
 
-    From ``links()``, ``addrs`` and ``cookies`` are read from the kernel on first access (see ``_LazyArrays``).
+    ``addrs`` and ``cookies`` (``count`` values each) are tuples made on first access: ``Link.info()`` copies
+    them out of the kernel at once and makes each tuple when it is read; ``links()`` reads neither while listing
+    and opens the link again by id on first access (see ``_LazyArrays``). ``array(name)``: the values as
+    ``array('Q')`` without a Python int each.
     """
 
     _ARRAYS = ("addrs", "cookies")
@@ -408,11 +411,6 @@ def _member(info: Any, path: str, default: int = 0) -> int:
 
 def _string(buf: Any) -> str:
     return str(_ffi.string(buf).decode(errors="replace"))
-
-
-def _array(buf: Any, count: int) -> tuple[int, ...]:
-    # ffi.unpack converts in C: 100,000 offsets in ~2 ms instead of ~30 ms element by element
-    return tuple(_ffi.unpack(buf, count)) if buf is not None and count else ()
 
 
 def _refill(fd: int, first: Any, fill: Callable[[Any], list[Any]]) -> tuple[Any, list[Any]]:

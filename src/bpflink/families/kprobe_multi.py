@@ -97,7 +97,7 @@ class KprobeMulti(LinkOpts):
 
 
 def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleType) -> Any:
-    KprobeMultiLinkInfo, _array, _ffi, _refill = kinds.KprobeMultiLinkInfo, kinds._array, kinds._ffi, kinds._refill
+    KprobeMultiLinkInfo, _ffi, _refill = kinds.KprobeMultiLinkInfo, kinds._ffi, kinds._refill
 
     km = info.kprobe_multi
     count = int(km.count)
@@ -113,8 +113,10 @@ def _info_kprobe_multi(fd: int, info: Any, base: dict[str, Any], kinds: ModuleTy
         info, (addrs, cookies) = _refill(fd, info, fill)
         km = info.kprobe_multi
     n = min(count, int(km.count))
-    return KprobeMultiLinkInfo(**base, addrs=_array(addrs, n), cookies=_array(cookies, n), count=int(km.count),
-                               flags=int(km.flags), missed=int(km.missed))
+    # copied out now (the link may be closed right after), each tuple made on first access
+    arrays = kinds._Buffers({"addrs": addrs, "cookies": cookies}, n)
+    return kinds._lazy(KprobeMultiLinkInfo, {**base, "count": int(km.count), "flags": int(km.flags),
+                                             "missed": int(km.missed)}, arrays)
 
 
 _PROBE_FUNC = b"vprintk"  # exported and traceable on every kernel with kprobe_multi
