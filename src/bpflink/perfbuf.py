@@ -140,7 +140,6 @@ class PerfBuffer(_Reader):
                 err = ll.bpflink_drain_start(self._drain, pb, self._state)
                 if err < 0:
                     raise error(-err, "PerfBuffer: start the drain thread")
-                self.backlog = ll.bpflink_drain_capacity(self._drain)
         except BaseException:
             if self._fd < 0:
                 os.close(own)

@@ -118,6 +118,11 @@ def _check_map(obj: object, what: str, want_type: int, want_name: str) -> int:
     return fd
 
 
+def _ring_bytes(fd: int) -> int:
+    """A ring buffer map's size (its ``max_entries``), from fdinfo."""
+    return int(_map_fdinfo(fd).get("max_entries", 0))
+
+
 def _check_background(background: object, backlog: object) -> None:
     if type(background) is not bool:
         raise TypeError(f"background must be a bool, not {type(background).__name__}")
@@ -429,6 +434,7 @@ class _Reader:
         if self._drain == ffi.NULL:
             self._drain = None
             raise error(ffi.errno or errno.ENOMEM, f"{self._kind}: a backlog of {backlog} bytes")
+        self.backlog = ll.bpflink_drain_capacity(self._drain)
 
     def _stop_drain(self) -> None:
         """Stop the drain thread, before libbpf frees the buffers it walks (a fork()ed child has none to stop)."""
@@ -855,21 +861,20 @@ class RingBuffer(_Reader):
         try:
             if background:
                 self._inherited_by_fork = False  # the child has the rings but not the thread
-                self._new_drain(max([backlog] + [self._backlog_for(fd) for fd in fds]))
+                self._new_drain(max([backlog] + [self._backlog_for(_ring_bytes(fd)) for fd in fds]))
             for fd in fds:
                 self._add(fd, callback)
             if self._drain is not None:
                 self._start_drain()
-                self.backlog = ll.bpflink_drain_capacity(self._drain)
         except BaseException:
             self.close()
             raise
 
     @staticmethod
-    def _backlog_for(fd: int) -> int:
-        """The backlog that holds two of the largest records ring ``fd`` can hold (each entry's 8-byte header
-        and padding, and the backlog's end skipped when an entry would wrap)."""
-        return 2 * (int(_map_fdinfo(fd).get("max_entries", 0)) + 16)
+    def _backlog_for(ring_bytes: int) -> int:
+        """The backlog that holds two of the largest records a ring of ``ring_bytes`` can hold (each entry's
+        8-byte header and padding, and the backlog's end skipped when an entry would wrap)."""
+        return 2 * (ring_bytes + 16)
 
     def _start_drain(self) -> None:
         err = ll.bpflink_drain_start_ring(self._drain, self._rb, self._state)
@@ -888,10 +893,11 @@ class RingBuffer(_Reader):
             with self._locked():
                 if self._drain is None:
                     return self._add(fd, callback)
-                if self._backlog_for(fd) > self.backlog:
-                    raise ValueError(f"add: a ring of {_map_fdinfo(fd).get('max_entries')} bytes needs a backlog "
-                                     f"of at least {self._backlog_for(fd)} bytes; this RingBuffer's is "
-                                     f"{self.backlog} (pass backlog= when making it)")
+                ring = _ring_bytes(fd)
+                need = self._backlog_for(ring)
+                if need > self.backlog:
+                    raise ValueError(f"add: a ring of {ring} bytes needs a backlog of at least {need} bytes; this "
+                                     f"RingBuffer's is {self.backlog} (pass backlog= when making it)")
                 # libbpf's ring list may not change under the thread's walk: stop it, add, start it again
                 ll.bpflink_drain_stop(self._drain)
                 try:
