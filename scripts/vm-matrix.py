@@ -163,7 +163,9 @@ def main(argv: list[str]) -> int:
         lines.append(f"| {fam} | " + " | ".join(cell(rows.get(fam, [])) for _, rows, _ in cols) + " |")
     lines.append("| *wall time (s)* | " + " | ".join(s for _, _, s in cols) + " |")
     jobs = (results / "jobs").read_text().strip() if (results / "jobs").exists() else "1"
-    lines += ["", f"Wall time: boot + pytest per kernel, {jobs} guest(s) at a time on a {os.cpu_count()}-CPU host."]
+    beside = (results / "beside").read_text().strip() if (results / "beside").exists() else ""
+    lines += ["", f"Wall time: boot + pytest per kernel, {jobs} guest(s) at a time on a {os.cpu_count()}-CPU host"
+              + (f", at idle priority while `{beside}` ran on the host." if beside else ".")]
     text = "\n".join(lines) + "\n"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)

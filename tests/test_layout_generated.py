@@ -79,6 +79,7 @@ def test_an_absent_constant_refuses_every_use() -> None:
 LIBC_DEV = sorted((ROOT / "build" / "wheel-root").glob("linux-libc-dev-6.1.*/usr/include"))
 
 
+@pytest.mark.hostonly  # a build check; its headers come from the host's test_wheel run, beside the guests
 @pytest.mark.skipif(not LIBC_DEV, reason="no unpacked bookworm linux-libc-dev 6.1 (tests/test_wheel.py fetches it)")
 @pytest.mark.skipif(subprocess.run(["pkg-config", "--exists", "libbpf"]).returncode != 0,
                     reason="no system libbpf-dev")

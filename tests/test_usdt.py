@@ -67,8 +67,12 @@ def _sdt_header() -> None:
 
 @pytest.fixture(scope="module")
 def bins(tmp_path_factory: pytest.TempPathFactory) -> Bins:
-    """Built once per source/compiler/libbpf and cached in build/usdt-bins/<key>/ (the QEMU guests, read-only,
-    reuse the host's instead of running gcc under TCG)."""
+    return build_bins(tmp_path_factory.mktemp("usdt"))
+
+
+def build_bins(out: Path) -> Bins:
+    """Compiled in ``out`` once per source/compiler/libbpf and cached in build/usdt-bins/<key>/: the QEMU
+    guests, read-only, reuse the host's instead of running gcc under TCG (scripts/test-vm builds it first)."""
     src, lib = HERE / "usdt", ROOT / "build" / "libbpf"
     key = hashlib.sha256(subprocess.run(["gcc", "--version"], capture_output=True).stdout)
     for path in (*sorted(src.glob("*.c")), lib / "lib" / "libbpf.a"):
@@ -78,7 +82,6 @@ def bins(tmp_path_factory: pytest.TempPathFactory) -> Bins:
     if all((cached / n).exists() for n in names):
         return Bins(*(cached / n for n in names))
     _sdt_header()
-    out = tmp_path_factory.mktemp("usdt")
     b = Bins(*(out / n for n in names))
 
     def cc(*args: str) -> None:
