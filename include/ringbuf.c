@@ -42,6 +42,11 @@ struct bpflink_batch {
     size_t run_limit;
     size_t open_slots;   /* the general hot path's bound: slots outside a run, 0 in one (so it never runs there) */
     int run;             /* 1 while the records so far form a run */
+    /* The perf walk's hot path (bpflink_perf_event): a sample event of hot_event bytes whose raw size is run_size
+     * goes straight into the run while count < hot_limit, the least of run_limit and limit - 1, so neither the
+     * block's room nor the walk's stop needs a check of its own. 0 whenever the run cannot take the next record. */
+    size_t hot_limit;
+    size_t hot_event;
 };
 
 struct bpflink_drain;  /* include/drain.c */
@@ -55,6 +60,7 @@ struct bpflink_reader {
     size_t ncpu;
     uint64_t lost_total;
     size_t next_buffer;           /* perf: the buffer the next capped consume starts with */
+    int walk_cpu;                 /* perf: the CPU of the buffer being walked (bpflink_perf_walk) */
     struct bpflink_drain *drain;  /* rings with a drain thread: where its ring callback puts records */
 };
 
@@ -91,6 +97,7 @@ void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source
     b->run_size = SIZE_MAX;
     b->run_limit = 0;
     b->open_slots = 0;
+    b->hot_limit = 0;
 }
 
 /* the slow path of bpflink_batch_add: room for one more record ending at byte need */
@@ -132,49 +139,60 @@ oom:
     return b->error;
 }
 
-static __attribute__((noinline)) int bpflink_copy_out(char *dst, const void *src, size_t n)
+static __attribute__((noinline)) int bpflink_copy_out(char *dst, const void *src, size_t n, int ret)
 {
     memcpy(dst, src, n);
-    return 0;
+    return ret;
 }
 
 /* A record of n >= 8 bytes into its slot of room bytes (room - n < 8): the padding zeroed first (a block never
  * shows bytes of an earlier batch), the record over it; up to 32 bytes with fixed-size moves, beyond by a
- * tail-called memcpy, so the hot path makes no call that would need saved registers. */
+ * tail-called memcpy, so the hot path makes no call that would need saved registers. Returns ret (the caller's
+ * own return value, so the memcpy stays a tail call). */
 static inline __attribute__((always_inline)) int bpflink_slot_copy(char *dst, const void *data, size_t n,
-                                                                   size_t room)
+                                                                   size_t room, int ret)
 {
     if (room != n)
         memset(dst + room - 8, 0, 8);
     if (n <= 16) {
         memcpy(dst, data, 8);
         memcpy(dst + n - 8, (const char *)data + n - 8, 8);
-        return 0;
+        return ret;
     }
     if (n <= 32) {
         memcpy(dst, data, 16);
         memcpy(dst + n - 16, (const char *)data + n - 16, 16);
-        return 0;
+        return ret;
     }
-    return bpflink_copy_out(dst, data, n);
+    return bpflink_copy_out(dst, data, n, ret);
+}
+
+/* dst[0..count) = value: one store, then doubling copies of what is filled (memcpy's wide moves instead of a
+ * store an entry) */
+static void bpflink_fill32(void *dst, size_t count, uint32_t value)
+{
+    char *at = dst;
+    size_t done, n;
+
+    if (!count)
+        return;
+    memcpy(at, &value, sizeof(value));
+    for (done = 1; done < count; done += n) {
+        n = done < count - done ? done : count - done;
+        memcpy(at + done * sizeof(value), at, n * sizeof(value));
+    }
 }
 
 /* Write out what a run left implicit (each record's length, the bytes used) and leave run mode. */
 static void bpflink_run_end(struct bpflink_batch *b)
 {
-    size_t done, n;
-
     if (b->run && b->run_size != SIZE_MAX && b->count) {
-        /* one length, then doubling copies of what is filled: memcpy's wide moves instead of a store a record */
-        b->length[0] = (uint32_t)b->run_size;
-        for (done = 1; done < b->count; done += n) {
-            n = done < b->count - done ? done : b->count - done;
-            memcpy(b->length + done, b->length, n * sizeof(*b->length));
-        }
+        bpflink_fill32(b->length, b->count, (uint32_t)b->run_size);
         b->used = b->count * b->run_room;
     }
     b->run = 0;
     b->run_limit = 0;
+    b->hot_limit = 0;
     b->open_slots = b->slots;
 }
 
@@ -206,7 +224,7 @@ static __attribute__((noinline)) int bpflink_batch_add_any(struct bpflink_batch 
             if (b->with_source)
                 b->source[i] = source;
             b->count = i + 1;
-            return bpflink_slot_copy(b->data + i * room, data, b->run_n, room);
+            return bpflink_slot_copy(b->data + i * room, data, b->run_n, room, 0);
         }
         bpflink_run_end(b);
     }
@@ -247,7 +265,7 @@ static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflin
         if (b->with_source)
             b->source[i] = source;
         b->count = i + 1;
-        return bpflink_slot_copy(b->data + i * b->run_room, data, b->run_n, b->run_room);
+        return bpflink_slot_copy(b->data + i * b->run_room, data, b->run_n, b->run_room, 0);
     }
     at = b->used;
     room = b->stride ? b->stride : BPFLINK_ALIGN8(size);
@@ -259,7 +277,7 @@ static inline __attribute__((always_inline)) int bpflink_batch_add(struct bpflin
         b->source[i] = source;
     b->count = i + 1;
     b->used = at + room;
-    return bpflink_slot_copy(b->data + at, data, n, room);
+    return bpflink_slot_copy(b->data + at, data, n, room, 0);
 }
 
 /* After a consume, before anything reads the block: a run's lengths and used written out. Returns the length of
@@ -343,22 +361,56 @@ static void bpflink_perf_lost(struct bpflink_reader *r, int cpu, const struct pe
     __atomic_fetch_add(&r->lost_total, lost, __ATOMIC_RELEASE);
 }
 
+/* Every event the perf hot path does not take: a run's first sample and its growth, samples of another size or
+ * past the limit, lost records. Sets the hot path's bound for the events that follow. */
+static __attribute__((noinline)) enum bpf_perf_event_ret bpflink_perf_event_any(struct bpflink_reader *r, int cpu,
+                                                                               struct perf_event_header *e)
+{
+    struct bpflink_batch *b = r->batch;
+    const char *data;
+    uint32_t size;
+    size_t stop;
+
+    r->walk_cpu = cpu;
+    if (!bpflink_perf_sample(e, &data, &size)) {
+        bpflink_perf_lost(r, cpu, e);
+        return LIBBPF_PERF_EVENT_CONT;
+    }
+    if (bpflink_batch_add(b, cpu, data, size)) {
+        b->hot_limit = 0;
+        return LIBBPF_PERF_EVENT_DONE;  /* no memory: leave the rest in the ring */
+    }
+    stop = b->limit ? b->limit - 1 : 0;
+    if (b->run && size == b->run_size) {
+        b->hot_event = e->size;
+        b->hot_limit = b->run_limit < stop ? b->run_limit : stop;
+    } else {
+        b->hot_limit = 0;
+    }
+    return b->count >= b->limit ? LIBBPF_PERF_EVENT_DONE : LIBBPF_PERF_EVENT_CONT;
+}
+
 /* perf_buffer__new_raw's event callback (ctx: the reader). Returning LIBBPF_PERF_EVENT_DONE ends the walk of this
- * buffer after this event (which libbpf counts as consumed: it is in the batch). */
+ * buffer after this event (which libbpf counts as consumed: it is in the batch). The hot path takes a sample of
+ * the run's size below hot_limit: its event size (checked first: it bounds the raw size read after it), its raw
+ * size, then the copy, with no other test and no call but a tail call; the rest goes to bpflink_perf_event_any.
+ * Every sample of one walk comes from one CPU, so the hot path leaves source[] to bpflink_perf_walk. */
 static enum bpf_perf_event_ret bpflink_perf_event(void *ctx, int cpu, struct perf_event_header *e)
 {
     struct bpflink_reader *r = ctx;
     struct bpflink_batch *b = r->batch;
-    const char *data;
-    uint32_t size;
+    size_t i = b->count;
+    uint32_t raw;
 
-    if (bpflink_perf_sample(e, &data, &size)) {
-        if (bpflink_batch_add(b, cpu, data, size))
-            return LIBBPF_PERF_EVENT_DONE;  /* no memory: leave the rest in the ring */
-        return b->count >= b->limit ? LIBBPF_PERF_EVENT_DONE : LIBBPF_PERF_EVENT_CONT;
+    if (e->type == PERF_RECORD_SAMPLE && e->size == b->hot_event && i < b->hot_limit) {
+        memcpy(&raw, e + 1, sizeof(raw));
+        if (raw == b->run_size) {
+            b->count = i + 1;  /* its source (cpu) is written when the walk ends: bpflink_perf_walk */
+            return bpflink_slot_copy(b->data + i * b->run_room, (const char *)(e + 1) + 4, b->run_n, b->run_room,
+                                     LIBBPF_PERF_EVENT_CONT);
+        }
     }
-    bpflink_perf_lost(r, cpu, e);
-    return LIBBPF_PERF_EVENT_CONT;
+    return bpflink_perf_event_any(r, cpu, e);
 }
 
 /* libbpf's perf buffer with an event callback of bpflink's: what perf_buffer__new sets up (one BPF_OUTPUT software
@@ -391,6 +443,21 @@ struct perf_buffer *bpflink_perf_buffer_new(int map_fd, size_t page_cnt, struct 
     return bpflink_perf_open(map_fd, page_cnt, wakeup_bytes, bpflink_perf_event, r);
 }
 
+/* One walk of buffer idx: its first sample takes the slow path, which notes the buffer's CPU (libbpf maps buffers
+ * to CPUs, and tells only the callback), then every record the walk stored gets that CPU as its source. */
+static int bpflink_perf_walk(struct perf_buffer *pb, struct bpflink_reader *r, size_t idx)
+{
+    struct bpflink_batch *b = r->batch;
+    size_t start = b->count;
+    int err;
+
+    b->hot_limit = 0;
+    err = perf_buffer__consume_buffer(pb, idx);
+    if (b->count > start)
+        bpflink_fill32(b->source + start, b->count - start, (uint32_t)r->walk_cpu);
+    return err;
+}
+
 /* Consume perf samples into r->batch until it holds limit records (batch_reset set the limit): buffer only, or
  * (only < 0) every buffer round robin from where the last capped consume stopped, so one busy CPU cannot starve
  * the others. 0 or -errno. */
@@ -401,12 +468,12 @@ int bpflink_perf_consume(struct perf_buffer *pb, struct bpflink_reader *r, int o
     int err;
 
     if (only >= 0) {
-        err = perf_buffer__consume_buffer(pb, (size_t)only);
+        err = bpflink_perf_walk(pb, r, (size_t)only);
         return err == LIBBPF_PERF_EVENT_ERROR ? -ENOMEM : err;
     }
     for (i = 0; i < n && b->count < b->limit && !b->error; i++) {
         idx = (r->next_buffer + i) % n;
-        err = perf_buffer__consume_buffer(pb, idx);
+        err = bpflink_perf_walk(pb, r, idx);
         if (err < 0)
             return err == LIBBPF_PERF_EVENT_ERROR ? -ENOMEM : err;  /* libbpf could not copy a wrapped event */
     }

@@ -154,6 +154,40 @@ def test_max_records_caps_a_perf_batch_and_nothing_is_lost(emitter: Emitter, cpu
         assert pb.lost == 0 and emitter.dropped(ring=False) == 0
 
 
+@pytest.mark.parametrize("cap", [None, 257])
+def test_a_batch_over_every_cpu_keeps_each_samples_cpu_through_changes_of_size(emitter: Emitter,
+                                                                               cap: int | None) -> None:
+    """Runs of 16 B and 256 B samples from every CPU, taken in batches that span CPUs (and, capped, stop inside a
+    run): each record carries the CPU its program ran on, which must be the CPU the batch names for it."""
+    home = os.sched_getaffinity(0)
+    want: dict[int, list[tuple[int, int]]] = {}
+    with PerfBuffer(emitter.perf, pages=64) as pb:
+        try:
+            for c in sorted(home):
+                os.sched_setaffinity(0, {c})
+                for prog, n, size in (("perf16", 300, 16), ("perf256", 20, 256), ("perf16", 200, 16)):
+                    want.setdefault(c, []).extend((seq, size + (-(size + 4) % 8)) for seq in emitter.run(prog, n))
+        finally:
+            os.sched_setaffinity(0, home)
+        assert emitter.dropped(ring=False) == 0
+        got: dict[int, list[tuple[int, int]]] = {}
+        total = sum(map(len, want.values()))
+        sizes = []
+        while sum(map(len, got.values())) < total:
+            batch = pb.consume_batch() if cap is None else pb.consume_batch(max_records=cap)
+            assert len(batch) > 0 and batch.lost == 0
+            sizes.append(len(batch))
+            for c, rec in zip(batch.cpus.tolist(), batch):
+                seq, rcpu, tag = REC16.unpack_from(rec)
+                assert (tag, rcpu) == (TAG, c)
+                got.setdefault(c, []).append((seq, len(rec)))
+        assert got == want and pb.lost == 0
+        if cap is not None:
+            assert sizes == [cap] * (total // cap) + ([total % cap] if total % cap else [])
+        else:
+            assert len(sizes) == 1
+
+
 def test_consume_buffer_and_no_fd_leak(emitter: Emitter, cpu: int) -> None:
     before = open_fds()
     for _ in range(5):
