@@ -213,6 +213,12 @@ DRAIN_ONLY = ("batch-warm",)
 #: and both readers busy 5 ms after each batch (an agent's own work, or a pause of the collector)
 LIVE_PERF_ONLY = ("batch-wm", "batch-bg", "batch-busy", "batch-bg-busy")
 BUSY_S = 0.005
+#: live only: ``batch-wait`` waits inside ``poll_batch(WAIT_S)`` (woken by the kernel, as C's epoll loop),
+#: ``batch-nap`` the same on a reader made with ``poll_interval=NAP_S`` (it naps and looks again, so no record
+#: has a sleeping reader to wake)
+LIVE_ONLY = ("batch-wait", "batch-nap")
+WAIT_S = 0.05
+NAP_S = 0.001
 DTYPE16 = [("seq", "<u8"), ("cpu", "<u4"), ("tag", "<u4")]
 
 
@@ -275,6 +281,11 @@ def _python_consumer(kind: str, variant: str, setup: Setup, size: int, pages: in
             return n
 
         return reader, busy
+    if variant in LIVE_ONLY:
+        nap = NAP_S if variant == "batch-nap" else None
+        reader = (PerfBuffer(setup.perf, pages=pages, poll_interval=nap) if perf
+                  else RingBuffer(setup.events, poll_interval=nap))
+        return reader, lambda: len(reader.poll_batch(WAIT_S))
     reader = PerfBuffer(setup.perf, pages=pages) if perf else RingBuffer(setup.events)
     if variant == "list":
         return reader, lambda: len(reader.poll(0))
@@ -446,7 +457,7 @@ def run(quick: bool = False, rounds: int | None = None, live_pages: int = 64,
                     for v in order:
                         runs[v].append(drain(exe, setup, kind, size, n, pages, v))
                 r[f"drain_{key}"] = _summary(runs, n)
-                live_variants = ("c", *PY_VARIANTS, *(LIVE_PERF_ONLY if kind == "pb" else ()))
+                live_variants = ("c", *PY_VARIANTS, *LIVE_ONLY, *(LIVE_PERF_ONLY if kind == "pb" else ()))
                 live_runs: dict[str, list[dict[str, Any]]] = {v: [] for v in live_variants}
                 ln = n // 2
                 for rnd in range(rounds):

@@ -11,6 +11,9 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -576,6 +579,22 @@ int bpflink_reader_wait(struct bpflink_reader *r, int timeout_ms)
         if (ev[i].data.u32 == 1)
             return BPFLINK_WOKEN;
     return n > 0;
+}
+
+/* glibc and musl declare it only under _GNU_SOURCE; this is their prototype */
+extern int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *sigmask);
+
+/* A poll_interval reader's wait: it sleeps on the wake eventfd only, so no producer has a waiter to wake (a
+ * ring's commit, or a perf sample, that finds a reader asleep on its queue pays for waking it). */
+int bpflink_reader_nap(struct bpflink_reader *r, long usec)
+{
+    struct pollfd pfd = { .fd = r->wake_fd, .events = POLLIN };
+    struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (usec % 1000000) * 1000 };
+    int n = ppoll(&pfd, 1, &ts, NULL);
+
+    if (n < 0)
+        return -errno;
+    return n > 0 ? BPFLINK_WOKEN : 0;
 }
 
 int bpflink_test_run_repeat(int prog_fd, int repeat, const void *data, __u32 size, __u32 *retval,

@@ -83,6 +83,8 @@ void bpflink_reader_wake(struct bpflink_reader *r);
 void bpflink_reader_release(struct bpflink_reader *r);
 /* wait up to timeout_ms for records or a wake-up: 1 records may be there, 0 timeout, BPFLINK_WOKEN, -errno */
 int bpflink_reader_wait(struct bpflink_reader *r, int timeout_ms);
+/* sleep usec without joining the rings' wait queues, ended early only by a wake-up: 0, BPFLINK_WOKEN, -errno */
+int bpflink_reader_nap(struct bpflink_reader *r, long usec);
 /* ring_buffer__new / ring_buffer__add with bpflink's sample callback (ctx: src): NULL + errno / -errno */
 struct ring_buffer *bpflink_ring_buffer_new(int map_fd, struct bpflink_source *src);
 int bpflink_ring_buffer_add(struct ring_buffer *rb, int map_fd, struct bpflink_source *src);

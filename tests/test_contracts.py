@@ -256,8 +256,9 @@ DATA: dict[str, set[str]] = {
     # id: the kernel's id, read once and kept (as Link.id); loaded/ring_count/lost...: state kept in Python
     "Map": {"id", "percpu", "key_type", "value_type", "name", "map_type", "key_size", "value_size",
             "max_entries", "flags", "pinned_path", "closed", "close", "unpin", "key_class", "value_class"},
-    "RingBuffer": {"ring_count", "closed", "close", "backlog"},
-    "PerfBuffer": {"pages", "buffer_count", "lost", "lost_per_cpu", "closed", "close", "wakeup_bytes", "backlog"},
+    "RingBuffer": {"ring_count", "closed", "close", "backlog", "poll_interval"},
+    "PerfBuffer": {"pages", "buffer_count", "lost", "lost_per_cpu", "closed", "close", "wakeup_bytes", "backlog",
+                   "poll_interval"},
     "Object": {"loaded", "path", "closed", "close"},
     "LinkGroup": {"closed", "close"},
     "LegacyLink": {"attach_type", "pinned_path", "closed", "close", "unpin", "ensure", "perf_event", "perf_events",

@@ -340,6 +340,72 @@ def test_asyncio(emitter: Emitter) -> None:
     assert tail == [] and 0.05 < waited < 2
 
 
+@pytest.mark.parametrize("kind", ["ring", "perf"])
+def test_poll_interval_readers_nap_and_still_get_every_record(emitter: Emitter, kind: str) -> None:
+    """A poll_interval reader sleeps and looks again instead of waiting on the rings' wait queues: records a
+    program emits while it naps arrive through poll, poll_batch, iteration and poll_async, and close() from
+    another thread ends a nap at once."""
+    from bpflink import PerfBuffer
+
+    perf = kind == "perf"
+    prog = "perf16" if perf else "ring16"
+
+    def data(records: Any) -> list[bytes]:
+        return [bytes(r) for r in records]  # a PerfRecord's bytes are its data
+
+    def emit_soon(n: int) -> range:
+        first = emitter.seq()
+        threading.Timer(0.05, emitter.run, (prog, n)).start()
+        return range(first, first + n)
+
+    reader: Any = (PerfBuffer(emitter.perf, pages=16, poll_interval=0.005) if perf
+                   else RingBuffer(emitter.events, poll_interval=0.005))
+    with reader:
+        assert reader.poll_interval == 0.005
+        t0 = time.monotonic()
+        assert reader.poll(timeout=0.05) == [] and time.monotonic() - t0 >= 0.05
+        want, got = emit_soon(300), []
+        while len(got) < 300 and time.monotonic() - t0 < 10:
+            got += data(reader.poll(timeout=5))
+        assert seqs(got) == list(want)
+        want, got = emit_soon(300), []
+        while len(got) < 300 and time.monotonic() - t0 < 20:
+            got += data(reader.poll_batch(timeout=5).records())
+        assert seqs(got) == list(want)
+        want, it = emit_soon(50), iter(reader)
+        assert seqs(data(next(it) for _ in range(50))) == list(want)
+
+        async def main() -> list[bytes]:
+            want_async = emit_soon(50)
+            out: list[bytes] = []
+            async for rec in reader:
+                out += data([rec])
+                if len(out) == 50:
+                    break
+            assert seqs(out) == list(want_async)
+            waiter = asyncio.ensure_future(reader.poll_async())
+            await asyncio.sleep(0.02)
+            reader.close()  # the napping waiter returns [] at its next look
+            return await asyncio.wait_for(waiter, 5)
+
+        assert asyncio.run(main()) == []
+    reader = RingBuffer(emitter.events, poll_interval=1.0)
+    done: list[float] = []
+    poller = threading.Thread(target=lambda: (reader.poll(timeout=30), done.append(time.monotonic())))
+    poller.start()
+    time.sleep(0.1)
+    closed = time.monotonic()
+    reader.close()
+    poller.join(10)
+    assert done and done[0] - closed < 0.5  # the eventfd ended the 1 s nap (0.9 s of it left)
+    for bad, exc in ((0, ValueError), (-1, ValueError), (1.5, ValueError), (float("nan"), ValueError),
+                     ("0.1", TypeError), (True, TypeError)):
+        with pytest.raises(exc, match="poll_interval"):
+            RingBuffer(emitter.events, poll_interval=bad)
+        with pytest.raises(exc, match="poll_interval"):
+            PerfBuffer(emitter.perf, poll_interval=bad)
+
+
 def test_maps_outlive_the_callers_map_and_no_fd_leaks(emitter: Emitter) -> None:
     before = open_fds()
     for _ in range(20):
@@ -532,9 +598,10 @@ obj = Object.open({obj!r})
 events, perf = obj.map("events"), obj.map("perf")
 progs = {{n: obj.program(n) for n in ("ring16", "perf16")}}
 def make(kind):
+    nap = 1.0 if kind.endswith("-nap") else None  # the longest nap: close() and signals must end it early
     if kind.startswith("ring"):
-        return RingBuffer(events, background=kind == "ring-background")
-    return PerfBuffer(perf, pages=4, background=kind == "perf-background")
+        return RingBuffer(events, background=kind == "ring-background", poll_interval=nap)
+    return PerfBuffer(perf, pages=4, background=kind == "perf-background", poll_interval=nap)
 """
 
 CLOSE_WHILE_POLLING = """
@@ -557,10 +624,13 @@ for i in range(60):
     if i % 2:
         test_run(prog, 200)        # records arriving while the pollers run
     time.sleep(0.002 * (i % 5))
+    closed = time.monotonic()
     rb.close()
     for t in threads:
         t.join(5)
         assert not t.is_alive(), "a poller did not return after close()"
+    if {kind!r}.endswith("-nap"):
+        assert time.monotonic() - closed < 0.9, "close() did not end the pollers' 1 s naps"
     assert out["exc"].startswith("I/O operation on closed"), out
     rb.close()
 print("ok")
@@ -588,7 +658,7 @@ def child(bpf_objects: dict[str, Path], body: str, **fmt: str) -> subprocess.Pop
                             stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("kind", ["ring", "ring-background", "perf", "perf-background"])
+@pytest.mark.parametrize("kind", ["ring", "ring-background", "ring-nap", "perf", "perf-background", "perf-nap"])
 def test_close_while_other_threads_poll(bpf_objects: dict[str, Path], kind: str) -> None:
     proc = child(bpf_objects, CLOSE_WHILE_POLLING, kind=kind)
     out, err = proc.communicate(timeout=120)
@@ -596,7 +666,8 @@ def test_close_while_other_threads_poll(bpf_objects: dict[str, Path], kind: str)
 
 
 @pytest.mark.parametrize(("kind", "how"), [("ring", "poll"), ("ring", "iter"), ("perf", "poll"),
-                                           ("ring-background", "poll"), ("perf-background", "poll")])
+                                           ("ring-background", "poll"), ("perf-background", "poll"),
+                                           ("ring-nap", "iter"), ("perf-nap", "poll")])
 def test_ctrl_c_interrupts_poll(bpf_objects: dict[str, Path], kind: str, how: str) -> None:
     proc = child(bpf_objects, SIGINT_DURING_POLL, kind=kind, how=how)
     try:

@@ -619,6 +619,11 @@ def bpflink_reader_wait(r: CData, timeout_ms: int) -> int:
     return int(lib.bpflink_reader_wait(r, timeout_ms))
 
 
+def bpflink_reader_nap(r: CData, usec: int) -> int:
+    """``int bpflink_reader_nap(struct bpflink_reader *r, long usec)``."""
+    return int(lib.bpflink_reader_nap(r, usec))
+
+
 def bpflink_batch_reset(b: CData, stride: int, with_source: int, limit: int) -> None:
     """``void bpflink_batch_reset(struct bpflink_batch *b, size_t stride, int with_source, size_t limit)``."""
     lib.bpflink_batch_reset(b, stride, with_source, limit)

@@ -41,7 +41,7 @@ from .errors import error
 from .ringbuf import DEFAULT_BACKLOG as DEFAULT_BACKLOG  # the backlog constants stay importable from here
 from .ringbuf import MAX_BACKLOG as MAX_BACKLOG
 from .ringbuf import MIN_BACKLOG as MIN_BACKLOG
-from .ringbuf import RecordBatch, _check_background, _check_map, _Reader
+from .ringbuf import RecordBatch, _check_background, _check_map, _check_poll_interval, _Reader
 
 PerfCallback = Callable[[int, bytes], Optional[object]]
 LostCallback = Callable[[int, int], Optional[object]]
@@ -75,6 +75,12 @@ class PerfBuffer(_Reader):
     fill and the kernel counts what it drops (``lost``). ``consume_buffer`` is not available (the thread owns the
     kernel's buffers); ``close()`` stops the thread first.
 
+    ``poll_interval`` (seconds): a waiting poll sleeps that long and looks again instead of sleeping until the
+    kernel wakes it (as ``RingBuffer``'s). Unlike a ring's, a perf sample's wake-up is raised whether or not a
+    reader sleeps, so only ``wakeup_bytes`` spares the producer; with a watermark, ``poll_interval`` bounds how
+    long samples below it wait (``SLICE`` otherwise). ``fileno()`` and a ``background=True`` thread still wait to
+    be woken.
+
     >>> # not run as a doctest: needs a loaded object `obj` with a perf event array map
     >>> pb = PerfBuffer(obj.map("events"), pages=8, lost_callback=lambda cpu, n: print("lost", n))
     ... # doctest: +SKIP
@@ -86,10 +92,11 @@ class PerfBuffer(_Reader):
 
     def __init__(self, map: Any, pages: int = 64, *, callback: PerfCallback | None = None,
                  lost_callback: LostCallback | None = None, wakeup_bytes: int = 0, background: bool = False,
-                 backlog: int = DEFAULT_BACKLOG) -> None:
+                 backlog: int = DEFAULT_BACKLOG, poll_interval: float | None = None) -> None:
         self._pb: Any = None
         self._fd = -1
         self._setup()
+        self.poll_interval = _check_poll_interval(poll_interval)
         if type(pages) is not int:
             raise TypeError(f"pages must be an int, not {type(pages).__name__}")
         if pages <= 0 or pages & (pages - 1):

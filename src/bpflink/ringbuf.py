@@ -55,6 +55,8 @@ from .errors import error
 #: the longest single wait inside ``poll()``: the upper bound on how late a signal raised in another thread
 #: (or a deferred handler) is noticed
 SLICE = 0.1
+#: the longest ``poll_interval`` (seconds): a reader looking less often than this is better served by a timeout
+MAX_POLL_INTERVAL = 1.0
 #: ``ring_buffer__consume_n`` is libbpf 1.5's; with an older system libbpf (sdist builds) a consume takes every
 #: record there is
 _CONSUME_N: Any = ll.ring_buffer__consume_n if has("ring_buffer__consume_n") else None
@@ -130,6 +132,16 @@ def _check_background(background: object, backlog: object) -> None:
         raise TypeError(f"backlog must be an int (bytes), not {type(backlog).__name__}")
     if not MIN_BACKLOG <= backlog <= MAX_BACKLOG:
         raise ValueError(f"backlog must be in {MIN_BACKLOG}..{MAX_BACKLOG} bytes, got {backlog}")
+
+
+def _check_poll_interval(poll_interval: object) -> float | None:
+    if poll_interval is None:
+        return None
+    if not isinstance(poll_interval, (int, float)) or isinstance(poll_interval, bool):
+        raise TypeError(f"poll_interval must be a number of seconds or None, not {type(poll_interval).__name__}")
+    if not 0 < poll_interval <= MAX_POLL_INTERVAL:
+        raise ValueError(f"poll_interval must be in (0, {MAX_POLL_INTERVAL}] seconds, got {poll_interval}")
+    return float(poll_interval)
 
 
 def _keep(owner: object, _cdata: object) -> None:
@@ -391,6 +403,8 @@ class _Reader:
         self._pending: RecordBatch | None = None
         self._cursor = 0
         self._chunk = 4096  # records per consume when the caller sets no limit: BATCH_BYTES / average record
+        #: None: a waiting poll sleeps until the kernel wakes it; else it looks every ``poll_interval`` seconds
+        self.poll_interval: float | None = None
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def _enter(self) -> None:
@@ -609,14 +623,17 @@ class _Reader:
         while True:
             if self._closed:
                 return False
-            if deadline is None:
-                ms = int(SLICE * 1000)
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return False
+            if self.poll_interval is not None:
+                nap = self.poll_interval if left is None else min(left, self.poll_interval)
+                ret = ll.bpflink_reader_nap(self._state, max(1, int(nap * 1e6)))  # the GIL is released
+                if ret == 0:
+                    return True  # look again
             else:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                ms = max(0, min(int(left * 1000 + 0.999), int(SLICE * 1000)))
-            ret = ll.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
+                ms = int(SLICE * 1000) if left is None else max(0, min(int(left * 1000 + 0.999), int(SLICE * 1000)))
+                ret = ll.bpflink_reader_wait(self._state, ms)  # the GIL is released while waiting
             if ret == ll.BPFLINK_WOKEN:
                 return False
             if ret >= 0:
@@ -625,7 +642,7 @@ class _Reader:
                 # while records wait; so a poll collects them at least every SLICE seconds.
                 return True
             if ret != -errno.EINTR:
-                raise error(-ret, f"{self._kind}.poll: epoll_wait")
+                raise error(-ret, f"{self._kind}.poll: {'ppoll' if self.poll_interval is not None else 'epoll_wait'}")
             # EINTR: back in Python, where pending signal handlers run (Ctrl-C raises here)
 
     @staticmethod
@@ -751,8 +768,10 @@ class _Reader:
                 return records
             # look again after a slice even without a watermark: a perf wake-up taken by an earlier consume can
             # leave the fd quiet while records wait (an async iteration hung in 1-vCPU guests)
-            left = SLICE if left is None else min(left, SLICE)
-            await self._readable(left)
+            if self.poll_interval is not None:  # look again later without asking the kernel to wake us
+                await asyncio.sleep(self.poll_interval if left is None else min(left, self.poll_interval))
+            else:
+                await self._readable(SLICE if left is None else min(left, SLICE))
             if self._closed:  # closed while waiting: the waiter returns, the next call raises
                 return []
 
@@ -831,6 +850,13 @@ class RingBuffer(_Reader):
     ``bpf_ringbuf_reserve``/``bpf_ringbuf_output`` fail as they would without the thread. ``add()`` stops the
     thread, adds the ring and starts it again; ``close()`` stops it first.
 
+    ``poll_interval`` (seconds, at most ``MAX_POLL_INTERVAL``): a waiting ``poll()``, batch, iteration or
+    ``poll_async()`` sleeps that long and looks again, instead of sleeping until the kernel wakes it. The kernel
+    wakes a sleeping reader whenever a program commits a record at the reader's consumer position, that is, nearly
+    once per record for a reader that keeps up, and the program pays for each wake-up (bench/README.md: 500,000
+    records took 1.4 s to emit instead of 33 ms). Records then wait up to ``poll_interval`` in the ring: size it
+    for what arrives meanwhile. ``fileno()`` and a ``background=True`` thread still wait to be woken.
+
     >>> # not run as a doctest: needs a loaded object `obj` and ring buffer maps `m1`, `m2`
     >>> with RingBuffer(obj.map("events")) as rb:  # doctest: +SKIP
     ...     records = rb.poll(timeout=1.0)
@@ -843,7 +869,7 @@ class RingBuffer(_Reader):
     _kind = "RingBuffer"
 
     def __init__(self, maps: Any, callback: RingCallback | None = None, *, background: bool = False,
-                 backlog: int = DEFAULT_BACKLOG) -> None:
+                 backlog: int = DEFAULT_BACKLOG, poll_interval: float | None = None) -> None:
         self._rb: Any = None
         self._fds: list[int] = []
         self._sources: list[Any] = []
@@ -852,6 +878,7 @@ class RingBuffer(_Reader):
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, not {type(callback).__name__}")
         _check_background(background, backlog)
+        self.poll_interval = _check_poll_interval(poll_interval)
         items = list(maps) if isinstance(maps, (list, tuple)) else [maps]
         if not items:
             raise ValueError("RingBuffer needs at least one map")
@@ -1031,4 +1058,5 @@ class RingBuffer(_Reader):
 
 
 __all__ = ["BATCH_BYTES", "DEFAULT_BACKLOG", "DEFAULT_BATCH", "HAND_OVER", "HAND_OVER_BYTES", "MAX_BACKLOG",
-           "MIN_BACKLOG", "POOL_BLOCKS", "POOL_BLOCK_BYTES", "SLICE", "RecordBatch", "RingBuffer", "RingInfo"]
+           "MAX_POLL_INTERVAL", "MIN_BACKLOG", "POOL_BLOCKS", "POOL_BLOCK_BYTES", "SLICE", "RecordBatch", "RingBuffer",
+           "RingInfo"]
