@@ -852,9 +852,9 @@ class RingBuffer(_Reader):
 
     ``poll_interval`` (seconds, at most ``MAX_POLL_INTERVAL``): a waiting ``poll()``, batch, iteration or
     ``poll_async()`` sleeps that long and looks again, instead of sleeping until the kernel wakes it. The kernel
-    wakes a sleeping reader whenever a program commits a record at the reader's consumer position, that is, nearly
-    once per record for a reader that keeps up, and the program pays for each wake-up (bench/README.md: 500,000
-    records took 1.4 s to emit instead of 33 ms). Records then wait up to ``poll_interval`` in the ring: size it
+    wakes a sleeping reader whenever a program commits a record at the reader's consumer position, that is, every
+    few records for a reader that keeps up, and the program pays for each wake-up (bench/README.md: 500,000
+    records took 1.1-1.5 s to emit instead of 33 ms). Records then wait up to ``poll_interval`` in the ring: size it
     for what arrives meanwhile. ``fileno()`` and a ``background=True`` thread still wait to be woken.
 
     >>> # not run as a doctest: needs a loaded object `obj` and ring buffer maps `m1`, `m2`
@@ -864,6 +864,8 @@ class RingBuffer(_Reader):
     >>> rb.poll()  # doctest: +SKIP
     []
     >>> agent = RingBuffer(obj.map("events"), background=True)  # doctest: +SKIP
+    >>> quiet = RingBuffer(obj.map("events"), poll_interval=0.001)  # doctest: +SKIP
+    >>> batch = quiet.poll_batch(timeout=1.0)  # doctest: +SKIP
     """
 
     _kind = "RingBuffer"
